@@ -1,0 +1,196 @@
+/**
+ * `crm-bridge connections …`: add, change, list and check CRM connections.
+ */
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { systemClock } from '../clock.js';
+import {
+  deleteConnection,
+  findConnection,
+  insertConnection,
+  listConnections,
+  setDefaultConnection,
+  updateConnection,
+} from '../connections/connection.repository.js';
+import { CommonSettingsSchema, createConnectionRegistry } from '../connections/registry.js';
+import { connectorDefinition, type ConnectorType } from '../connectors/index.js';
+import type { Config } from '../config.js';
+import type { Database } from '../storage/database.js';
+import type { CliIo } from './main.js';
+import { formatTable } from './output.js';
+
+interface Helpers {
+  io: CliIo;
+  withDb: <T>(command: Command, work: (database: Database, config: Config) => Promise<T>) => Promise<T>;
+  print: (value: unknown, json: boolean | undefined, text: () => string) => void;
+  connectorTypes: readonly ConnectorType[];
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Reads `key=value` text into a setting value: booleans and numbers where the key calls for them. */
+function coerce(key: string, value: string): unknown {
+  if (key === 'return_password') return ['true', '1', 'yes', 'on'].includes(value.toLowerCase());
+  if (key === 'rate_limit_per_minute') return Number(value);
+  return value;
+}
+
+/** Applies `key=value` pairs to stored settings; `map.<field>=<target>` edits the field mapping. */
+export function applySettingPairs(settings: Record<string, unknown>, pairs: readonly string[]): Record<string, unknown> {
+  const next: Record<string, unknown> = { ...settings, field_map: { ...(settings.field_map as Record<string, string> | undefined) } };
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`expected key=value, got "${pair}"`);
+    const key = pair.slice(0, at).trim();
+    const value = pair.slice(at + 1);
+    if (key.startsWith('map.')) {
+      (next.field_map as Record<string, string>)[key.slice(4)] = value.trim();
+    } else {
+      next[key] = coerce(key, value);
+    }
+  }
+  return next;
+}
+
+/** Masks secret settings for display. */
+function maskSettings(type: string, settings: Record<string, unknown>): Record<string, unknown> {
+  const secrets = new Set(connectorDefinition(type)?.secretSettings ?? []);
+  return Object.fromEntries(Object.entries(settings).map(([key, value]) => [key, secrets.has(key) && value ? '***' : value]));
+}
+
+export function registerConnectionCommands(program: Command, { io, withDb, print, connectorTypes }: Helpers): void {
+  const connections = program.command('connections').description('CRM connections');
+
+  connections
+    .command('add <type>')
+    .description(`add a connection (${connectorTypes.join(', ')})`)
+    .option('--id <id>', 'connection id used in /webhooks/<id> (default: the type)')
+    .option('--name <name>', 'display name')
+    .option('--api-url <url>', 'the CRM API base URL (FunnelKit: the CRM site URL)')
+    .option('--set <key=value>', 'a setting (repeatable), e.g. api_key=…', collect, [])
+    .option('--default', 'webhooks to / use this connection')
+    .action((type: string, options: { id?: string; name?: string; apiUrl?: string; set: string[]; default?: boolean }, command: Command) =>
+      withDb(command, async ({ db }) => {
+        const definition = connectorDefinition(type);
+        if (!definition) throw new Error(`unknown CRM type "${type}"; known: ${connectorTypes.join(', ')}`);
+        const id = options.id ?? type;
+        if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error('a connection id uses letters, digits, _ and -');
+        if (await findConnection(db, id)) throw new Error(`connection "${id}" exists; use connections set`);
+        const settings = applySettingPairs({}, options.set);
+        validate(definition.settingsSchema, settings);
+        const now = new Date().toISOString();
+        await insertConnection(db, {
+          id,
+          type,
+          name: options.name ?? definition.label,
+          api_url: options.apiUrl ?? null,
+          settings: JSON.stringify(settings),
+          is_default: 0,
+          created_at: now,
+          updated_at: now,
+        });
+        if (options.default) await setDefaultConnection(db, id, now);
+        io.out(`connection ${id} (${type}) added; webhooks: /webhooks/${id}`);
+      }),
+    );
+
+  connections
+    .command('set <id> <pairs...>')
+    .description('change settings: key=value, map.<CRM field>=<user field or meta key>, api_url=…, name=…, default=true')
+    .action((id: string, pairs: string[], _options: unknown, command: Command) =>
+      withDb(command, async ({ db }) => {
+        const row = await findConnection(db, id);
+        if (!row) throw new Error(`no connection "${id}"`);
+        const definition = connectorDefinition(row.type);
+        if (!definition) throw new Error(`connection "${id}" has unknown type ${row.type}`);
+        const now = new Date().toISOString();
+        const special = new Map<string, string>();
+        const rest = pairs.filter((pair) => {
+          const key = pair.split('=')[0] ?? '';
+          if (['api_url', 'name', 'default'].includes(key)) {
+            special.set(key, pair.slice(key.length + 1));
+            return false;
+          }
+          return true;
+        });
+        const settings = applySettingPairs(JSON.parse(row.settings) as Record<string, unknown>, rest);
+        validate(definition.settingsSchema, settings);
+        await updateConnection(
+          db,
+          id,
+          {
+            settings: JSON.stringify(settings),
+            ...(special.has('api_url') ? { api_url: special.get('api_url') || null } : {}),
+            ...(special.has('name') ? { name: special.get('name') ?? row.name } : {}),
+          },
+          now,
+        );
+        if (special.get('default') === 'true') await setDefaultConnection(db, id, now);
+        io.out(`connection ${id} updated`);
+      }),
+    );
+
+  connections
+    .command('list')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }, command: Command) =>
+      withDb(command, async ({ db }) => {
+        const rows = await listConnections(db);
+        const views = rows.map((row) => ({
+          id: row.id,
+          type: row.type,
+          name: row.name,
+          apiUrl: row.api_url,
+          default: row.is_default === 1,
+          settings: maskSettings(row.type, JSON.parse(row.settings) as Record<string, unknown>),
+        }));
+        print(views, options.json, () =>
+          rows.length === 0
+            ? 'no connections: webhooks use the built-in payload connection (contact data in the webhook)'
+            : formatTable(['id', 'type', 'default', 'api url', 'name'], views.map((v) => [v.id, v.type, v.default ? 'yes' : '', v.apiUrl ?? '', v.name])),
+        );
+      }),
+    );
+
+  connections
+    .command('remove <id>')
+    .action((id: string, _options: unknown, command: Command) =>
+      withDb(command, async ({ db }) => {
+        if (!(await deleteConnection(db, id))) throw new Error(`no connection "${id}"`);
+        io.out(`connection ${id} removed`);
+      }),
+    );
+
+  const withConnector = (name: string, description: string, run: (connection: Awaited<ReturnType<ReturnType<typeof createConnectionRegistry>['resolve']>>, json: boolean | undefined) => Promise<void>) =>
+    connections
+      .command(`${name} <id>`)
+      .description(description)
+      .option('--json', 'print JSON')
+      .action((id: string, options: { json?: boolean }, command: Command) =>
+        withDb(command, async ({ db }, config) => {
+          const registry = createConnectionRegistry(db, systemClock, { settingOverrides: config.settingOverrides });
+          await run(await registry.resolve(id), options.json);
+        }),
+      );
+
+  withConnector('test', 'check the credentials against the CRM', async (connection) => {
+    await connection.connector.testConnection();
+    io.out(`connection ${connection.id}: OK`);
+  });
+  withConnector('tags', 'list the CRM tags (id and label)', async (connection, json) => {
+    const tags = await connection.connector.listTags();
+    print(tags, json, () => formatTable(['id', 'label'], tags.map((t) => [t.id, t.label])));
+  });
+  withConnector('fields', 'list the CRM fields and the current mapping', async (connection, json) => {
+    const fields = await connection.connector.listFields();
+    const rows = fields.map((f) => ({ ...f, mappedTo: connection.fieldMap[f.id] ?? '' }));
+    print(rows, json, () => formatTable(['id', 'label', 'type', 'mapped to'], rows.map((f) => [f.id, f.label, f.type ?? '', f.mappedTo])));
+  });
+}
+
+function validate(schema: z.ZodType, settings: Record<string, unknown>): void {
+  const problems = [...(CommonSettingsSchema.safeParse(settings).error?.issues ?? []), ...(schema.safeParse(settings).error?.issues ?? [])];
+  if (problems.length > 0) {
+    throw new Error(problems.map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`).join('; '));
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Process configuration: the one module that reads `process.env`.
+ * Everything is validated once, frozen and passed down.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { AppError } from './errors.js';
+
+const ENV_PREFIX = 'CRM_BRIDGE_';
+
+/** Every environment variable the service reads, with its default and meaning (the README lists the same). */
+export const ENV_VARIABLES = {
+  DATA_DIR: { default: './data', doc: 'Directory for the embedded SQLite database and the mail outbox.' },
+  DATABASE_URL: {
+    default: '<data dir>/crm-bridge.sqlite',
+    doc: 'SQLite file path (or sqlite:PATH) or a postgres:// URL.',
+  },
+  HOST: { default: '127.0.0.1', doc: 'Address the HTTP server binds to (0.0.0.0 to accept outside traffic).' },
+  PORT: { default: '8787', doc: 'HTTP port.' },
+  PUBLIC_URL: { default: 'http://<host>:<port>', doc: 'Base URL the CRM calls; shown in logs and on start.' },
+  LOG_LEVEL: { default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace or silent.' },
+  TRUST_PROXY: { default: 'false', doc: 'Trust X-Forwarded-* headers (true behind a reverse proxy).' },
+  BODY_LIMIT: { default: '1048576', doc: 'Largest accepted webhook body in bytes; larger ones get 413.' },
+  SYNC_WAIT_MS: {
+    default: '15000',
+    doc: 'How long a webhook without async=true waits for its result before answering 202.',
+  },
+  WORKER_CONCURRENCY: { default: '4', doc: 'Contacts one worker process handles at the same time.' },
+  LEASE_MS: { default: '30000', doc: 'How long a claimed contact stays locked without a heartbeat before another worker may take it.' },
+  POLL_MS: { default: '1000', doc: 'How often an idle worker looks for due webhooks.' },
+  KEY_FAILURE_LIMIT: { default: '20', doc: 'Failed access-key attempts per client address in 10 minutes before answering 429.' },
+  WORKER: { default: 'true', doc: 'Run the worker inside `serve` (false for HTTP-only processes).' },
+} as const;
+
+const booleanString = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const positiveInt = z.coerce.number().int().positive();
+
+const ConfigSchema = z.object({
+  dataDir: z.string().min(1),
+  databaseUrl: z.string().min(1),
+  host: z.string().min(1),
+  port: z.coerce.number().int().min(0).max(65535),
+  publicUrl: z.url().optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  trustProxy: booleanString,
+  bodyLimit: positiveInt,
+  syncWaitMs: z.coerce.number().int().min(0),
+  workerConcurrency: positiveInt,
+  leaseMs: positiveInt,
+  pollMs: positiveInt,
+  keyFailureLimit: positiveInt,
+  runWorker: booleanString,
+});
+
+export type Config = Readonly<z.infer<typeof ConfigSchema>> & {
+  /** Setting overrides from `CRM_BRIDGE_SETTING_<KEY>` variables, keyed by setting name. */
+  readonly settingOverrides: Readonly<Record<string, string>>;
+};
+
+/** Values given on the command line win over the environment. */
+export interface ConfigFlags {
+  dataDir?: string | undefined;
+  databaseUrl?: string | undefined;
+  host?: string | undefined;
+  port?: string | number | undefined;
+}
+
+/** Reads and validates configuration; throws one error listing every problem. */
+export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const read = (name: keyof typeof ENV_VARIABLES): string | undefined => {
+    const value = env[ENV_PREFIX + name];
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const dataDir = path.resolve(flags.dataDir ?? read('DATA_DIR') ?? ENV_VARIABLES.DATA_DIR.default);
+  const raw = {
+    dataDir,
+    databaseUrl: flags.databaseUrl ?? read('DATABASE_URL') ?? path.join(dataDir, 'crm-bridge.sqlite'),
+    host: flags.host ?? read('HOST') ?? ENV_VARIABLES.HOST.default,
+    port: flags.port ?? read('PORT') ?? ENV_VARIABLES.PORT.default,
+    publicUrl: read('PUBLIC_URL'),
+    logLevel: read('LOG_LEVEL') ?? ENV_VARIABLES.LOG_LEVEL.default,
+    trustProxy: read('TRUST_PROXY') ?? ENV_VARIABLES.TRUST_PROXY.default,
+    bodyLimit: read('BODY_LIMIT') ?? ENV_VARIABLES.BODY_LIMIT.default,
+    syncWaitMs: read('SYNC_WAIT_MS') ?? ENV_VARIABLES.SYNC_WAIT_MS.default,
+    workerConcurrency: read('WORKER_CONCURRENCY') ?? ENV_VARIABLES.WORKER_CONCURRENCY.default,
+    leaseMs: read('LEASE_MS') ?? ENV_VARIABLES.LEASE_MS.default,
+    pollMs: read('POLL_MS') ?? ENV_VARIABLES.POLL_MS.default,
+    keyFailureLimit: read('KEY_FAILURE_LIMIT') ?? ENV_VARIABLES.KEY_FAILURE_LIMIT.default,
+    runWorker: read('WORKER') ?? ENV_VARIABLES.WORKER.default,
+  };
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new AppError('INVALID_CONFIG', problems.join('; '));
+  }
+  const settingOverrides: Record<string, string> = {};
+  const settingPrefix = `${ENV_PREFIX}SETTING_`;
+  for (const [name, value] of Object.entries(env)) {
+    if (name.startsWith(settingPrefix) && value !== undefined) {
+      settingOverrides[name.slice(settingPrefix.length).toLowerCase()] = value;
+    }
+  }
+  return Object.freeze({ ...parsed.data, settingOverrides: Object.freeze(settingOverrides) });
+}
+
+/** The URL a CRM should call, derived from the config when no public URL is set. */
+export function publicBaseUrl(config: Config, boundPort?: number): string {
+  if (config.publicUrl) return config.publicUrl.replace(/\/+$/, '');
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  return `http://${host}:${boundPort ?? config.port}`;
+}

@@ -1,0 +1,162 @@
+/**
+ * Turns connection rows into ready connectors: settings validated, field
+ * mapping merged with the connector's defaults, and every API call passed
+ * through the connection's rate limiter. Resolved connections are cached
+ * briefly so the webhook hot path does not query for them.
+ */
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import type { Clock } from '../clock.js';
+import { connectorDefinition } from '../connectors/index.js';
+import { createHttpClient } from '../connectors/http-client.js';
+import type { ConnectorDefinition, CrmConnector, FieldMap, RateLimit } from '../connectors/types.js';
+import { AppError } from '../errors.js';
+import type { ConnectionRow, DB } from '../storage/schema.js';
+import { createRateLimiter, type RateLimiter } from '../worker/rate-limiter.js';
+import { findConnection, listConnections } from './connection.repository.js';
+
+/** Settings every connection has, whatever its CRM. */
+export const CommonSettingsSchema = z
+  .object({
+    field_map: z.record(z.string(), z.string()).default({}),
+    return_password: z.boolean().default(false),
+    return_password_field: z.string().default(''),
+    /** Overrides the connector's default rate limit (requests per minute). */
+    rate_limit_per_minute: z.number().int().positive().optional(),
+  })
+  .loose();
+
+export interface Connection {
+  readonly id: string;
+  readonly type: string;
+  readonly name: string;
+  readonly definition: ConnectorDefinition;
+  readonly connector: CrmConnector;
+  readonly fieldMap: FieldMap;
+  readonly rateLimit: RateLimit;
+  readonly returnPasswordField: string | undefined;
+}
+
+/** The connection used when none is configured: contacts come in the webhook payload. */
+export const BUILT_IN_PAYLOAD_ID = 'payload';
+
+export interface ConnectionRegistry {
+  /** The connection for an id, or the default connection when `id` is undefined. */
+  resolve(id?: string): Promise<Connection>;
+  /** Forget cached connections (after the CLI or a test changed them). */
+  invalidate(): void;
+}
+
+export interface RegistryOptions {
+  cacheMs?: number;
+  /** Setting overrides from the environment (default_connection may be set there). */
+  settingOverrides?: Readonly<Record<string, string>>;
+}
+
+export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: RegistryOptions = {}): ConnectionRegistry {
+  const cacheMs = options.cacheMs ?? 2_000;
+  const cache = new Map<string, { until: number; connection: Promise<Connection> }>();
+  // Limiters outlive cache entries: a refreshed connection must not get a fresh budget.
+  const limiters = new Map<string, { key: string; limiter: RateLimiter }>();
+
+  const limiterFor = (id: string, limit: RateLimit): RateLimiter => {
+    const key = `${limit.requests}/${limit.windowMs}`;
+    const existing = limiters.get(id);
+    if (existing?.key === key) return existing.limiter;
+    const limiter = createRateLimiter(limit);
+    limiters.set(id, { key, limiter });
+    return limiter;
+  };
+
+  const build = (row: ConnectionRow): Connection => {
+    const definition = connectorDefinition(row.type);
+    if (!definition) throw new AppError('UNKNOWN_CONNECTION', `connection "${row.id}" has unknown type "${row.type}"`);
+    const stored: unknown = JSON.parse(row.settings);
+    const common = CommonSettingsSchema.safeParse(stored);
+    const specific = definition.settingsSchema.safeParse(stored);
+    const problems = [...(common.error?.issues ?? []), ...(specific.error?.issues ?? [])];
+    if (!common.success || !specific.success) {
+      const text = problems.map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`).join('; ');
+      throw new AppError('INVALID_CONFIG', `connection "${row.id}": ${text}`);
+    }
+    const rateLimit: RateLimit = common.data.rate_limit_per_minute
+      ? { requests: common.data.rate_limit_per_minute, windowMs: 60_000 }
+      : definition.defaultRateLimit;
+    const limiter = limiterFor(row.id, rateLimit);
+    const http = createHttpClient({ timeoutMs: definition.timeoutMs, beforeRequest: () => limiter.acquire() });
+    const connector = definition.create(
+      { id: row.id, apiUrl: row.api_url ?? definition.defaultApiUrl, settings: specific.data },
+      { http, clock },
+    );
+    return {
+      id: row.id,
+      type: row.type,
+      name: row.name,
+      definition,
+      connector,
+      fieldMap: mergeFieldMap(definition.defaultFieldMap, common.data.field_map),
+      rateLimit,
+      returnPasswordField: common.data.return_password ? common.data.return_password_field || undefined : undefined,
+    };
+  };
+
+  const builtInPayload = (): ConnectionRow => {
+    const now = clock.now().toISOString();
+    return {
+      id: BUILT_IN_PAYLOAD_ID,
+      type: 'payload',
+      name: 'Webhook payload (built in)',
+      api_url: null,
+      settings: '{}',
+      is_default: 0,
+      created_at: now,
+      updated_at: now,
+    };
+  };
+
+  const load = async (id: string | undefined): Promise<Connection> => {
+    if (id !== undefined) {
+      const row = await findConnection(db, id);
+      if (row) return build(row);
+      if (id === BUILT_IN_PAYLOAD_ID) return build(builtInPayload());
+      throw new AppError('UNKNOWN_CONNECTION', `"${id}"`);
+    }
+    const rows = await listConnections(db);
+    const preferred =
+      options.settingOverrides?.default_connection ??
+      (await db.selectFrom('settings').select('value').where('key', '=', 'default_connection').executeTakeFirst())?.value;
+    const chosen =
+      rows.find((row) => preferred && row.id === preferred) ??
+      rows.find((row) => row.is_default === 1) ??
+      (rows.length === 1 ? rows[0] : undefined);
+    if (chosen) return build(chosen);
+    if (rows.length === 0) return build(builtInPayload());
+    throw new AppError(
+      'UNKNOWN_CONNECTION',
+      `several connections exist and none is the default; use /webhooks/<connection> or mark one default`,
+    );
+  };
+
+  return {
+    resolve(id) {
+      const key = id ?? '';
+      const now = clock.now().getTime();
+      const hit = cache.get(key);
+      if (hit && hit.until > now) return hit.connection;
+      const connection = load(id);
+      cache.set(key, { until: now + cacheMs, connection });
+      connection.catch(() => cache.delete(key));
+      return connection;
+    },
+    invalidate() {
+      cache.clear();
+    },
+  };
+}
+
+/** The connector's default mapping with the connection's own entries on top; an empty target removes one. */
+export function mergeFieldMap(defaults: FieldMap, overrides: Readonly<Record<string, string>>): FieldMap {
+  const merged: Record<string, string> = { ...defaults, ...overrides };
+  for (const [field, target] of Object.entries(merged)) if (target.trim() === '') delete merged[field];
+  return Object.freeze(merged);
+}

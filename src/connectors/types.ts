@@ -1,0 +1,109 @@
+/**
+ * The one contract every CRM connector implements. A connector knows how its
+ * CRM sends webhooks and how to talk to its API; nothing CRM-specific lives
+ * outside its folder.
+ */
+import type { z } from 'zod';
+import type { Clock } from '../clock.js';
+import type { HttpClient } from './http-client.js';
+
+/** Fields of a user a CRM field can be mapped to; any other target is a meta key. */
+export const USER_FIELDS = ['email', 'first_name', 'last_name', 'display_name', 'user_login', 'user_pass', 'role'] as const;
+export type UserField = (typeof USER_FIELDS)[number];
+
+/** CRM field id → user field or meta key. */
+export type FieldMap = Readonly<Record<string, string>>;
+
+export interface RateLimit {
+  /** Requests allowed per window, for one connection. */
+  readonly requests: number;
+  readonly windowMs: number;
+}
+
+/** A contact as loaded from a CRM (or carried by the webhook itself). */
+export interface ContactData {
+  readonly id: string;
+  readonly email?: string | undefined;
+  /** CRM field id → value as text. */
+  readonly fields: Readonly<Record<string, string>>;
+  /** Tag ids in the CRM's own form; undefined when the source says nothing about tags. */
+  readonly tags?: readonly string[] | undefined;
+  /** Labels the source already knows, by tag id. */
+  readonly tagLabels?: Readonly<Record<string, string>> | undefined;
+}
+
+export interface CrmTag {
+  readonly id: string;
+  readonly label: string;
+}
+
+export interface CrmField {
+  readonly id: string;
+  readonly label: string;
+  readonly type?: string | undefined;
+}
+
+/** The parts of an HTTP request a connector may read to find its contact. */
+export interface WebhookInput {
+  readonly method: string;
+  /** Query and body merged, body winning; scalar values as text. */
+  readonly params: Readonly<Record<string, string>>;
+  /** The parsed body when it was JSON (any shape). */
+  readonly json: unknown;
+}
+
+export interface ParsedWebhook {
+  readonly contactId?: string | undefined;
+  readonly email?: string | undefined;
+  /** A contact snapshot carried by the webhook (payload senders, CRMs that send tags). */
+  readonly contact?: ContactData | undefined;
+}
+
+export interface CrmConnector {
+  readonly type: string;
+  /** Finds the contact a webhook is about. Pure: no I/O. */
+  parseWebhook(input: WebhookInput): ParsedWebhook;
+  /** Loads a contact by id; throws AppError CONTACT_NOT_FOUND when the CRM has none. */
+  loadContact(contactId: string): Promise<ContactData>;
+  getContactTags(contactId: string): Promise<string[]>;
+  /** Finds a contact id by e-mail, or null. */
+  findContactByEmail(email: string): Promise<string | null>;
+  listTags(): Promise<CrmTag[]>;
+  listFields(): Promise<CrmField[]>;
+  /** Writes fields to a contact (Return Password and the like). */
+  updateContact(contactId: string, fields: Readonly<Record<string, string>>): Promise<void>;
+  /** Checks that the credentials work; throws with the CRM's message when they do not. */
+  testConnection(): Promise<void>;
+}
+
+export interface ConnectorDeps {
+  readonly http: HttpClient;
+  readonly clock: Clock;
+}
+
+/** A configured connection as a connector sees it. */
+export interface ConnectionConfig<S> {
+  readonly id: string;
+  readonly apiUrl: string | null;
+  readonly settings: S;
+}
+
+/** What each connector folder exports. */
+export interface ConnectorDefinition<S = Record<string, unknown>> {
+  readonly type: string;
+  readonly label: string;
+  /** Validates the connection's connector-specific settings (credentials and options). */
+  readonly settingsSchema: z.ZodType<S>;
+  /** Setting keys that are secrets: never logged, masked when shown. */
+  readonly secretSettings: readonly string[];
+  readonly defaultApiUrl: string | null;
+  readonly defaultFieldMap: FieldMap;
+  readonly defaultRateLimit: RateLimit;
+  /** Where a run gets the contact: from the webhook itself (payload senders) or from the CRM API. */
+  readonly contactSource: 'webhook' | 'api';
+  /** Fields not in the mapping become meta of the same name (payload senders). */
+  readonly unmappedFieldsAsMeta: boolean;
+  /** Timeout for one API call. */
+  readonly timeoutMs: number;
+  create(connection: ConnectionConfig<S>, deps: ConnectorDeps): CrmConnector;
+}

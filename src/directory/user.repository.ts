@@ -1,0 +1,161 @@
+/**
+ * The user directory's storage: users, meta, tags and contact links.
+ * Every function takes the database (or a transaction) first.
+ */
+import type { Kysely } from 'kysely';
+import type { DB, NewUserRow, UserRow, UserUpdate } from '../storage/schema.js';
+
+export type Db = Kysely<DB>;
+
+export function findUserById(db: Db, id: number): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export function findUserByLogin(db: Db, login: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('login', '=', login).executeTakeFirst();
+}
+
+export function findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {
+  return db.selectFrom('users').selectAll().where('email_lower', '=', email.trim().toLowerCase()).executeTakeFirst();
+}
+
+export function findUserByContact(db: Db, connectionId: string, contactId: string): Promise<UserRow | undefined> {
+  return db
+    .selectFrom('contact_links')
+    .innerJoin('users', 'users.id', 'contact_links.user_id')
+    .selectAll('users')
+    .where('contact_links.connection_id', '=', connectionId)
+    .where('contact_links.contact_id', '=', contactId)
+    .executeTakeFirst();
+}
+
+/** Finds a user by id (digits), e-mail (has @) or login. */
+export async function findUserByReference(db: Db, reference: string): Promise<UserRow | undefined> {
+  if (/^\d+$/.test(reference)) {
+    const byId = await findUserById(db, Number(reference));
+    if (byId) return byId;
+  }
+  if (reference.includes('@')) {
+    const byEmail = await findUserByEmail(db, reference);
+    if (byEmail) return byEmail;
+  }
+  return findUserByLogin(db, reference);
+}
+
+export async function loginExists(db: Db, login: string): Promise<boolean> {
+  const row = await db.selectFrom('users').select('id').where('login', '=', login).executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function insertUser(db: Db, user: NewUserRow): Promise<UserRow> {
+  return db.insertInto('users').values(user).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function updateUser(db: Db, id: number, changes: UserUpdate): Promise<void> {
+  await db.updateTable('users').set(changes).where('id', '=', id).execute();
+}
+
+export async function getUserMeta(db: Db, userId: number): Promise<Record<string, string>> {
+  const rows = await db
+    .selectFrom('user_meta')
+    .select(['meta_key', 'meta_value'])
+    .where('user_id', '=', userId)
+    .orderBy('meta_key')
+    .execute();
+  return Object.fromEntries(rows.map((row) => [row.meta_key, row.meta_value]));
+}
+
+export async function setUserMeta(db: Db, userId: number, meta: Readonly<Record<string, string>>): Promise<void> {
+  const entries = Object.entries(meta);
+  if (entries.length === 0) return;
+  await db
+    .insertInto('user_meta')
+    .values(entries.map(([key, value]) => ({ user_id: userId, meta_key: key, meta_value: value })))
+    .onConflict((oc) => oc.columns(['user_id', 'meta_key']).doUpdateSet((eb) => ({ meta_value: eb.ref('excluded.meta_value') })))
+    .execute();
+}
+
+export async function getUserTagIds(db: Db, userId: number, connectionId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('user_tags')
+    .select('tag_id')
+    .where('user_id', '=', userId)
+    .where('connection_id', '=', connectionId)
+    .orderBy('tag_id')
+    .execute();
+  return rows.map((row) => row.tag_id);
+}
+
+export async function addUserTags(db: Db, userId: number, connectionId: string, tagIds: readonly string[], at: string) {
+  if (tagIds.length === 0) return;
+  await db
+    .insertInto('user_tags')
+    .values(tagIds.map((tagId) => ({ user_id: userId, connection_id: connectionId, tag_id: tagId, added_at: at })))
+    .onConflict((oc) => oc.doNothing())
+    .execute();
+}
+
+export async function removeUserTags(db: Db, userId: number, connectionId: string, tagIds: readonly string[]) {
+  if (tagIds.length === 0) return;
+  await db
+    .deleteFrom('user_tags')
+    .where('user_id', '=', userId)
+    .where('connection_id', '=', connectionId)
+    .where('tag_id', 'in', [...tagIds])
+    .execute();
+}
+
+export interface UserTag {
+  connectionId: string;
+  id: string;
+  label: string;
+}
+
+/** All of a user's tags with their labels (the id itself when no label is known). */
+export async function listUserTags(db: Db, userId: number): Promise<UserTag[]> {
+  const rows = await db
+    .selectFrom('user_tags')
+    .leftJoin('tags', (join) =>
+      join.onRef('tags.connection_id', '=', 'user_tags.connection_id').onRef('tags.tag_id', '=', 'user_tags.tag_id'),
+    )
+    .select(['user_tags.connection_id', 'user_tags.tag_id', 'tags.label'])
+    .where('user_tags.user_id', '=', userId)
+    .orderBy('user_tags.connection_id')
+    .orderBy('user_tags.tag_id')
+    .execute();
+  return rows.map((row) => ({ connectionId: row.connection_id, id: row.tag_id, label: row.label ?? row.tag_id }));
+}
+
+export async function linkContact(db: Db, connectionId: string, contactId: string, userId: number, at: string) {
+  await db
+    .insertInto('contact_links')
+    .values({ connection_id: connectionId, contact_id: contactId, user_id: userId, created_at: at })
+    .onConflict((oc) => oc.columns(['connection_id', 'contact_id']).doUpdateSet({ user_id: userId }))
+    .execute();
+}
+
+export async function listContactLinks(db: Db, userId: number) {
+  return db
+    .selectFrom('contact_links')
+    .select(['connection_id', 'contact_id', 'created_at'])
+    .where('user_id', '=', userId)
+    .orderBy('connection_id')
+    .execute();
+}
+
+export interface UserListFilter {
+  search?: string | undefined;
+  role?: string | undefined;
+  limit?: number | undefined;
+  offset?: number | undefined;
+}
+
+export async function listUsers(db: Db, filter: UserListFilter = {}): Promise<UserRow[]> {
+  let query = db.selectFrom('users').selectAll().orderBy('id').limit(filter.limit ?? 100).offset(filter.offset ?? 0);
+  if (filter.role) query = query.where('role', '=', filter.role);
+  if (filter.search) {
+    const pattern = `%${filter.search.toLowerCase()}%`;
+    query = query.where((eb) => eb.or([eb('email_lower', 'like', pattern), eb('login', 'like', pattern)]));
+  }
+  return query.execute();
+}

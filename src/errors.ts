@@ -1,0 +1,83 @@
+/**
+ * Every error the service reports, in one place: its HTTP status (when it
+ * answers a request), whether the worker should retry it, and its message.
+ */
+export const ERRORS = {
+  // Webhook intake
+  NO_ACTION: { status: 400, retryable: false, message: 'No action specified: add wpf_action=update_tags, update, add or test' },
+  UNKNOWN_ACTION: { status: 400, retryable: false, message: 'Unknown wpf_action' },
+  MALFORMED_BODY: { status: 400, retryable: false, message: 'The request body could not be parsed' },
+  BAD_ACCESS_KEY: { status: 403, retryable: false, message: 'Invalid access key' },
+  BODY_TOO_LARGE: { status: 413, retryable: false, message: 'The request body is too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, message: 'Unsupported content type' },
+  NO_CONTACT_ID: { status: 422, retryable: false, message: 'No contact id found in the request' },
+  UNSUBSTITUTED_MERGE_FIELD: {
+    status: 422,
+    retryable: false,
+    message: 'The contact id is an unfilled merge field; the CRM did not substitute it',
+  },
+  UNKNOWN_CONNECTION: { status: 404, retryable: false, message: 'No such CRM connection' },
+  TOO_MANY_KEY_FAILURES: { status: 429, retryable: false, message: 'Too many failed access key attempts; try again later' },
+  STORAGE_UNAVAILABLE: { status: 503, retryable: true, message: 'Storage is unavailable; please retry' },
+
+  // Processing
+  CONTACT_HAS_NO_EMAIL: { status: 422, retryable: false, message: 'The contact has no e-mail address, so no user can be created' },
+  INVALID_EMAIL: { status: 422, retryable: false, message: 'The contact e-mail address is not valid' },
+  CONTACT_NOT_FOUND: { status: 422, retryable: false, message: 'The contact was not found in the CRM' },
+  CRM_AUTH_FAILED: { status: 422, retryable: false, message: 'The CRM rejected the credentials' },
+  CRM_REJECTED: { status: 422, retryable: false, message: 'The CRM rejected the request' },
+  CRM_TIMEOUT: { status: 502, retryable: true, message: 'The CRM did not answer in time' },
+  CRM_UNAVAILABLE: { status: 502, retryable: true, message: 'The CRM answered with a server error' },
+  CRM_RATE_LIMITED: { status: 502, retryable: true, message: 'The CRM rate limit was reached' },
+  CRM_NETWORK: { status: 502, retryable: true, message: 'The CRM could not be reached' },
+  LOGIN_TAKEN: { status: 422, retryable: false, message: 'The username is already taken by another user' },
+  EMAIL_TAKEN: { status: 422, retryable: false, message: 'The e-mail address belongs to another user' },
+  CONCURRENT_CHANGE: { status: 409, retryable: true, message: 'Another run changed the same user at the same time' },
+  RETRIES_EXHAUSTED: { status: 422, retryable: false, message: 'Gave up after repeated transient failures' },
+  INTERNAL: { status: 500, retryable: true, message: 'Internal error' },
+
+  // Administration
+  NOT_FOUND: { status: 404, retryable: false, message: 'Not found' },
+  INVALID_SETTING: { status: 400, retryable: false, message: 'Invalid setting value' },
+  INVALID_CONFIG: { status: 400, retryable: false, message: 'Invalid configuration' },
+} as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error carrying a registered code; `detail` adds context to the standard message. */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+  /** Milliseconds the caller asked us to wait before retrying (Retry-After and the like). */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(code: ErrorCode, detail?: string, options?: { retryAfterMs?: number; cause?: unknown }) {
+    const entry = ERRORS[code];
+    super(detail ? `${entry.message}: ${detail}` : entry.message, { cause: options?.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = entry.status;
+    this.retryable = entry.retryable;
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+}
+
+export function isAppError(error: unknown): error is AppError {
+  return error instanceof AppError;
+}
+
+/** A unique-key violation from PostgreSQL (23505) or SQLite. */
+export function isUniqueViolation(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return false;
+  const code = String(error.code);
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** Turns anything thrown into an AppError; unknown errors become retryable INTERNAL ones. */
+export function toAppError(error: unknown): AppError {
+  if (isAppError(error)) return error;
+  if (isUniqueViolation(error)) return new AppError('CONCURRENT_CHANGE', undefined, { cause: error });
+  const message = error instanceof Error ? error.message : String(error);
+  return new AppError('INTERNAL', message, { cause: error });
+}

@@ -1,0 +1,183 @@
+/**
+ * The HTTP layer (Fastify): webhook routes at `/` and `/webhooks/<connection>`,
+ * body parsing that keeps the raw body, JSON answers by default and a debug
+ * page for browsers, and a health check. Built from injected dependencies;
+ * `listen` is the caller's business.
+ */
+import multipart from '@fastify/multipart';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { sql, type Kysely } from 'kysely';
+import { AppError, isAppError } from '../errors.js';
+import { redactUrl, type Logger } from '../logger.js';
+import type { DB } from '../storage/schema.js';
+import type { Intake, IntakeRequest, IntakeResponse } from '../webhook/intake.js';
+import { renderDebugPage } from './debug-page.js';
+import { escapeHtml, page } from './html.js';
+
+export interface AppDeps {
+  db: Kysely<DB>;
+  intake: Intake;
+  logger: Logger | false;
+  bodyLimit: number;
+  trustProxy: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rawBody: string | undefined;
+    bodyProblem: IntakeRequest['bodyProblem'];
+  }
+}
+
+const WEBHOOK_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+/** Form bodies: repeated keys become arrays, as PHP-style senders expect. */
+function parseForm(text: string): Record<string, string | string[]> {
+  const result: Record<string, string | string[]> = {};
+  for (const [key, value] of new URLSearchParams(text)) {
+    const existing = result[key];
+    if (existing === undefined) result[key] = value;
+    else result[key] = Array.isArray(existing) ? [...existing, value] : [existing, value];
+  }
+  return result;
+}
+
+/** Bodies of other types: JSON when they look like it, a form when they look like one. */
+function parseLoose(text: string): unknown {
+  const trimmed = text.trim();
+  if (trimmed === '') return {};
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) return JSON.parse(trimmed) as unknown;
+  if (/^[^=&\s]+=/.test(trimmed)) return parseForm(trimmed);
+  return {};
+}
+
+function wantsHtml(request: FastifyRequest): boolean {
+  const accept = request.headers.accept ?? '';
+  return accept.includes('text/html');
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger === false ? undefined : (deps.logger as never),
+    logger: deps.logger === false ? false : undefined,
+    bodyLimit: deps.bodyLimit,
+    trustProxy: deps.trustProxy,
+    exposeHeadRoutes: false,
+  });
+  app.decorateRequest('rawBody', undefined);
+  app.decorateRequest('bodyProblem', undefined);
+
+  // Every parser keeps the raw body, and a body that does not parse reaches the
+  // handler marked as malformed instead of failing early: it must still be stored.
+  const keepRaw = (request: FastifyRequest, text: string, parse: (text: string) => unknown) => {
+    request.rawBody = text;
+    try {
+      return parse(text);
+    } catch (error) {
+      request.bodyProblem = { code: 'MALFORMED_BODY', detail: error instanceof Error ? error.message : String(error) };
+      return undefined;
+    }
+  };
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    done(null, keepRaw(request, body as string, (text) => (text.trim() === '' ? {} : (JSON.parse(text) as unknown))));
+  });
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
+    done(null, keepRaw(request, body as string, parseForm));
+  });
+  await app.register(multipart, {
+    attachFieldsToBody: 'keyValues',
+    limits: { fileSize: deps.bodyLimit, files: 5, fieldSize: deps.bodyLimit },
+  });
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    done(null, keepRaw(request, body as string, parseLoose));
+  });
+
+  const toIntakeRequest = (request: FastifyRequest, params: { connection?: string }): IntakeRequest => {
+    const header = request.headers['x-access-key'];
+    const multipartBody = request.rawBody === undefined && request.isMultipart() && request.body !== undefined;
+    return {
+      method: request.method,
+      url: request.url,
+      connectionId: params.connection,
+      query: request.query,
+      body: request.body,
+      // Multipart fields are kept as JSON, which replays like the original.
+      rawBody: request.rawBody ?? (multipartBody ? JSON.stringify(request.body) : undefined),
+      contentType: multipartBody ? 'application/json' : request.headers['content-type'],
+      accessKeyHeader: Array.isArray(header) ? header[0] : header,
+      ip: request.ip,
+      bodyProblem: request.bodyProblem,
+    };
+  };
+
+  const send = (request: FastifyRequest, reply: FastifyReply, response: IntakeResponse) => {
+    reply.code(response.statusCode);
+    if (response.retryAfterSeconds !== undefined) reply.header('retry-after', String(response.retryAfterSeconds));
+    if (wantsHtml(request)) return reply.type('text/html; charset=utf-8').send(renderDebugPage(response));
+    return reply.send(response.body);
+  };
+
+  const runIntake = async (request: FastifyRequest, reply: FastifyReply, intakeRequest: IntakeRequest) => {
+    try {
+      return send(request, reply, await deps.intake.handle(intakeRequest));
+    } catch (error) {
+      // Anything that goes wrong here is storage failing: answer 503 so the CRM retries.
+      request.log.error({ err: error, url: redactUrl(request.url) }, 'webhook could not be stored');
+      const appError = isAppError(error) && error.status < 500 ? error : new AppError('STORAGE_UNAVAILABLE');
+      reply.header('retry-after', '30');
+      return send(request, reply, {
+        statusCode: appError.status,
+        body: { status: 'error', error: { code: appError.code, message: appError.message } },
+      });
+    }
+  };
+
+  const isLanding = (request: FastifyRequest) =>
+    request.method === 'GET' && Object.keys(request.query as object).length === 0 && !request.headers['x-access-key'];
+
+  const handler = async (request: FastifyRequest<{ Params: { connection?: string } }>, reply: FastifyReply) => {
+    if (request.routeOptions.url === '/' && isLanding(request)) {
+      const text = 'crm-bridge is running. Webhooks: ?wpf_action=update_tags|update|add|test&access_key=…&contact_id=…';
+      return wantsHtml(request)
+        ? reply.type('text/html; charset=utf-8').send(page('crm-bridge', `<h1>crm-bridge</h1><p>${escapeHtml(text)}</p>`))
+        : reply.send({ service: 'crm-bridge', status: 'ok', message: text });
+    }
+    return runIntake(request, reply, toIntakeRequest(request, request.params));
+  };
+  app.route({ method: [...WEBHOOK_METHODS], url: '/', handler });
+  app.route({ method: [...WEBHOOK_METHODS], url: '/webhooks/:connection', handler });
+
+  app.get('/healthz', async (_request, reply) => {
+    try {
+      await sql`select 1`.execute(deps.db);
+      return { status: 'ok' };
+    } catch {
+      return reply.code(503).send({ status: 'error', error: { code: 'STORAGE_UNAVAILABLE', message: 'database unreachable' } });
+    }
+  });
+
+  app.setErrorHandler(async (error: Error & { code?: string; statusCode?: number }, request, reply) => {
+    const isWebhook = request.routeOptions.url === '/' || request.routeOptions.url === '/webhooks/:connection';
+    const tooLarge = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.code === 'FST_REQ_FILE_TOO_LARGE' || error.statusCode === 413;
+    if (isWebhook && (tooLarge || (error.statusCode !== undefined && error.statusCode < 500))) {
+      const params = request.params as { connection?: string };
+      const intakeRequest = toIntakeRequest(request, params);
+      intakeRequest.rawBody = undefined;
+      intakeRequest.bodyProblem = tooLarge
+        ? { code: 'BODY_TOO_LARGE', detail: `the limit is ${deps.bodyLimit} bytes` }
+        : { code: 'MALFORMED_BODY', detail: error.message };
+      return runIntake(request, reply, intakeRequest);
+    }
+    if (error.statusCode !== undefined && error.statusCode < 500) {
+      return reply.code(error.statusCode).send({ status: 'error', error: { code: error.code ?? 'BAD_REQUEST', message: error.message } });
+    }
+    request.log.error({ err: error, url: redactUrl(request.url) }, 'request failed');
+    return reply.code(503).send({ status: 'error', error: { code: 'STORAGE_UNAVAILABLE', message: 'Temporarily unavailable; please retry' } });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ status: 'error', error: { code: 'NOT_FOUND', message: `No route for ${request.method} ${request.url.split('?')[0]}` } }),
+  );
+  return app;
+}

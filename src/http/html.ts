@@ -1,0 +1,33 @@
+/** Escaping for the few HTML pages the service renders itself. */
+export function escapeHtml(value: unknown): string {
+  return String(value ?? '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+/** A complete, self-contained page: no external assets. */
+export function page(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>
+body{font:16px/1.5 system-ui,sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:1.5rem}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd;vertical-align:top}
+th{width:14rem;font-weight:600}code{background:#f3f3f3;padding:0 .25rem;border-radius:3px}
+.status{display:inline-block;padding:.1rem .6rem;border-radius:1rem;background:#e6e6e6;font-weight:600}
+.ok{background:#d7f5dd}.warn{background:#fff1c2}.bad{background:#ffd9d9}
+ul{margin:.2rem 0;padding-left:1.2rem}
+</style>
+</head>
+<body>
+${body}
+</body>
+</html>`;
+}

@@ -1,0 +1,69 @@
+/**
+ * Coalescing: every webhook of one contact that is due is served by one run.
+ * Pure: from the events' stored parameters to what the run must do.
+ */
+import { strongestAction, type Action } from '../actions/rules.js';
+import type { ContactData } from '../connectors/types.js';
+
+/** What the intake stores for each accepted webhook (the event's `params` column). */
+export interface StoredParams {
+  action: Action;
+  contactId: string;
+  email?: string | undefined;
+  role?: string | undefined;
+  sendNotification: boolean;
+  async: boolean;
+  /** A contact snapshot the webhook carried, if any. */
+  contact?: ContactData | undefined;
+  /** Every parameter received, but the access key. */
+  raw: Record<string, string>;
+}
+
+export interface RunPlan {
+  action: Action;
+  contactId: string;
+  role: string | undefined;
+  sendNotification: boolean;
+  /** The e-mail parameter for the fallback lookup (the newest one given). */
+  email: string | undefined;
+  /** The webhooks' snapshots merged in arrival order, newest winning. */
+  snapshot: ContactData | undefined;
+  /** Whether the newest webhook that said anything about tags carried them. */
+  snapshotHasTags: boolean;
+}
+
+/** Plans one run from the due events of a contact, given in arrival order. */
+export function planRun(events: readonly StoredParams[]): RunPlan {
+  const first = events[0];
+  if (!first) throw new Error('planRun needs at least one event');
+  let role: string | undefined;
+  let email: string | undefined;
+  let sendNotification = false;
+  let snapshot: ContactData | undefined;
+  for (const event of events) {
+    if (event.role?.trim()) role = event.role.trim();
+    if (event.email?.trim()) email = event.email.trim();
+    if (event.action === 'add' && event.sendNotification) sendNotification = true;
+    if (event.contact) snapshot = mergeSnapshots(snapshot, event.contact);
+  }
+  return {
+    action: strongestAction(events.map((event) => event.action)),
+    contactId: first.contactId,
+    role,
+    sendNotification,
+    email,
+    snapshot,
+    snapshotHasTags: snapshot?.tags !== undefined,
+  };
+}
+
+function mergeSnapshots(older: ContactData | undefined, newer: ContactData): ContactData {
+  if (!older) return newer;
+  return {
+    id: newer.id,
+    email: newer.email ?? older.email,
+    fields: { ...older.fields, ...newer.fields },
+    tags: newer.tags ?? older.tags,
+    tagLabels: { ...older.tagLabels, ...newer.tagLabels },
+  };
+}

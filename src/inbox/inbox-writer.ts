@@ -1,0 +1,82 @@
+/**
+ * Group commit for the webhook hot path: webhooks arriving together are
+ * written in one transaction (one fsync on SQLite, one round of commits on
+ * PostgreSQL), and each caller learns its event id once that commit is done.
+ * Nothing is acknowledged before it is durable.
+ */
+import type { Kysely } from 'kysely';
+import { activityRow, type ActivityEntry } from '../activity/activity.repository.js';
+import type { DB, NewWebhookEventRow } from '../storage/schema.js';
+
+export interface InboxItem {
+  event: NewWebhookEventRow;
+  /** Written with the event's id filled in. */
+  activity: readonly Omit<ActivityEntry, 'eventId'>[];
+}
+
+export interface InboxWriter {
+  write(item: InboxItem): Promise<number>;
+  /** Waits for queued writes to finish. */
+  flush(): Promise<void>;
+}
+
+interface Pending {
+  item: InboxItem;
+  resolve: (id: number) => void;
+  reject: (error: unknown) => void;
+}
+
+const MAX_BATCH = 512;
+
+export function createInboxWriter(db: Kysely<DB>): InboxWriter {
+  let queue: Pending[] = [];
+  let flushing: Promise<void> | undefined;
+
+  async function writeBatch(batch: Pending[]): Promise<void> {
+    try {
+      const ids = await db.transaction().execute(async (trx) => {
+        const written: number[] = [];
+        for (const { item } of batch) {
+          const row = await trx.insertInto('webhook_events').values(item.event).returning('id').executeTakeFirstOrThrow();
+          written.push(row.id);
+          if (item.activity.length > 0) {
+            await trx
+              .insertInto('activity_log')
+              .values(item.activity.map((entry) => activityRow({ ...entry, eventId: row.id }, item.event.received_at)))
+              .execute();
+          }
+        }
+        return written;
+      });
+      batch.forEach((pending, index) => pending.resolve(ids[index] ?? 0));
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+    }
+  }
+
+  function drain(): Promise<void> {
+    flushing ??= (async () => {
+      // Let the requests that arrived in this tick join the batch.
+      await new Promise((resolve) => setImmediate(resolve));
+      while (queue.length > 0) {
+        const batch = queue.slice(0, MAX_BATCH);
+        queue = queue.slice(batch.length);
+        await writeBatch(batch);
+      }
+      flushing = undefined;
+    })();
+    return flushing;
+  }
+
+  return {
+    write(item) {
+      return new Promise<number>((resolve, reject) => {
+        queue.push({ item, resolve, reject });
+        void drain();
+      });
+    },
+    async flush() {
+      while (flushing) await flushing;
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Wires the parts into a running service: database, migrations, access key,
+ * connections, inbox writer, worker, intake and HTTP app. Tests build the
+ * same thing with their own config and clock.
+ */
+import type { FastifyInstance } from 'fastify';
+import { systemClock, type Clock } from './clock.js';
+import { publicBaseUrl, type Config } from './config.js';
+import { createConnectionRegistry, type ConnectionRegistry } from './connections/registry.js';
+import { buildApp } from './http/app.js';
+import { createInboxWriter } from './inbox/inbox-writer.js';
+import { createLogger, type Logger } from './logger.js';
+import { createKeyChecker, currentAccessKey } from './settings/access-keys.js';
+import { openDatabase, type Database } from './storage/database.js';
+import { migrateToLatest } from './storage/migrations/index.js';
+import { createIntake, type Intake } from './webhook/intake.js';
+import { createWorker, type Worker } from './worker/worker.js';
+
+export interface ServiceOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Run the worker in this process (default: config.runWorker). */
+  runWorker?: boolean;
+  random?: () => number;
+}
+
+export interface Service {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly database: Database;
+  readonly registry: ConnectionRegistry;
+  readonly worker: Worker | undefined;
+  readonly intake: Intake;
+  readonly app: FastifyInstance;
+  readonly logger: Logger;
+  /** Listens on the configured host and port (0 picks a free port); returns the webhook base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Opens the database and brings its schema up to date. */
+export async function openMigratedDatabase(config: Config, maxConnections?: number): Promise<Database> {
+  const database = openDatabase(config.databaseUrl, { maxConnections });
+  try {
+    await migrateToLatest(database.db, database.dialect);
+  } catch (error) {
+    await database.destroy();
+    throw error;
+  }
+  return database;
+}
+
+export async function createService(config: Config, options: ServiceOptions = {}): Promise<Service> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const database = await openMigratedDatabase(config);
+  const { db } = database;
+  await currentAccessKey(db, clock);
+
+  const registry = createConnectionRegistry(db, clock, { settingOverrides: config.settingOverrides });
+  const runWorker = options.runWorker ?? config.runWorker;
+  const worker = runWorker
+    ? createWorker(
+        { db, clock, registry, settingOverrides: config.settingOverrides, logger, random: options.random },
+        { concurrency: config.workerConcurrency, leaseMs: config.leaseMs, pollMs: config.pollMs },
+      )
+    : undefined;
+  const intake = createIntake({
+    db,
+    clock,
+    keys: createKeyChecker(db, clock),
+    registry,
+    writer: createInboxWriter(db),
+    worker,
+    logger,
+    syncWaitMs: config.syncWaitMs,
+    keyFailureLimit: config.keyFailureLimit,
+  });
+  const app = await buildApp({ db, intake, logger, bodyLimit: config.bodyLimit, trustProxy: config.trustProxy });
+
+  let closed = false;
+  return {
+    config,
+    clock,
+    database,
+    registry,
+    worker,
+    intake,
+    app,
+    logger,
+    async listen() {
+      await app.listen({ host: config.host, port: config.port });
+      worker?.start();
+      const address = app.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.port;
+      return publicBaseUrl(config, port);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      await worker?.stop();
+      await database.destroy();
+    },
+  };
+}

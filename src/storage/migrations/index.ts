@@ -1,0 +1,34 @@
+/**
+ * Migrations as an ordered list in code, run the same way on both dialects.
+ */
+import { Migrator, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
+import type { DialectName } from '../database.js';
+import type { DB } from '../schema.js';
+import * as init from './0001-init.js';
+
+interface DialectMigration {
+  up(db: Kysely<unknown>, dialect: DialectName): Promise<void>;
+}
+
+export const MIGRATIONS: ReadonlyArray<readonly [string, DialectMigration]> = [['0001-init', init]];
+
+/** Brings the schema up to date; returns the names of migrations applied now. */
+export async function migrateToLatest(db: Kysely<DB>, dialect: DialectName): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider: {
+      getMigrations: () =>
+        Promise.resolve(
+          Object.fromEntries(
+            MIGRATIONS.map(([name, migration]): [string, Migration] => [
+              name,
+              { up: (migrationDb) => migration.up(migrationDb, dialect) },
+            ]),
+          ),
+        ),
+    },
+  });
+  const outcome: MigrationResultSet = await migrator.migrateToLatest();
+  if (outcome.error) throw outcome.error instanceof Error ? outcome.error : new Error(String(outcome.error));
+  return (outcome.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,43 @@
+/**
+ * Webhook parameters: the query string and the body merged, the body winning
+ * on a clash (PHP `$_REQUEST` order, extended to JSON bodies).
+ */
+export type ParamValue = string | string[] | undefined;
+
+/** Flattens a value to text: arrays of scalars become comma-separated, objects JSON. */
+function asText(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (Array.isArray(value) && value.every((item) => item === null || typeof item !== 'object')) {
+    return value.map((item) => (item === null ? '' : String(item))).join(',');
+  }
+  return JSON.stringify(value);
+}
+
+/** `tags[]` and `tags` are the same parameter. */
+function normalizeKey(key: string): string {
+  return key.endsWith('[]') ? key.slice(0, -2) : key;
+}
+
+function addAll(target: Record<string, string>, source: unknown): void {
+  if (source === null || typeof source !== 'object' || Array.isArray(source)) return;
+  for (const [key, value] of Object.entries(source)) {
+    const text = asText(value);
+    if (text !== undefined) target[normalizeKey(key)] = text;
+  }
+}
+
+/** Merges query and body (an object from a form, multipart or JSON body) into flat text parameters. */
+export function mergeParams(query: unknown, body: unknown): Record<string, string> {
+  const params: Record<string, string> = {};
+  addAll(params, query);
+  addAll(params, body);
+  return params;
+}
+
+/** Merge fields a CRM left unfilled, such as Ontraport's `[Contact ID]` or FunnelKit's `{{contact_id}}`. */
+export function isUnfilledMergeField(value: string): boolean {
+  const text = value.trim();
+  return /^\[[^\]]*\]$/.test(text) || /^\{\{.*\}\}$/.test(text) || /^%[A-Z_ ]+%$/i.test(text);
+}

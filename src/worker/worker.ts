@@ -1,0 +1,281 @@
+/**
+ * The worker: claims contacts with due webhooks, runs each contact once for
+ * all of them, and records the outcome. Transient failures are retried with
+ * backoff; a lease (kept alive by a heartbeat) lets another worker take over
+ * a contact whose worker died.
+ */
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { runContact, type RunResult } from '../actions/run-contact.js';
+import type { ActivityEntry } from '../activity/activity.repository.js';
+import { writeActivity } from '../activity/activity.repository.js';
+import type { Clock } from '../clock.js';
+import type { ConnectionRegistry } from '../connections/registry.js';
+import { toAppError, type AppError } from '../errors.js';
+import { planRun, type StoredParams } from '../inbox/coalesce.js';
+import {
+  acquireContactLease,
+  claimContactEvents,
+  extendLease,
+  findDueContacts,
+  finishEvents,
+  releaseContactLease,
+  rescheduleEvents,
+  type DueContact,
+} from '../inbox/inbox.repository.js';
+import { calculateDelay } from '../inbox/retry-policy.js';
+import type { Logger } from '../logger.js';
+import { loadSettings } from '../settings/settings.js';
+import type { DB, WebhookEventRow } from '../storage/schema.js';
+
+export interface WorkerOptions {
+  concurrency: number;
+  leaseMs: number;
+  pollMs: number;
+  /** Identifies this worker in leases; unique per process by default. */
+  owner?: string;
+}
+
+export interface WorkerDeps {
+  db: Kysely<DB>;
+  clock: Clock;
+  registry: ConnectionRegistry;
+  settingOverrides: Readonly<Record<string, string>>;
+  logger: Logger;
+  random?: () => number;
+}
+
+export interface EventsFinished {
+  ids: number[];
+  status: string;
+}
+
+export interface Worker {
+  readonly owner: string;
+  start(): void;
+  /** Stops claiming, waits for the runs under way, and returns. */
+  stop(): Promise<void>;
+  /** Wakes the worker now (a webhook was just stored). */
+  notify(): void;
+  /** Claims and runs whatever is due, once; resolves when those runs end (tests and `worker --once`). */
+  drain(): Promise<number>;
+  /** Emits 'finished' with EventsFinished whenever events reach a final or retry state. */
+  readonly events: EventEmitter;
+  /** Contacts being run right now. */
+  readonly active: number;
+}
+
+const contactKey = (contact: DueContact) => `${contact.connectionId}\u0000${contact.contactId}`;
+
+export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
+  const owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const events = new EventEmitter();
+  events.setMaxListeners(0);
+  const active = new Map<string, Promise<void>>();
+  let running = false;
+  let loopDone: Promise<void> | undefined;
+  let wake: (() => void) | undefined;
+  const { db, clock, logger } = deps;
+
+  const iso = (offsetMs = 0) => new Date(clock.now().getTime() + offsetMs).toISOString();
+
+  /** Claims up to `free` contacts and starts their runs; returns how many started. */
+  async function claimAndStart(free: number): Promise<number> {
+    const due = await findDueContacts(db, iso(), free + active.size + 8);
+    let started = 0;
+    for (const contact of due) {
+      if (started >= free) break;
+      const key = contactKey(contact);
+      if (active.has(key)) continue;
+      if (!(await acquireContactLease(db, contact, owner, iso(), iso(options.leaseMs)))) continue;
+      const run = runClaimed(contact).finally(() => {
+        active.delete(key);
+        wake?.();
+      });
+      active.set(key, run);
+      started += 1;
+    }
+    return started;
+  }
+
+  async function runClaimed(contact: DueContact): Promise<void> {
+    const heartbeat = setInterval(() => {
+      extendLease(db, contact, owner, iso(options.leaseMs)).catch((error: unknown) =>
+        logger.warn({ err: error }, 'could not extend a contact lease'),
+      );
+    }, Math.max(50, Math.floor(options.leaseMs / 3)));
+    let claimed: WebhookEventRow[] = [];
+    try {
+      claimed = await claimContactEvents(db, contact, owner, iso(), iso(options.leaseMs));
+      if (claimed.length > 0) await processEvents(contact, claimed);
+    } catch (error) {
+      // Storage failed mid-run: the lease runs out and another attempt picks the events up.
+      logger.error({ err: error, connection: contact.connectionId, contact: contact.contactId }, 'run failed to record');
+    } finally {
+      clearInterval(heartbeat);
+      await releaseContactLease(db, contact, owner).catch(() => undefined);
+    }
+  }
+
+  async function processEvents(contact: DueContact, claimed: WebhookEventRow[]): Promise<void> {
+    const ids = claimed.map((event) => event.id);
+    const lastId = ids[ids.length - 1] ?? null;
+    const settings = await loadSettings(db, deps.settingOverrides);
+    const plan = planRun(claimed.map((event) => JSON.parse(event.params) as StoredParams));
+    const context = { connectionId: contact.connectionId, contactId: contact.contactId, action: plan.action };
+    const coalesced = ids.length > 1 ? ` (${ids.length} webhooks coalesced: #${ids.join(', #')})` : '';
+    try {
+      const connection = await deps.registry.resolve(contact.connectionId);
+      const result = await runContact({ db, clock, settings, random: deps.random }, connection, plan);
+      await finishEvents(db, ids, owner, { status: result.status, result }, iso());
+      await writeActivity(db, describeResult(result, lastId, context, coalesced), iso());
+      events.emit('finished', { ids, status: result.status } satisfies EventsFinished);
+    } catch (thrown) {
+      const error = toAppError(thrown);
+      const attempts = Math.max(...claimed.map((event) => event.attempts));
+      const policy = { maxAttempts: settings.retry_max_attempts, baseDelayMs: settings.retry_base_delay_ms, maxDelayMs: 30 * 60_000 };
+      if (error.retryable && attempts < policy.maxAttempts) {
+        const delay = calculateDelay(attempts, policy, deps.random, error.retryAfterMs);
+        await rescheduleEvents(db, ids, owner, iso(delay), error.code, error.message);
+        await writeActivity(
+          db,
+          [entry('warning', `Attempt ${attempts} of ${policy.maxAttempts} failed: ${error.message}; retrying in ${formatDelay(delay)}${coalesced}`, lastId, context, { code: error.code })],
+          iso(),
+        );
+        events.emit('finished', { ids, status: 'pending' } satisfies EventsFinished);
+        return;
+      }
+      const final = failureOf(error, attempts);
+      await finishEvents(db, ids, owner, { status: 'failed', result: final.result, errorCode: final.code, errorMessage: final.message }, iso());
+      await writeActivity(db, [entry('error', `Failed: ${final.message}${coalesced}`, lastId, context, { code: final.code })], iso());
+      events.emit('finished', { ids, status: 'failed' } satisfies EventsFinished);
+      if (error.code === 'INTERNAL') logger.error({ err: thrown }, 'unexpected error in a run');
+    }
+  }
+
+  async function loop(): Promise<void> {
+    while (running) {
+      const free = options.concurrency - active.size;
+      if (free > 0) {
+        try {
+          if ((await claimAndStart(free)) > 0) continue;
+        } catch (error) {
+          logger.error({ err: error }, 'could not claim webhooks');
+        }
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.pollMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  }
+
+  return {
+    owner,
+    events,
+    get active() {
+      return active.size;
+    },
+    start() {
+      if (running) return;
+      running = true;
+      loopDone = loop();
+    },
+    async stop() {
+      running = false;
+      wake?.();
+      await loopDone;
+      await Promise.allSettled([...active.values()]);
+    },
+    notify() {
+      wake?.();
+    },
+    async drain() {
+      let total = 0;
+      for (;;) {
+        const started = await claimAndStart(options.concurrency);
+        if (started === 0 && active.size === 0) return total;
+        total += started;
+        await Promise.race([...active.values()]);
+      }
+    },
+  };
+}
+
+function entry(
+  level: ActivityEntry['level'],
+  message: string,
+  eventId: number | null,
+  context: { connectionId: string; contactId: string; action: string },
+  data?: unknown,
+  userId?: number | null,
+): ActivityEntry {
+  return { level, message, eventId, userId, data, ...context };
+}
+
+function failureOf(error: AppError, attempts: number) {
+  if (error.retryable) {
+    const message = `Gave up after ${attempts} attempts; last error: ${error.message}`;
+    return { code: 'RETRIES_EXHAUSTED', message, result: { status: 'failed', error: { code: 'RETRIES_EXHAUSTED', message } } };
+  }
+  return { code: error.code, message: error.message, result: { status: 'failed', error: { code: error.code, message: error.message } } };
+}
+
+function formatDelay(ms: number): string {
+  return ms < 1_000 ? `${ms} ms` : ms < 120_000 ? `${Math.round(ms / 1_000)} s` : `${Math.round(ms / 60_000)} min`;
+}
+
+/** The activity lines for a finished run: what was loaded, what changed, and any notices. */
+export function describeResult(
+  result: RunResult,
+  eventId: number | null,
+  context: { connectionId: string; contactId: string; action: string },
+  coalesced: string,
+): ActivityEntry[] {
+  const lines: ActivityEntry[] = [];
+  const userId = result.userId;
+  const fieldNames = Object.keys(result.loaded.fields);
+  lines.push(
+    entry(
+      'debug',
+      `Loaded contact ${result.contactId} from the ${result.loaded.source === 'api' ? 'CRM' : 'webhook'}: ${result.loaded.email ?? 'no e-mail'}, ${fieldNames.length} fields${result.loaded.tags ? `, tags: ${result.loaded.tags.join(', ') || 'none'}` : ''}`,
+      eventId,
+      context,
+      result.loaded,
+      userId,
+    ),
+  );
+  for (const notice of result.notices) lines.push(entry('notice', notice, eventId, context, undefined, userId));
+  if (result.status === 'skipped') {
+    lines.push(entry('info', `Skipped ${result.action} for contact ${result.contactId}: no matching user${coalesced}`, eventId, context, undefined, null));
+    return lines;
+  }
+  const tagText = [
+    result.tags.added.length ? `added tags ${result.tags.added.join(', ')}` : '',
+    result.tags.removed.length ? `removed tags ${result.tags.removed.join(', ')}` : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
+  const what = result.created
+    ? `Created user #${userId} (${result.login}) for contact ${result.contactId}`
+    : result.changes.length
+      ? `Updated user #${userId} (${result.login}): ${result.changes.join(', ')}`
+      : `User #${userId} (${result.login}) was already up to date`;
+  lines.push(
+    entry(
+      'info',
+      `${what}${tagText ? `; ${tagText}` : ''}${coalesced}`,
+      eventId,
+      context,
+      { changes: result.changes, tags: result.tags, passwordGenerated: result.passwordGenerated, returnPassword: result.returnPassword },
+      userId,
+    ),
+  );
+  return lines;
+}

@@ -1,0 +1,103 @@
+/**
+ * Starts a real service (HTTP on 127.0.0.1, worker, database) for a test.
+ */
+import { Writable } from 'node:stream';
+import { loadConfig } from '../../src/config.js';
+import { insertConnection, setDefaultConnection } from '../../src/connections/connection.repository.js';
+import { createLogger } from '../../src/logger.js';
+import { createService, type Service } from '../../src/service.js';
+import { currentAccessKey } from '../../src/settings/access-keys.js';
+import { systemClock } from '../../src/clock.js';
+import { createTestDatabase, type TestDatabase, type TestDialect } from './databases.js';
+
+export interface TestService {
+  service: Service;
+  database: TestDatabase;
+  baseUrl: string;
+  key: string;
+  /** Every line the process logger wrote (to check that no secret reaches it). */
+  logLines: string[];
+  /** GET/POST a webhook path (relative to the base URL). */
+  webhook(pathAndQuery: string, init?: RequestInit): Promise<{ status: number; body: Record<string, unknown>; text: string }>;
+  addConnection(row: { id: string; type: string; apiUrl?: string; settings?: Record<string, unknown>; isDefault?: boolean }): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TestServiceOptions {
+  env?: Record<string, string>;
+  /** Reuse a database (e.g. for a second process on the same PostgreSQL schema). */
+  database?: TestDatabase;
+  runWorker?: boolean;
+  random?: () => number;
+}
+
+export async function startTestService(dialect: TestDialect, options: TestServiceOptions = {}): Promise<TestService> {
+  const database = options.database ?? (await createTestDatabase(dialect));
+  const config = loadConfig(
+    {},
+    {
+      CRM_BRIDGE_DATA_DIR: database.dataDir,
+      CRM_BRIDGE_DATABASE_URL: database.url,
+      CRM_BRIDGE_PORT: '0',
+      CRM_BRIDGE_LOG_LEVEL: 'info',
+      CRM_BRIDGE_POLL_MS: '50',
+      CRM_BRIDGE_SYNC_WAIT_MS: '5000',
+      CRM_BRIDGE_SETTING_RETRY_BASE_DELAY_MS: '50',
+      ...options.env,
+    },
+  );
+  const logLines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logLines.push(chunk.toString());
+      done();
+    },
+  });
+  const service = await createService(config, {
+    logger: createLogger('info', sink),
+    runWorker: options.runWorker ?? true,
+    random: options.random,
+  });
+  const baseUrl = await service.listen();
+  const key = (await currentAccessKey(service.database.db, systemClock)).secret;
+  let closed = false;
+  return {
+    service,
+    database,
+    baseUrl,
+    key,
+    logLines,
+    async webhook(pathAndQuery, init) {
+      const response = await fetch(baseUrl + pathAndQuery, init);
+      const text = await response.text();
+      let body: Record<string, unknown> = {};
+      try {
+        body = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        body = {};
+      }
+      return { status: response.status, body, text };
+    },
+    async addConnection(row) {
+      const now = new Date().toISOString();
+      await insertConnection(service.database.db, {
+        id: row.id,
+        type: row.type,
+        name: row.id,
+        api_url: row.apiUrl ?? null,
+        settings: JSON.stringify(row.settings ?? {}),
+        is_default: 0,
+        created_at: now,
+        updated_at: now,
+      });
+      if (row.isDefault) await setDefaultConnection(service.database.db, row.id, now);
+      service.registry.invalidate();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await service.close();
+      if (!options.database) await database.drop();
+    },
+  };
+}
