@@ -23,6 +23,8 @@ export const CommonSettingsSchema = z
     return_password_field: z.string().default(''),
     /** Overrides the connector's default rate limit (requests per minute). */
     rate_limit_per_minute: z.number().int().positive().optional(),
+    /** Overrides the connector's timeout for one API call, in milliseconds. */
+    timeout_ms: z.number().int().positive().optional(),
   })
   .loose();
 
@@ -83,7 +85,7 @@ export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: 
       ? { requests: common.data.rate_limit_per_minute, windowMs: 60_000 }
       : definition.defaultRateLimit;
     const limiter = limiterFor(row.id, rateLimit);
-    const http = createHttpClient({ timeoutMs: definition.timeoutMs, beforeRequest: () => limiter.acquire() });
+    const http = createHttpClient({ timeoutMs: common.data.timeout_ms ?? definition.timeoutMs, beforeRequest: () => limiter.acquire() });
     const connector = definition.create(
       { id: row.id, apiUrl: row.api_url ?? definition.defaultApiUrl, settings: specific.data },
       { http, clock },

@@ -49,10 +49,12 @@ export async function startFakeTestCrm(options: { apiKey?: string } = {}): Promi
       inFlight.set(id, now);
       maxInFlight.set(id, Math.max(maxInFlight.get(id) ?? 0, now));
       try {
-        await fake.onLoad?.(id);
+        // The state is read when the request arrives: a change made while the answer is
+        // on its way is not in it, so only a later run can see it.
         const contact = contacts.get(id);
-        // Answer with the state at the end of the load, as a slow CRM would.
-        return contact ? json(200, structuredClone(contact)) : json(404, { error: `contact ${id} not found` });
+        const snapshot = contact ? structuredClone(contact) : undefined;
+        await fake.onLoad?.(id);
+        return snapshot ? json(200, snapshot) : json(404, { error: `contact ${id} not found` });
       } finally {
         inFlight.set(id, (inFlight.get(id) ?? 1) - 1);
       }

@@ -1,0 +1,179 @@
+import { describe, expect, it } from 'vitest';
+import {
+  diffTags,
+  mapContact,
+  parseBoolean,
+  redactFields,
+  resolveRole,
+  sanitizeLogin,
+  strongestAction,
+  usernameBase,
+  usernameCandidate,
+} from '../../src/actions/rules.js';
+import { planRun, type StoredParams } from '../../src/inbox/coalesce.js';
+import { calculateDelay } from '../../src/inbox/retry-policy.js';
+import { redactUrl } from '../../src/logger.js';
+import { isUnfilledMergeField, mergeParams } from '../../src/webhook/params.js';
+import { parseTagList } from '../../src/connectors/payload/index.js';
+import { mergeFieldMap } from '../../src/connections/registry.js';
+
+const ROLES = [
+  { slug: 'administrator', name: 'Administrator', isAdmin: true },
+  { slug: 'subscriber', name: 'Subscriber', isAdmin: false },
+  { slug: 'gold_member', name: 'Gold Member', isAdmin: false },
+  { slug: 'shop_manager', name: 'Shop Manager', isAdmin: true },
+];
+
+describe('send_notification and other flags', () => {
+  it('treats the string "false" as false and "true" as true', () => {
+    expect(parseBoolean('false')).toBe(false);
+    expect(parseBoolean('true')).toBe(true);
+    expect(parseBoolean('TRUE')).toBe(true);
+    expect(parseBoolean('1')).toBe(true);
+    expect(parseBoolean('0')).toBe(false);
+    expect(parseBoolean('')).toBe(false);
+    expect(parseBoolean(undefined)).toBe(false);
+  });
+});
+
+describe('roles', () => {
+  it('accepts a slug, or converts a title to its slug', () => {
+    expect(resolveRole('gold_member', ROLES, 'subscriber')).toEqual({ slug: 'gold_member' });
+    expect(resolveRole('Gold Member', ROLES, 'subscriber')).toEqual({ slug: 'gold_member' });
+  });
+  it('falls back to the default role with a notice for a role the site does not have', () => {
+    const decision = resolveRole('customer', ROLES, 'subscriber');
+    expect(decision.slug).toBe('subscriber');
+    expect(decision.notice).toMatch(/customer.*does not exist/);
+  });
+  it('never hands out an admin-capable role', () => {
+    expect(resolveRole('administrator', ROLES, 'subscriber').slug).toBe('subscriber');
+    expect(resolveRole('Shop Manager', ROLES, 'subscriber').slug).toBe('subscriber');
+    expect(resolveRole('administrator', ROLES, 'subscriber').notice).toMatch(/never assigned/);
+  });
+  it('uses the default when nothing is asked for', () => {
+    expect(resolveRole(undefined, ROLES, 'subscriber')).toEqual({ slug: 'subscriber' });
+    expect(resolveRole('  ', ROLES, 'subscriber')).toEqual({ slug: 'subscriber' });
+  });
+});
+
+describe('usernames', () => {
+  const person = { email: 'Jane.Doe@Example.com', first_name: 'Jäne', last_name: 'Doe' };
+  it('follows the username format setting', () => {
+    expect(usernameBase('email', person)).toBe('jane.doe@example.com');
+    expect(usernameBase('first_last', person)).toBe('jane.doe');
+    expect(usernameBase('first_number', person)).toBe('jane');
+  });
+  it('falls back to the e-mail when names are missing', () => {
+    expect(usernameBase('first_last', { email: 'x@y.zz' })).toBe('x@y.zz');
+  });
+  it('adds a random suffix from the second try on (and always for first_number)', () => {
+    const random = () => 0.1234;
+    expect(usernameCandidate('jane', 0, random, 'email')).toBe('jane');
+    expect(usernameCandidate('jane', 1, random, 'email')).toBe('jane-1234');
+    expect(usernameCandidate('jane', 0, random, 'first_number')).toBe('jane1234');
+    expect(usernameCandidate('jane', 5, random, 'email')).toBe('jane-123400');
+  });
+  it('strips characters a login may not hold', () => {
+    expect(sanitizeLogin(' <b>jöhn</b>!! ')).toBe('bjohnb');
+  });
+});
+
+describe('field mapping', () => {
+  const contact = { id: '1', email: 'c@d.ee', fields: { f1: 'jdoe', f2: 'pw', plan: 'gold', first: 'J' } };
+  it('maps CRM fields to user fields and meta keys', () => {
+    const mapped = mapContact(contact, { f1: 'user_login', f2: 'user_pass', plan: 'membership', first: 'first_name' }, false);
+    expect(mapped).toMatchObject({ user_login: 'jdoe', user_pass: 'pw', first_name: 'J', email: 'c@d.ee' });
+    expect(mapped.meta).toEqual({ membership: 'gold' });
+  });
+  it('ignores unmapped fields unless told to keep them as meta', () => {
+    expect(mapContact(contact, {}, false).meta).toEqual({});
+    expect(mapContact(contact, {}, true).meta).toEqual({ f1: 'jdoe', f2: 'pw', plan: 'gold', first: 'J' });
+  });
+  it('lets a connection add to and remove from the default mapping', () => {
+    expect(mergeFieldMap({ email: 'email', first: 'first_name' }, { first: '', f9: 'user_pass' })).toEqual({ email: 'email', f9: 'user_pass' });
+  });
+  it('redacts password fields and fields mapped to user_pass', () => {
+    expect(redactFields({ f2: 'pw', password: 'x', plan: 'gold' }, { f2: 'user_pass' })).toEqual({
+      f2: '[redacted]',
+      password: '[redacted]',
+      plan: 'gold',
+    });
+  });
+});
+
+describe('tags', () => {
+  it('reports added and removed tags', () => {
+    expect(diffTags(['1', '2'], ['2', '3'])).toEqual({ added: ['3'], removed: ['1'] });
+  });
+  it('reads comma-separated and JSON tag lists', () => {
+    expect(parseTagList('Customer, VIP ,')).toEqual(['Customer', 'VIP']);
+    expect(parseTagList('["a","b"]')).toEqual(['a', 'b']);
+    expect(parseTagList(['x', 3])).toEqual(['x', '3']);
+    expect(parseTagList(undefined)).toBeUndefined();
+  });
+});
+
+describe('coalescing', () => {
+  const event = (over: Partial<StoredParams>): StoredParams => ({
+    action: 'update_tags',
+    contactId: '9',
+    sendNotification: false,
+    async: false,
+    raw: {},
+    ...over,
+  });
+  it('does what the strongest webhook asks: add > update > update_tags', () => {
+    expect(strongestAction(['update_tags', 'update'])).toBe('update');
+    expect(planRun([event({}), event({ action: 'add' }), event({ action: 'update' })]).action).toBe('add');
+  });
+  it('keeps the newest role and e-mail and any add notification', () => {
+    const plan = planRun([
+      event({ action: 'add', role: 'a', sendNotification: true, email: 'old@x.yz' }),
+      event({ role: 'b', email: 'new@x.yz' }),
+    ]);
+    expect(plan).toMatchObject({ role: 'b', email: 'new@x.yz', sendNotification: true });
+  });
+  it('merges carried snapshots with the newest values winning', () => {
+    const plan = planRun([
+      event({ contact: { id: '9', email: 'a@b.cc', fields: { x: '1', y: '1' }, tags: ['t1'] } }),
+      event({ contact: { id: '9', fields: { y: '2' } } }),
+    ]);
+    expect(plan.snapshot).toMatchObject({ email: 'a@b.cc', fields: { x: '1', y: '2' }, tags: ['t1'] });
+  });
+});
+
+describe('retry delays', () => {
+  const policy = { maxAttempts: 10, baseDelayMs: 1_000, maxDelayMs: 60_000 };
+  it('grows exponentially within ±25% jitter and stops at the cap', () => {
+    expect(calculateDelay(1, policy, () => 0.5)).toBe(1_000);
+    expect(calculateDelay(3, policy, () => 0.5)).toBe(4_000);
+    expect(calculateDelay(3, policy, () => 0)).toBe(3_000);
+    expect(calculateDelay(3, policy, () => 1)).toBe(5_000);
+    expect(calculateDelay(20, policy, () => 0.5)).toBe(60_000);
+  });
+  it('never retries before a Retry-After the CRM asked for', () => {
+    for (const r of [0, 0.5, 0.999]) {
+      const delay = calculateDelay(1, policy, () => r, 30_000);
+      expect(delay).toBeGreaterThanOrEqual(30_000);
+      expect(delay).toBeLessThanOrEqual(31_000);
+    }
+  });
+});
+
+describe('webhook parameters', () => {
+  it('merges query and body, the body winning, and flattens arrays', () => {
+    expect(mergeParams({ a: '1', b: '1', 'tags[]': ['x', 'y'] }, { b: '2', n: 5 })).toEqual({ a: '1', b: '2', tags: 'x,y', n: '5' });
+  });
+  it('recognises merge fields the CRM did not fill', () => {
+    expect(isUnfilledMergeField('[Contact ID]')).toBe(true);
+    expect(isUnfilledMergeField('{{contact_id}}')).toBe(true);
+    expect(isUnfilledMergeField('{{ contact_id }}')).toBe(true);
+    expect(isUnfilledMergeField('4711')).toBe(false);
+  });
+  it('redacts the access key and passwords from logged URLs', () => {
+    expect(redactUrl('/?wpf_action=add&access_key=SECRET&user_pass=pw&contact_id=1')).toBe(
+      '/?wpf_action=add&access_key=***&user_pass=***&contact_id=1',
+    );
+  });
+});
