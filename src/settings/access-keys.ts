@@ -60,8 +60,12 @@ export async function rotateAccessKey(db: Db, clock: Clock, graceMs: number): Pr
   const secret = generateAccessKey();
   const fingerprint = keyFingerprint(secret);
   await db.transaction().execute(async (trx) => {
-    await trx.updateTable('access_keys').set({ expires_at: graceEnd }).where('expires_at', 'is', null).execute();
-    // Keys already in grace keep their (earlier) end.
+    // Every older key ends with this grace period at the latest: rotating with no grace revokes them all.
+    await trx
+      .updateTable('access_keys')
+      .set({ expires_at: graceEnd })
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', graceEnd)]))
+      .execute();
     await trx
       .insertInto('access_keys')
       .values({ secret, fingerprint, created_at: now.toISOString(), expires_at: null })

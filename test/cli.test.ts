@@ -1,0 +1,174 @@
+/**
+ * The `crm-bridge` command as scripts use it: the built binary, run as a
+ * child process against a real database.
+ */
+import { execFile, spawn } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testDialects, createTestDatabase, type TestDatabase } from './helpers/databases.js';
+import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
+
+const BIN = path.resolve(import.meta.dirname, '..', 'bin', 'crm-bridge.js');
+const run = promisify(execFile);
+
+for (const dialect of testDialects()) {
+  describe(`crm-bridge CLI (${dialect})`, () => {
+    let database: TestDatabase;
+    let crm: FakeTestCrm;
+    let baseUrl = '';
+    let server: ReturnType<typeof spawn> | undefined;
+
+    const cli = async (...args: string[]) => {
+      try {
+        const { stdout, stderr } = await run(process.execPath, [BIN, ...args, '--data-dir', database.dataDir, '--database-url', database.url], {
+          env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent' },
+        });
+        return { code: 0, stdout, stderr };
+      } catch (error) {
+        const failed = error as { code: number; stdout: string; stderr: string };
+        return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+      }
+    };
+    const webhook = async (query: string, key: string, pathname = '/') => {
+      const response = await fetch(`${baseUrl}${pathname}?access_key=${encodeURIComponent(key)}&${query}`);
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+
+    beforeAll(async () => {
+      database = await createTestDatabase(dialect);
+      crm = await startFakeTestCrm();
+      // The real `serve` command, on a free port it reports.
+      const port = 20_000 + Math.floor(Math.random() * 20_000);
+      server = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--data-dir', database.dataDir, '--database-url', database.url], {
+        env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent', CRM_BRIDGE_POLL_MS: '50' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const banner = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        server?.stdout?.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+          if (text.includes('Try it:')) resolve(text);
+        });
+        server?.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${text}`)));
+      });
+      baseUrl = /Webhook base URL: (\S+?)\/?\n/.exec(banner)?.[1] ?? '';
+      expect(baseUrl).toBe(`http://127.0.0.1:${port}`);
+    });
+    afterAll(async () => {
+      server?.kill('SIGTERM');
+      await new Promise((resolve) => (server?.exitCode === null ? server.once('exit', resolve) : resolve(undefined)));
+      await crm.close();
+      await database.drop();
+    });
+
+    it('prints the access key alone, and rotation keeps the old key valid for the grace period', async () => {
+      const shown = await cli('access-key', 'show');
+      expect(shown.code).toBe(0);
+      const key = shown.stdout.trim();
+      expect(key).toMatch(/^[A-Za-z0-9_-]{32}$/);
+      expect((await webhook('wpf_action=test', key)).body).toEqual({ success: true });
+
+      const rotated = await cli('access-key', 'rotate', '--grace-hours', '1');
+      const newKey = rotated.stdout.trim();
+      expect(newKey).not.toBe(key);
+      expect((await cli('access-key', 'show')).stdout.trim()).toBe(newKey);
+      // The server refreshes its key cache within seconds.
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      expect((await webhook('wpf_action=test', newKey)).status).toBe(200);
+      expect((await webhook('wpf_action=test', key)).status).toBe(200);
+
+      await cli('access-key', 'rotate', '--grace-hours', '0');
+      const latest = (await cli('access-key', 'show')).stdout.trim();
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      expect((await webhook('wpf_action=test', key)).status).toBe(403);
+      expect((await webhook('wpf_action=test', newKey)).status).toBe(403);
+      expect((await webhook('wpf_action=test', latest)).status).toBe(200);
+    });
+
+    it('creates a user out of the box with the payload connector and shows it with users show --json', async () => {
+      const key = (await cli('access-key', 'show')).stdout.trim();
+      const answer = await webhook('wpf_action=add&contact_id=7&email=a@b.cc&tags=Customer,VIP&company=Acme', key);
+      expect(answer.body).toMatchObject({ status: 'done', created: true });
+      const shown = await cli('users', 'show', 'a@b.cc', '--json');
+      expect(shown.code).toBe(0);
+      const user = JSON.parse(shown.stdout) as Record<string, unknown>;
+      expect(user).toMatchObject({
+        login: 'a@b.cc',
+        email: 'a@b.cc',
+        role: 'subscriber',
+        tags: [
+          { connection: 'payload', id: 'Customer', label: 'Customer' },
+          { connection: 'payload', id: 'VIP', label: 'VIP' },
+        ],
+        meta: { company: 'Acme' },
+        contacts: [expect.objectContaining({ connection: 'payload', contactId: '7' })],
+      });
+      expect(JSON.parse((await cli('users', 'show', String(user.id), '--json')).stdout)).toMatchObject({ email: 'a@b.cc' });
+      expect((await cli('users', 'list')).stdout).toContain('a@b.cc');
+      const missing = await cli('users', 'show', 'nobody@x.yz', '--json');
+      expect(missing.code).toBe(3);
+      expect(missing.stderr).toContain('no user matches');
+    });
+
+    it('stores, validates and reads settings', async () => {
+      expect((await cli('settings', 'get', 'default_role')).stdout.trim()).toBe('subscriber');
+      expect((await cli('settings', 'set', 'username_format', 'first_last')).code).toBe(0);
+      expect((await cli('settings', 'get', 'username_format')).stdout.trim()).toBe('first_last');
+      const bad = await cli('settings', 'set', 'username_format', 'shouting');
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/username_format/);
+      const list = await cli('settings', 'list', '--json');
+      expect(JSON.parse(list.stdout)).toContainEqual({ name: 'username_format', value: 'first_last', source: 'database' });
+      await cli('settings', 'set', 'username_format', 'email');
+    });
+
+    it('keeps a rejected webhook, shows it with secrets masked, and replays it after the fix', async () => {
+      const key = (await cli('access-key', 'show')).stdout.trim();
+      crm.addContact({ id: '55', email: 'replay@example.com', tags: ['1'] });
+      const rejected = await webhook('wpf_action=add&contact_id=55&user_pass=hunter22', key, '/webhooks/crm');
+      expect(rejected.status).toBe(404);
+      const id = String(rejected.body.eventId);
+
+      const shown = await cli('events', 'show', id, '--json');
+      expect(shown.stdout).not.toContain('hunter22');
+      expect(shown.stdout).not.toContain(key);
+      expect(JSON.parse(shown.stdout)).toMatchObject({ status: 'rejected', error: { code: 'UNKNOWN_CONNECTION' }, params: { user_pass: '***' } });
+      expect((await cli('events', 'list', '--status', 'rejected')).stdout).toContain('add');
+
+      const added = await cli('connections', 'add', 'testcrm', '--id', 'crm', '--api-url', crm.url, '--set', `api_key=${crm.apiKey}`);
+      expect(added.code).toBe(0);
+      const listed = await cli('connections', 'list', '--json');
+      expect(listed.stdout).not.toContain(crm.apiKey);
+      expect((await cli('connections', 'test', 'crm')).stdout).toContain('OK');
+      expect((await cli('connections', 'tags', 'crm')).stdout).toMatch(/1\s+Customer/);
+
+      const replayed = await cli('events', 'replay', id);
+      expect(replayed.code).toBe(0);
+      expect(replayed.stdout).toMatch(new RegExp(`replayed #${id} as #\\d+: done`));
+      const user = JSON.parse((await cli('users', 'show', 'replay@example.com', '--json')).stdout) as { tags: unknown[] };
+      expect(user.tags).toEqual([{ connection: 'crm', id: '1', label: 'Customer' }]);
+    });
+
+    it('tails the activity log, filtered by contact and level', async () => {
+      const log = await cli('log', '--contact', '55');
+      expect(log.stdout).toMatch(/Received add for contact 55 on connection crm/);
+      expect(log.stdout).toMatch(/Created user #\d+ \(replay@example.com\)/);
+      const warnings = await cli('log', '--level', 'warning', '--json');
+      const rows = warnings.stdout.trim().split('\n').map((line) => JSON.parse(line) as { level: string });
+      expect(rows.length).toBeGreaterThan(0);
+      expect(rows.every((row) => row.level === 'warning' || row.level === 'error')).toBe(true);
+      const everything = (await cli('log', '--limit', '500')).stdout;
+      expect(everything).not.toContain('hunter22');
+    });
+
+    it('reports a bad command or value with a clear message and a non-zero exit', async () => {
+      const unknown = await cli('users', 'frobnicate');
+      expect(unknown.code).not.toBe(0);
+      const badType = await cli('connections', 'add', 'salesforce');
+      expect(badType.code).toBe(1);
+      expect(badType.stderr).toMatch(/unknown CRM type "salesforce"/);
+      expect((await cli('migrate')).stdout).toMatch(/schema is up to date/);
+    });
+  });
+}
