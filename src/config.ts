@@ -10,7 +10,7 @@ const ENV_PREFIX = 'CRM_BRIDGE_';
 
 /** Every environment variable the service reads, with its default and meaning (the README lists the same). */
 export const ENV_VARIABLES = {
-  DATA_DIR: { default: './data', doc: 'Directory for the embedded SQLite database and the mail outbox.' },
+  DATA_DIR: { default: './data', doc: 'Directory for the embedded SQLite database.' },
   DATABASE_URL: {
     default: '<data dir>/crm-bridge.sqlite',
     doc: 'SQLite file path (or sqlite:PATH) or a postgres:// URL.',

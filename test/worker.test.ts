@@ -191,7 +191,6 @@ for (const dialect of testDialects()) {
       expect(stored.status).toBe(202);
       const id = stored.body.eventId as number;
 
-      let child: ChildProcess | undefined;
       const loaded = new Promise<void>((resolve) => {
         crm.onLoad = async () => {
           crm.onLoad = undefined;
@@ -200,7 +199,7 @@ for (const dialect of testDialects()) {
           await new Promise((later) => setTimeout(later, 500));
         };
       });
-      child = spawn(process.execPath, [path.join(ROOT, 'bin/crm-bridge.js'), 'worker'], {
+      const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'bin/crm-bridge.js'), 'worker'], {
         env: {
           ...process.env,
           CRM_BRIDGE_DATA_DIR: t.database.dataDir,
@@ -211,10 +210,10 @@ for (const dialect of testDialects()) {
         },
         stdio: 'ignore',
       });
-      extra.push({ close: async () => void child?.kill('SIGKILL') });
+      extra.push({ close: async () => void child.kill('SIGKILL') });
       await loaded;
       child.kill('SIGKILL');
-      await new Promise((resolve) => child?.once('exit', resolve));
+      await new Promise((resolve) => child.once('exit', resolve));
       expect((await findEvent(t.service.database.db, id))?.status).toBe('running');
 
       const worker = createWorker(

@@ -2,7 +2,7 @@
  * `crm-bridge connections …`: add, change, list and check CRM connections.
  */
 import type { Command } from 'commander';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { systemClock } from '../clock.js';
 import {
   deleteConnection,

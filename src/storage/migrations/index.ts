@@ -1,7 +1,7 @@
 /**
  * Migrations as an ordered list in code, run the same way on both dialects.
  */
-import { Migrator, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
 import type { DialectName } from '../database.js';
 import type { DB } from '../schema.js';
 import * as init from './0001-init.js';
@@ -14,8 +14,15 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, DialectMigration]> = [[
 
 /** Brings the schema up to date; returns the names of migrations applied now. */
 export async function migrateToLatest(db: Kysely<DB>, dialect: DialectName): Promise<string[]> {
+  // Kysely looks for its migration tables in every schema it can see; without naming ours, another
+  // schema's tables in the same PostgreSQL database are taken for ours and the migration fails.
+  const migrationTableSchema =
+    dialect === 'postgres'
+      ? (await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db)).rows[0]?.schema ?? undefined
+      : undefined;
   const migrator = new Migrator({
     db,
+    migrationTableSchema,
     provider: {
       getMigrations: () =>
         Promise.resolve(
