@@ -1,0 +1,130 @@
+/**
+ * The contract every CRM connector must pass, run unchanged against each
+ * CRM's fake server. A connector's test file supplies an adapter that knows
+ * how to seed its fake; the suite only speaks the CrmConnector interface.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/clock.js';
+import { createHttpClient } from '../../src/connectors/http-client.js';
+import type { ConnectorDefinition, CrmConnector } from '../../src/connectors/types.js';
+import { AppError } from '../../src/errors.js';
+import type { InjectedFailure } from '../fakes/fake-http.js';
+
+export interface SeedContact {
+  email: string;
+  firstName: string;
+  lastName: string;
+  /** Tag labels; the adapter creates the tags in the fake as needed. */
+  tags: string[];
+}
+
+export interface ContractAdapter {
+  /** The connector definition under test. */
+  definition: ConnectorDefinition<never>;
+  /** Starts the fake; returns what the connection needs. */
+  start(): Promise<{ apiUrl: string; settings: Record<string, unknown>; badSettings: Record<string, unknown> }>;
+  stop(): Promise<void>;
+  /** Adds a contact to the fake; returns its contact id as the connector will see it. */
+  seed(contact: SeedContact): Promise<string>;
+  /** A contact id the CRM does not have. */
+  unknownContactId: string;
+  /** A writable CRM field (for Return Password) and how to read it back from the fake. */
+  writableField: string;
+  readField(contactId: string, field: string): Promise<string | undefined>;
+  /** Queue a failure on the fake for the next request whose path contains `pathPart`. */
+  failNext(failure: InjectedFailure, count?: number): void;
+  /** The CRM's own 429 answer, and the wait (ms) the connector must read from it. */
+  rateLimited: { failure: InjectedFailure; retryAfterMs: number };
+}
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<AppError> {
+  const error = await promise.then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  expect(error).toBeInstanceOf(AppError);
+  expect((error as AppError).code).toBe(code);
+  return error as AppError;
+}
+
+export function connectorContract(name: string, adapter: ContractAdapter): void {
+  describe(`${name} connector contract`, () => {
+    let connector: CrmConnector;
+    let bad: CrmConnector;
+    let jane = '';
+
+    const make = (apiUrl: string, settings: Record<string, unknown>, timeoutMs = 2_000): CrmConnector => {
+      const parsed = adapter.definition.settingsSchema.parse(settings);
+      return adapter.definition.create(
+        { id: name, apiUrl, settings: parsed },
+        { http: createHttpClient({ timeoutMs }), clock: systemClock },
+      );
+    };
+
+    beforeAll(async () => {
+      const { apiUrl, settings, badSettings } = await adapter.start();
+      connector = make(apiUrl, settings, 1_000);
+      bad = make(apiUrl, badSettings);
+      jane = await adapter.seed({ email: 'jane.contract@example.com', firstName: 'Jane', lastName: 'Doe', tags: ['Customer', 'VIP'] });
+    });
+    afterAll(() => adapter.stop());
+
+    it('checks its credentials', async () => {
+      await expect(connector.testConnection()).resolves.toBeUndefined();
+      const error = await expectCode(bad.testConnection(), 'CRM_AUTH_FAILED');
+      expect(error.retryable).toBe(false);
+    });
+
+    it('loads a contact with its e-mail, mapped names and tags', async () => {
+      const contact = await connector.loadContact(jane);
+      expect(contact.id).toBe(jane);
+      expect(contact.email?.toLowerCase()).toBe('jane.contract@example.com');
+      const map = adapter.definition.defaultFieldMap;
+      const byTarget = (target: string) => Object.entries(map).find(([, to]) => to === target)?.[0];
+      const first = byTarget('first_name');
+      const last = byTarget('last_name');
+      expect(first && contact.fields[first]).toBe('Jane');
+      expect(last && contact.fields[last]).toBe('Doe');
+      const tags = await connector.listTags();
+      const labels = (contact.tags ?? []).map((id) => tags.find((tag) => tag.id === id)?.label ?? contact.tagLabels?.[id]);
+      expect(labels.sort()).toEqual(['Customer', 'VIP']);
+      expect((await connector.getContactTags(jane)).sort()).toEqual([...(contact.tags ?? [])].sort());
+    });
+
+    it('finds a contact by e-mail, and answers null for an unknown one', async () => {
+      expect(await connector.findContactByEmail('jane.contract@example.com')).toBe(jane);
+      expect(await connector.findContactByEmail('nobody.contract@example.com')).toBeNull();
+    });
+
+    it('lists fields for the mapping', async () => {
+      const fields = await connector.listFields();
+      expect(fields.length).toBeGreaterThan(0);
+      expect(fields.some((field) => field.id === adapter.writableField)).toBe(true);
+    });
+
+    it('writes a field (Return Password)', async () => {
+      await connector.updateContact(jane, { [adapter.writableField]: 'Gen3rated-Pass' });
+      expect(await adapter.readField(jane, adapter.writableField)).toBe('Gen3rated-Pass');
+    });
+
+    it('reports an unknown contact as a permanent CONTACT_NOT_FOUND', async () => {
+      const error = await expectCode(connector.loadContact(adapter.unknownContactId), 'CONTACT_NOT_FOUND');
+      expect(error.retryable).toBe(false);
+    });
+
+    it('reads the CRM\u2019s rate-limit answer into a retry delay', async () => {
+      adapter.failNext(adapter.rateLimited.failure);
+      const error = await expectCode(connector.loadContact(jane), 'CRM_RATE_LIMITED');
+      expect(error.retryable).toBe(true);
+      expect(error.retryAfterMs).toBe(adapter.rateLimited.retryAfterMs);
+    });
+
+    it('reports server errors and timeouts as retryable', async () => {
+      adapter.failNext({ kind: 'status', status: 503, body: { error: 'maintenance' } });
+      expect((await expectCode(connector.loadContact(jane), 'CRM_UNAVAILABLE')).retryable).toBe(true);
+      adapter.failNext({ kind: 'timeout' });
+      expect((await expectCode(connector.loadContact(jane), 'CRM_TIMEOUT')).retryable).toBe(true);
+      await expect(connector.loadContact(jane)).resolves.toMatchObject({ id: jane });
+    });
+  });
+}
