@@ -31,7 +31,7 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 /** Reads `key=value` text into a setting value: booleans and numbers where the key calls for them. */
 function coerce(key: string, value: string): unknown {
   if (key === 'return_password') return ['true', '1', 'yes', 'on'].includes(value.toLowerCase());
-  if (key === 'rate_limit_per_minute' || key === 'timeout_ms') return Number(value);
+  if (['rate_limit_per_minute', 'rate_limit_requests', 'rate_limit_window_ms', 'timeout_ms'].includes(key)) return Number(value);
   return value;
 }
 

@@ -23,6 +23,9 @@ export const CommonSettingsSchema = z
     return_password_field: z.string().default(''),
     /** Overrides the connector's default rate limit (requests per minute). */
     rate_limit_per_minute: z.number().int().positive().optional(),
+    /** Finer control: requests allowed per window of `rate_limit_window_ms`. */
+    rate_limit_requests: z.number().int().positive().optional(),
+    rate_limit_window_ms: z.number().int().positive().optional(),
     /** Overrides the connector's timeout for one API call, in milliseconds. */
     timeout_ms: z.number().int().positive().optional(),
   })
@@ -81,9 +84,7 @@ export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: 
       const text = problems.map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`).join('; ');
       throw new AppError('INVALID_CONFIG', `connection "${row.id}": ${text}`);
     }
-    const rateLimit: RateLimit = common.data.rate_limit_per_minute
-      ? { requests: common.data.rate_limit_per_minute, windowMs: 60_000 }
-      : definition.defaultRateLimit;
+    const rateLimit = rateLimitOf(common.data, definition.defaultRateLimit);
     const limiter = limiterFor(row.id, rateLimit);
     const http = createHttpClient({ timeoutMs: common.data.timeout_ms ?? definition.timeoutMs, beforeRequest: () => limiter.acquire() });
     const connector = definition.create(
@@ -154,6 +155,16 @@ export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: 
       cache.clear();
     },
   };
+}
+
+function rateLimitOf(settings: z.infer<typeof CommonSettingsSchema>, fallback: RateLimit): RateLimit {
+  if (settings.rate_limit_requests || settings.rate_limit_window_ms) {
+    return {
+      requests: settings.rate_limit_requests ?? fallback.requests,
+      windowMs: settings.rate_limit_window_ms ?? fallback.windowMs,
+    };
+  }
+  return settings.rate_limit_per_minute ? { requests: settings.rate_limit_per_minute, windowMs: 60_000 } : fallback;
 }
 
 /** The connector's default mapping with the connection's own entries on top; an empty target removes one. */
