@@ -162,7 +162,7 @@ export function createIntake(deps: IntakeDeps): Intake {
           method: request.method,
           url: withoutKeyInUrl(request.url),
           contentType: request.contentType ?? null,
-          body: request.rawBody ?? null,
+          body: request.rawBody === undefined ? null : withoutKeyInBody(request.rawBody),
         }),
         result: fields.result === undefined ? null : JSON.stringify(fields.result),
         error_code: fields.error?.code ?? null,
@@ -232,6 +232,16 @@ export function createIntake(deps: IntakeDeps): Intake {
 
     const action = params.wpf_action?.trim() ?? '';
     if (action === 'test') {
+      // A test of /webhooks/<id> must fail where the real webhooks would.
+      if (pathConnection !== undefined) {
+        try {
+          await deps.registry.resolve(pathConnection);
+        } catch (error) {
+          const appError = toAppError(error);
+          if (appError.code === 'INTERNAL') throw appError;
+          return reject(request, params, pathConnection, appError.code, appError.message);
+        }
+      }
       const connectionId = pathConnection ?? '';
       await store(
         request,
@@ -332,6 +342,23 @@ function withoutKeyInUrl(url: string): string {
   query.delete('access_key');
   const rest = query.toString();
   return rest ? `${url.slice(0, queryStart)}?${rest}` : url.slice(0, queryStart);
+}
+
+/** The raw body as stored: an access key sent in a form or JSON body is dropped too. */
+function withoutKeyInBody(body: string): string {
+  if (!body.includes('access_key')) return body;
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
+      const { access_key: _key, ...rest } = parsed as Record<string, unknown>;
+      return JSON.stringify(rest);
+    }
+    return body;
+  } catch {
+    const form = new URLSearchParams(body);
+    form.delete('access_key');
+    return form.toString();
+  }
 }
 
 function withoutKey(params: Record<string, string>): Record<string, string> {

@@ -53,11 +53,17 @@ export async function startTestService(dialect: TestDialect, options: TestServic
       done();
     },
   });
-  const service = await createService(config, {
-    logger: createLogger('info', sink),
-    runWorker: options.runWorker ?? true,
-    random: options.random,
-  });
+  let service: Service;
+  try {
+    service = await createService(config, {
+      logger: createLogger('info', sink),
+      runWorker: options.runWorker ?? true,
+      random: options.random,
+    });
+  } catch (error) {
+    if (!options.database) await database.drop();
+    throw error;
+  }
   const baseUrl = await service.listen();
   const key = (await currentAccessKey(service.database.db, systemClock)).secret;
   let closed = false;
