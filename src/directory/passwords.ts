@@ -6,7 +6,9 @@ import { randomBytes, randomInt, scrypt as scryptCallback, timingSafeEqual, type
 
 const KEY_LENGTH = 32;
 const PARAMS = { N: 16384, r: 8, p: 1 } as const;
-const GENERATED_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!@#$%^&*-_=+';
+// No % < > & = + or quotes: CRMs sanitize field values (WordPress strips %xx and tags) and
+// merge fields land in HTML e-mails, so a returned password must survive both unchanged.
+const GENERATED_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!@#$*-_';
 export const GENERATED_PASSWORD_LENGTH = 16;
 
 function scrypt(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {

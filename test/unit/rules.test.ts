@@ -177,3 +177,17 @@ describe('webhook parameters', () => {
     );
   });
 });
+
+describe('generated passwords', () => {
+  it('are long, varied, and free of characters CRMs or e-mails would alter', async () => {
+    const { generatePassword } = await import('../../src/directory/passwords.js');
+    const seen = new Set<string>();
+    for (let i = 0; i < 200; i += 1) {
+      const password = generatePassword();
+      expect(password.length).toBeGreaterThanOrEqual(12);
+      expect(password).not.toMatch(/[%<>&=+"'\s]/);
+      seen.add(password);
+    }
+    expect(seen.size).toBe(200);
+  });
+});
