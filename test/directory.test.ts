@@ -194,6 +194,19 @@ for (const dialect of testDialects()) {
       for (const place of [activity, events, t.logLines.join(''), JSON.stringify(answer.body)]) expect(place).not.toContain(written);
     });
 
+    it('masks the Return Password field in later runs even when its name does not look secret', async () => {
+      await t.close();
+      t = await startTestService(dialect);
+      await connect({ return_password: true, return_password_field: 'plan', field_map: { plan: 'membership' } });
+      crm.addContact({ id: '93', email: 'masked@example.com' });
+      await hook('wpf_action=add&contact_id=93');
+      const written = crm.contacts.get('93')?.fields.plan ?? '';
+      expect(written.length).toBeGreaterThanOrEqual(12);
+      const later = await hook('wpf_action=update&contact_id=93');
+      expect(later.body).toMatchObject({ loaded: { fields: { plan: '[redacted]' } } });
+      expect(JSON.stringify(await queryActivity(db(), { limit: 1_000 }))).not.toContain(written);
+    });
+
     it('keeps the import when returning the password fails', async () => {
       await t.close();
       t = await startTestService(dialect);

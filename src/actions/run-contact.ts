@@ -87,7 +87,11 @@ export async function runContact(deps: RunDeps, connection: Connection, plan: Ru
     loaded: {
       source: contactSourceOf(connection, plan),
       email: contact.email,
-      fields: redactFields(contact.fields, connection.fieldMap),
+      // The Return Password field holds a password whatever its name.
+      fields: redactFields(
+        contact.fields,
+        connection.returnPasswordField ? { ...connection.fieldMap, [connection.returnPasswordField]: 'user_pass' } : connection.fieldMap,
+      ),
       tags: contact.tags ? contact.tags.map((id) => tagLabels?.get(id) ?? id) : undefined,
     },
     notices,
