@@ -29,14 +29,13 @@ export interface HttpClient {
 
 export interface HttpClientOptions {
   readonly timeoutMs: number;
-  /** Awaited before every request (rate limiting). */
-  readonly beforeRequest?: () => Promise<void>;
+  /** Awaited before every request (rate limiting); a function it returns is called once the request has finished. */
+  readonly beforeRequest?: () => Promise<(() => void) | void>;
 }
 
 export function createHttpClient(options: HttpClientOptions): HttpClient {
   return {
     async send(request) {
-      await options.beforeRequest?.();
       const headers: Record<string, string> = { accept: 'application/json', ...request.headers };
       let body: string | undefined;
       if (request.json !== undefined) {
@@ -47,6 +46,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         headers['content-type'] ??= 'application/x-www-form-urlencoded';
       }
       const timeoutMs = request.timeoutMs ?? options.timeoutMs;
+      const finished = await options.beforeRequest?.();
       try {
         const response = await fetch(request.url, {
           method: request.method,
@@ -62,6 +62,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         }
         const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
         throw new AppError('CRM_NETWORK', `${request.method} ${redactUrl(request.url)}: ${cause}`, { cause: error });
+      } finally {
+        finished?.();
       }
     },
   };
