@@ -27,6 +27,8 @@ interface Pending {
 }
 
 const MAX_BATCH = 512;
+/** 9 parameters a row: well below SQLite's 32766 and PostgreSQL's 65535 per statement. */
+const MAX_ACTIVITY_ROWS_PER_INSERT = 1000;
 
 export function createInboxWriter(db: Kysely<DB>): InboxWriter {
   let queue: Pending[] = [];
@@ -36,15 +38,19 @@ export function createInboxWriter(db: Kysely<DB>): InboxWriter {
     try {
       const ids = await db.transaction().execute(async (trx) => {
         const written: number[] = [];
+        const activity: ReturnType<typeof activityRow>[] = [];
         for (const { item } of batch) {
           const row = await trx.insertInto('webhook_events').values(item.event).returning('id').executeTakeFirstOrThrow();
           written.push(row.id);
-          if (item.activity.length > 0) {
-            await trx
-              .insertInto('activity_log')
-              .values(item.activity.map((entry) => activityRow({ ...entry, eventId: row.id }, item.event.received_at)))
-              .execute();
-          }
+          for (const entry of item.activity) activity.push(activityRow({ ...entry, eventId: row.id }, item.event.received_at));
+        }
+        // The batch's activity entries go in together, in the same order as before,
+        // in statements small enough for either database's parameter limit.
+        for (let start = 0; start < activity.length; start += MAX_ACTIVITY_ROWS_PER_INSERT) {
+          await trx
+            .insertInto('activity_log')
+            .values(activity.slice(start, start + MAX_ACTIVITY_ROWS_PER_INSERT))
+            .execute();
         }
         return written;
       });
