@@ -1,12 +1,20 @@
 /**
  * The registry of connectors; the list of CRM types is derived from it.
  */
+import { customerlyConnector } from './customerly/index.js';
+import { funnelkitConnector } from './funnelkit/index.js';
+import { ontraportConnector } from './ontraport/index.js';
+import { orttoConnector } from './ortto/index.js';
 import { payloadConnector } from './payload/index.js';
 import { testCrmConnector } from './testcrm/index.js';
 import type { ConnectorDefinition } from './types.js';
 
 /** Each entry already `satisfies ConnectorDefinition` with its own settings type. */
 export const CONNECTORS = {
+  customerly: customerlyConnector,
+  funnelkit: funnelkitConnector,
+  ontraport: ontraportConnector,
+  ortto: orttoConnector,
   payload: payloadConnector,
   testcrm: testCrmConnector,
 } as const;

@@ -1,0 +1,121 @@
+/**
+ * Customerly users as crm-bridge contacts, and back. Pure functions, no I/O.
+ *
+ * Field ids a Customerly contact exposes:
+ * - `email`, `name`, `user_id`: the user's own (top-level) properties;
+ * - `first_name`, `last_name`: derived from `name` (Customerly keeps one name);
+ * - every custom attribute under its plain key (`wp_password`, `plan`), except
+ *   an attribute whose key is one of the ids above, which is `attributes.<key>`.
+ * Writing a field id puts the value back where reading it found it.
+ */
+import { z } from 'zod';
+import type { ContactData } from '../types.js';
+
+/** Properties that live on the user itself, not under `attributes`. */
+export const USER_LEVEL_FIELDS = ['email', 'name', 'user_id'] as const;
+/** Derived from `name`; written back by recomposing `name`. */
+export const NAME_PART_FIELDS = ['first_name', 'last_name'] as const;
+export const BUILT_IN_FIELDS: readonly string[] = [...USER_LEVEL_FIELDS, ...NAME_PART_FIELDS];
+
+const ATTRIBUTE_PREFIX = 'attributes.';
+
+const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export function looksLikeEmail(value: string): boolean {
+  return value.length <= 254 && EMAIL_PATTERN.test(value);
+}
+
+/** The user object of `GET /users?email=` (and of `/users/list` rows). */
+export const UserSchema = z
+  .object({
+    email: z.string(),
+    name: z.string().nullish(),
+    user_id: z.union([z.string(), z.number()]).nullish(),
+    attributes: z.record(z.string(), z.unknown()).nullish(),
+    tags: z.array(z.unknown()).nullish(),
+  })
+  .loose();
+export type CustomerlyUser = z.infer<typeof UserSchema>;
+
+/** Splits Customerly's single name: the first word is the first name, the rest the last name. */
+export function splitName(name: string): { first: string; last: string } {
+  const words = name.trim().split(/\s+/).filter(Boolean);
+  return { first: words[0] ?? '', last: words.slice(1).join(' ') };
+}
+
+export function joinName(first: string, last: string): string {
+  return [first.trim(), last.trim()].filter(Boolean).join(' ');
+}
+
+/** The field id under which an attribute is exposed. */
+export function attributeFieldId(key: string): string {
+  return BUILT_IN_FIELDS.includes(key) ? ATTRIBUTE_PREFIX + key : key;
+}
+
+function asText(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return JSON.stringify(value);
+}
+
+/** Tag names from a list that should hold strings; objects with a `name` are read too. */
+export function tagNames(list: readonly unknown[]): string[] {
+  const names = list.map((item) => {
+    if (typeof item === 'string' || typeof item === 'number') return String(item).trim();
+    if (item !== null && typeof item === 'object' && 'name' in item && typeof item.name === 'string') return item.name.trim();
+    return '';
+  });
+  return [...new Set(names.filter((name) => name !== ''))];
+}
+
+/** The fields of a user, keyed by the field ids described above. */
+export function userFields(user: CustomerlyUser): Record<string, string> {
+  const name = user.name?.trim() ?? '';
+  const { first, last } = splitName(name);
+  const fields: Record<string, string> = {
+    email: user.email.trim(),
+    name,
+    first_name: first,
+    last_name: last,
+    user_id: asText(user.user_id),
+  };
+  for (const [key, value] of Object.entries(user.attributes ?? {})) fields[attributeFieldId(key)] = asText(value);
+  return fields;
+}
+
+/** A contact from a loaded user; `id` is the id it was asked for (the e-mail). */
+export function contactFromUser(id: string, user: CustomerlyUser): ContactData {
+  const tags = user.tags ? tagNames(user.tags) : undefined;
+  return {
+    id,
+    email: user.email.trim(),
+    fields: userFields(user),
+    tags,
+    // Customerly tags are plain names: each is its own id and label.
+    tagLabels: tags ? Object.fromEntries(tags.map((tag) => [tag, tag])) : undefined,
+  };
+}
+
+/** What `POST /users` needs for one user: top-level properties and attributes, plus whether `name` must be recomposed. */
+export interface UserWrite {
+  readonly topLevel: Record<string, string>;
+  readonly attributes: Record<string, string>;
+  readonly nameParts: { first?: string | undefined; last?: string | undefined };
+}
+
+/** Sorts field ids into where Customerly keeps them. `email` is the key of the upsert and is not writable. */
+export function planUserWrite(fields: Readonly<Record<string, string>>): UserWrite {
+  const topLevel: Record<string, string> = {};
+  const attributes: Record<string, string> = {};
+  const nameParts: { first?: string; last?: string } = {};
+  for (const [id, value] of Object.entries(fields)) {
+    if (id === 'first_name') nameParts.first = value;
+    else if (id === 'last_name') nameParts.last = value;
+    else if (id === 'name' || id === 'user_id') topLevel[id] = value;
+    else if (id.startsWith(ATTRIBUTE_PREFIX) && id.length > ATTRIBUTE_PREFIX.length) {
+      attributes[id.slice(ATTRIBUTE_PREFIX.length)] = value;
+    } else attributes[id] = value;
+  }
+  return { topLevel, attributes, nameParts };
+}

@@ -1,0 +1,163 @@
+/**
+ * `customerly`: Customerly (live chat, helpdesk, e-mail marketing). Contacts
+ * are Customerly users keyed by e-mail, so the contact id is the e-mail.
+ *
+ *   GET  /users?email=           → {data: user}   | {error: {message: "User doesn't exist"}}
+ *   GET  /users/list?page=0&per_page=50 → {data: {users: [user…]}}   (attribute keys for listFields)
+ *   POST /users  {users: [{email, name?, user_id?, attributes: {…}}]} → {data: {inserted, not_added?}}
+ *   GET  /tags                   → {data: [name…]}
+ *
+ * Auth is `Authorization: Bearer <token>`; a bad token comes back as HTTP 500
+ * with "Access token not found.", which is read as a permanent auth failure.
+ */
+import { z } from 'zod';
+import { AppError } from '../../errors.js';
+import type { ConnectorDefinition, ContactData, CrmConnector, CrmField, CrmTag } from '../types.js';
+import { createCustomerlyClient } from './customerly.client.js';
+import {
+  BUILT_IN_FIELDS,
+  UserSchema,
+  attributeFieldId,
+  contactFromUser,
+  joinName,
+  planUserWrite,
+  splitName,
+  tagNames,
+  type CustomerlyUser,
+} from './customerly.contact.js';
+import { parseCustomerlyWebhook } from './customerly.webhook.js';
+
+const settingsSchema = z
+  .object({ access_token: z.string().trim().min(1, 'access_token is required (Customerly → Project Settings → Public API)') })
+  .loose();
+type CustomerlySettings = z.infer<typeof settingsSchema>;
+
+const BUILT_IN_LABELS: Readonly<Record<string, string>> = {
+  email: 'E-mail',
+  name: 'Name',
+  user_id: 'User ID (your own id for the user)',
+  first_name: 'First name (first word of Name)',
+  last_name: 'Last name (rest of Name)',
+};
+
+/** How many users `listFields` samples for attribute keys: the first page of the user list. */
+const FIELD_SAMPLE_SIZE = 50;
+
+/** Reads an answer's shape, turning a surprise into a readable, permanent error rather than a crash. */
+function shaped<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const where = issue?.path.join('.') || 'answer';
+  throw new AppError('CRM_REJECTED', `${what}: unexpected answer from Customerly (${where}: ${issue?.message ?? 'invalid'})`);
+}
+
+const UserListSchema = z.union([
+  z.object({ users: z.array(z.unknown()) }).loose(),
+  z.array(z.unknown()).transform((users) => ({ users })),
+]);
+
+/** Users the upsert answer lists as not added; the answer's shape is otherwise undocumented, so nothing else is required of it. */
+function notAdded(answer: unknown): unknown[] {
+  if (answer === null || typeof answer !== 'object' || !('not_added' in answer)) return [];
+  return Array.isArray(answer.not_added) ? answer.not_added : [];
+}
+
+/** A reason Customerly may give for a `not_added` item, never the item itself. */
+function rejectionReason(item: unknown): string | undefined {
+  if (item === null || typeof item !== 'object') return undefined;
+  for (const key of ['error', 'message', 'reason'] as const) {
+    const value = (item as Record<string, unknown>)[key];
+    if (typeof value === 'string' && value.trim() !== '') return value.trim().slice(0, 200);
+  }
+  return undefined;
+}
+
+export const customerlyConnector = {
+  type: 'customerly',
+  label: 'Customerly',
+  settingsSchema,
+  secretSettings: ['access_token'],
+  defaultApiUrl: 'https://api.customerly.io/v1',
+  defaultFieldMap: { email: 'email', first_name: 'first_name', last_name: 'last_name' },
+  // Customerly publishes no limit. One call a second stays well under what comparable
+  // APIs allow, and update_tags webhooks that carry tags cost no call at all.
+  defaultRateLimit: { requests: 60, windowMs: 60_000 },
+  contactSource: 'api',
+  unmappedFieldsAsMeta: false,
+  timeoutMs: 10_000,
+  create(connection, { http }): CrmConnector {
+    if (!connection.apiUrl) throw new AppError('INVALID_CONFIG', `connection ${connection.id} needs an API URL`);
+    const api = createCustomerlyClient(http, connection.apiUrl, connection.settings.access_token);
+
+    const fetchUser = async (email: string): Promise<CustomerlyUser> =>
+      shaped(UserSchema, await api.get(`/users?email=${encodeURIComponent(email)}`, `user ${email}`), `user ${email}`);
+
+    return {
+      type: 'customerly',
+      parseWebhook: parseCustomerlyWebhook,
+      async loadContact(contactId): Promise<ContactData> {
+        return contactFromUser(contactId, await fetchUser(contactId));
+      },
+      async getContactTags(contactId) {
+        return [...((await this.loadContact(contactId)).tags ?? [])];
+      },
+      async findContactByEmail(email) {
+        try {
+          return (await fetchUser(email.trim())).email.trim();
+        } catch (error) {
+          if (error instanceof AppError && error.code === 'CONTACT_NOT_FOUND') return null;
+          throw error;
+        }
+      },
+      async listTags(): Promise<CrmTag[]> {
+        const names = tagNames(shaped(z.array(z.unknown()), await api.get('/tags', 'tags'), 'tags'));
+        return names.map((name) => ({ id: name, label: name }));
+      },
+      async listFields(): Promise<CrmField[]> {
+        // Customerly has no API for attribute definitions: the keys on recent users stand in for them.
+        const what = 'user list';
+        const { users } = shaped(
+          UserListSchema,
+          await api.get(`/users/list?page=0&per_page=${FIELD_SAMPLE_SIZE}`, what),
+          what,
+        );
+        const keys = new Set<string>();
+        for (const row of users) {
+          const attributes = UserSchema.safeParse(row).data?.attributes ?? {};
+          for (const key of Object.keys(attributes)) keys.add(key);
+        }
+        const builtIns = BUILT_IN_FIELDS.map((id) => ({ id, label: BUILT_IN_LABELS[id] ?? id, type: id === 'email' ? 'email' : 'text' }));
+        const attributes = [...keys].sort().map((key) => ({ id: attributeFieldId(key), label: `Attribute ${key}`, type: 'attribute' }));
+        return [...builtIns, ...attributes];
+      },
+      async updateContact(contactId, fields) {
+        const { email: newEmail, ...rest } = fields;
+        if (newEmail !== undefined && newEmail.trim().toLowerCase() !== contactId.trim().toLowerCase()) {
+          throw new AppError('CRM_REJECTED', `the e-mail is how Customerly finds user ${contactId}; it cannot be changed from here`);
+        }
+        const write = planUserWrite(rest);
+        const user: Record<string, unknown> = { email: contactId, ...write.topLevel };
+        const { first, last } = write.nameParts;
+        if (first !== undefined || last !== undefined) {
+          // Customerly keeps one name: fill in the half not given from the stored name.
+          const current = first !== undefined && last !== undefined ? { first, last } : splitName((await fetchUser(contactId)).name ?? '');
+          user.name = joinName(first ?? current.first, last ?? current.last);
+        }
+        if (Object.keys(write.attributes).length > 0) user.attributes = write.attributes;
+
+        const what = `update user ${contactId}`;
+        const rejected = notAdded(await api.post('/users', { users: [user] }, what));
+        if (rejected.length > 0) {
+          // The items echo what was sent (a returned password among it), so only their reasons are shown.
+          const reasons = rejected.map(rejectionReason).filter((reason) => reason !== undefined);
+          const why = reasons.length > 0 ? `: ${reasons.join('; ')}` : '';
+          throw new AppError('CRM_REJECTED', `${what}: Customerly listed the user in not_added${why}`);
+        }
+      },
+      async testConnection() {
+        await api.get('/tags', 'connection test');
+      },
+    };
+  },
+} satisfies ConnectorDefinition<CustomerlySettings>;

@@ -1,0 +1,150 @@
+/**
+ * FunnelKit's shapes read into ours: a contact (`result` of `contacts/{id}`),
+ * tags, and the group fields list. Pure functions; no I/O.
+ */
+import { z } from 'zod';
+import type { ContactData, CrmField, CrmTag } from '../types.js';
+
+/** Contact columns FunnelKit keeps outside `fields`; they are mapped by these names. */
+export const STANDARD_FIELDS = [
+  { id: 'email', label: 'Email' },
+  { id: 'f_name', label: 'First Name' },
+  { id: 'l_name', label: 'Last Name' },
+  { id: 'contact_no', label: 'Phone' },
+  { id: 'state', label: 'State' },
+  { id: 'country', label: 'Country' },
+  { id: 'timezone', label: 'Timezone' },
+] as const;
+const STANDARD_IDS = new Set<string>(STANDARD_FIELDS.map((field) => field.id));
+
+export const isStandardField = (id: string): boolean => STANDARD_IDS.has(id);
+
+const Id = z.union([z.number(), z.string()]).transform((value) => String(value).trim());
+const Scalar = z.union([z.string(), z.number(), z.boolean()]).nullish();
+/** PHP encodes an empty associative array as `[]`, so objects may arrive as lists. */
+const PhpMap = z
+  .union([z.record(z.string(), z.unknown()), z.array(z.unknown())])
+  .nullish()
+  .transform((value): Record<string, unknown> => (value ? { ...value } : {}));
+
+const TagSchema = z
+  .object({ ID: Id.optional(), id: Id.optional(), name: Scalar })
+  .loose()
+  .transform((tag) => ({ id: tag.ID ?? tag.id ?? '', label: tag.name == null ? '' : String(tag.name) }));
+
+const ContactSchema = z
+  .object({
+    id: Id,
+    email: Scalar,
+    f_name: Scalar,
+    l_name: Scalar,
+    contact_no: Scalar,
+    state: Scalar,
+    country: Scalar,
+    timezone: Scalar,
+    fields: PhpMap,
+    tags: z.array(TagSchema).nullish(),
+  })
+  .loose();
+
+/** The raw value of a contact field as FunnelKit stores it (standard column or `fields` entry). */
+export type RawContact = z.infer<typeof ContactSchema>;
+
+export function parseContact(result: unknown): RawContact | undefined {
+  const parsed = ContactSchema.safeParse(result);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/**
+ * A field value as text. FunnelKit keeps multi-value fields (checkboxes,
+ * multi-selects) as JSON-encoded lists; those become `a, b`. Anything else is
+ * kept as stored.
+ */
+export function fieldText(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (Array.isArray(value)) return listText(value) ?? JSON.stringify(value);
+  if (typeof value === 'object') return JSON.stringify(value);
+  const text = String(value);
+  const trimmed = text.trim();
+  if (trimmed.startsWith('[') && trimmed.endsWith(']')) {
+    try {
+      const decoded: unknown = JSON.parse(trimmed);
+      if (Array.isArray(decoded)) return listText(decoded) ?? text;
+    } catch {
+      // brackets but not JSON: an ordinary value
+    }
+  }
+  return text;
+}
+
+function listText(items: readonly unknown[]): string | undefined {
+  if (!items.every((item) => item === null || ['string', 'number', 'boolean'].includes(typeof item))) return undefined;
+  return items
+    .map((item) => (item === null ? '' : String(item).trim()))
+    .filter((item) => item !== '')
+    .join(', ');
+}
+
+/** The stored value of one field, untouched, for checking what a write left behind. */
+export function storedValue(contact: RawContact, fieldId: string): string | undefined {
+  const raw = isStandardField(fieldId) ? contact[fieldId as keyof RawContact] : contact.fields[fieldId];
+  if (raw === undefined) return isStandardField(fieldId) ? '' : undefined;
+  return raw === null ? '' : typeof raw === 'object' ? JSON.stringify(raw) : String(raw);
+}
+
+export function toContactData(contact: RawContact): ContactData {
+  const fields: Record<string, string> = {};
+  for (const { id } of STANDARD_FIELDS) fields[id] = fieldText(contact[id]);
+  for (const [id, value] of Object.entries(contact.fields)) {
+    if (!isStandardField(id)) fields[id] = fieldText(value);
+  }
+  const tags = (contact.tags ?? []).filter((tag) => tag.id !== '');
+  const email = fields.email?.trim();
+  return {
+    id: contact.id,
+    email: email || undefined,
+    fields,
+    tags: [...new Set(tags.map((tag) => tag.id))],
+    tagLabels: Object.fromEntries(tags.filter((tag) => tag.label !== '').map((tag) => [tag.id, tag.label])),
+  };
+}
+
+export function parseTags(result: unknown): CrmTag[] {
+  const parsed = z.array(TagSchema).safeParse(Array.isArray(result) ? result : []);
+  if (!parsed.success) return [];
+  return parsed.data.filter((tag) => tag.id !== '').map((tag) => ({ id: tag.id, label: tag.label || tag.id }));
+}
+
+const GroupFieldSchema = z
+  .object({ id: Id.optional(), ID: Id.optional(), name: Scalar })
+  .loose()
+  .transform((field) => ({ id: field.id ?? field.ID ?? '', label: field.name == null ? '' : String(field.name) }));
+
+const GroupFieldsSchema = z
+  .object({
+    fields: z.array(z.object({ fields: z.array(GroupFieldSchema).nullish() }).loose()).nullish(),
+    extra_fields: z.array(GroupFieldSchema).nullish(),
+  })
+  .loose();
+
+/**
+ * The fields a mapping can use: the standard columns, then group fields and
+ * address (`extra_fields`) fields by their numeric ids. The `address` pseudo
+ * field is skipped, as it is not a value of its own.
+ */
+export function parseFields(result: unknown): CrmField[] {
+  const fields: CrmField[] = STANDARD_FIELDS.map((field) => ({ id: field.id, label: field.label, type: 'text' }));
+  const parsed = GroupFieldsSchema.safeParse(result);
+  if (!parsed.success) return fields;
+  const seen = new Set(fields.map((field) => field.id));
+  const custom = [
+    ...(parsed.data.fields ?? []).flatMap((group) => group.fields ?? []),
+    ...(parsed.data.extra_fields ?? []),
+  ];
+  for (const field of custom) {
+    if (field.id === '' || field.id === 'address' || seen.has(field.id)) continue;
+    seen.add(field.id);
+    fields.push({ id: field.id, label: field.label || `Field ${field.id}` });
+  }
+  return fields;
+}

@@ -1,0 +1,240 @@
+/**
+ * `ontraport`: Ontraport's REST API (one generic object interface; contacts
+ * are objectID 0, tags objectID 14). Ontraport sends no contact data with its
+ * webhooks: the admin puts `contact_id=[Contact ID]` in the URL, and we load
+ * the contact by id.
+ *
+ *   GET /object?objectID=0&id=N               → every field of the contact, as text
+ *   GET /object/getByEmail?objectID=0&email=  → {id}; 400, 404 or empty data when none
+ *   GET /objects?objectID=14&start=N&range=50 → one page of tags (all object types)
+ *   GET /objects/meta?format=byId&objectID=0  → contact fields, dropdown options
+ *   PUT /objects {objectID:0, id, …fields, background_request:true}
+ */
+import { z } from 'zod';
+import { AppError } from '../../errors.js';
+import type { ConnectorDefinition, ContactData, CrmConnector, CrmField, CrmTag } from '../types.js';
+import { createOntraportClient, type OntraportClient } from './ontraport.client.js';
+import { asFieldText, decodeIdList, labelOptions, type OptionField } from './ontraport.values.js';
+
+const CONTACT_OBJECT_ID = '0';
+const TAG_OBJECT_ID = '14';
+/** Ontraport's largest (and default) page of `GET /objects`. */
+const TAG_PAGE_SIZE = 50;
+/** A guard against a server that ignores `start`: 20 000 tags is far beyond any real account. */
+const MAX_TAG_PAGES = 400;
+/**
+ * How long one connector instance reuses the field meta for dropdown labels. The registry
+ * rebuilds instances every few seconds, so in practice runs close together share one read.
+ */
+const META_REUSE_MS = 60_000;
+
+/** A switch that also takes the text the CLI stores (`--set dropdown_labels=false`). */
+const flag = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])])
+  .transform((value) => (typeof value === 'boolean' ? value : ['true', '1', 'yes', 'on'].includes(value)));
+
+const settingsSchema = z
+  .object({
+    app_id: z.string().trim().min(1, 'app_id is required (Ontraport: Administration → Integrations → API keys)'),
+    api_key: z.string().trim().min(1, 'api_key is required (Ontraport: Administration → Integrations → API keys)'),
+    /** Show dropdown and multi-select values by their labels instead of option ids. */
+    dropdown_labels: flag.default(true),
+  })
+  .loose();
+type OntraportSettings = z.infer<typeof settingsSchema>;
+
+const RecordSchema = z.record(z.string(), z.unknown());
+
+const TagRowSchema = z
+  .object({ tag_id: z.coerce.string(), tag_name: z.coerce.string(), object_type_id: z.coerce.string().optional() })
+  .loose();
+
+const FieldMetaSchema = z
+  .object({
+    alias: z.coerce.string().optional(),
+    type: z.coerce.string().optional(),
+    options: z.unknown().optional(),
+  })
+  .loose();
+
+const MetaSchema = z.record(
+  z.string(),
+  z.object({ fields: z.record(z.string(), FieldMetaSchema).default({}) }).loose(),
+);
+
+type FieldMeta = z.infer<typeof FieldMetaSchema>;
+
+/** The contact object's fields from a `format=byId` meta answer. */
+function contactFieldsOf(data: unknown): Record<string, FieldMeta> {
+  const parsed = MetaSchema.safeParse(data);
+  if (!parsed.success) throw new AppError('CRM_REJECTED', 'field meta: Ontraport answered in an unexpected shape');
+  return (parsed.data[CONTACT_OBJECT_ID] ?? Object.values(parsed.data)[0])?.fields ?? {};
+}
+
+/** Dropdown (`drop`) and multi-select (`list`) fields with their option labels. */
+function optionFieldsOf(fields: Readonly<Record<string, FieldMeta>>): Map<string, OptionField> {
+  const result = new Map<string, OptionField>();
+  for (const [key, meta] of Object.entries(fields)) {
+    if (meta.type !== 'drop' && meta.type !== 'list') continue;
+    const options = RecordSchema.safeParse(meta.options);
+    if (!options.success) continue;
+    result.set(key, {
+      kind: meta.type,
+      options: Object.fromEntries(Object.entries(options.data).map(([id, label]) => [id, asFieldText(label)])),
+    });
+  }
+  return result;
+}
+
+export const ontraportConnector = {
+  type: 'ontraport',
+  label: 'Ontraport',
+  settingsSchema,
+  secretSettings: ['api_key'],
+  defaultApiUrl: 'https://api.ontraport.com/1',
+  defaultFieldMap: { email: 'email', firstname: 'first_name', lastname: 'last_name' },
+  // Ontraport allows 180 calls per rolling minute per account.
+  defaultRateLimit: { requests: 180, windowMs: 60_000 },
+  contactSource: 'api',
+  unmappedFieldsAsMeta: false,
+  // Ontraport support has warned that answers can take far longer than usual; a slow answer beats a retry storm.
+  timeoutMs: 30_000,
+  create(connection, { http, clock }): CrmConnector {
+    if (!connection.apiUrl) throw new AppError('INVALID_CONFIG', `connection ${connection.id} needs an API URL`);
+    const client: OntraportClient = createOntraportClient(http, connection.apiUrl, {
+      appId: connection.settings.app_id,
+      apiKey: connection.settings.api_key,
+    });
+
+    const fieldMeta = (what: string) =>
+      client.call({
+        method: 'GET',
+        path: '/objects/meta',
+        query: { format: 'byId', objectID: CONTACT_OBJECT_ID },
+        what,
+        scope: 'account',
+      });
+
+    let optionCache: { until: number; fields: Promise<Map<string, OptionField>> } | undefined;
+    /** Option labels of dropdown and multi-select fields, read once for the runs this instance serves. */
+    const optionFields = (): Promise<Map<string, OptionField>> => {
+      const now = clock.now().getTime();
+      if (optionCache && optionCache.until > now) return optionCache.fields;
+      const fields = fieldMeta('field meta').then((data) => optionFieldsOf(contactFieldsOf(data)));
+      const entry = { until: now + META_REUSE_MS, fields };
+      optionCache = entry;
+      fields.catch(() => {
+        if (optionCache === entry) optionCache = undefined;
+      });
+      return fields;
+    };
+
+    /** The contact's fields as text, exactly as Ontraport holds them. */
+    const fetchContact = async (contactId: string): Promise<Record<string, string>> => {
+      const what = `contact ${contactId}`;
+      const data = await client.call({
+        method: 'GET',
+        path: '/object',
+        query: { objectID: CONTACT_OBJECT_ID, id: contactId },
+        what,
+        scope: 'contact',
+      });
+      const record = RecordSchema.safeParse(data);
+      // An empty `data` (`[]`, `{}`, null) is how some accounts answer for a deleted contact.
+      if (!record.success || Object.keys(record.data).length === 0) {
+        throw new AppError('CONTACT_NOT_FOUND', `${what}: Ontraport returned no data`);
+      }
+      return Object.fromEntries(Object.entries(record.data).map(([key, value]) => [key, asFieldText(value)]));
+    };
+
+    return {
+      type: 'ontraport',
+      parseWebhook({ params }) {
+        // Ontraport substitutes `[Contact ID]` in the URL; the intake refuses it when left unfilled.
+        const contactId = params.contact_id?.trim() || undefined;
+        // `email=[Email]` in the post data is optional; an unfilled one is not an address.
+        const email = params.email?.trim();
+        return { contactId, email: email?.includes('@') ? email : undefined };
+      },
+      async loadContact(contactId): Promise<ContactData> {
+        const [raw, options] = await Promise.all([
+          fetchContact(contactId),
+          connection.settings.dropdown_labels ? optionFields() : undefined,
+        ]);
+        const fields = options ? labelOptions(raw, options) : raw;
+        return {
+          id: raw.id || contactId,
+          email: raw.email?.trim() || undefined,
+          fields,
+          tags: decodeIdList(raw.contact_cat ?? ''),
+        };
+      },
+      async getContactTags(contactId) {
+        return decodeIdList((await fetchContact(contactId)).contact_cat ?? '');
+      },
+      async findContactByEmail(email) {
+        const request = {
+          method: 'GET',
+          path: '/object/getByEmail',
+          query: { objectID: CONTACT_OBJECT_ID, email },
+          what: 'contact search by e-mail',
+          scope: 'account',
+        } as const;
+        const response = await client.send(request);
+        // Older accounts answer 400 for an unknown address, newer ones 404, some 200 with empty data: all "none".
+        if (response.status === 400 || response.status === 404) return null;
+        return idOf(client.read(response, request));
+      },
+      async listTags(): Promise<CrmTag[]> {
+        const tags = new Map<string, string>();
+        for (let page = 0; page < MAX_TAG_PAGES; page += 1) {
+          const data = await client.call({
+            method: 'GET',
+            path: '/objects',
+            query: { objectID: TAG_OBJECT_ID, start: String(page * TAG_PAGE_SIZE), range: String(TAG_PAGE_SIZE) },
+            what: `tags (page ${page + 1})`,
+            scope: 'account',
+          });
+          const rows = Array.isArray(data) ? data : [];
+          let fresh = 0;
+          for (const row of rows) {
+            const tag = TagRowSchema.safeParse(row);
+            if (!tag.success || tags.has(tag.data.tag_id)) continue;
+            fresh += 1;
+            // Tags of custom objects share the list; a missing type is an older account's contact tag.
+            const type = tag.data.object_type_id;
+            if (type === undefined || type === CONTACT_OBJECT_ID) tags.set(tag.data.tag_id, tag.data.tag_name);
+          }
+          if (rows.length < TAG_PAGE_SIZE || fresh === 0) break;
+        }
+        return [...tags].map(([id, label]) => ({ id, label }));
+      },
+      async listFields(): Promise<CrmField[]> {
+        const fields = contactFieldsOf(await fieldMeta('field list'));
+        return Object.entries(fields).map(([id, meta]) => ({ id, label: meta.alias?.trim() || id, type: meta.type }));
+      },
+      async updateContact(contactId, fields) {
+        await client.call({
+          method: 'PUT',
+          path: '/objects',
+          // Background mode: Ontraport validates, answers at once and writes afterwards, as its
+          // support advised for slow accounts; its answer then carries no `attrs` to read.
+          json: { ...fields, objectID: 0, id: contactId, background_request: true },
+          what: `update contact ${contactId}`,
+          scope: 'contact',
+        });
+      },
+      async testConnection() {
+        contactFieldsOf(await fieldMeta('connection test'));
+      },
+    };
+  },
+} satisfies ConnectorDefinition<OntraportSettings>;
+
+/** The contact id in a getByEmail `data`: `{id}` normally, `[]` or `{}` when there is none. */
+function idOf(data: unknown): string | null {
+  const first: unknown = Array.isArray(data) ? data[0] : data;
+  if (first === null || typeof first !== 'object' || !('id' in first)) return null;
+  const id = asFieldText(first.id).trim();
+  return id === '' || id === '0' ? null : id;
+}

@@ -1,0 +1,30 @@
+import { orttoConnector } from '../../src/connectors/ortto/index.js';
+import type { ConnectorDefinition } from '../../src/connectors/types.js';
+import { startFakeOrtto, type FakeOrtto } from '../fakes/ortto.fake.js';
+import { connectorContract } from './contract.js';
+
+let fake: FakeOrtto;
+
+connectorContract('ortto', {
+  definition: orttoConnector as unknown as ConnectorDefinition<never>,
+  async start() {
+    fake = await startFakeOrtto();
+    return { apiUrl: fake.apiUrl, settings: { api_key: fake.apiKey }, badSettings: { api_key: 'not-the-key' } };
+  },
+  stop: () => fake.close(),
+  async seed(contact) {
+    return fake.addContact({ email: contact.email, first: contact.firstName, last: contact.lastName, tags: contact.tags });
+  },
+  // Shaped like a real person id, so only its absence is tested.
+  unknownContactId: '0069ffffffffffffffffff00',
+  writableField: 'str:cm:wp-password',
+  readField: async (id, field) => {
+    const value = fake.getContact(id)?.fields[field];
+    return typeof value === 'string' ? value : undefined;
+  },
+  failNext: (failure, count) => fake.failNext(failure, count),
+  rateLimited: {
+    failure: { kind: 'status', status: 429, body: { error: { code: 'rate-limit', message: 'rate limit', 'try-in-seconds': 7 } } },
+    retryAfterMs: 7_000,
+  },
+});
