@@ -27,6 +27,8 @@ interface Pending {
 }
 
 const MAX_BATCH = 512;
+/** 18 parameters an event row, 9 an activity row: well below SQLite's 32766 and PostgreSQL's 65535 per statement. */
+const MAX_EVENT_ROWS_PER_INSERT = 256;
 /** 9 parameters a row: well below SQLite's 32766 and PostgreSQL's 65535 per statement. */
 const MAX_ACTIVITY_ROWS_PER_INSERT = 1000;
 
@@ -39,10 +41,23 @@ export function createInboxWriter(db: Kysely<DB>): InboxWriter {
       const ids = await db.transaction().execute(async (trx) => {
         const written: number[] = [];
         const activity: ReturnType<typeof activityRow>[] = [];
-        for (const { item } of batch) {
-          const row = await trx.insertInto('webhook_events').values(item.event).returning('id').executeTakeFirstOrThrow();
-          written.push(row.id);
-          for (const entry of item.activity) activity.push(activityRow({ ...entry, eventId: row.id }, item.event.received_at));
+        for (let start = 0; start < batch.length; start += MAX_EVENT_ROWS_PER_INSERT) {
+          const chunk = batch.slice(start, start + MAX_EVENT_ROWS_PER_INSERT);
+          const rows = await trx
+            .insertInto('webhook_events')
+            .values(chunk.map(({ item }) => item.event))
+            .returning('id')
+            .execute();
+          if (rows.length !== chunk.length) throw new Error(`inserted ${rows.length} of ${chunk.length} webhooks`);
+          // One statement numbers its rows in the order of its VALUES list on both databases
+          // (SQLite under the write lock, PostgreSQL calling nextval row by row), so the
+          // ascending ids belong to the items in order, whatever order RETURNING uses.
+          const ids = rows.map((row) => row.id).sort((a, b) => a - b);
+          chunk.forEach(({ item }, index) => {
+            const id = ids[index] ?? 0;
+            written.push(id);
+            for (const entry of item.activity) activity.push(activityRow({ ...entry, eventId: id }, item.event.received_at));
+          });
         }
         // The batch's activity entries go in together, in the same order as before,
         // in statements small enough for either database's parameter limit.

@@ -1,0 +1,79 @@
+/**
+ * Group commit: many webhooks written together, each caller told the id of
+ * its own row (the writer inserts a batch in one statement), even with two
+ * writers on one database at the same time.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createInboxWriter } from '../src/inbox/inbox-writer.js';
+import { findEvent } from '../src/inbox/inbox.repository.js';
+import { openDatabase, type Database } from '../src/storage/database.js';
+import { migrateToLatest } from '../src/storage/migrations/index.js';
+import type { NewWebhookEventRow } from '../src/storage/schema.js';
+import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
+
+function event(contactId: string): NewWebhookEventRow {
+  const now = new Date().toISOString();
+  return {
+    received_at: now,
+    connection_id: 'payload',
+    action: 'update_tags',
+    contact_id: contactId,
+    email: null,
+    status: 'pending',
+    attempts: 0,
+    available_at: now,
+    locked_by: null,
+    locked_until: null,
+    params: JSON.stringify({ contactId }),
+    request: '{}',
+    result: null,
+    error_code: null,
+    error_message: null,
+    finished_at: null,
+    replay_of: null,
+    client_ip: '127.0.0.1',
+  };
+}
+
+for (const dialect of testDialects()) {
+  describe(`inbox writer (${dialect})`, () => {
+    let testDb: TestDatabase;
+    const open: Database[] = [];
+    afterEach(async () => {
+      for (const database of open.splice(0)) await database.destroy();
+      await testDb.drop();
+    });
+
+    it('answers every caller with the id of its own row and its own activity line', async () => {
+      testDb = await createTestDatabase(dialect);
+      const first = openDatabase(testDb.url);
+      open.push(first);
+      await migrateToLatest(first.db, first.dialect);
+      const writers = [createInboxWriter(first.db)];
+      if (dialect === 'postgres') {
+        // A second process's writer, racing for the same sequence.
+        const second = openDatabase(testDb.url);
+        open.push(second);
+        writers.push(createInboxWriter(second.db));
+      }
+      const contacts = Array.from({ length: 600 }, (_, i) => `c${i}`);
+      const ids = await Promise.all(
+        contacts.map((contactId, i) =>
+          (writers[i % writers.length] ?? writers[0])!.write({
+            event: event(contactId),
+            activity: [{ level: 'info', message: `received ${contactId}`, contactId }],
+          }),
+        ),
+      );
+      expect(new Set(ids).size).toBe(contacts.length);
+      for (const [i, id] of ids.entries()) {
+        const row = await findEvent(first.db, id);
+        expect(row?.contact_id).toBe(contacts[i]);
+      }
+      const lines = await first.db.selectFrom('activity_log').select(['event_id', 'contact_id']).execute();
+      expect(lines).toHaveLength(contacts.length);
+      const byEvent = new Map(ids.map((id, i) => [id, contacts[i]]));
+      for (const line of lines) expect(line.contact_id).toBe(byEvent.get(line.event_id ?? -1));
+    });
+  });
+}
