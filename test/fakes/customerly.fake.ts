@@ -19,6 +19,7 @@ import {
   type FakeHttpServer,
   type FakeReply,
   type RecordedRequest,
+  extendFake,
 } from './fake-http.js';
 
 export const CUSTOMERLY_FAKE_DECISIONS = {
@@ -262,23 +263,8 @@ export async function startFakeCustomerly(options: FakeCustomerlyOptions = {}): 
   const base = await startFakeHttpServer(handler);
   base.latencyMs = options.latencyMs ?? 0;
 
-  // Delegates instead of spreading `base`: a spread would freeze `inFlight` and detach `latencyMs`.
-  return {
-    url: base.url,
+  return extendFake<FakeCustomerly>(base, {
     apiUrl: `${base.url}/v1`,
-    requests: base.requests,
-    get latencyMs() {
-      return base.latencyMs;
-    },
-    set latencyMs(ms: number) {
-      base.latencyMs = ms;
-    },
-    failNext: (failure, count, pathPart) => base.failNext(failure, count, pathPart),
-    maxRequestsInWindow: (windowMs) => base.maxRequestsInWindow(windowMs),
-    get inFlight() {
-      return base.inFlight;
-    },
-    close: () => base.close(),
     addUser(input) {
       if (users.has(emailKey(input.email))) throw new Error(`fake Customerly: user ${input.email} already exists`);
       return structuredClone(createUser(input));
@@ -297,7 +283,7 @@ export async function startFakeCustomerly(options: FakeCustomerlyOptions = {}): 
       user.tags = uniqueTags(tags);
       touch(user);
     },
-  };
+  });
 }
 
 export interface CustomerlyWebhookOptions {

@@ -181,3 +181,21 @@ export function parseBody(req: RecordedRequest): Record<string, unknown> {
     return Object.fromEntries(new URLSearchParams(req.body));
   }
 }
+
+/**
+ * Gives a CRM fake the base server's members by reference (a spread would copy
+ * `inFlight` once and cut `latencyMs` off from the server).
+ */
+export function extendFake<T extends FakeHttpServer>(base: FakeHttpServer, extra: Omit<T, keyof FakeHttpServer>): T {
+  const fake = Object.create(base) as T;
+  // The one writable member: a write must reach the server that reads it.
+  Object.defineProperty(fake, 'latencyMs', {
+    get: () => base.latencyMs,
+    set: (ms: number) => {
+      base.latencyMs = ms;
+    },
+    enumerable: true,
+  });
+  Object.defineProperties(fake, Object.getOwnPropertyDescriptors(extra));
+  return fake;
+}

@@ -19,7 +19,7 @@
  * Unversioned (Pro) routes are assumed to answer exactly like v3.
  */
 import { Buffer } from 'node:buffer';
-import { startFakeHttpServer, type FakeHttpServer, type FakeReply, type RecordedRequest } from './fake-http.js';
+import { startFakeHttpServer, type FakeHttpServer, type FakeReply, type RecordedRequest, extendFake } from './fake-http.js';
 
 export interface FunnelKitTag {
   ID: number;
@@ -684,23 +684,8 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
   const base = await startFakeHttpServer(handler);
   base.latencyMs = options.latencyMs ?? 0;
 
-  // Delegates instead of spreading `base`: a spread would freeze `inFlight` and detach `latencyMs`.
-  return {
-    url: base.url,
+  return extendFake<FakeFunnelKit>(base, {
     restUrl: `${base.url}/wp-json/autonami-app`,
-    requests: base.requests,
-    get latencyMs() {
-      return base.latencyMs;
-    },
-    set latencyMs(ms: number) {
-      base.latencyMs = ms;
-    },
-    failNext: (failure, count, pathPart) => base.failNext(failure, count, pathPart),
-    maxRequestsInWindow: (windowMs) => base.maxRequestsInWindow(windowMs),
-    get inFlight() {
-      return base.inFlight;
-    },
-    close: () => base.close(),
     addContact(input) {
       if (emailTaken(input.email)) throw new Error(`fake FunnelKit: contact ${input.email} already exists`);
       const timestamp = now();
@@ -736,7 +721,7 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
     addField(id, name, group) {
       defineField(id, name, group);
     },
-  };
+  });
 }
 
 export interface FunnelKitWebhookOptions {

@@ -31,6 +31,7 @@ import {
   type FakeHttpServer,
   type FakeReply,
   type RecordedRequest,
+  extendFake,
 } from './fake-http.js';
 
 /** A contact as the API returns it: every value is a string. */
@@ -425,23 +426,8 @@ export async function startFakeOntraport(options: FakeOntraportOptions = {}): Pr
   const server = await startFakeHttpServer(handle);
   server.latencyMs = options.latencyMs ?? 0;
 
-  // Composed rather than spread: spreading would freeze `inFlight` and cut `latencyMs` off from the server.
-  const fake: FakeOntraport = {
-    url: server.url,
+  const fake = extendFake<FakeOntraport>(server, {
     apiUrl: `${server.url}/1`,
-    requests: server.requests,
-    get latencyMs() {
-      return server.latencyMs;
-    },
-    set latencyMs(value: number) {
-      server.latencyMs = value;
-    },
-    failNext: (failure, count, pathPart) => server.failNext(failure, count, pathPart),
-    maxRequestsInWindow: (ms) => server.maxRequestsInWindow(ms),
-    get inFlight() {
-      return server.inFlight;
-    },
-    close: () => server.close(),
     appId,
     apiKey,
     accountId,
@@ -465,7 +451,7 @@ export async function startFakeOntraport(options: FakeOntraportOptions = {}): Pr
       fields.set(key, field(alias, type, true, fieldOptions ? { options: { ...fieldOptions } } : {}));
       for (const contact of contacts.values()) contact[key] ??= '';
     },
-  };
+  });
   return fake;
 }
 

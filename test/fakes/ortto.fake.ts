@@ -41,6 +41,7 @@ import {
   type FakeHttpServer,
   type FakeReply,
   type RecordedRequest,
+  extendFake,
 } from './fake-http.js';
 
 export type OrttoRegion = 'rest' | 'au' | 'eu';
@@ -499,26 +500,11 @@ export async function startFakeOrtto(options: FakeOrttoOptions = {}): Promise<Fa
   server.latencyMs = options.latencyMs ?? 0;
   const apiUrlFor = (r: OrttoRegion): string => (r === 'rest' ? `${server.url}/v1` : `${server.url}/${r}/v1`);
 
-  // Composed rather than spread: spreading would freeze `inFlight` and cut `latencyMs` off from the server.
-  const fake: FakeOrtto = {
-    url: server.url,
+  const fake = extendFake<FakeOrtto>(server, {
     apiUrl: apiUrlFor(region),
     region,
     apiKey,
     apiUrlFor,
-    requests: server.requests,
-    get latencyMs() {
-      return server.latencyMs;
-    },
-    set latencyMs(value: number) {
-      server.latencyMs = value;
-    },
-    failNext: (failure, count, pathPart) => server.failNext(failure, count, pathPart),
-    maxRequestsInWindow: (ms) => server.maxRequestsInWindow(ms),
-    get inFlight() {
-      return server.inFlight;
-    },
-    close: () => server.close(),
     addContact,
     getContact(id) {
       const contact = contacts.get(id);
@@ -533,7 +519,7 @@ export async function startFakeOrtto(options: FakeOrttoOptions = {}): Promise<Fa
       contact.tags = [...new Set(names)];
     },
     addCustomField,
-  };
+  });
   return fake;
 }
 
