@@ -230,17 +230,23 @@ export function createIntake(deps: IntakeDeps): Intake {
       return reject(request, params, pathConnection ?? '', request.bodyProblem.code, request.bodyProblem.detail);
     }
 
+    /** The connection, or the stored rejection when it cannot be used; storage failures propagate (503). */
+    const resolveConnection = async (id: string | undefined): Promise<Connection | IntakeResponse> => {
+      try {
+        return await deps.registry.resolve(id);
+      } catch (error) {
+        const appError = toAppError(error);
+        if (appError.code === 'INTERNAL') throw appError;
+        return reject(request, params, id ?? '', appError.code, appError.message);
+      }
+    };
+
     const action = params.wpf_action?.trim() ?? '';
     if (action === 'test') {
       // A test of /webhooks/<id> must fail where the real webhooks would.
       if (pathConnection !== undefined) {
-        try {
-          await deps.registry.resolve(pathConnection);
-        } catch (error) {
-          const appError = toAppError(error);
-          if (appError.code === 'INTERNAL') throw appError;
-          return reject(request, params, pathConnection, appError.code, appError.message);
-        }
+        const resolved = await resolveConnection(pathConnection);
+        if ('statusCode' in resolved) return resolved;
       }
       const connectionId = pathConnection ?? '';
       await store(
@@ -251,15 +257,8 @@ export function createIntake(deps: IntakeDeps): Intake {
       return { statusCode: 200, body: { success: true } };
     }
 
-    let connection: Connection;
-    try {
-      connection = await deps.registry.resolve(pathConnection);
-    } catch (error) {
-      const appError = toAppError(error);
-      const code: ErrorCode = appError.code === 'INTERNAL' ? 'STORAGE_UNAVAILABLE' : appError.code;
-      if (code === 'STORAGE_UNAVAILABLE') throw appError;
-      return reject(request, params, pathConnection ?? '', code, appError.message);
-    }
+    const connection = await resolveConnection(pathConnection);
+    if ('statusCode' in connection) return connection;
     if (!action) return reject(request, params, connection.id, 'NO_ACTION', undefined);
     if (!isAction(action)) {
       return reject(request, params, connection.id, 'UNKNOWN_ACTION', `"${action}"; use update_tags, update, add or test`);
