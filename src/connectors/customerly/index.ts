@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
+import { requireApiUrl } from '../api-url.js';
 import type { ConnectorDefinition, ContactData, CrmConnector, CrmField, CrmTag } from '../types.js';
 import { createCustomerlyClient } from './customerly.client.js';
 import {
@@ -87,8 +88,7 @@ export const customerlyConnector = {
   unmappedFieldsAsMeta: false,
   timeoutMs: 10_000,
   create(connection, { http }): CrmConnector {
-    if (!connection.apiUrl) throw new AppError('INVALID_CONFIG', `connection ${connection.id} needs an API URL`);
-    const api = createCustomerlyClient(http, connection.apiUrl, connection.settings.access_token);
+    const api = createCustomerlyClient(http, requireApiUrl(connection), connection.settings.access_token);
 
     const fetchUser = async (email: string): Promise<CustomerlyUser> =>
       shaped(UserSchema, await api.get(`/users?email=${encodeURIComponent(email)}`, `user ${email}`), `user ${email}`);

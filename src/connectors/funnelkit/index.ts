@@ -13,6 +13,7 @@
  */
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
+import { requireApiUrl } from '../api-url.js';
 import type { ConnectorDefinition, ContactData, CrmConnector, CrmField, CrmTag } from '../types.js';
 import {
   createFunnelKitClient,
@@ -73,15 +74,10 @@ export const funnelkitConnector = {
   unmappedFieldsAsMeta: false,
   timeoutMs: 15_000,
   create(connection, { http }): CrmConnector {
-    if (!connection.apiUrl?.trim()) {
-      throw new AppError('INVALID_CONFIG', `connection ${connection.id} needs the FunnelKit site URL as its API URL`);
-    }
-    if (!URL.canParse(connection.apiUrl.trim()) || !/^https?:/i.test(connection.apiUrl.trim())) {
-      throw new AppError('INVALID_CONFIG', `connection ${connection.id}: "${connection.apiUrl}" is not an http(s) URL`);
-    }
+    const siteUrl = requireApiUrl(connection, 'the FunnelKit site URL as its API URL');
     const { settings } = connection;
     const client: FunnelKitClient = createFunnelKitClient({
-      siteUrl: connection.apiUrl,
+      siteUrl,
       username: settings.username,
       appPassword: settings.app_password,
       routes: settings.routes,

@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
+import { requireApiUrl } from '../api-url.js';
 import type { ConnectorDefinition, ContactData, CrmConnector, CrmField, CrmTag } from '../types.js';
 import { createOntraportClient, type OntraportClient } from './ontraport.client.js';
 import { asFieldText, decodeIdList, labelOptions, type OptionField } from './ontraport.values.js';
@@ -100,8 +101,7 @@ export const ontraportConnector = {
   // Ontraport support has warned that answers can take far longer than usual; a slow answer beats a retry storm.
   timeoutMs: 30_000,
   create(connection, { http, clock }): CrmConnector {
-    if (!connection.apiUrl) throw new AppError('INVALID_CONFIG', `connection ${connection.id} needs an API URL`);
-    const client: OntraportClient = createOntraportClient(http, connection.apiUrl, {
+    const client: OntraportClient = createOntraportClient(http, requireApiUrl(connection), {
       appId: connection.settings.app_id,
       apiKey: connection.settings.api_key,
     });

@@ -10,8 +10,8 @@
  *   GET   /fields              → [{id, label, type}]
  */
 import { z } from 'zod';
-import { AppError } from '../../errors.js';
 import { bodyExcerpt, errorForStatus, parseJson, type HttpResponse } from '../http-client.js';
+import { requireApiUrl } from '../api-url.js';
 import type { ConnectorDefinition, ContactData, CrmConnector, CrmField, CrmTag } from '../types.js';
 
 const settingsSchema = z.object({ api_key: z.string().min(1, 'api_key is required') }).loose();
@@ -43,8 +43,7 @@ export const testCrmConnector = {
   unmappedFieldsAsMeta: false,
   timeoutMs: 10_000,
   create(connection, { http }): CrmConnector {
-    if (!connection.apiUrl) throw new AppError('INVALID_CONFIG', `connection ${connection.id} needs an API URL`);
-    const base = connection.apiUrl.replace(/\/+$/, '');
+    const base = requireApiUrl(connection).replace(/\/+$/, '');
     const headers = { authorization: `Bearer ${connection.settings.api_key}` };
     const get = async (path: string, what: string) =>
       expectOk(await http.send({ method: 'GET', url: base + path, headers }), what);
