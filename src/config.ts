@@ -17,7 +17,10 @@ export const ENV_VARIABLES = {
   },
   HOST: { default: '127.0.0.1', doc: 'Address the HTTP server binds to (0.0.0.0 to accept outside traffic).' },
   PORT: { default: '8787', doc: 'HTTP port.' },
-  PUBLIC_URL: { default: 'http://<host>:<port>', doc: 'Base URL the CRM calls; shown in logs and on start.' },
+  PUBLIC_URL: {
+    default: 'http://<host>:<port>',
+    doc: 'Base URL the CRM calls and e-mailed links point to; an https URL also marks login cookies Secure.',
+  },
   LOG_LEVEL: { default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace or silent.' },
   TRUST_PROXY: { default: 'false', doc: 'Trust X-Forwarded-* headers (true behind a reverse proxy).' },
   BODY_LIMIT: { default: '1048576', doc: 'Largest accepted webhook body in bytes; larger ones get 413.' },
@@ -29,6 +32,10 @@ export const ENV_VARIABLES = {
   LEASE_MS: { default: '30000', doc: 'How long a claimed contact stays locked without a heartbeat before another worker may take it.' },
   POLL_MS: { default: '1000', doc: 'How often an idle worker looks for due webhooks.' },
   KEY_FAILURE_LIMIT: { default: '20', doc: 'Failed access-key attempts per client address in 10 minutes before answering 429.' },
+  SMTP_URL: {
+    default: '(none)',
+    doc: 'Mail server, as smtp://user:pass@host:587 (STARTTLS when offered) or smtps://user:pass@host:465. Without it, e-mails are written as .eml files to <data dir>/outbox.',
+  },
   WORKER: { default: 'true', doc: 'Run the worker inside `serve` (false for HTTP-only processes).' },
 } as const;
 
@@ -53,6 +60,10 @@ const ConfigSchema = z.object({
   pollMs: positiveInt,
   keyFailureLimit: positiveInt,
   runWorker: booleanString,
+  smtpUrl: z
+    .string()
+    .refine((value) => /^smtps?:\/\/[^/]+/i.test(value), 'must be an smtp:// or smtps:// URL')
+    .optional(),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>> & {
@@ -90,6 +101,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     pollMs: read('POLL_MS') ?? ENV_VARIABLES.POLL_MS.default,
     keyFailureLimit: read('KEY_FAILURE_LIMIT') ?? ENV_VARIABLES.KEY_FAILURE_LIMIT.default,
     runWorker: read('WORKER') ?? ENV_VARIABLES.WORKER.default,
+    smtpUrl: read('SMTP_URL'),
   };
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {

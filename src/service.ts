@@ -11,6 +11,7 @@ import { buildApp } from './http/app.js';
 import { createInboxWriter } from './inbox/inbox-writer.js';
 import { createLogger, type Logger } from './logger.js';
 import { createKeyChecker, currentAccessKey } from './settings/access-keys.js';
+import { loadSettings } from './settings/settings.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { migrateToLatest } from './storage/migrations/index.js';
 import { createIntake, type Intake } from './webhook/intake.js';
@@ -56,6 +57,11 @@ export async function createService(config: Config, options: ServiceOptions = {}
   const database = await openMigratedDatabase(config);
   const { db } = database;
   await currentAccessKey(db, clock);
+  // A bad setting (say, an environment override) fails the start, not every later run.
+  await loadSettings(db, config.settingOverrides).catch(async (error: unknown) => {
+    await database.destroy();
+    throw error;
+  });
 
   const registry = createConnectionRegistry(db, clock, { settingOverrides: config.settingOverrides });
   const runWorker = options.runWorker ?? config.runWorker;
@@ -76,7 +82,17 @@ export async function createService(config: Config, options: ServiceOptions = {}
     syncWaitMs: config.syncWaitMs,
     keyFailureLimit: config.keyFailureLimit,
   });
-  const app = await buildApp({ db, intake, logger, bodyLimit: config.bodyLimit, trustProxy: config.trustProxy });
+  let boundPort: number | undefined;
+  const app = await buildApp({
+    db,
+    intake,
+    logger,
+    bodyLimit: config.bodyLimit,
+    trustProxy: config.trustProxy,
+    clock,
+    settingOverrides: config.settingOverrides,
+    publicUrl: () => publicBaseUrl(config, boundPort),
+  });
 
   let closed = false;
   return {
@@ -92,8 +108,8 @@ export async function createService(config: Config, options: ServiceOptions = {}
       await app.listen({ host: config.host, port: config.port });
       worker?.start();
       const address = app.server.address();
-      const port = typeof address === 'object' && address ? address.port : config.port;
-      return publicBaseUrl(config, port);
+      boundPort = typeof address === 'object' && address ? address.port : config.port;
+      return publicBaseUrl(config, boundPort);
     },
     async close() {
       if (closed) return;

@@ -4,15 +4,19 @@
  * page for browsers, and a health check. Built from injected dependencies;
  * `listen` is the caller's business.
  */
+import cookie from '@fastify/cookie';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { sql, type Kysely } from 'kysely';
+import { registerApi } from '../api/index.js';
+import type { Clock } from '../clock.js';
 import { AppError, isAppError } from '../errors.js';
 import { redactUrl, type Logger } from '../logger.js';
 import type { DB } from '../storage/schema.js';
 import type { Intake, IntakeRequest, IntakeResponse } from '../webhook/intake.js';
 import { renderDebugPage } from './debug-page.js';
 import { escapeHtml, page } from './html.js';
+import { registerAccountPages } from './pages/index.js';
 
 export interface AppDeps {
   db: Kysely<DB>;
@@ -20,6 +24,17 @@ export interface AppDeps {
   logger: Logger | false;
   bodyLimit: number;
   trustProxy: boolean;
+  clock: Clock;
+  /** `CRM_BRIDGE_SETTING_*` overrides, for loadSettings. */
+  settingOverrides: Readonly<Record<string, string>>;
+  /** This service's base URL as users reach it (known once it listens). */
+  publicUrl: () => string;
+  /** Wakes the mail sender after a message is queued (absent in HTTP-only processes). */
+  mail?: MailNotifier | undefined;
+}
+
+export interface MailNotifier {
+  notify(): void;
 }
 
 declare module 'fastify' {
@@ -64,6 +79,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: deps.trustProxy,
     exposeHeadRoutes: false,
   });
+  await app.register(cookie);
   app.decorateRequest('rawBody', undefined);
   app.decorateRequest('bodyProblem', undefined);
 
@@ -179,5 +195,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ status: 'error', error: { code: 'NOT_FOUND', message: `No route for ${request.method} ${request.url.split('?')[0]}` } }),
   );
+  // Registered last: awaiting a plugin builds the routes declared so far, and they must see the error handler above.
+  await app.register(async (scope) => registerAccountPages(scope, deps));
+  await app.register(async (scope) => registerApi(scope, deps), { prefix: '/api/v1' });
   return app;
 }

@@ -5,8 +5,9 @@
  */
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { USERNAME_FORMATS } from '../actions/rules.js';
+import { isValidEmail, USERNAME_FORMATS } from '../actions/rules.js';
 import { AppError } from '../errors.js';
+import { DEFAULT_TEMPLATES, unknownPlaceholders } from '../mail/templates.js';
 import type { DB } from '../storage/schema.js';
 
 const booleanSetting = z
@@ -15,6 +16,16 @@ const booleanSetting = z
   .toLowerCase()
   .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']))
   .transform((value) => ['true', '1', 'yes', 'on'].includes(value));
+
+const template = (what: string) =>
+  z
+    .string()
+    .refine((value) => value.trim() !== '', `the ${what} cannot be empty`)
+    .refine((value) => unknownPlaceholders(value).length === 0, {
+      error: (issue) => `unknown placeholder ${unknownPlaceholders(String(issue.input)).map((name) => `{${name}}`).join(', ')}`,
+    });
+
+const count = (max: number) => z.coerce.number().int().min(1).max(max);
 
 export const SETTINGS = {
   username_format: {
@@ -49,6 +60,43 @@ export const SETTINGS = {
     doc: 'First retry delay; it doubles on every attempt (with jitter) up to 30 minutes.',
   },
   site_name: { schema: z.string().trim().min(1), default: 'crm-bridge', doc: 'Site name used in e-mails and pages.' },
+  site_url: {
+    schema: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
+    default: '',
+    doc: 'The site users go to after logging in (empty: their account page here).',
+  },
+  mail_from_name: { schema: z.string().trim(), default: '', doc: 'Sender name of e-mails (empty: the site name).' },
+  mail_from_address: {
+    schema: z.string().trim().refine((value) => value === '' || isValidEmail(value), 'must be an e-mail address'),
+    default: '',
+    doc: 'Sender address of e-mails (empty: no-reply@ the host of PUBLIC_URL).',
+  },
+  mail_retry_max_attempts: {
+    schema: count(100),
+    default: '15',
+    doc: 'Delivery attempts of one e-mail before it is marked failed (the delay doubles from retry_base_delay_ms up to 30 minutes).',
+  },
+  password_link_hours: {
+    schema: z.coerce.number().min(0.1).max(24 * 30),
+    default: '24',
+    doc: 'How long a set-password or reset link stays valid.',
+  },
+  password_min_length: { schema: z.coerce.number().int().min(8).max(128), default: '10', doc: 'Shortest password a user may choose.' },
+  session_hours: { schema: z.coerce.number().min(0.1).max(24 * 365), default: '336', doc: 'How long a login lasts.' },
+  login_limit_per_ip: { schema: count(10_000), default: '30', doc: 'Login attempts per client address in 15 minutes.' },
+  login_limit_per_account: {
+    schema: count(1_000),
+    default: '5',
+    doc: 'Failed logins per account in 15 minutes before further tries are refused for the rest of the window.',
+  },
+  reset_limit_per_ip: { schema: count(10_000), default: '10', doc: 'Password-reset requests per client address in an hour.' },
+  reset_limit_per_account: { schema: count(100), default: '3', doc: 'Password-reset e-mails per account in an hour.' },
+  welcome_email_subject: { schema: template('subject'), default: DEFAULT_TEMPLATES.welcome_email_subject, doc: 'Subject of the welcome e-mail (placeholders: see docs/mail.md).' },
+  welcome_email_text: { schema: template('text body'), default: DEFAULT_TEMPLATES.welcome_email_text, doc: 'Plain-text body of the welcome e-mail.' },
+  welcome_email_html: { schema: template('HTML body'), default: DEFAULT_TEMPLATES.welcome_email_html, doc: 'HTML body of the welcome e-mail; placeholder values are HTML-escaped.' },
+  reset_email_subject: { schema: template('subject'), default: DEFAULT_TEMPLATES.reset_email_subject, doc: 'Subject of the password-reset e-mail.' },
+  reset_email_text: { schema: template('text body'), default: DEFAULT_TEMPLATES.reset_email_text, doc: 'Plain-text body of the password-reset e-mail.' },
+  reset_email_html: { schema: template('HTML body'), default: DEFAULT_TEMPLATES.reset_email_html, doc: 'HTML body of the password-reset e-mail.' },
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;

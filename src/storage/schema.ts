@@ -135,6 +135,77 @@ export interface ActivityLogTable {
   data: string | null;
 }
 
+export const MAIL_KINDS = ['welcome', 'password_reset'] as const;
+export type MailKind = (typeof MAIL_KINDS)[number];
+export const MAIL_STATUSES = ['pending', 'sent', 'failed'] as const;
+export type MailStatus = (typeof MAIL_STATUSES)[number];
+
+/**
+ * Messages waiting to be sent, and a record of those sent. The body is rendered
+ * when the message is sent, so a set-password link exists only in the message.
+ */
+export interface MailQueueTable {
+  id: Generated<number>;
+  kind: MailKind;
+  user_id: number | null;
+  to_address: string;
+  status: MailStatus;
+  attempts: number;
+  available_at: string;
+  locked_by: string | null;
+  locked_until: string | null;
+  /** The webhook event whose run queued the message, if any. */
+  event_id: number | null;
+  subject: string | null;
+  /** Where it went: the SMTP server's answer, or the outbox file. */
+  delivered_to: string | null;
+  error_message: string | null;
+  created_at: string;
+  sent_at: string | null;
+}
+
+export const TOKEN_PURPOSES = ['welcome', 'password_reset'] as const;
+export type TokenPurpose = (typeof TOKEN_PURPOSES)[number];
+
+/** Single-use set-password links; only a SHA-256 of the token is kept. */
+export interface PasswordTokensTable {
+  token_hash: string;
+  user_id: number;
+  purpose: TokenPurpose;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
+/** Login sessions; the cookie holds the secret, the table its SHA-256. */
+export interface SessionsTable {
+  id_hash: string;
+  user_id: number;
+  created_at: string;
+  expires_at: string;
+  last_seen_at: string;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+/** Tokens for the REST API; only a SHA-256 is kept, plus a prefix to recognise them by. */
+export interface ApiTokensTable {
+  id: Generated<number>;
+  name: string;
+  token_hash: string;
+  prefix: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+/** Fixed-window counters shared by every process (login and reset limits). */
+export interface RateLimitsTable {
+  key: string;
+  count: number;
+  window_ends_at: string;
+}
+
 export interface DB {
   settings: SettingsTable;
   access_keys: AccessKeysTable;
@@ -148,6 +219,11 @@ export interface DB {
   webhook_events: WebhookEventsTable;
   contact_leases: ContactLeasesTable;
   activity_log: ActivityLogTable;
+  mail_queue: MailQueueTable;
+  password_tokens: PasswordTokensTable;
+  sessions: SessionsTable;
+  api_tokens: ApiTokensTable;
+  rate_limits: RateLimitsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -157,3 +233,7 @@ export type WebhookEventRow = Selectable<WebhookEventsTable>;
 export type NewWebhookEventRow = Insertable<WebhookEventsTable>;
 export type ConnectionRow = Selectable<ConnectionsTable>;
 export type ActivityLogRow = Selectable<ActivityLogTable>;
+export type MailRow = Selectable<MailQueueTable>;
+export type PasswordTokenRow = Selectable<PasswordTokensTable>;
+export type SessionRow = Selectable<SessionsTable>;
+export type ApiTokenRow = Selectable<ApiTokensTable>;

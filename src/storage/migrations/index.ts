@@ -5,12 +5,16 @@ import { Migrator, sql, type Kysely, type Migration, type MigrationResultSet } f
 import type { DialectName } from '../database.js';
 import type { DB } from '../schema.js';
 import * as init from './0001-init.js';
+import * as accounts from './0002-accounts.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: DialectName): Promise<void>;
 }
 
-export const MIGRATIONS: ReadonlyArray<readonly [string, DialectMigration]> = [['0001-init', init]];
+export const MIGRATIONS: ReadonlyArray<readonly [string, DialectMigration]> = [
+  ['0001-init', init],
+  ['0002-accounts', accounts],
+];
 
 /** Brings the schema up to date; returns the names of migrations applied now. */
 export async function migrateToLatest(db: Kysely<DB>, dialect: DialectName): Promise<string[]> {

@@ -1,0 +1,94 @@
+/**
+ * Single-use set-password links. The raw token exists only in the e-mail;
+ * the table keeps its SHA-256, so a database leak gives no usable link.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { DB, TokenPurpose } from '../storage/schema.js';
+
+export function hashSecret(raw: string): string {
+  return createHash('sha256').update(raw).digest('hex');
+}
+
+/** 32 random bytes, URL-safe. */
+export function newSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export async function createPasswordToken(
+  db: Kysely<DB>,
+  token: { userId: number; purpose: TokenPurpose; ttlMs: number },
+  now: Date,
+): Promise<{ raw: string; expiresAt: Date }> {
+  const raw = newSecret();
+  const expiresAt = new Date(now.getTime() + token.ttlMs);
+  await db
+    .insertInto('password_tokens')
+    .values({
+      token_hash: hashSecret(raw),
+      user_id: token.userId,
+      purpose: token.purpose,
+      created_at: now.toISOString(),
+      expires_at: expiresAt.toISOString(),
+      used_at: null,
+    })
+    .execute();
+  return { raw, expiresAt };
+}
+
+/** Removes a token that never reached its user (the e-mail carrying it was not sent). */
+export async function deletePasswordToken(db: Kysely<DB>, raw: string): Promise<void> {
+  await db.deleteFrom('password_tokens').where('token_hash', '=', hashSecret(raw)).execute();
+}
+
+export type TokenLookup =
+  | { status: 'valid'; userId: number; purpose: TokenPurpose; expiresAt: string }
+  | { status: 'expired' | 'used' | 'unknown' };
+
+export async function lookupPasswordToken(db: Kysely<DB>, raw: string, now: Date): Promise<TokenLookup> {
+  if (!raw) return { status: 'unknown' };
+  const row = await db.selectFrom('password_tokens').selectAll().where('token_hash', '=', hashSecret(raw)).executeTakeFirst();
+  if (!row) return { status: 'unknown' };
+  if (row.used_at !== null) return { status: 'used' };
+  if (row.expires_at <= now.toISOString()) return { status: 'expired' };
+  return { status: 'valid', userId: row.user_id, purpose: row.purpose, expiresAt: row.expires_at };
+}
+
+export type TokenUse = { status: 'done'; userId: number } | { status: 'expired' | 'used' | 'unknown' };
+
+/**
+ * Uses the token to set the user's password, in one transaction: the token and
+ * every other open link of the user are spent, and the user's sessions end.
+ * Two submissions racing for one token: exactly one wins.
+ */
+export async function setPasswordWithToken(db: Kysely<DB>, raw: string, passwordHash: string, now: Date): Promise<TokenUse> {
+  const at = now.toISOString();
+  return db.transaction().execute(async (trx) => {
+    const spent = await trx
+      .updateTable('password_tokens')
+      .set({ used_at: at })
+      .where('token_hash', '=', hashSecret(raw))
+      .where('used_at', 'is', null)
+      .where('expires_at', '>', at)
+      .returning('user_id')
+      .executeTakeFirst();
+    if (!spent) {
+      const lookup = await lookupPasswordToken(trx, raw, now);
+      return lookup.status === 'valid' ? { status: 'used' as const } : lookup;
+    }
+    await trx
+      .updateTable('users')
+      .set({ password_hash: passwordHash, password_generated: 0, updated_at: at })
+      .where('id', '=', spent.user_id)
+      .execute();
+    await trx.updateTable('password_tokens').set({ used_at: at }).where('user_id', '=', spent.user_id).where('used_at', 'is', null).execute();
+    await trx.deleteFrom('sessions').where('user_id', '=', spent.user_id).execute();
+    return { status: 'done' as const, userId: spent.user_id };
+  });
+}
+
+/** Drops links that expired or were used more than a week ago. */
+export async function prunePasswordTokens(db: Kysely<DB>, now: Date): Promise<void> {
+  const weekAgo = new Date(now.getTime() - 7 * 24 * 3_600_000).toISOString();
+  await db.deleteFrom('password_tokens').where('expires_at', '<', weekAgo).execute();
+}
