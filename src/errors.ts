@@ -36,6 +36,17 @@ export const ERRORS = {
   RETRIES_EXHAUSTED: { status: 422, retryable: false, message: 'Gave up after repeated transient failures' },
   INTERNAL: { status: 500, retryable: true, message: 'Internal error' },
 
+  // Accounts and REST API
+  INVALID_REQUEST: { status: 400, retryable: false, message: 'The request is not valid' },
+  UNAUTHORIZED: { status: 401, retryable: false, message: 'A valid API token is required (Authorization: Bearer <token>)' },
+  INVALID_CREDENTIALS: { status: 401, retryable: false, message: 'Unknown username or wrong password' },
+  CSRF_FAILED: { status: 403, retryable: false, message: 'The form has expired; reload the page and try again' },
+  USER_NOT_FOUND: { status: 404, retryable: false, message: 'No such user' },
+  TOO_MANY_ATTEMPTS: { status: 429, retryable: false, message: 'Too many attempts; try again later' },
+  WEAK_PASSWORD: { status: 422, retryable: false, message: 'The password is too weak' },
+  LINK_INVALID: { status: 410, retryable: false, message: 'This link is not valid' },
+  MAIL_FAILED: { status: 502, retryable: true, message: 'The e-mail could not be sent' },
+
   // Administration
   NOT_FOUND: { status: 404, retryable: false, message: 'Not found' },
   INVALID_SETTING: { status: 400, retryable: false, message: 'Invalid setting value' },

@@ -20,6 +20,7 @@ import { currentAccessKey, rotateAccessKey } from '../settings/access-keys.js';
 import { loadSettings, readSettingValues, saveSetting, isSettingName } from '../settings/settings.js';
 import { LOG_LEVELS, type ActivityLogRow, type LogLevel } from '../storage/schema.js';
 import type { Database } from '../storage/database.js';
+import { registerApiTokenCommands } from './api-tokens.command.js';
 import { registerConnectionCommands } from './connections.command.js';
 import { formatTable, type Output } from './output.js';
 
@@ -359,6 +360,7 @@ export function buildProgram(io: CliIo): Command {
     );
 
   registerConnectionCommands(program, { io, withDb, print, connectorTypes: CONNECTOR_TYPES });
+  registerApiTokenCommands(program, { io, withDb, print });
   return program;
 }
 
