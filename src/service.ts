@@ -3,6 +3,7 @@
  * connections, inbox writer, worker, intake and HTTP app. Tests build the
  * same thing with their own config and clock.
  */
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './clock.js';
 import { publicBaseUrl, type Config } from './config.js';
@@ -16,6 +17,10 @@ import { openDatabase, type Database } from './storage/database.js';
 import { migrateToLatest } from './storage/migrations/index.js';
 import { createIntake, type Intake } from './webhook/intake.js';
 import { createWorker, type Worker } from './worker/worker.js';
+import { pruneAccounts } from './accounts/housekeeping.js';
+import { createMailSender, type MailSender } from './mail/mail-sender.js';
+import type { Mailer } from './mail/mailer.js';
+import { createOutboxMailer, createSmtpMailer } from './mail/nodemailer.adapter.js';
 
 export interface ServiceOptions {
   clock?: Clock;
@@ -23,6 +28,8 @@ export interface ServiceOptions {
   /** Run the worker in this process (default: config.runWorker). */
   runWorker?: boolean;
   random?: () => number;
+  /** Replaces the mailer chosen from the config. */
+  mailer?: Mailer;
 }
 
 export interface Service {
@@ -31,6 +38,9 @@ export interface Service {
   readonly database: Database;
   readonly registry: ConnectionRegistry;
   readonly worker: Worker | undefined;
+  /** Sends queued e-mails; runs wherever the worker runs. */
+  readonly mail: MailSender | undefined;
+  readonly mailer: Mailer;
   readonly intake: Intake;
   readonly app: FastifyInstance;
   readonly logger: Logger;
@@ -65,9 +75,22 @@ export async function createService(config: Config, options: ServiceOptions = {}
 
   const registry = createConnectionRegistry(db, clock, { settingOverrides: config.settingOverrides });
   const runWorker = options.runWorker ?? config.runWorker;
+  let boundPort: number | undefined;
+  const publicUrl = () => publicBaseUrl(config, boundPort);
+  const mailer = options.mailer ?? createMailerFor(config);
+  const mail = runWorker
+    ? createMailSender(
+        { db, clock, logger, mailer, settingOverrides: config.settingOverrides, publicUrl, random: options.random },
+        {
+          pollMs: config.pollMs,
+          leaseMs: Math.max(config.leaseMs, 120_000),
+          housekeeping: { everyMs: 10 * 60_000, run: () => pruneAccounts(db, clock.now()) },
+        },
+      )
+    : undefined;
   const worker = runWorker
     ? createWorker(
-        { db, clock, registry, settingOverrides: config.settingOverrides, logger, random: options.random },
+        { db, clock, registry, settingOverrides: config.settingOverrides, logger, random: options.random, mail },
         { concurrency: config.workerConcurrency, leaseMs: config.leaseMs, pollMs: config.pollMs },
       )
     : undefined;
@@ -82,7 +105,6 @@ export async function createService(config: Config, options: ServiceOptions = {}
     syncWaitMs: config.syncWaitMs,
     keyFailureLimit: config.keyFailureLimit,
   });
-  let boundPort: number | undefined;
   const app = await buildApp({
     db,
     intake,
@@ -91,7 +113,8 @@ export async function createService(config: Config, options: ServiceOptions = {}
     trustProxy: config.trustProxy,
     clock,
     settingOverrides: config.settingOverrides,
-    publicUrl: () => publicBaseUrl(config, boundPort),
+    publicUrl,
+    mail,
   });
 
   let closed = false;
@@ -101,12 +124,15 @@ export async function createService(config: Config, options: ServiceOptions = {}
     database,
     registry,
     worker,
+    mail,
+    mailer,
     intake,
     app,
     logger,
     async listen() {
       await app.listen({ host: config.host, port: config.port });
       worker?.start();
+      mail?.start();
       const address = app.server.address();
       boundPort = typeof address === 'object' && address ? address.port : config.port;
       return publicBaseUrl(config, boundPort);
@@ -116,7 +142,14 @@ export async function createService(config: Config, options: ServiceOptions = {}
       closed = true;
       await app.close();
       await worker?.stop();
+      await mail?.stop();
+      mailer.close();
       await database.destroy();
     },
   };
+}
+
+/** SMTP when a mail server is configured, else .eml files in the data directory's outbox. */
+function createMailerFor(config: Config): Mailer {
+  return config.smtpUrl ? createSmtpMailer(config.smtpUrl, { timeoutMs: 10_000 }) : createOutboxMailer(path.join(config.dataDir, 'outbox'));
 }

@@ -132,7 +132,7 @@ for (const dialect of testDialects()) {
       crm.addContact({ id: '50', email: 'n1@example.com' });
       crm.addContact({ id: '51', email: 'n2@example.com' });
       expect((await hook('wpf_action=add&contact_id=50&send_notification=false')).body.welcomeEmail).toBe('not requested');
-      expect((await hook('wpf_action=add&contact_id=51&send_notification=true')).body.welcomeEmail).toBe('requested');
+      expect((await hook('wpf_action=add&contact_id=51&send_notification=true')).body.welcomeEmail).toBe('queued');
     });
 
     it('update applies fields and tags; update_tags only tags, reporting what was added and removed', async () => {

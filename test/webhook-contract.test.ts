@@ -231,7 +231,7 @@ for (const dialect of testDialects()) {
 
         const yes = await send(t, `/?wpf_action=add&access_key=${key}&contact_id=4720&send_notification=true`);
         expect(yes.status).toBe(200);
-        expect(yes.body).toMatchObject({ status: 'done', created: true, welcomeEmail: 'requested' });
+        expect(yes.body).toMatchObject({ status: 'done', created: true, welcomeEmail: 'queued' });
         const yesEvent = await storedEvent(t, yes.body.eventId);
         expect(JSON.parse(yesEvent.params)).toMatchObject({ action: 'add', contactId: '4720', sendNotification: true });
 
@@ -343,7 +343,7 @@ for (const dialect of testDialects()) {
 
         const notify = await postJson(t, `/?wpf_action=add&access_key=${key}&send_notification=true`, { contact_id: '5151' });
         expect(notify.status).toBe(200);
-        expect(notify.body).toMatchObject({ status: 'done', contactId: '5151', created: true, welcomeEmail: 'requested' });
+        expect(notify.body).toMatchObject({ status: 'done', contactId: '5151', created: true, welcomeEmail: 'queued' });
 
         const shopper = await postJson(t, `/?wpf_action=add&access_key=${key}&role=customer`, { contact_id: '5152' });
         expect(shopper.status).toBe(200);

@@ -25,6 +25,7 @@ import {
   type Db,
 } from '../directory/user.repository.js';
 import { AppError } from '../errors.js';
+import { enqueueMail } from '../mail/mail.repository.js';
 import type { RunPlan } from '../inbox/coalesce.js';
 import type { Settings } from '../settings/settings.js';
 import type { DB, UserRow, UserUpdate } from '../storage/schema.js';
@@ -46,6 +47,8 @@ export interface RunDeps {
   readonly clock: Clock;
   readonly settings: Settings;
   readonly random?: () => number;
+  /** The webhook event the run answers (linked from the queued welcome e-mail). */
+  readonly eventId?: number | null;
 }
 
 export interface TagReport {
@@ -68,7 +71,10 @@ export interface RunResult {
   notices: string[];
   passwordGenerated?: boolean | undefined;
   returnPassword?: 'written' | 'failed' | undefined;
-  welcomeEmail: 'requested' | 'not requested';
+  /** queued: a welcome e-mail waits in the mail queue; skipped: asked for, but the user already existed. */
+  welcomeEmail: 'queued' | 'not requested' | 'skipped';
+  /** The mail queue entry of the welcome e-mail. */
+  welcomeEmailId?: number | undefined;
 }
 
 const MAX_LOGIN_ATTEMPTS = 25;
@@ -102,6 +108,8 @@ export async function runContact(deps: RunDeps, connection: Connection, plan: Ru
   // Hashing takes tens of milliseconds: do it before the transaction so it never holds the database.
   const password = plan.action === 'add' ? await preparePassword(mapped) : undefined;
   let generatedPassword: string | undefined;
+  const wantsWelcome = plan.action === 'add' && (plan.sendNotification === true || deps.settings.send_welcome_email);
+  let welcomeEmailId: number | undefined;
   const outcome = await db.transaction().execute(async (trx) => {
     const user = await findUser(trx, connection.id, plan, mapped);
     if (!user && plan.action !== 'add') {
@@ -114,6 +122,10 @@ export async function runContact(deps: RunDeps, connection: Connection, plan: Ru
       generatedPassword = created.generatedPassword;
       await linkContact(trx, connection.id, plan.contactId, created.user.id, now);
       const tags = await applyTags(trx, connection.id, created.user.id, contact.tags, tagLabels, now);
+      if (wantsWelcome) {
+        // Queued in the same transaction as the user: both happen, or neither.
+        welcomeEmailId = await enqueueMail(trx, { kind: 'welcome', userId: created.user.id, to: created.user.email, eventId: deps.eventId }, now);
+      }
       return { status: 'done' as const, user: created.user, created: true, changes: ['created'], tags };
     }
     await linkContact(trx, connection.id, plan.contactId, user.id, now);
@@ -125,11 +137,15 @@ export async function runContact(deps: RunDeps, connection: Connection, plan: Ru
     outcome.changes.push('password');
   }
 
+  if (wantsWelcome && outcome.user && !outcome.created) {
+    notices.push(`User #${outcome.user.id} already existed, so no welcome e-mail was sent`);
+  }
   if (contact.tags === undefined && outcome.user) {
     notices.push('The webhook carried no tags, so the user\u2019s tags were left as they were');
   }
   const result: RunResult = {
     ...base,
+    welcomeEmail: wantsWelcome && outcome.user && !outcome.created ? 'skipped' : 'not requested',
     status: outcome.status,
     userId: outcome.user?.id ?? null,
     login: outcome.user?.login,
@@ -139,7 +155,10 @@ export async function runContact(deps: RunDeps, connection: Connection, plan: Ru
   };
   if (outcome.created) {
     result.passwordGenerated = generatedPassword !== undefined;
-    if (plan.sendNotification || deps.settings.send_welcome_email) result.welcomeEmail = 'requested';
+    if (welcomeEmailId !== undefined) {
+      result.welcomeEmail = 'queued';
+      result.welcomeEmailId = welcomeEmailId;
+    }
     if (generatedPassword !== undefined && connection.returnPasswordField) {
       result.returnPassword = await returnPassword(connection, plan.contactId, generatedPassword, notices);
     }

@@ -22,6 +22,7 @@ import { LOG_LEVELS, type ActivityLogRow, type LogLevel } from '../storage/schem
 import type { Database } from '../storage/database.js';
 import { registerApiTokenCommands } from './api-tokens.command.js';
 import { registerConnectionCommands } from './connections.command.js';
+import { registerMailCommands } from './mail.command.js';
 import { formatTable, type Output } from './output.js';
 
 interface GlobalOptions {
@@ -93,6 +94,7 @@ export function buildProgram(io: CliIo): Command {
       io.out(`  Webhook base URL: ${base}/`);
       io.out(`  Access key:       ${key.secret}`);
       io.out(`  Database:         ${service.database.displayUrl}`);
+      io.out(`  E-mail:           ${service.mailer.kind === 'smtp' ? service.mailer.target : `written to ${service.mailer.target} (no CRM_BRIDGE_SMTP_URL)`}`);
       io.out(`  Try it:           curl '${base}/?wpf_action=test&access_key=${key.secret}'`);
       await waitForSignal();
       await service.close();
@@ -105,13 +107,15 @@ export function buildProgram(io: CliIo): Command {
     .action(async (options: { once?: boolean }, command: Command) => {
       const config = configFor(command);
       const service = await createService(config, { logger: createLogger(config.logLevel), runWorker: true });
-      const worker = service.worker;
-      if (!worker) throw new Error('worker not created');
+      const { worker, mail } = service;
+      if (!worker || !mail) throw new Error('worker not created');
       if (options.once) {
         const runs = await worker.drain();
-        io.out(`processed ${runs} contact run(s)`);
+        const sent = await mail.drain();
+        io.out(`processed ${runs} contact run(s) and ${sent} e-mail(s)`);
       } else {
         worker.start();
+        mail.start();
         await waitForSignal();
       }
       await service.close();
@@ -361,6 +365,7 @@ export function buildProgram(io: CliIo): Command {
 
   registerConnectionCommands(program, { io, withDb, print, connectorTypes: CONNECTOR_TYPES });
   registerApiTokenCommands(program, { io, withDb, print });
+  registerMailCommands(program, { io, withDb, print });
   return program;
 }
 

@@ -45,6 +45,8 @@ export interface WorkerDeps {
   settingOverrides: Readonly<Record<string, string>>;
   logger: Logger;
   random?: () => number;
+  /** Woken when a run queues an e-mail. */
+  mail?: { notify(): void } | undefined;
 }
 
 export interface EventsFinished {
@@ -128,7 +130,8 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     const coalesced = ids.length > 1 ? ` (${ids.length} webhooks coalesced: #${ids.join(', #')})` : '';
     try {
       const connection = await deps.registry.resolve(contact.connectionId);
-      const result = await runContact({ db, clock, settings, random: deps.random }, connection, plan);
+      const result = await runContact({ db, clock, settings, random: deps.random, eventId: lastId }, connection, plan);
+      if (result.welcomeEmailId !== undefined) deps.mail?.notify();
       await finishEvents(db, ids, owner, { status: result.status, result }, iso());
       await writeActivity(db, describeResult(result, lastId, context, coalesced), iso());
       events.emit('finished', { ids, status: result.status } satisfies EventsFinished);
@@ -267,13 +270,20 @@ export function describeResult(
     : result.changes.length
       ? `Updated user #${userId} (${result.login}): ${result.changes.join(', ')}`
       : `User #${userId} (${result.login}) was already up to date`;
+  const welcome = result.welcomeEmail === 'queued' ? `; welcome e-mail queued (mail #${result.welcomeEmailId})` : '';
   lines.push(
     entry(
       'info',
-      `${what}${tagText ? `; ${tagText}` : ''}${coalesced}`,
+      `${what}${tagText ? `; ${tagText}` : ''}${welcome}${coalesced}`,
       eventId,
       context,
-      { changes: result.changes, tags: result.tags, passwordGenerated: result.passwordGenerated, returnPassword: result.returnPassword },
+      {
+        changes: result.changes,
+        tags: result.tags,
+        passwordGenerated: result.passwordGenerated,
+        returnPassword: result.returnPassword,
+        welcomeEmail: result.welcomeEmail,
+      },
       userId,
     ),
   );

@@ -86,7 +86,7 @@ for (const dialect of testDialects()) {
       expect((await get(seedUrl(t, SEED_URLS.add, plain))).body).toMatchObject({ status: 'done', created: false });
 
       const notified = await ping(seedUrl(t, SEED_URLS.addNotify, notify));
-      expect(notified.body).toMatchObject({ status: 'done', created: true, welcomeEmail: 'requested' });
+      expect(notified.body).toMatchObject({ status: 'done', created: true, welcomeEmail: 'queued' });
 
       const withRole = await get(seedUrl(t, SEED_URLS.addRole, role));
       expect(withRole.body).toMatchObject({ status: 'done', created: true });

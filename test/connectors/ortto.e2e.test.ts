@@ -128,7 +128,7 @@ for (const dialect of testDialects()) {
 
     it('add with send_notification=true asks for the welcome e-mail; role=customer needs the role to exist', async () => {
       const notify = await seedHook(SEED.addNotify, jane);
-      expect(notify.body).toMatchObject({ status: 'done', created: true, welcomeEmail: 'requested' });
+      expect(notify.body).toMatchObject({ status: 'done', created: true, welcomeEmail: 'queued' });
 
       const ann = { contactId: ortto.addContact({ email: 'ann@example.com', first: 'Ann' }), email: 'ann@example.com' };
       const unknownRole = await seedHook(SEED.addRole, ann);

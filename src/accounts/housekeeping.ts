@@ -1,0 +1,11 @@
+/** Removes rows nobody needs any more: ended rate-limit windows, old links, expired sessions. */
+import type { Kysely } from 'kysely';
+import type { DB } from '../storage/schema.js';
+import { prunePasswordTokens } from './password-tokens.repository.js';
+import { pruneLimits } from './rate-limits.js';
+
+export async function pruneAccounts(db: Kysely<DB>, now: Date): Promise<void> {
+  await pruneLimits(db, now);
+  await prunePasswordTokens(db, now);
+  await db.deleteFrom('sessions').where('expires_at', '<=', now.toISOString()).execute();
+}

@@ -1,0 +1,97 @@
+/**
+ * `crm-bridge mail …`: the mail queue — what was sent, what waits, what failed —
+ * and sending a welcome or reset link to an existing user by hand.
+ */
+import type { Command } from 'commander';
+import { systemClock } from '../clock.js';
+import type { Config } from '../config.js';
+import { findUserByReference } from '../directory/user.repository.js';
+import { enqueueMail, listMail, requeueMail } from '../mail/mail.repository.js';
+import type { Database } from '../storage/database.js';
+import { MAIL_STATUSES, type MailKind, type MailStatus } from '../storage/schema.js';
+import type { CliIo } from './main.js';
+import { formatTable } from './output.js';
+
+export interface MailCommandDeps {
+  io: CliIo;
+  withDb: <T>(command: Command, work: (database: Database, config: Config) => Promise<T>) => Promise<T>;
+  print: (value: unknown, json: boolean | undefined, text: () => string) => void;
+}
+
+const NOT_FOUND_EXIT = 3;
+
+export function registerMailCommands(program: Command, { io, withDb, print }: MailCommandDeps): void {
+  const mail = program.command('mail').description('the e-mail queue: welcome and password-reset messages');
+
+  mail
+    .command('list')
+    .description('newest messages first')
+    .option('--status <status>', `only ${MAIL_STATUSES.join(', ')}`)
+    .option('--user <user>', 'only this user (id, e-mail or login)')
+    .option('--limit <n>', 'how many', '50')
+    .option('--json', 'print JSON')
+    .action((options: { status?: string; user?: string; limit: string; json?: boolean }, command: Command) =>
+      withDb(command, async ({ db }) => {
+        if (options.status !== undefined && !(MAIL_STATUSES as readonly string[]).includes(options.status)) {
+          io.err(`--status must be one of ${MAIL_STATUSES.join(', ')}`);
+          process.exitCode = 2;
+          return;
+        }
+        const user = options.user === undefined ? undefined : await findUserByReference(db, options.user);
+        if (options.user !== undefined && !user) {
+          io.err(`no user matches "${options.user}"`);
+          process.exitCode = NOT_FOUND_EXIT;
+          return;
+        }
+        const rows = await listMail(db, { status: options.status as MailStatus | undefined, userId: user?.id, limit: Number(options.limit) });
+        print(rows, options.json, () =>
+          formatTable(
+            ['id', 'kind', 'to', 'status', 'tries', 'queued', 'sent', 'note'],
+            rows.map((row) => [
+              String(row.id),
+              row.kind,
+              row.to_address,
+              row.status,
+              String(row.attempts),
+              row.created_at,
+              row.sent_at ?? '',
+              row.status === 'sent' ? (row.delivered_to ?? '') : (row.error_message ?? ''),
+            ]),
+          ),
+        );
+      }),
+    );
+
+  mail
+    .command('retry <id>')
+    .description('send a failed message again (the worker picks it up at once)')
+    .action((id: string, _options: unknown, command: Command) =>
+      withDb(command, async ({ db }) => {
+        if (!(await requeueMail(db, Number(id), systemClock.now().toISOString()))) {
+          io.err(`no failed or pending message #${id}`);
+          process.exitCode = NOT_FOUND_EXIT;
+          return;
+        }
+        io.out(`message #${id} queued again`);
+      }),
+    );
+
+  const queueFor = (kind: MailKind, what: string) =>
+    mail
+      .command(`send-${kind === 'welcome' ? 'welcome' : 'reset'} <user>`)
+      .description(`e-mail a user (id, e-mail or login) ${what}`)
+      .action((reference: string, _options: unknown, command: Command) =>
+        withDb(command, async ({ db }) => {
+          const user = await findUserByReference(db, reference);
+          if (!user) {
+            io.err(`no user matches "${reference}"`);
+            process.exitCode = NOT_FOUND_EXIT;
+            return;
+          }
+          const id = await enqueueMail(db, { kind, userId: user.id, to: user.email }, systemClock.now().toISOString());
+          io.out(`message #${id} queued for ${user.email}`);
+        }),
+      );
+  queueFor('welcome', 'the welcome message with a set-password link');
+  queueFor('password_reset', 'a password-reset link');
+}
