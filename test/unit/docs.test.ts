@@ -1,0 +1,20 @@
+/** The README documents every environment variable and every setting the code knows. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ENV_VARIABLES } from '../../src/config.js';
+import { SETTING_NAMES } from '../../src/settings/settings.js';
+
+const readme = fs.readFileSync(path.resolve(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+
+describe('README', () => {
+  it('lists every CRM_BRIDGE_ variable', () => {
+    const missing = Object.keys(ENV_VARIABLES).filter((name) => !readme.includes(`\`CRM_BRIDGE_${name}\``));
+    expect(missing).toEqual([]);
+  });
+
+  it('lists every setting', () => {
+    const missing = SETTING_NAMES.filter((name) => !readme.includes(`\`${name}\``));
+    expect(missing).toEqual([]);
+  });
+});
