@@ -317,6 +317,11 @@ for (const dialect of testDialects()) {
       const empty = await call('POST /auth/verify', { rawBody: '' });
       expect(empty.status).toBe(400);
       expect(errorOf(empty).message).toContain('password');
+
+      // Each refusal is a line in the activity log, without the values sent.
+      const refused = await queryActivity(db(), { action: 'api', level: 'notice', limit: 100 });
+      expect(refused.filter((row) => row.message.startsWith('Refused POST /api/v1/auth/verify:'))).toHaveLength(invalid.length + 2);
+      expect(JSON.stringify(refused)).not.toContain(PASSWORD);
     });
 
     it('gets one user by id, says whether they must change a generated password, and 404s unknown ids', async () => {

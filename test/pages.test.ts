@@ -426,6 +426,17 @@ for (const dialect of testDialects()) {
       expect(malformed.status).toBe(403);
       const query = await browser.get('/set-password?token=a&token=b');
       expect(query.status).toBe(400);
+
+      // Each refusal is a line in the activity log, without the values sent.
+      const refused = await queryActivity(db(), { action: 'page' });
+      expect(refused.map((row) => row.message)).toEqual(
+        expect.arrayContaining([
+          'Refused POST /login: missing or stale form token',
+          expect.stringMatching(/^Refused POST \/login: The request is not valid/),
+          'Refused GET /set-password: The request is not valid: unexpected value for "token"',
+        ]),
+      );
+      expect(JSON.stringify(refused)).not.toContain(KNOWN_PASSWORD);
     });
 
     it('answers lost-password requests identically for known and unknown addresses, mailing only the known one', async () => {

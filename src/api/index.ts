@@ -4,6 +4,7 @@
  * the same route descriptions the routes are registered from.
  */
 import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import { writeActivity } from '../activity/activity.repository.js';
 import { AppError, isAppError } from '../errors.js';
 import type { AppDeps } from '../http/app.js';
 import { redactUrl } from '../logger.js';
@@ -58,6 +59,14 @@ export async function registerApi(app: FastifyInstance, deps: AppDeps): Promise<
   app.setErrorHandler(async (error, request, reply) => {
     const appError = toApiError(error);
     if (appError.status >= 500) request.log.error({ err: error, url: redactUrl(request.url) }, 'API request failed');
+    if (['INVALID_REQUEST', 'MALFORMED_BODY', 'BODY_TOO_LARGE'].includes(appError.code)) {
+      // Refused input leaves a line in the activity log: what was wrong, never the values sent.
+      await writeActivity(
+        db,
+        [{ level: 'notice', action: 'api', message: `Refused ${request.method} ${request.url.split('?')[0]}: ${appError.message}`, data: { ip: request.ip, apiToken: request.apiToken?.name ?? null } }],
+        clock.now().toISOString(),
+      ).catch((failure: unknown) => request.log.warn({ err: failure }, 'could not write the activity log'));
+    }
     if (appError.code === 'UNAUTHORIZED') {
       reply.header('www-authenticate', request.headers.authorization === undefined ? REALM : `${REALM}, error="invalid_token"`);
     }

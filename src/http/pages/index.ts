@@ -11,7 +11,7 @@ import { redactUrl } from '../../logger.js';
 import { loadSettings, SETTINGS } from '../../settings/settings.js';
 import type { AppDeps } from '../app.js';
 import { registerAccountSettingsPages } from './account.js';
-import { securityHeaders, sendPage, type PageDeps } from './context.js';
+import { recordActivity, securityHeaders, sendPage, type PageDeps } from './context.js';
 import { accountPage, links, paragraph, type SiteSettings } from './layout.js';
 import { registerLoginPages } from './login.js';
 import { registerLogoutPages } from './logout.js';
@@ -48,14 +48,28 @@ export async function registerAccountPages(app: FastifyInstance, deps: AppDeps):
     return payload;
   });
 
+  /** Refused input leaves a line in the activity log (the what, never the values). */
+  const refused = (request: FastifyRequest, why: string) =>
+    recordActivity(pageDeps, { level: 'notice', action: 'page', message: `Refused ${request.method} ${request.url.split('?')[0]}: ${why}`, data: { ip: request.ip } }).catch(
+      (error: unknown) => request.log.warn({ err: error }, 'could not write the activity log'),
+    );
+
   app.setErrorHandler(async (error: Error & { code?: string; statusCode?: number }, request, reply) => {
     const site = request.pageSettings ?? (await loadSettings(deps.db, deps.settingOverrides).catch(() => undefined)) ?? FALLBACK_SITE;
     if (error.code?.startsWith('FST_CSRF_')) {
+      await refused(request, 'missing or stale form token');
       return errorPage(reply, site, ERRORS.CSRF_FAILED.status, 'The form has expired', `${ERRORS.CSRF_FAILED.message}.`);
     }
-    if (isAppError(error) && error.status < 500) return errorPage(reply, site, error.status, ERRORS[error.code].message, `${error.message}.`);
-    if (error.statusCode === 413) return errorPage(reply, site, 413, 'The form is too large', 'Please shorten what you entered and try again.');
+    if (isAppError(error) && error.status < 500) {
+      if (error.code === 'INVALID_REQUEST') await refused(request, error.message);
+      return errorPage(reply, site, error.status, ERRORS[error.code].message, `${error.message}.`);
+    }
+    if (error.statusCode === 413) {
+      await refused(request, 'the form is too large');
+      return errorPage(reply, site, 413, 'The form is too large', 'Please shorten what you entered and try again.');
+    }
     if (error.statusCode !== undefined && error.statusCode < 500) {
+      await refused(request, error.message);
       return errorPage(reply, site, error.statusCode, ERRORS.INVALID_REQUEST.message, 'The form could not be read. Reload the page and try again.');
     }
     request.log.error({ err: error, url: redactUrl(request.url) }, 'account page failed');
