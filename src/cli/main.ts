@@ -25,6 +25,9 @@ import { registerConnectionCommands } from './connections.command.js';
 import { registerMailCommands } from './mail.command.js';
 import { formatTable, type Output } from './output.js';
 
+/** How long `events replay` waits for a run another worker took. */
+const REPLAY_WAIT_MS = 30_000;
+
 interface GlobalOptions {
   dataDir?: string;
   databaseUrl?: string;
@@ -314,7 +317,12 @@ export function buildProgram(io: CliIo): Command {
           return;
         }
         if (options.process) await service.worker?.drain();
-        const row = await findEvent(service.database.db, outcome.eventId);
+        let row = await findEvent(service.database.db, outcome.eventId);
+        // Another running worker may have taken the event first: wait a while for its outcome.
+        for (let waited = 0; options.process && waited < REPLAY_WAIT_MS && (row?.status === 'pending' || row?.status === 'running'); waited += 100) {
+          await sleep(100);
+          row = await findEvent(service.database.db, outcome.eventId);
+        }
         io.out(`replayed #${id} as #${outcome.eventId}: ${row?.status ?? 'unknown'}${row?.error_message ? ` (${row.error_message})` : ''}`);
         if (row?.status === 'failed' || row?.status === 'rejected') process.exitCode = 4;
       } finally {
