@@ -43,9 +43,6 @@ export const ERRORS = {
   CSRF_FAILED: { status: 403, retryable: false, message: 'The form has expired; reload the page and try again' },
   USER_NOT_FOUND: { status: 404, retryable: false, message: 'No such user' },
   TOO_MANY_ATTEMPTS: { status: 429, retryable: false, message: 'Too many attempts; try again later' },
-  WEAK_PASSWORD: { status: 422, retryable: false, message: 'The password is too weak' },
-  LINK_INVALID: { status: 410, retryable: false, message: 'This link is not valid' },
-  MAIL_FAILED: { status: 502, retryable: true, message: 'The e-mail could not be sent' },
 
   // Administration
   NOT_FOUND: { status: 404, retryable: false, message: 'Not found' },
