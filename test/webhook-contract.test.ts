@@ -171,6 +171,9 @@ for (const dialect of testDialects()) {
         const landing = await send(t, '/');
         expect(landing.status).toBe(200);
         expect(landing.body.status).toBe('ok');
+        // A person who opens the address in a browser finds the way to log in.
+        const html = await fetch(`${t.baseUrl}/`, { headers: { accept: 'text/html' } });
+        expect(await html.text()).toContain('<a href="/login">Log in</a>');
       });
     });
 

@@ -156,7 +156,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (request.routeOptions.url === '/' && isLanding(request)) {
       const text = 'crm-bridge is running. Webhooks: ?wpf_action=update_tags|update|add|test&access_key=…&contact_id=…';
       return wantsHtml(request)
-        ? reply.type('text/html; charset=utf-8').send(page('crm-bridge', `<h1>crm-bridge</h1><p>${escapeHtml(text)}</p>`))
+        ? reply
+            .type('text/html; charset=utf-8')
+            .send(page('crm-bridge', `<h1>crm-bridge</h1><p>${escapeHtml(text)}</p><p><a href="/login">Log in</a> · <a href="/lost-password">Lost your password?</a></p>`))
         : reply.send({ service: 'crm-bridge', status: 'ok', message: text });
     }
     return runIntake(request, reply, toIntakeRequest(request, request.params));
