@@ -4,7 +4,6 @@
  * page for browsers, and a health check. Built from injected dependencies;
  * `listen` is the caller's business.
  */
-import cookie from '@fastify/cookie';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { sql, type Kysely } from 'kysely';
@@ -79,7 +78,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: deps.trustProxy,
     exposeHeadRoutes: false,
   });
-  await app.register(cookie);
   app.decorateRequest('rawBody', undefined);
   app.decorateRequest('bodyProblem', undefined);
 

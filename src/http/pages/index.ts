@@ -4,6 +4,7 @@
  * token, with strict security headers, and errors shown as pages, never
  * as stack traces.
  */
+import cookie from '@fastify/cookie';
 import csrf from '@fastify/csrf-protection';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, isAppError } from '../../errors.js';
@@ -36,6 +37,8 @@ function errorPage(reply: FastifyReply, site: SiteSettings, status: number, titl
 
 export async function registerAccountPages(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const pageDeps: PageDeps = deps;
+  // Only the pages use cookies: webhooks and the API do not pay for parsing them.
+  await app.register(cookie);
   await app.register(csrf, {
     cookieKey: CSRF_COOKIE,
     cookieOpts: { signed: false, httpOnly: true, sameSite: 'lax', path: '/' },
