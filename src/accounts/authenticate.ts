@@ -18,10 +18,11 @@ export interface AuthDeps {
   readonly settings: Pick<Settings, 'login_limit_per_ip' | 'login_limit_per_account'>;
 }
 
+/** A refusal names the account the login pointed to, if any, for the caller's activity log. */
 export type AuthOutcome =
   | { ok: true; user: UserRow }
-  | { ok: false; reason: 'invalid' }
-  | { ok: false; reason: 'rate_limited'; retryAfterSeconds: number };
+  | { ok: false; reason: 'invalid'; user: UserRow | undefined }
+  | { ok: false; reason: 'rate_limited'; retryAfterSeconds: number; user: UserRow | undefined };
 
 let dummyHash: Promise<string> | undefined;
 /** Verifying against a throwaway hash keeps unknown names as slow as wrong passwords. */
@@ -52,20 +53,20 @@ export async function authenticate(
 ): Promise<AuthOutcome> {
   const { db, settings } = deps;
   const now = deps.clock.now();
+  const user = await findUserForLogin(db, input.identifier);
   if (input.ip !== undefined) {
     const perIp = await hitLimit(db, `login:ip:${input.ip}`, LOGIN_WINDOW_MS, now);
-    if (perIp.count > settings.login_limit_per_ip) return { ok: false, reason: 'rate_limited', retryAfterSeconds: perIp.retryAfterSeconds };
+    if (perIp.count > settings.login_limit_per_ip) return { ok: false, reason: 'rate_limited', retryAfterSeconds: perIp.retryAfterSeconds, user };
   }
-  const user = await findUserForLogin(db, input.identifier);
   const accountKey = user ? `login:user:${user.id}` : `login:name:${input.identifier.trim().toLowerCase()}`;
   const failures = await peekLimit(db, accountKey, now);
   if (failures.count >= settings.login_limit_per_account) {
-    return { ok: false, reason: 'rate_limited', retryAfterSeconds: failures.retryAfterSeconds };
+    return { ok: false, reason: 'rate_limited', retryAfterSeconds: failures.retryAfterSeconds, user };
   }
   const matches = await verifyPassword(input.password, user?.password_hash ?? (await throwawayHash()));
   if (!user || !matches || input.password === '') {
     await hitLimit(db, accountKey, LOGIN_WINDOW_MS, now);
-    return { ok: false, reason: 'invalid' };
+    return { ok: false, reason: 'invalid', user };
   }
   if (failures.count > 0) await clearLimit(db, accountKey);
   return { ok: true, user };

@@ -1,6 +1,6 @@
 /** Checking a user's login and password for the site, with the login page's rate limits. */
 import type { Kysely } from 'kysely';
-import { authenticate, findUserForLogin } from '../accounts/authenticate.js';
+import { authenticate } from '../accounts/authenticate.js';
 import { writeActivity } from '../activity/activity.repository.js';
 import { isoNow, type Clock } from '../clock.js';
 import { AppError } from '../errors.js';
@@ -39,7 +39,7 @@ export function authRoutes(deps: AuthRouteDeps): ApiRoute[] {
         const outcome = await authenticate({ db, clock: deps.clock, settings }, { identifier, password: body.password, ip });
         if (outcome.ok) return { user: await loadApiUser(db, outcome.user) };
 
-        const user = await findUserForLogin(db, identifier);
+        const { user } = outcome;
         const limited = outcome.reason === 'rate_limited';
         await writeActivity(
           db,

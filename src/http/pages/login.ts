@@ -1,6 +1,6 @@
 /** GET/POST /login: username or e-mail and password, then a session cookie. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authenticate, findUserForLogin, LOGIN_WINDOW_MS } from '../../accounts/authenticate.js';
+import { authenticate, LOGIN_WINDOW_MS } from '../../accounts/authenticate.js';
 import { hitLimit } from '../../accounts/rate-limits.js';
 import { ERRORS } from '../../errors.js';
 import { csrfToken, PASSWORD_INPUT_MAX, readForm, readQuery, recordActivity, seeOther, sendPage, settingsFor, text, type PageDeps } from './context.js';
@@ -65,8 +65,7 @@ export function registerLoginPages(app: FastifyInstance, deps: PageDeps): void {
       await recordActivity(deps, { level: 'info', action: 'login', userId: user.id, message: 'Logged in', data: { ip } });
       return seeOther(reply, nextStep(user.password_generated === 1, redirectTo, site.site_url));
     }
-    // Looked up for the activity log in both cases, so known and unknown names take the same time.
-    const user = await findUserForLogin(deps.db, form.identifier);
+    const { user } = outcome;
     if (outcome.reason === 'rate_limited') {
       // One warning per address and account per window: a flood of refused attempts must not flood the log.
       const noted = await hitLimit(deps.db, `login:refused:${ip}:${user?.id ?? ''}`, LOGIN_WINDOW_MS, deps.clock.now());
