@@ -344,6 +344,20 @@ for (const dialect of testDialects()) {
       expect((await phone.get('/account')).status).toBe(303);
     });
 
+    it('ends the user\u2019s logins when the CRM changes the password (and not when it sends the same one again)', async () => {
+      const browser = await start();
+      await addUser('jane@example.com', { password: KNOWN_PASSWORD });
+      await logIn(browser, 'jane@example.com', KNOWN_PASSWORD);
+      const update = (password: string) =>
+        t.webhook(`/?${new URLSearchParams({ wpf_action: 'update', access_key: t.key, contact_id: '7', email: 'jane@example.com', user_pass: password })}`);
+
+      expect((await update(KNOWN_PASSWORD)).body).toMatchObject({ status: 'done', changes: [] });
+      expect((await browser.get('/account')).status).toBe(200);
+      expect((await update(NEW_PASSWORD)).body).toMatchObject({ status: 'done', changes: ['password'] });
+      expect((await browser.get('/account')).status).toBe(303);
+      expect((await logIn(new Browser(t.baseUrl), 'jane@example.com', NEW_PASSWORD)).status).toBe(303);
+    });
+
     it('logs out with a button (GET changes nothing), after which the old cookie opens nothing', async () => {
       const browser = await start();
       await addUser('jane@example.com', { password: KNOWN_PASSWORD });

@@ -233,7 +233,11 @@ async function updatePassword(deps: RunDeps, user: UserRow, mapped: MappedContac
   if (!mapped.user_pass?.trim()) return false;
   if (await verifyPassword(mapped.user_pass, user.password_hash)) return false;
   const hash = await hashPassword(mapped.user_pass);
-  await updateUser(deps.db, user.id, { password_hash: hash, password_generated: 0, updated_at: deps.clock.now().toISOString() });
+  await deps.db.transaction().execute(async (trx) => {
+    await updateUser(trx, user.id, { password_hash: hash, password_generated: 0, updated_at: deps.clock.now().toISOString() });
+    // The old password no longer opens anything: logins made with it end too.
+    await trx.deleteFrom('sessions').where('user_id', '=', user.id).execute();
+  });
   return true;
 }
 
