@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import type { Kysely } from 'kysely';
 import { createPasswordToken, deletePasswordToken } from '../accounts/password-tokens.repository.js';
 import { writeActivity, type ActivityEntry } from '../activity/activity.repository.js';
-import type { Clock } from '../clock.js';
+import { createNap, type Clock } from '../clock.js';
 import { findUserById } from '../directory/user.repository.js';
 import { calculateDelay } from '../inbox/retry-policy.js';
 import type { Logger } from '../logger.js';
@@ -64,7 +64,7 @@ export function createMailSender(deps: MailSenderDeps, options: MailSenderOption
   const { db, clock, logger, mailer } = deps;
   let running = false;
   let loopDone: Promise<void> | undefined;
-  let wake: (() => void) | undefined;
+  const nap = createNap();
   let current: Promise<unknown> = Promise.resolve();
   let lastHousekeeping = 0;
 
@@ -161,14 +161,7 @@ export function createMailSender(deps: MailSenderDeps, options: MailSenderOption
         logger.error({ err: error }, 'mail queue unavailable');
       }
       if (!running) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.pollMs);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
+      await nap.sleep(options.pollMs);
     }
   }
 
@@ -181,12 +174,12 @@ export function createMailSender(deps: MailSenderDeps, options: MailSenderOption
     },
     async stop() {
       running = false;
-      wake?.();
+      nap.wake();
       await loopDone;
       await current.catch(() => undefined);
     },
     notify() {
-      wake?.();
+      nap.wake();
     },
     async drain() {
       let tried = 0;

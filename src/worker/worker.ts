@@ -11,7 +11,7 @@ import type { Kysely } from 'kysely';
 import { runContact, type RunResult } from '../actions/run-contact.js';
 import type { ActivityEntry } from '../activity/activity.repository.js';
 import { writeActivity } from '../activity/activity.repository.js';
-import type { Clock } from '../clock.js';
+import { createNap, type Clock } from '../clock.js';
 import type { ConnectionRegistry } from '../connections/registry.js';
 import { toAppError, type AppError } from '../errors.js';
 import { planRun, type StoredParams } from '../inbox/coalesce.js';
@@ -78,7 +78,7 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
   const active = new Map<string, Promise<void>>();
   let running = false;
   let loopDone: Promise<void> | undefined;
-  let wake: (() => void) | undefined;
+  const nap = createNap();
   const { db, clock, logger } = deps;
 
   const iso = (offsetMs = 0) => new Date(clock.now().getTime() + offsetMs).toISOString();
@@ -94,7 +94,7 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
       if (!(await acquireContactLease(db, contact, owner, iso(), iso(options.leaseMs)))) continue;
       const run = runClaimed(contact).finally(() => {
         active.delete(key);
-        wake?.();
+        nap.wake();
       });
       active.set(key, run);
       started += 1;
@@ -168,14 +168,7 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
           logger.error({ err: error }, 'could not claim webhooks');
         }
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.pollMs);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
+      await nap.sleep(options.pollMs);
     }
   }
 
@@ -192,12 +185,12 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     },
     async stop() {
       running = false;
-      wake?.();
+      nap.wake();
       await loopDone;
       await Promise.allSettled([...active.values()]);
     },
     notify() {
-      wake?.();
+      nap.wake();
     },
     async drain() {
       let total = 0;
