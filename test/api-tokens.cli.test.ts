@@ -3,15 +3,11 @@
  * against the database of a running service, whose REST API must accept the
  * tokens it creates and refuse them once revoked.
  */
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli.js';
 import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
-const BIN = path.resolve(import.meta.dirname, '..', 'bin', 'crm-bridge.js');
-const run = promisify(execFile);
 const TOKEN = /^cb_([0-9a-f]{8})_[A-Za-z0-9_-]{43}$/;
 
 interface ListedToken {
@@ -28,17 +24,7 @@ for (const dialect of testDialects()) {
     let database: TestDatabase;
     let t: TestService;
 
-    const cli = async (...args: string[]) => {
-      try {
-        const { stdout, stderr } = await run(process.execPath, [BIN, ...args, '--data-dir', database.dataDir, '--database-url', database.url], {
-          env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent' },
-        });
-        return { code: 0, stdout, stderr };
-      } catch (error) {
-        const failed = error as { code: number; stdout: string; stderr: string };
-        return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-      }
-    };
+    const cli = (...args: string[]) => runCli(database, ...args);
     const apiStatus = async (token: string) =>
       (await fetch(`${t.baseUrl}/api/v1/users?limit=1`, { headers: { authorization: `Bearer ${token}` } })).status;
     const list = async () => JSON.parse((await cli('api-tokens', 'list', '--json')).stdout) as ListedToken[];

@@ -4,18 +4,17 @@
  * sets a password; the password logs in. Once from the `.eml` outbox of a
  * freshly started `crm-bridge serve`, once over SMTP with a reset link.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startServe, type ServeProcess } from './helpers/cli.js';
 import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
 import { hasBrowser, launchBrowser } from './helpers/browser.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { startSmtpServer, type TestSmtpServer } from './helpers/smtp.js';
 
-const BIN = path.resolve(import.meta.dirname, '..', 'bin', 'crm-bridge.js');
 const LINK = /https?:\/\/\S+\/set-password\?token=[A-Za-z0-9_-]+/;
 const OLD_PASSWORD = 'Old-Crm-Password-41';
 const NEW_PASSWORD = 'violet-harbour-lantern-93';
@@ -59,31 +58,18 @@ for (const dialect of hasBrowser() ? testDialects() : []) {
 
     describe('fresh install, no mail server', () => {
       let database: TestDatabase;
-      let server: ChildProcess | undefined;
+      let server: ServeProcess | undefined;
       let baseUrl = '';
       let key = '';
 
       beforeAll(async () => {
         database = await createTestDatabase(dialect);
-        server = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', database.dataDir, '--database-url', database.url], {
-          env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent', CRM_BRIDGE_POLL_MS: '50', CRM_BRIDGE_SETTING_SITE_NAME: 'Harbour Club' },
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
-        const banner = await new Promise<string>((resolve, reject) => {
-          let text = '';
-          server?.stdout?.on('data', (chunk: Buffer) => {
-            text += chunk.toString();
-            if (text.includes('Try it:')) resolve(text);
-          });
-          server?.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${text}`)));
-        });
-        baseUrl = /Webhook base URL: (\S+?)\/?\n/.exec(banner)?.[1] ?? '';
-        key = /Access key: +(\S+)/.exec(banner)?.[1] ?? '';
-        expect(banner).toContain(`written to ${path.join(database.dataDir, 'outbox')}`);
+        server = await startServe(database, { env: { CRM_BRIDGE_SETTING_SITE_NAME: 'Harbour Club' } });
+        ({ baseUrl, accessKey: key } = server);
+        expect(server.banner).toContain(`written to ${path.join(database.dataDir, 'outbox')}`);
       });
       afterAll(async () => {
-        server?.kill('SIGTERM');
-        await new Promise((resolve) => (server?.exitCode === null ? server.once('exit', resolve) : resolve(undefined)));
+        await server?.stop();
         await database.drop();
       });
 

@@ -2,34 +2,20 @@
  * The `crm-bridge` command as scripts use it: the built binary, run as a
  * child process against a real database.
  */
-import { execFile, spawn } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, startServe, type ServeProcess } from './helpers/cli.js';
 import { testDialects, createTestDatabase, type TestDatabase } from './helpers/databases.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
 
-const BIN = path.resolve(import.meta.dirname, '..', 'bin', 'crm-bridge.js');
-const run = promisify(execFile);
 
 for (const dialect of testDialects()) {
   describe(`crm-bridge CLI (${dialect})`, () => {
     let database: TestDatabase;
     let crm: FakeTestCrm;
     let baseUrl = '';
-    let server: ReturnType<typeof spawn> | undefined;
+    let server: ServeProcess | undefined;
 
-    const cli = async (...args: string[]) => {
-      try {
-        const { stdout, stderr } = await run(process.execPath, [BIN, ...args, '--data-dir', database.dataDir, '--database-url', database.url], {
-          env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent' },
-        });
-        return { code: 0, stdout, stderr };
-      } catch (error) {
-        const failed = error as { code: number; stdout: string; stderr: string };
-        return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-      }
-    };
+    const cli = (...args: string[]) => runCli(database, ...args);
     const webhook = async (query: string, key: string, pathname = '/') => {
       const response = await fetch(`${baseUrl}${pathname}?access_key=${encodeURIComponent(key)}&${query}`);
       return { status: response.status, body: (await response.json()) as Record<string, unknown> };
@@ -38,26 +24,14 @@ for (const dialect of testDialects()) {
     beforeAll(async () => {
       database = await createTestDatabase(dialect);
       crm = await startFakeTestCrm();
-      // The real `serve` command, on a free port it reports.
+      // The real `serve` command, on the port it is given.
       const port = 20_000 + Math.floor(Math.random() * 20_000);
-      server = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--data-dir', database.dataDir, '--database-url', database.url], {
-        env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent', CRM_BRIDGE_POLL_MS: '50' },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      const banner = await new Promise<string>((resolve, reject) => {
-        let text = '';
-        server?.stdout?.on('data', (chunk: Buffer) => {
-          text += chunk.toString();
-          if (text.includes('Try it:')) resolve(text);
-        });
-        server?.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${text}`)));
-      });
-      baseUrl = /Webhook base URL: (\S+?)\/?\n/.exec(banner)?.[1] ?? '';
+      server = await startServe(database, { port });
+      baseUrl = server.baseUrl;
       expect(baseUrl).toBe(`http://127.0.0.1:${port}`);
     });
     afterAll(async () => {
-      server?.kill('SIGTERM');
-      await new Promise((resolve) => (server?.exitCode === null ? server.once('exit', resolve) : resolve(undefined)));
+      await server?.stop();
       await crm.close();
       await database.drop();
     });

@@ -2,36 +2,23 @@
  * `crm-bridge mail …` and `worker --once` through the built binary: queue a
  * welcome e-mail by hand, send it, list it, and send a failed one again.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { insertUser } from '../src/directory/user.repository.js';
 import { openMigratedDatabase } from '../src/service.js';
 import type { Database } from '../src/storage/database.js';
+import { runCli } from './helpers/cli.js';
 import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
 
-const BIN = path.resolve(import.meta.dirname, '..', 'bin', 'crm-bridge.js');
-const run = promisify(execFile);
 
 for (const dialect of testDialects()) {
   describe(`crm-bridge mail (${dialect})`, () => {
     let database: TestDatabase;
     let storage: Database;
 
-    const cli = async (...args: string[]) => {
-      try {
-        const { stdout, stderr } = await run(process.execPath, [BIN, ...args, '--data-dir', database.dataDir, '--database-url', database.url], {
-          env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent' },
-        });
-        return { code: 0, stdout, stderr };
-      } catch (error) {
-        const failed = error as { code: number; stdout: string; stderr: string };
-        return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-      }
-    };
+    const cli = (...args: string[]) => runCli(database, ...args);
 
     beforeAll(async () => {
       database = await createTestDatabase(dialect);

@@ -1,0 +1,72 @@
+/**
+ * The built `crm-bridge` binary as scripts use it: one-off commands, and
+ * `serve` as a long-running child process.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { TestDatabase } from './databases.js';
+
+export const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'crm-bridge.js');
+const run = promisify(execFile);
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs one command against the test database; never throws for a non-zero exit. */
+export async function runCli(database: TestDatabase, ...args: string[]): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args, '--data-dir', database.dataDir, '--database-url', database.url], {
+      env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent' },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as CliResult;
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+export interface ServeProcess {
+  process: ChildProcess;
+  /** What `serve` printed on start. */
+  banner: string;
+  baseUrl: string;
+  accessKey: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `crm-bridge serve` and waits for its start-up banner. */
+export async function startServe(database: TestDatabase, options: { port?: number; env?: Record<string, string> } = {}): Promise<ServeProcess> {
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', '--port', String(options.port ?? 0), '--host', '127.0.0.1', '--data-dir', database.dataDir, '--database-url', database.url],
+    { env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent', CRM_BRIDGE_POLL_MS: '50', ...options.env }, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const stop = async () => {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => (child.exitCode === null && child.signalCode === null ? child.once('exit', resolve) : resolve(undefined)));
+  };
+  try {
+    const banner = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        if (text.includes('Try it:')) resolve(text);
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${text}`)));
+    });
+    return {
+      process: child,
+      banner,
+      baseUrl: /Webhook base URL: (\S+?)\/?\n/.exec(banner)?.[1] ?? '',
+      accessKey: /Access key: +(\S+)/.exec(banner)?.[1] ?? '',
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
