@@ -4,20 +4,12 @@
  * tokens it creates and refuse them once revoked.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ApiTokenInfo } from '../src/api/api-tokens.repository.js';
 import { runCli } from './helpers/cli.js';
 import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 const TOKEN = /^cb_([0-9a-f]{8})_[A-Za-z0-9_-]{43}$/;
-
-interface ListedToken {
-  id: number;
-  name: string;
-  prefix: string;
-  createdAt: string;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-}
 
 for (const dialect of testDialects()) {
   describe(`crm-bridge api-tokens (${dialect})`, () => {
@@ -27,7 +19,7 @@ for (const dialect of testDialects()) {
     const cli = (...args: string[]) => runCli(database, ...args);
     const apiStatus = async (token: string) =>
       (await fetch(`${t.baseUrl}/api/v1/users?limit=1`, { headers: { authorization: `Bearer ${token}` } })).status;
-    const list = async () => JSON.parse((await cli('api-tokens', 'list', '--json')).stdout) as ListedToken[];
+    const list = async () => JSON.parse((await cli('api-tokens', 'list', '--json')).stdout) as ApiTokenInfo[];
 
     beforeAll(async () => {
       database = await createTestDatabase(dialect);
@@ -47,7 +39,7 @@ for (const dialect of testDialects()) {
       expect(await apiStatus(token)).toBe(200);
 
       const asJson = await cli('api-tokens', 'create', '--name', 'staging', '--json');
-      const parsed = JSON.parse(asJson.stdout) as ListedToken & { token: string };
+      const parsed = JSON.parse(asJson.stdout) as ApiTokenInfo & { token: string };
       expect(parsed).toMatchObject({ name: 'staging', lastUsedAt: null, revokedAt: null });
       expect(parsed.token.startsWith(`cb_${parsed.prefix}_`)).toBe(true);
       expect(await apiStatus(parsed.token)).toBe(200);
