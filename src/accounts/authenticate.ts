@@ -31,6 +31,11 @@ function throwawayHash(): Promise<string> {
   return dummyHash;
 }
 
+/** The per-account counter of failed logins (and wrong current passwords). */
+export function accountLimitKey(user: Pick<UserRow, 'id'>): string {
+  return `login:user:${user.id}`;
+}
+
 /** Finds the user a login form names: e-mail when it has an @ and matches, else username. */
 export async function findUserForLogin(db: Kysely<DB>, identifier: string): Promise<UserRow | undefined> {
   const name = identifier.trim();
@@ -58,7 +63,7 @@ export async function authenticate(
     const perIp = await hitLimit(db, `login:ip:${input.ip}`, LOGIN_WINDOW_MS, now);
     if (perIp.count > settings.login_limit_per_ip) return { ok: false, reason: 'rate_limited', retryAfterSeconds: perIp.retryAfterSeconds, user };
   }
-  const accountKey = user ? `login:user:${user.id}` : `login:name:${input.identifier.trim().toLowerCase()}`;
+  const accountKey = user ? accountLimitKey(user) : `login:name:${input.identifier.trim().toLowerCase()}`;
   const failures = await peekLimit(db, accountKey, now);
   if (failures.count >= settings.login_limit_per_account) {
     return { ok: false, reason: 'rate_limited', retryAfterSeconds: failures.retryAfterSeconds, user };

@@ -3,9 +3,10 @@ import type { Kysely } from 'kysely';
 import type { DB } from '../storage/schema.js';
 import { prunePasswordTokens } from './password-tokens.repository.js';
 import { pruneLimits } from './rate-limits.js';
+import { pruneSessions } from './sessions.repository.js';
 
 export async function pruneAccounts(db: Kysely<DB>, now: Date): Promise<void> {
   await pruneLimits(db, now);
   await prunePasswordTokens(db, now);
-  await db.deleteFrom('sessions').where('expires_at', '<=', now.toISOString()).execute();
+  await pruneSessions(db, now);
 }

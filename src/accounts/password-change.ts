@@ -5,17 +5,19 @@
  */
 import type { Kysely } from 'kysely';
 import { verifyPassword } from '../directory/passwords.js';
+import { updateUser } from '../directory/user.repository.js';
 import type { DB, UserRow } from '../storage/schema.js';
-import { LOGIN_WINDOW_MS, type AuthDeps } from './authenticate.js';
+import { accountLimitKey, LOGIN_WINDOW_MS, type AuthDeps } from './authenticate.js';
+import { lookupPasswordToken, spendOpenTokens, spendPasswordToken } from './password-tokens.repository.js';
 import { hitLimit, peekLimit } from './rate-limits.js';
-import { deleteOtherSessions } from './sessions.repository.js';
+import { deleteUserSessions } from './sessions.repository.js';
 
 export type CurrentPasswordCheck = { ok: true } | { ok: false; reason: 'wrong' } | { ok: false; reason: 'rate_limited'; retryAfterSeconds: number };
 
 /** Checks the password a user typed as their current one, counting failures like failed logins. */
 export async function verifyCurrentPassword(deps: AuthDeps, user: UserRow, password: string): Promise<CurrentPasswordCheck> {
   const now = deps.clock.now();
-  const key = `login:user:${user.id}`;
+  const key = accountLimitKey(user);
   const failures = await peekLimit(deps.db, key, now);
   if (failures.count >= deps.settings.login_limit_per_account) {
     return { ok: false, reason: 'rate_limited', retryAfterSeconds: failures.retryAfterSeconds };
@@ -26,23 +28,45 @@ export async function verifyCurrentPassword(deps: AuthDeps, user: UserRow, passw
 }
 
 /**
- * Stores the new hash (computed by the caller, outside the transaction) and,
- * together with it, spends the user's open set-password links and ends every
- * other session: whoever knew the old password or held a link loses access.
+ * A new password, in the caller's transaction: the hash (computed by the
+ * caller, outside any transaction) replaces the old one, the user's open
+ * set-password links are spent, and their sessions end (but `keepSessionSecret`'s):
+ * whoever knew the old password or held a link loses access.
  */
+async function storeNewPassword(
+  trx: Kysely<DB>,
+  change: { userId: number; passwordHash: string; keepSessionSecret?: string | undefined },
+  at: string,
+): Promise<void> {
+  await updateUser(trx, change.userId, { password_hash: change.passwordHash, password_generated: 0, updated_at: at });
+  await spendOpenTokens(trx, change.userId, at);
+  await deleteUserSessions(trx, change.userId, change.keepSessionSecret);
+}
+
+/** A logged-in user's new password; the session in use stays. */
 export async function changePassword(
   db: Kysely<DB>,
   change: { userId: number; passwordHash: string; keepSessionSecret: string },
   now: Date,
 ): Promise<void> {
-  const at = now.toISOString();
-  await db.transaction().execute(async (trx) => {
-    await trx
-      .updateTable('users')
-      .set({ password_hash: change.passwordHash, password_generated: 0, updated_at: at })
-      .where('id', '=', change.userId)
-      .execute();
-    await trx.updateTable('password_tokens').set({ used_at: at }).where('user_id', '=', change.userId).where('used_at', 'is', null).execute();
-    await deleteOtherSessions(trx, change.userId, change.keepSessionSecret);
+  await db.transaction().execute((trx) => storeNewPassword(trx, change, now.toISOString()));
+}
+
+export type TokenUse = { status: 'done'; userId: number } | { status: 'expired' | 'used' | 'unknown' };
+
+/**
+ * Uses a set-password link, in one transaction: the link is spent and the
+ * password stored as by a change, with every session ended. Two submissions
+ * racing for one link: exactly one wins.
+ */
+export async function setPasswordWithToken(db: Kysely<DB>, raw: string, passwordHash: string, now: Date): Promise<TokenUse> {
+  return db.transaction().execute(async (trx) => {
+    const userId = await spendPasswordToken(trx, raw, now);
+    if (userId === undefined) {
+      const lookup = await lookupPasswordToken(trx, raw, now);
+      return lookup.status === 'valid' ? { status: 'used' as const } : lookup;
+    }
+    await storeNewPassword(trx, { userId, passwordHash }, now.toISOString());
+    return { status: 'done' as const, userId };
   });
 }

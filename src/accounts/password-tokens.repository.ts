@@ -54,37 +54,23 @@ export async function lookupPasswordToken(db: Kysely<DB>, raw: string, now: Date
   return { status: 'valid', userId: row.user_id, purpose: row.purpose, expiresAt: row.expires_at };
 }
 
-export type TokenUse = { status: 'done'; userId: number } | { status: 'expired' | 'used' | 'unknown' };
-
-/**
- * Uses the token to set the user's password, in one transaction: the token and
- * every other open link of the user are spent, and the user's sessions end.
- * Two submissions racing for one token: exactly one wins.
- */
-export async function setPasswordWithToken(db: Kysely<DB>, raw: string, passwordHash: string, now: Date): Promise<TokenUse> {
+/** Spends the token if it is open and unexpired; the user it belongs to, or undefined. */
+export async function spendPasswordToken(db: Kysely<DB>, raw: string, now: Date): Promise<number | undefined> {
   const at = now.toISOString();
-  return db.transaction().execute(async (trx) => {
-    const spent = await trx
-      .updateTable('password_tokens')
-      .set({ used_at: at })
-      .where('token_hash', '=', hashSecret(raw))
-      .where('used_at', 'is', null)
-      .where('expires_at', '>', at)
-      .returning('user_id')
-      .executeTakeFirst();
-    if (!spent) {
-      const lookup = await lookupPasswordToken(trx, raw, now);
-      return lookup.status === 'valid' ? { status: 'used' as const } : lookup;
-    }
-    await trx
-      .updateTable('users')
-      .set({ password_hash: passwordHash, password_generated: 0, updated_at: at })
-      .where('id', '=', spent.user_id)
-      .execute();
-    await trx.updateTable('password_tokens').set({ used_at: at }).where('user_id', '=', spent.user_id).where('used_at', 'is', null).execute();
-    await trx.deleteFrom('sessions').where('user_id', '=', spent.user_id).execute();
-    return { status: 'done' as const, userId: spent.user_id };
-  });
+  const spent = await db
+    .updateTable('password_tokens')
+    .set({ used_at: at })
+    .where('token_hash', '=', hashSecret(raw))
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', at)
+    .returning('user_id')
+    .executeTakeFirst();
+  return spent?.user_id;
+}
+
+/** Spends every open link of the user. */
+export async function spendOpenTokens(db: Kysely<DB>, userId: number, at: string): Promise<void> {
+  await db.updateTable('password_tokens').set({ used_at: at }).where('user_id', '=', userId).where('used_at', 'is', null).execute();
 }
 
 /** Drops links that expired or were used more than a week ago. */

@@ -66,7 +66,13 @@ export async function deleteSession(db: Kysely<DB>, secret: string): Promise<voi
   await db.deleteFrom('sessions').where('id_hash', '=', hashSecret(secret)).execute();
 }
 
-/** Ends every session of the user except the one holding `keepSecret`. */
-export async function deleteOtherSessions(db: Kysely<DB>, userId: number, keepSecret: string): Promise<void> {
-  await db.deleteFrom('sessions').where('user_id', '=', userId).where('id_hash', '<>', hashSecret(keepSecret)).execute();
+/** Ends every session of the user, except the one holding `keepSecret` when given. */
+export async function deleteUserSessions(db: Kysely<DB>, userId: number, keepSecret?: string): Promise<void> {
+  let query = db.deleteFrom('sessions').where('user_id', '=', userId);
+  if (keepSecret !== undefined) query = query.where('id_hash', '<>', hashSecret(keepSecret));
+  await query.execute();
+}
+
+export async function pruneSessions(db: Kysely<DB>, now: Date): Promise<void> {
+  await db.deleteFrom('sessions').where('expires_at', '<=', now.toISOString()).execute();
 }

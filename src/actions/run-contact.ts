@@ -4,6 +4,7 @@
  * rules in rules.ts. CRM calls happen outside the database transaction.
  */
 import type { Kysely } from 'kysely';
+import { deleteUserSessions } from '../accounts/sessions.repository.js';
 import type { Clock } from '../clock.js';
 import type { Connection } from '../connections/registry.js';
 import type { ContactData } from '../connectors/types.js';
@@ -236,7 +237,7 @@ async function updatePassword(deps: RunDeps, user: UserRow, mapped: MappedContac
   await deps.db.transaction().execute(async (trx) => {
     await updateUser(trx, user.id, { password_hash: hash, password_generated: 0, updated_at: deps.clock.now().toISOString() });
     // The old password no longer opens anything: logins made with it end too.
-    await trx.deleteFrom('sessions').where('user_id', '=', user.id).execute();
+    await deleteUserSessions(trx, user.id);
   });
   return true;
 }

@@ -4,7 +4,8 @@
  * people do); only the submitted form uses the token.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { lookupPasswordToken, setPasswordWithToken } from '../../accounts/password-tokens.repository.js';
+import { setPasswordWithToken } from '../../accounts/password-change.js';
+import { lookupPasswordToken } from '../../accounts/password-tokens.repository.js';
 import { hashPassword } from '../../directory/passwords.js';
 import { findUserById } from '../../directory/user.repository.js';
 import type { Settings } from '../../settings/settings.js';
