@@ -1,9 +1,8 @@
 /** How every API answer shows a user: one shape, built in one place, never with the password hash. */
 import type { Kysely } from 'kysely';
-import type { UserTag } from '../directory/user.repository.js';
+import { listMetaOfUsers, listTagsOfUsers, type UserTag } from '../directory/user.repository.js';
 import type { DB, UserRow } from '../storage/schema.js';
 import type { ApiTag, ApiUser } from './schemas.js';
-import { listMetaOfUsers, listTagsOfUsers } from './users.repository.js';
 
 export function toApiTag(tag: UserTag): ApiTag {
   return { connection: tag.connectionId, id: tag.id, label: tag.label };

@@ -1,9 +1,8 @@
 /**
- * The user directory as the API reads it: filtered pages of users, and the
- * tags and meta of a whole page in one query each.
+ * The user directory as the API reads it: filtered pages of users (their tags
+ * and meta come from the directory's batch lookups).
  */
 import type { Kysely } from 'kysely';
-import type { UserTag } from '../directory/user.repository.js';
 import type { DB, UserRow } from '../storage/schema.js';
 
 type Db = Kysely<DB>;
@@ -43,42 +42,4 @@ export async function listUserPage(db: Db, filter: UserPageFilter): Promise<User
     );
   }
   return query.execute();
-}
-
-/** The tags of each of `userIds`, labelled like listUserTags does. */
-export async function listTagsOfUsers(db: Db, userIds: readonly number[]): Promise<Map<number, UserTag[]>> {
-  const result = new Map<number, UserTag[]>(userIds.map((id) => [id, []]));
-  if (userIds.length === 0) return result;
-  const rows = await db
-    .selectFrom('user_tags')
-    .leftJoin('tags', (join) =>
-      join.onRef('tags.connection_id', '=', 'user_tags.connection_id').onRef('tags.tag_id', '=', 'user_tags.tag_id'),
-    )
-    .select(['user_tags.user_id', 'user_tags.connection_id', 'user_tags.tag_id', 'tags.label'])
-    .where('user_tags.user_id', 'in', [...userIds])
-    .orderBy('user_tags.user_id')
-    .orderBy('user_tags.connection_id')
-    .orderBy('user_tags.tag_id')
-    .execute();
-  for (const row of rows) {
-    result.get(row.user_id)?.push({ connectionId: row.connection_id, id: row.tag_id, label: row.label ?? row.tag_id });
-  }
-  return result;
-}
-
-/** The meta of each of `userIds`. */
-export async function listMetaOfUsers(db: Db, userIds: readonly number[]): Promise<Map<number, Record<string, string>>> {
-  const entries = new Map<number, Array<[string, string]>>(userIds.map((id) => [id, []]));
-  if (userIds.length > 0) {
-    const rows = await db
-      .selectFrom('user_meta')
-      .select(['user_id', 'meta_key', 'meta_value'])
-      .where('user_id', 'in', [...userIds])
-      .orderBy('user_id')
-      .orderBy('meta_key')
-      .execute();
-    for (const row of rows) entries.get(row.user_id)?.push([row.meta_key, row.meta_value]);
-  }
-  // fromEntries, not assignment: a meta key such as "__proto__" must stay an ordinary key.
-  return new Map([...entries].map(([id, pairs]) => [id, Object.fromEntries(pairs)]));
 }

@@ -6,7 +6,8 @@ import type { DB, UserRow } from '../storage/schema.js';
 import { loadApiUser, loadApiUsers, toApiTag } from './api-user.js';
 import { defineRoute, type ApiRoute } from './route.js';
 import { TagListSchema, UserPageSchema, UserParamsSchema, UserResponseSchema, UsersQuerySchema } from './schemas.js';
-import { listUserPage, listTagsOfUsers } from './users.repository.js';
+import { listUserTags } from '../directory/user.repository.js';
+import { listUserPage } from './users.repository.js';
 
 export interface UsersRouteDeps {
   db: Kysely<DB>;
@@ -76,7 +77,7 @@ export function usersRoutes({ db, baseUrl }: UsersRouteDeps): ApiRoute[] {
       errors: ['USER_NOT_FOUND'],
       async handle({ params }) {
         const user = await requireUser(db, params.id);
-        const tags = (await listTagsOfUsers(db, [user.id])).get(user.id) ?? [];
+        const tags = await listUserTags(db, user.id);
         return { tags: tags.map(toApiTag) };
       },
     }),

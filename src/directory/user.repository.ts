@@ -56,13 +56,24 @@ export async function updateUser(db: Db, id: number, changes: UserUpdate): Promi
 }
 
 export async function getUserMeta(db: Db, userId: number): Promise<Record<string, string>> {
-  const rows = await db
-    .selectFrom('user_meta')
-    .select(['meta_key', 'meta_value'])
-    .where('user_id', '=', userId)
-    .orderBy('meta_key')
-    .execute();
-  return Object.fromEntries(rows.map((row) => [row.meta_key, row.meta_value]));
+  return (await listMetaOfUsers(db, [userId])).get(userId) ?? {};
+}
+
+/** The meta of each of `userIds`, in one query. */
+export async function listMetaOfUsers(db: Db, userIds: readonly number[]): Promise<Map<number, Record<string, string>>> {
+  const entries = new Map<number, Array<[string, string]>>(userIds.map((id) => [id, []]));
+  if (userIds.length > 0) {
+    const rows = await db
+      .selectFrom('user_meta')
+      .select(['user_id', 'meta_key', 'meta_value'])
+      .where('user_id', 'in', [...userIds])
+      .orderBy('user_id')
+      .orderBy('meta_key')
+      .execute();
+    for (const row of rows) entries.get(row.user_id)?.push([row.meta_key, row.meta_value]);
+  }
+  // fromEntries, not assignment: a meta key such as "__proto__" must stay an ordinary key.
+  return new Map([...entries].map(([id, pairs]) => [id, Object.fromEntries(pairs)]));
 }
 
 export async function setUserMeta(db: Db, userId: number, meta: Readonly<Record<string, string>>): Promise<void> {
@@ -113,17 +124,28 @@ export interface UserTag {
 
 /** All of a user's tags with their labels (the id itself when no label is known). */
 export async function listUserTags(db: Db, userId: number): Promise<UserTag[]> {
+  return (await listTagsOfUsers(db, [userId])).get(userId) ?? [];
+}
+
+/** The tags of each of `userIds`, labelled, in one query; ordered by connection and tag id. */
+export async function listTagsOfUsers(db: Db, userIds: readonly number[]): Promise<Map<number, UserTag[]>> {
+  const result = new Map<number, UserTag[]>(userIds.map((id) => [id, []]));
+  if (userIds.length === 0) return result;
   const rows = await db
     .selectFrom('user_tags')
     .leftJoin('tags', (join) =>
       join.onRef('tags.connection_id', '=', 'user_tags.connection_id').onRef('tags.tag_id', '=', 'user_tags.tag_id'),
     )
-    .select(['user_tags.connection_id', 'user_tags.tag_id', 'tags.label'])
-    .where('user_tags.user_id', '=', userId)
+    .select(['user_tags.user_id', 'user_tags.connection_id', 'user_tags.tag_id', 'tags.label'])
+    .where('user_tags.user_id', 'in', [...userIds])
+    .orderBy('user_tags.user_id')
     .orderBy('user_tags.connection_id')
     .orderBy('user_tags.tag_id')
     .execute();
-  return rows.map((row) => ({ connectionId: row.connection_id, id: row.tag_id, label: row.label ?? row.tag_id }));
+  for (const row of rows) {
+    result.get(row.user_id)?.push({ connectionId: row.connection_id, id: row.tag_id, label: row.label ?? row.tag_id });
+  }
+  return result;
 }
 
 export async function linkContact(db: Db, connectionId: string, contactId: string, userId: number, at: string) {
