@@ -2,7 +2,7 @@
  * The mail queue: messages are queued in the same transaction as the change
  * that causes them, and sent later by the mail sender (at least once).
  */
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { DB, MailKind, MailRow, MailStatus } from '../storage/schema.js';
 
 export interface NewMail {
@@ -30,6 +30,12 @@ export async function enqueueMail(db: Kysely<DB>, mail: NewMail, at: string): Pr
   return row.id;
 }
 
+/** No sender holds the message, or its hold has run out. */
+const unlocked =
+  (now: string) =>
+  (eb: ExpressionBuilder<DB, 'mail_queue'>) =>
+    eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]);
+
 /**
  * Takes the oldest due message for `owner` until `lockedUntil`. The
  * conditions are repeated on the update so two processes racing for one row
@@ -41,7 +47,7 @@ export async function claimNextMail(db: Kysely<DB>, owner: string, now: string, 
     .select('id')
     .where('status', '=', 'pending')
     .where('available_at', '<=', now)
-    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]))
+    .where(unlocked(now))
     .orderBy('available_at')
     .orderBy('id')
     .limit(1)
@@ -52,7 +58,7 @@ export async function claimNextMail(db: Kysely<DB>, owner: string, now: string, 
     .set((eb) => ({ locked_by: owner, locked_until: lockedUntil, attempts: eb('attempts', '+', 1) }))
     .where('id', '=', next.id)
     .where('status', '=', 'pending')
-    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]))
+    .where(unlocked(now))
     .returningAll()
     .executeTakeFirst();
 }
