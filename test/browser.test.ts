@@ -14,20 +14,11 @@ import { createTestDatabase, testDialects, type TestDatabase } from './helpers/d
 import { hasBrowser, launchBrowser } from './helpers/browser.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { startSmtpServer, type TestSmtpServer } from './helpers/smtp.js';
+import { waitFor } from './helpers/wait.js';
 
 const LINK = /https?:\/\/\S+\/set-password\?token=[A-Za-z0-9_-]+/;
 const OLD_PASSWORD = 'Old-Crm-Password-41';
 const NEW_PASSWORD = 'violet-harbour-lantern-93';
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 async function setPassword(page: Page, link: string, password: string) {
   await page.goto(link);
@@ -89,7 +80,7 @@ for (const dialect of hasBrowser() ? testDialects() : []) {
         expect(answer).toMatchObject({ status: 'done', created: true, welcomeEmail: 'queued' });
 
         const outbox = path.join(database.dataDir, 'outbox');
-        const file = await until('the .eml in the outbox', () =>
+        const file = await waitFor('the .eml in the outbox', () =>
           fs.existsSync(outbox) ? fs.readdirSync(outbox).find((name) => name.endsWith('.eml')) : undefined,
         );
         const message = await simpleParser(fs.readFileSync(path.join(outbox, file)));

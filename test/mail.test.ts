@@ -15,17 +15,15 @@ import type { MailRow } from '../src/storage/schema.js';
 import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { startSmtpServer } from './helpers/smtp.js';
+import { waitFor } from './helpers/wait.js';
 
 const LINK = /(https?:\/\/[^\s"<>]+\/set-password\?token=([A-Za-z0-9_-]+))/;
 
-async function waitForMail(t: TestService, id: number, status: MailRow['status'], predicate: (row: MailRow) => boolean = () => true) {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
+function waitForMail(t: TestService, id: number, status: MailRow['status'], predicate: (row: MailRow) => boolean = () => true) {
+  return waitFor(`mail #${id} to be ${status}`, async () => {
     const row = await findMail(t.service.database.db, id);
-    if (row?.status === status && predicate(row)) return row;
-    if (Date.now() > deadline) throw new Error(`mail #${id} did not reach ${status}; it is ${JSON.stringify(row)}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+    return row?.status === status && predicate(row) && row;
+  }, 10_000);
 }
 
 for (const dialect of testDialects()) {

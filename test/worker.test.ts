@@ -15,19 +15,10 @@ import { createLogger } from '../src/logger.js';
 import { createWorker } from '../src/worker/worker.js';
 import { testDialects } from './helpers/databases.js';
 import { startTestService, type TestService } from './helpers/service.js';
+import { waitFor } from './helpers/wait.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 for (const dialect of testDialects()) {
   describe(`inbox and worker (${dialect})`, () => {
