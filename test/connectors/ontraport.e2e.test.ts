@@ -12,6 +12,7 @@ import { findUserByEmail, listUsers } from '../../src/directory/user.repository.
 import { findEvent, listEvents } from '../../src/inbox/inbox.repository.js';
 import { testDialects } from '../helpers/databases.js';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { waitFor } from '../helpers/wait.js';
 import { sendOntraportWebhook, startFakeOntraport, type FakeOntraport, type FakeOntraportOptions } from '../fakes/ontraport.fake.js';
 
 /** The example URLs users copy from the setup guide (shared/seeds), character for character. */
@@ -22,16 +23,6 @@ const SEED_URLS = {
   addNotify: 'https://mydomain.com/?wpf_action=add&access_key=YOURACCESSKEY&contact_id=[Contact ID]&send_notification=true',
   addRole: 'https://mydomain.com/?wpf_action=add&access_key=YOURACCESSKEY&contact_id=[Contact ID]&role=customer',
 } as const;
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 25_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 for (const dialect of testDialects()) {
   describe(`ontraport end to end (${dialect})`, () => {
