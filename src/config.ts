@@ -37,6 +37,10 @@ export const ENV_VARIABLES = {
     doc: 'Mail server, as smtp://user:pass@host:587 (STARTTLS when offered) or smtps://user:pass@host:465. Without it, e-mails are written as .eml files to <data dir>/outbox.',
   },
   WORKER: { default: 'true', doc: 'Run the worker inside `serve` (false for HTTP-only processes).' },
+  ENCRYPTION_KEY: {
+    default: '<data dir>/encryption.key',
+    doc: 'Key (32 bytes, base64 or hex) that seals the access key and secret webhook values at rest. Unset: an owner-only key file made in the data dir. Give every process on one PostgreSQL the same key.',
+  },
 } as const;
 
 const booleanString = z
@@ -69,6 +73,10 @@ const ConfigSchema = z.object({
 export type Config = Readonly<z.infer<typeof ConfigSchema>> & {
   /** Setting overrides from `CRM_BRIDGE_SETTING_<KEY>` variables, keyed by setting name. */
   readonly settingOverrides: Readonly<Record<string, string>>;
+  /** Connection credentials from `CRM_BRIDGE_SECRET_<CONNECTION>_<SETTING>` variables, keyed `<connection>_<setting>` in lower case. */
+  readonly secretOverrides: Readonly<Record<string, string>>;
+  /** The sealing key as given in the environment, if it is. */
+  readonly encryptionKey: string | undefined;
 };
 
 /** Values given on the command line win over the environment. */
@@ -108,14 +116,23 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new AppError('INVALID_CONFIG', problems.join('; '));
   }
-  const settingOverrides: Record<string, string> = {};
-  const settingPrefix = `${ENV_PREFIX}SETTING_`;
+  const settingOverrides = prefixedVariables(env, `${ENV_PREFIX}SETTING_`);
+  const secretOverrides = prefixedVariables(env, `${ENV_PREFIX}SECRET_`);
+  return Object.freeze({
+    ...parsed.data,
+    settingOverrides: Object.freeze(settingOverrides),
+    secretOverrides: Object.freeze(secretOverrides),
+    encryptionKey: read('ENCRYPTION_KEY'),
+  });
+}
+
+/** Variables named `<prefix><NAME>`, keyed by NAME in lower case. */
+function prefixedVariables(env: NodeJS.ProcessEnv, prefix: string): Record<string, string> {
+  const found: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
-    if (name.startsWith(settingPrefix) && value !== undefined) {
-      settingOverrides[name.slice(settingPrefix.length).toLowerCase()] = value;
-    }
+    if (name.startsWith(prefix) && value !== undefined) found[name.slice(prefix.length).toLowerCase()] = value;
   }
-  return Object.freeze({ ...parsed.data, settingOverrides: Object.freeze(settingOverrides) });
+  return found;
 }
 
 /** The URL a CRM should call, derived from the config when no public URL is set. */

@@ -33,6 +33,11 @@ export const ERRORS = {
   LOGIN_TAKEN: { status: 422, retryable: false, message: 'The username is already taken by another user' },
   EMAIL_TAKEN: { status: 422, retryable: false, message: 'The e-mail address belongs to another user' },
   CONCURRENT_CHANGE: { status: 409, retryable: true, message: 'Another run changed the same user at the same time' },
+  SEALED_VALUE_UNREADABLE: {
+    status: 422,
+    retryable: false,
+    message: 'A secret stored with the webhook cannot be opened with this encryption key',
+  },
   RETRIES_EXHAUSTED: { status: 422, retryable: false, message: 'Gave up after repeated transient failures' },
   INTERNAL: { status: 500, retryable: true, message: 'Internal error' },
 

@@ -3,30 +3,9 @@
  * password, so every URL passes through redactUrl before it is written.
  */
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
+import { MASK, redactUrl } from './lib/secrets.js';
 
 export type Logger = Pick<PinoLogger, 'info' | 'warn' | 'error' | 'debug' | 'fatal' | 'child' | 'level'>;
-
-/** Query parameters whose values never reach a log. */
-const SECRET_PARAM = /^(access_key|user_pass|password|pass|pwd|token|api_key|app_password|secret)$/i;
-
-/** Replaces secret query values in a URL or path+query with ***. */
-export function redactUrl(url: string): string {
-  const queryStart = url.indexOf('?');
-  if (queryStart < 0) return url;
-  const params = new URLSearchParams(url.slice(queryStart + 1));
-  let changed = false;
-  for (const key of [...params.keys()]) {
-    if (SECRET_PARAM.test(key) || /pass/i.test(key)) {
-      params.set(key, '***');
-      changed = true;
-    }
-  }
-  return changed ? `${url.slice(0, queryStart)}?${params.toString()}` : url;
-}
-
-export function isSecretParam(name: string): boolean {
-  return SECRET_PARAM.test(name) || /pass/i.test(name);
-}
 
 /** The process logger; `destination` defaults to stdout (tests pass their own). */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
@@ -42,7 +21,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     },
     redact: {
       paths: ['req.headers["x-access-key"]', 'req.headers.authorization', 'req.headers.cookie', '*.password', '*.access_key'],
-      censor: '***',
+      censor: MASK,
     },
   };
   return destination ? pino(options, destination) : pino(options);

@@ -11,10 +11,12 @@ import { createConnectionRegistry, type ConnectionRegistry } from './connections
 import { buildApp } from './http/app.js';
 import { createInboxWriter } from './inbox/inbox-writer.js';
 import { createLogger, type Logger } from './logger.js';
-import { createKeyChecker, currentAccessKey } from './settings/access-keys.js';
+import { createSealer, type Sealer } from './lib/seal.js';
+import { createKeyChecker, currentAccessKey, sealStoredAccessKeys, type AccessKeyInfo } from './settings/access-keys.js';
 import { loadSettings } from './settings/settings.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { migrateToLatest } from './storage/migrations/index.js';
+import { loadSealingKey } from './storage/sealing-key.js';
 import { createIntake, type Intake } from './webhook/intake.js';
 import { createWorker, type Worker } from './worker/worker.js';
 import { pruneAccounts } from './accounts/housekeeping.js';
@@ -44,16 +46,26 @@ export interface Service {
   readonly intake: Intake;
   readonly app: FastifyInstance;
   readonly logger: Logger;
+  /** Seals and opens the secrets kept at rest. */
+  readonly sealer: Sealer;
+  /** The access key as it was when the service started; `created` on the very first start. */
+  readonly accessKey: AccessKeyInfo & { created: boolean };
   /** Listens on the configured host and port (0 picks a free port); returns the webhook base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
 }
 
-/** Opens the database and brings its schema up to date. */
-export async function openMigratedDatabase(config: Config, maxConnections?: number): Promise<Database> {
+/** The sealer for this data directory (or the key in CRM_BRIDGE_ENCRYPTION_KEY). */
+export function loadSealer(config: Config): Sealer {
+  return createSealer(loadSealingKey(config.dataDir, config.encryptionKey));
+}
+
+/** Opens the database, brings its schema up to date and seals any secret an earlier version kept in clear. */
+export async function openMigratedDatabase(config: Config, sealer: Sealer, maxConnections?: number): Promise<Database> {
   const database = openDatabase(config.databaseUrl, { maxConnections });
   try {
     await migrateToLatest(database.db, database.dialect);
+    await sealStoredAccessKeys(database.db, sealer);
   } catch (error) {
     await database.destroy();
     throw error;
@@ -64,16 +76,20 @@ export async function openMigratedDatabase(config: Config, maxConnections?: numb
 export async function createService(config: Config, options: ServiceOptions = {}): Promise<Service> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel);
-  const database = await openMigratedDatabase(config);
+  const sealer = loadSealer(config);
+  const database = await openMigratedDatabase(config, sealer);
   const { db } = database;
-  await currentAccessKey(db, clock);
+  const accessKey = await currentAccessKey(db, clock, sealer).catch(async (error: unknown) => {
+    await database.destroy();
+    throw error;
+  });
   // A bad setting (say, an environment override) fails the start, not every later run.
   await loadSettings(db, config.settingOverrides).catch(async (error: unknown) => {
     await database.destroy();
     throw error;
   });
 
-  const registry = createConnectionRegistry(db, clock, { settingOverrides: config.settingOverrides });
+  const registry = createConnectionRegistry(db, clock, { settingOverrides: config.settingOverrides, secretOverrides: config.secretOverrides });
   const runWorker = options.runWorker ?? config.runWorker;
   let boundPort: number | undefined;
   const publicUrl = () => publicBaseUrl(config, boundPort);
@@ -90,14 +106,15 @@ export async function createService(config: Config, options: ServiceOptions = {}
     : undefined;
   const worker = runWorker
     ? createWorker(
-        { db, clock, registry, settingOverrides: config.settingOverrides, logger, random: options.random, mail },
+        { db, clock, registry, settingOverrides: config.settingOverrides, logger, random: options.random, mail, sealer },
         { concurrency: config.workerConcurrency, leaseMs: config.leaseMs, pollMs: config.pollMs },
       )
     : undefined;
   const intake = createIntake({
     db,
     clock,
-    keys: createKeyChecker(db, clock),
+    keys: createKeyChecker(db, clock, sealer),
+    sealer,
     registry,
     writer: createInboxWriter(db),
     worker,
@@ -129,6 +146,8 @@ export async function createService(config: Config, options: ServiceOptions = {}
     intake,
     app,
     logger,
+    sealer,
+    accessKey,
     async listen() {
       await app.listen({ host: config.host, port: config.port });
       worker?.start();

@@ -203,7 +203,7 @@ for (const dialect of testDialects()) {
       const written = crm.contacts.get('93')?.fields.plan ?? '';
       expect(written.length).toBeGreaterThanOrEqual(12);
       const later = await hook('wpf_action=update&contact_id=93');
-      expect(later.body).toMatchObject({ loaded: { fields: { plan: '[redacted]' } } });
+      expect(later.body).toMatchObject({ loaded: { fields: { plan: '***' } } });
       expect(JSON.stringify(await queryActivity(db(), { limit: 1_000 }))).not.toContain(written);
     });
 

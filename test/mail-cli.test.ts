@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { insertUser } from '../src/directory/user.repository.js';
-import { openMigratedDatabase } from '../src/service.js';
+import { loadSealer, openMigratedDatabase } from '../src/service.js';
 import type { Database } from '../src/storage/database.js';
 import { runCli } from './helpers/cli.js';
 import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
@@ -22,7 +22,8 @@ for (const dialect of testDialects()) {
 
     beforeAll(async () => {
       database = await createTestDatabase(dialect);
-      storage = await openMigratedDatabase(loadConfig({ dataDir: database.dataDir, databaseUrl: database.url }, {}));
+      const config = loadConfig({ dataDir: database.dataDir, databaseUrl: database.url }, {});
+      storage = await openMigratedDatabase(config, loadSealer(config));
       const now = new Date().toISOString();
       await insertUser(storage.db, {
         login: 'kim',

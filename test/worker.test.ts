@@ -208,7 +208,7 @@ for (const dialect of testDialects()) {
       expect((await findEvent(t.service.database.db, id))?.status).toBe('running');
 
       const worker = createWorker(
-        { db: t.service.database.db, clock: systemClock, registry: t.service.registry, settingOverrides: {}, logger: createLogger('silent') },
+        { db: t.service.database.db, clock: systemClock, registry: t.service.registry, settingOverrides: {}, logger: createLogger('silent'), sealer: t.service.sealer },
         { concurrency: 2, leaseMs: 1_000, pollMs: 50 },
       );
       worker.start();

@@ -4,6 +4,7 @@
  */
 import type { ContactData, FieldMap } from '../connectors/types.js';
 import type { Role } from '../directory/role.repository.js';
+import { isSecretName, MASK } from '../lib/secrets.js';
 
 export const ACTIONS = ['update_tags', 'update', 'add'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -42,12 +43,14 @@ const CORE_TARGETS = new Set(['email', 'first_name', 'last_name', 'display_name'
 
 /**
  * Applies a field mapping to a contact. The contact's own e-mail is used when
- * no field maps to `email`. With `unmappedAsMeta`, every other field is meta.
+ * no field maps to `email`. With `unmappedAsMeta`, every other field is meta,
+ * but for secret-looking ones (a stray `password` or `api_token` must never be
+ * stored where the API and the account pages read it).
  */
 export function mapContact(contact: ContactData, fieldMap: FieldMap, unmappedAsMeta: boolean): MappedContact {
   const mapped: MappedContact = { meta: {} };
   for (const [crmField, value] of Object.entries(contact.fields)) {
-    const target = fieldMap[crmField] ?? (unmappedAsMeta ? crmField : undefined);
+    const target = fieldMap[crmField] ?? (unmappedAsMeta && !isSecretName(crmField) ? crmField : undefined);
     if (!target) continue;
     if (CORE_TARGETS.has(target)) {
       (mapped as unknown as Record<string, string>)[target] = value;
@@ -151,22 +154,24 @@ export function diffTags(current: readonly string[], next: readonly string[]): T
   };
 }
 
-/** Field names whose values are never shown or logged. */
-const SECRET_FIELD = /pass|secret|token|api[_-]?key|access[_-]?key/i;
-
-export function isSecretField(name: string): boolean {
-  return SECRET_FIELD.test(name);
-}
-
 /** Copies a record with secret-looking fields (and fields mapped to user_pass) masked. */
-export function redactFields(
+/**
+ * The contact's fields as answers and stored results show them: the fields the
+ * run uses (mapped ones, and with `unmappedAsMeta` the ones that become meta),
+ * with secrets (secret-looking names, fields mapped to `user_pass`, and
+ * `extraSecrets` such as the Return Password field) masked.
+ */
+export function shownFields(
   fields: Readonly<Record<string, string>>,
-  fieldMap: FieldMap = {},
+  fieldMap: FieldMap,
+  options: { unmappedAsMeta: boolean; extraSecrets?: readonly string[] },
 ): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(fields).map(([key, value]) => [
-      key,
-      isSecretField(key) || fieldMap[key] === 'user_pass' ? (value === '' ? '' : '[redacted]') : value,
-    ]),
-  );
+  const shown: Record<string, string> = {};
+  for (const [key, value] of Object.entries(fields)) {
+    const mapped = Object.hasOwn(fieldMap, key);
+    if (!mapped && (!options.unmappedAsMeta || isSecretName(key))) continue;
+    const secret = isSecretName(key) || (mapped && fieldMap[key] === 'user_pass') || options.extraSecrets?.includes(key) === true;
+    shown[key] = secret && value !== '' ? MASK : value;
+  }
+  return shown;
 }

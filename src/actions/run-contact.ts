@@ -34,9 +34,9 @@ import {
   diffTags,
   isValidEmail,
   mapContact,
-  redactFields,
   resolveRole,
   sanitizeLogin,
+  shownFields,
   usernameBase,
   usernameCandidate,
   type Action,
@@ -65,7 +65,7 @@ export interface RunResult {
   userId: number | null;
   login?: string | undefined;
   created: boolean;
-  /** What came from the CRM (or the webhook), secrets redacted. */
+  /** What came from the CRM (or the webhook): mapped fields only, secrets redacted. */
   loaded: { source: 'webhook' | 'api'; email?: string | undefined; fields: Record<string, string>; tags?: string[] | undefined };
   changes: string[];
   tags: TagReport;
@@ -95,10 +95,10 @@ export async function runContact(deps: RunDeps, connection: Connection, plan: Ru
       source: contactSourceOf(connection, plan),
       email: contact.email,
       // The Return Password field holds a password whatever its name.
-      fields: redactFields(
-        contact.fields,
-        connection.returnPasswordField ? { ...connection.fieldMap, [connection.returnPasswordField]: 'user_pass' } : connection.fieldMap,
-      ),
+      fields: shownFields(contact.fields, connection.fieldMap, {
+        unmappedAsMeta: connection.definition.unmappedFieldsAsMeta,
+        extraSecrets: connection.returnPasswordField ? [connection.returnPasswordField] : [],
+      }),
       tags: contact.tags ? contact.tags.map((id) => tagLabels?.get(id) ?? id) : undefined,
     },
     notices,

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 
 import { writeActivity } from '../activity/activity.repository.js';
 import { AppError, isAppError } from '../errors.js';
 import type { AppDeps } from '../http/app.js';
-import { redactUrl } from '../logger.js';
+import { redactUrl } from '../lib/secrets.js';
 import { authRoutes } from './auth.routes.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.js';
 import { defineRoute, registerRoutes, type ApiRoute } from './route.js';

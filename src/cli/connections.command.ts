@@ -1,6 +1,7 @@
 /**
  * `crm-bridge connections …`: add, change, list and check CRM connections.
  */
+import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { z } from 'zod';
 import { systemClock } from '../clock.js';
@@ -12,9 +13,10 @@ import {
   setDefaultConnection,
   updateConnection,
 } from '../connections/connection.repository.js';
-import { CommonSettingsSchema, createConnectionRegistry } from '../connections/registry.js';
+import { CommonSettingsSchema, createConnectionRegistry, withSecretOverrides } from '../connections/registry.js';
 import { connectorDefinition, type ConnectorType } from '../connectors/index.js';
 import type { Config } from '../config.js';
+import { isSecretName, MASK } from '../lib/secrets.js';
 import type { Database } from '../storage/database.js';
 import type { CliIo } from './main.js';
 import { formatTable } from './output.js';
@@ -33,6 +35,29 @@ function coerce(key: string, value: string): unknown {
   if (key === 'return_password') return ['true', '1', 'yes', 'on'].includes(value.toLowerCase());
   if (['rate_limit_per_minute', 'rate_limit_requests', 'rate_limit_window_ms', 'timeout_ms'].includes(key)) return Number(value);
   return value;
+}
+
+/**
+ * A credential given as `@/path/to/file` is read from that file (trailing line
+ * breaks dropped), so it never appears in `ps` or shell history; `@@` stands
+ * for a value that really starts with `@`.
+ */
+export function readCredentialFiles(pairs: readonly string[], isSecret: (key: string) => boolean): string[] {
+  return pairs.map((pair) => {
+    const at = pair.indexOf('=');
+    const key = pair.slice(0, at).trim();
+    const value = pair.slice(at + 1);
+    if (at <= 0 || !isSecret(key) || !value.startsWith('@')) return pair;
+    if (value.startsWith('@@')) return `${key}=${value.slice(1)}`;
+    const file = value.slice(1);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new Error(`cannot read ${key} from ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    }
+    return `${key}=${text.replace(/[\r\n]+$/, '')}`;
+  });
 }
 
 /** Applies `key=value` pairs to stored settings; `map.<field>=<target>` edits the field mapping. */
@@ -55,7 +80,7 @@ export function applySettingPairs(settings: Record<string, unknown>, pairs: read
 /** Masks secret settings for display. */
 function maskSettings(type: string, settings: Record<string, unknown>): Record<string, unknown> {
   const secrets = new Set(connectorDefinition(type)?.secretSettings ?? []);
-  return Object.fromEntries(Object.entries(settings).map(([key, value]) => [key, secrets.has(key) && value ? '***' : value]));
+  return Object.fromEntries(Object.entries(settings).map(([key, value]) => [key, (secrets.has(key) || isSecretName(key)) && value ? MASK : value]));
 }
 
 export function registerConnectionCommands(program: Command, { io, withDb, print, connectorTypes }: Helpers): void {
@@ -70,14 +95,15 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
     .option('--set <key=value>', 'a setting (repeatable), e.g. api_key=…', collect, [])
     .option('--default', 'webhooks to / use this connection')
     .action((type: string, options: { id?: string; name?: string; apiUrl?: string; set: string[]; default?: boolean }, command: Command) =>
-      withDb(command, async ({ db }) => {
+      withDb(command, async ({ db }, config) => {
         const definition = connectorDefinition(type);
         if (!definition) throw new Error(`unknown CRM type "${type}"; known: ${connectorTypes.join(', ')}`);
         const id = options.id ?? type;
         if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error('a connection id uses letters, digits, _ and -');
         if (await findConnection(db, id)) throw new Error(`connection "${id}" exists; use connections set`);
-        const settings = applySettingPairs({}, options.set);
-        validate(definition.settingsSchema, settings);
+        const isSecret = (key: string) => definition.secretSettings.includes(key) || isSecretName(key);
+        const settings = applySettingPairs({}, readCredentialFiles(options.set, isSecret));
+        validate(definition.settingsSchema, withSecretOverrides(id, definition, settings, config.secretOverrides));
         const now = new Date().toISOString();
         await insertConnection(db, {
           id,
@@ -98,7 +124,7 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
     .command('set <id> <pairs...>')
     .description('change settings: key=value, map.<CRM field>=<user field or meta key>, api_url=…, name=…, default=true')
     .action((id: string, pairs: string[], _options: unknown, command: Command) =>
-      withDb(command, async ({ db }) => {
+      withDb(command, async ({ db }, config) => {
         const row = await findConnection(db, id);
         if (!row) throw new Error(`no connection "${id}"`);
         const definition = connectorDefinition(row.type);
@@ -113,8 +139,9 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
           }
           return true;
         });
-        const settings = applySettingPairs(JSON.parse(row.settings) as Record<string, unknown>, rest);
-        validate(definition.settingsSchema, settings);
+        const isSecret = (key: string) => definition.secretSettings.includes(key) || isSecretName(key);
+        const settings = applySettingPairs(JSON.parse(row.settings) as Record<string, unknown>, readCredentialFiles(rest, isSecret));
+        validate(definition.settingsSchema, withSecretOverrides(id, definition, settings, config.secretOverrides));
         await updateConnection(
           db,
           id,
@@ -168,7 +195,10 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
       .option('--json', 'print JSON')
       .action((id: string, options: { json?: boolean }, command: Command) =>
         withDb(command, async ({ db }, config) => {
-          const registry = createConnectionRegistry(db, systemClock, { settingOverrides: config.settingOverrides });
+          const registry = createConnectionRegistry(db, systemClock, {
+            settingOverrides: config.settingOverrides,
+            secretOverrides: config.secretOverrides,
+          });
           await run(await registry.resolve(id), options.json);
         }),
       );

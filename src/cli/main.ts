@@ -15,7 +15,8 @@ import { describeEvent } from '../inbox/event-view.js';
 import { findEvent, listEvents } from '../inbox/inbox.repository.js';
 import { replayEvent } from '../inbox/replay.js';
 import { createLogger } from '../logger.js';
-import { createService, openMigratedDatabase } from '../service.js';
+import { createService, loadSealer, openMigratedDatabase } from '../service.js';
+import type { Sealer } from '../lib/seal.js';
 import { currentAccessKey, rotateAccessKey } from '../settings/access-keys.js';
 import { loadSettings, readSettingValues, saveSetting, isSettingName } from '../settings/settings.js';
 import { LOG_LEVELS, type ActivityLogRow, type LogLevel } from '../storage/schema.js';
@@ -72,11 +73,12 @@ export function buildProgram(io: CliIo): Command {
     return loadConfig({ dataDir: globals.dataDir, databaseUrl: globals.databaseUrl, ...extra }, io.env);
   };
   /** Opens the database for one command and always closes it. */
-  const withDb = async <T>(command: Command, work: (database: Database, config: Config) => Promise<T>): Promise<T> => {
+  const withDb = async <T>(command: Command, work: (database: Database, config: Config, sealer: Sealer) => Promise<T>): Promise<T> => {
     const config = configFor(command);
-    const database = await openMigratedDatabase(config, 2);
+    const sealer = loadSealer(config);
+    const database = await openMigratedDatabase(config, sealer, 2);
     try {
-      return await work(database, config);
+      return await work(database, config, sealer);
     } finally {
       await database.destroy();
     }
@@ -92,13 +94,19 @@ export function buildProgram(io: CliIo): Command {
       const config = configFor(command, { port: options.port, host: options.host });
       const service = await createService(config, { logger: createLogger(config.logLevel) });
       const base = await service.listen();
-      const key = await currentAccessKey(service.database.db, systemClock);
+      const key = service.accessKey;
+      // The key is printed once, when it is made; after that it stays out of terminals and process logs.
+      const shownKey = key.created ? key.secret : 'YOUR_ACCESS_KEY';
       io.out(`crm-bridge is listening.`);
       io.out(`  Webhook base URL: ${base}/`);
-      io.out(`  Access key:       ${key.secret}`);
+      io.out(
+        key.created
+          ? `  Access key:       ${key.secret}  (shown this once; \`crm-bridge access-key show\` prints it again)`
+          : `  Access key:       fingerprint ${key.fingerprint}; \`crm-bridge access-key show\` prints it`,
+      );
       io.out(`  Database:         ${service.database.displayUrl}`);
       io.out(`  E-mail:           ${service.mailer.kind === 'smtp' ? service.mailer.target : `written to ${service.mailer.target} (no CRM_BRIDGE_SMTP_URL)`}`);
-      io.out(`  Try it:           curl '${base}/?wpf_action=test&access_key=${key.secret}'`);
+      io.out(`  Try it:           curl '${base}/?wpf_action=test&access_key=${shownKey}'`);
       await waitForSignal();
       await service.close();
     });
@@ -138,18 +146,18 @@ export function buildProgram(io: CliIo): Command {
     .command('show')
     .description('print the current access key')
     .action((_options: unknown, command: Command) =>
-      withDb(command, async ({ db }) => io.out((await currentAccessKey(db, systemClock)).secret)),
+      withDb(command, async ({ db }, _config, sealer) => io.out((await currentAccessKey(db, systemClock, sealer)).secret)),
     );
   accessKey
     .command('rotate')
     .description('make a new key; the old one keeps working for the grace period')
     .option('--grace-hours <hours>', 'grace period (default: the access_key_grace_hours setting)')
     .action((options: { graceHours?: string }, command: Command) =>
-      withDb(command, async ({ db }, config) => {
+      withDb(command, async ({ db }, config, sealer) => {
         const settings = await loadSettings(db, config.settingOverrides);
         const hours = options.graceHours === undefined ? settings.access_key_grace_hours : Number(options.graceHours);
         if (!Number.isFinite(hours) || hours < 0) throw new Error('--grace-hours must be a number of hours');
-        const key = await rotateAccessKey(db, systemClock, hours * 3_600_000);
+        const key = await rotateAccessKey(db, systemClock, sealer, hours * 3_600_000);
         io.out(key.secret);
         io.err(`the previous key stays valid for ${hours} hour(s)`);
       }),

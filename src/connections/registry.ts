@@ -56,6 +56,28 @@ export interface RegistryOptions {
   cacheMs?: number;
   /** Setting overrides from the environment (default_connection may be set there). */
   settingOverrides?: Readonly<Record<string, string>>;
+  /** Credentials from `CRM_BRIDGE_SECRET_<CONNECTION>_<SETTING>` variables (see withSecretOverrides). */
+  secretOverrides?: Readonly<Record<string, string>>;
+}
+
+/**
+ * A connection's stored settings with credentials from the environment on
+ * top: `CRM_BRIDGE_SECRET_<CONNECTION>_<SETTING>` (the connection id and the
+ * setting name in upper case, other characters as `_`), e.g.
+ * `CRM_BRIDGE_SECRET_ONTRAPORT_API_KEY`, so a key need not be stored at all.
+ */
+export function withSecretOverrides(
+  id: string,
+  definition: ConnectorDefinition,
+  settings: Readonly<Record<string, unknown>>,
+  overrides: Readonly<Record<string, string>> = {},
+): Record<string, unknown> {
+  const result = { ...settings };
+  for (const name of definition.secretSettings) {
+    const value = overrides[`${id}_${name}`.toLowerCase().replace(/[^a-z0-9]+/g, '_')];
+    if (value !== undefined && value !== '') result[name] = value;
+  }
+  return result;
 }
 
 export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: RegistryOptions = {}): ConnectionRegistry {
@@ -76,7 +98,7 @@ export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: 
   const build = (row: ConnectionRow): Connection => {
     const definition = connectorDefinition(row.type);
     if (!definition) throw new AppError('UNKNOWN_CONNECTION', `connection "${row.id}" has unknown type "${row.type}"`);
-    const stored: unknown = JSON.parse(row.settings);
+    const stored = withSecretOverrides(row.id, definition, JSON.parse(row.settings) as Record<string, unknown>, options.secretOverrides);
     const common = CommonSettingsSchema.safeParse(stored);
     const specific = definition.settingsSchema.safeParse(stored);
     const problems = [...(common.error?.issues ?? []), ...(specific.error?.issues ?? [])];

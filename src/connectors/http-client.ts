@@ -4,6 +4,7 @@
  * classification of failures into retryable and permanent errors.
  */
 import { AppError } from '../errors.js';
+import { redactUrl } from '../lib/secrets.js';
 
 export interface HttpRequest {
   readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -67,19 +68,6 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       }
     },
   };
-}
-
-/** Strips query values that may be secrets from a URL used in a message. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    for (const key of [...parsed.searchParams.keys()]) {
-      if (/key|token|secret|pass/i.test(key)) parsed.searchParams.set(key, '***');
-    }
-    return parsed.toString();
-  } catch {
-    return url;
-  }
 }
 
 /** Reads Retry-After (seconds or an HTTP date) into milliseconds. */

@@ -7,7 +7,7 @@ import { AppError } from '../errors.js';
 import type { Service } from '../service.js';
 import { currentAccessKey } from '../settings/access-keys.js';
 import { findEvent } from './inbox.repository.js';
-import { parseStoredRequest } from './event-view.js';
+import { openRequest } from './stored-secrets.js';
 
 export interface ReplayOutcome {
   statusCode: number;
@@ -19,8 +19,8 @@ export async function replayEvent(service: Service, id: number): Promise<ReplayO
   const { db } = service.database;
   const event = await findEvent(db, id);
   if (!event) throw new AppError('NOT_FOUND', `event #${id}`);
-  const request = parseStoredRequest(event);
-  const key = await currentAccessKey(db, service.clock);
+  const request = openRequest(event.request, service.sealer);
+  const key = await currentAccessKey(db, service.clock, service.sealer);
   const method = request.method as 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   const response = await service.app.inject({
     method,

@@ -85,6 +85,15 @@ function withStatementCache(sqlite: BetterSqlite3.Database): SqliteDatabase {
   };
 }
 
+/**
+ * The database holds users' data: its directory is made 0700 and the file 0600
+ * when they are new (SQLite gives the -wal and -shm files the file's mode).
+ */
+function createOwnerOnly(filename: string): void {
+  fs.mkdirSync(path.dirname(filename), { recursive: true, mode: 0o700 });
+  fs.closeSync(fs.openSync(filename, 'a', 0o600));
+}
+
 export interface OpenOptions {
   /** PostgreSQL pool size. */
   maxConnections?: number;
@@ -98,7 +107,7 @@ export function openDatabase(url: string, options: OpenOptions = {}): Database {
     return { db, dialect, displayUrl: maskDatabaseUrl(url), destroy: () => db.destroy() };
   }
   const filename = sqliteFilename(url);
-  if (filename !== ':memory:') fs.mkdirSync(path.dirname(filename), { recursive: true });
+  if (filename !== ':memory:') createOwnerOnly(filename);
   const sqlite = new BetterSqlite3(filename);
   sqlite.pragma('journal_mode = WAL');
   // FULL keeps a committed webhook on disk across power loss; group commit keeps it fast.

@@ -12,8 +12,10 @@ export interface SettingsTable {
 
 export interface AccessKeysTable {
   id: Generated<number>;
-  /** Kept so `access-key show` can print it, as the CRM must be given it. */
+  /** Sealed (see lib/seal.ts), so `access-key show` can print it, as the CRM must be given it. */
   secret: string;
+  /** Keyed digest the webhook's key is checked against; null only before the row is first sealed. */
+  secret_hash: string | null;
   fingerprint: string;
   created_at: string;
   /** Null for the current key; set when a rotation leaves it valid for a grace period. */

@@ -14,8 +14,11 @@ import type { Connection, ConnectionRegistry } from '../connections/registry.js'
 import { AppError, ERRORS, toAppError, type ErrorCode } from '../errors.js';
 import type { StoredParams } from '../inbox/coalesce.js';
 import type { InboxWriter } from '../inbox/inbox-writer.js';
+import { sealParams, sealRequest } from '../inbox/stored-secrets.js';
 import { findEvent } from '../inbox/inbox.repository.js';
-import { isSecretParam, type Logger } from '../logger.js';
+import { redactRecord } from '../lib/secrets.js';
+import type { Sealer } from '../lib/seal.js';
+import type { Logger } from '../logger.js';
 import type { KeyChecker } from '../settings/access-keys.js';
 import type { DB, EventStatus, WebhookEventRow } from '../storage/schema.js';
 import type { Worker } from '../worker/worker.js';
@@ -58,6 +61,8 @@ export interface IntakeDeps {
   logger: Logger;
   syncWaitMs: number;
   keyFailureLimit: number;
+  /** Seals the secrets a webhook carries before they are stored. */
+  sealer: Sealer;
 }
 
 const KEY_FAILURE_WINDOW_MS = 10 * 60_000;
@@ -137,7 +142,9 @@ export function createIntake(deps: IntakeDeps): Intake {
       status: EventStatus;
       contactId?: string | undefined;
       email?: string | undefined;
-      params: StoredParams | Record<string, unknown>;
+      params: StoredParams | { raw: Record<string, string> };
+      /** Contact fields that hold secrets whatever their name (mapped to user_pass, Return Password). */
+      isSecretField?: ((name: string) => boolean) | undefined;
       error?: { code: ErrorCode; message: string } | undefined;
       result?: unknown;
     },
@@ -157,13 +164,16 @@ export function createIntake(deps: IntakeDeps): Intake {
         available_at: now,
         locked_by: null,
         locked_until: null,
-        params: JSON.stringify(fields.params),
-        request: JSON.stringify({
-          method: request.method,
-          url: withoutKeyInUrl(request.url),
-          contentType: request.contentType ?? null,
-          body: request.rawBody === undefined ? null : withoutKeyInBody(request.rawBody),
-        }),
+        params: sealParams(fields.params, deps.sealer, fields.isSecretField),
+        request: sealRequest(
+          {
+            method: request.method,
+            url: withoutKeyInUrl(request.url),
+            contentType: request.contentType ?? null,
+            body: request.rawBody === undefined ? null : withoutKeyInBody(request.rawBody),
+          },
+          deps.sealer,
+        ),
         result: fields.result === undefined ? null : JSON.stringify(fields.result),
         error_code: fields.error?.code ?? null,
         error_message: fields.error?.message ?? null,
@@ -290,7 +300,15 @@ export function createIntake(deps: IntakeDeps): Intake {
     };
     const eventId = await store(
       request,
-      { connectionId: connection.id, action, status: 'pending', contactId, email: stored.email, params: stored },
+      {
+        connectionId: connection.id,
+        action,
+        status: 'pending',
+        contactId,
+        email: stored.email,
+        params: stored,
+        isSecretField: (name) => connection.fieldMap[name] === 'user_pass' || name === connection.returnPasswordField,
+      },
       [
         {
           level: 'info',
@@ -298,7 +316,7 @@ export function createIntake(deps: IntakeDeps): Intake {
           connectionId: connection.id,
           contactId,
           action,
-          data: { params: redactParams(stored.raw) },
+          data: { params: redactRecord(stored.raw) },
         },
       ],
     );
@@ -338,7 +356,7 @@ function withoutKeyInUrl(url: string): string {
   const queryStart = url.indexOf('?');
   if (queryStart < 0) return url;
   const query = new URLSearchParams(url.slice(queryStart + 1));
-  query.delete('access_key');
+  for (const key of [...query.keys()]) if (isAccessKeyName(key)) query.delete(key);
   const rest = query.toString();
   return rest ? `${url.slice(0, queryStart)}?${rest}` : url.slice(0, queryStart);
 }
@@ -349,23 +367,22 @@ function withoutKeyInBody(body: string): string {
   try {
     const parsed: unknown = JSON.parse(body);
     if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
-      const { access_key: _key, ...rest } = parsed as Record<string, unknown>;
-      return JSON.stringify(rest);
+      return JSON.stringify(Object.fromEntries(Object.entries(parsed).filter(([key]) => !isAccessKeyName(key))));
     }
     return body;
   } catch {
     const form = new URLSearchParams(body);
-    form.delete('access_key');
+    for (const key of [...form.keys()]) if (isAccessKeyName(key)) form.delete(key);
     return form.toString();
   }
+}
+
+/** `access_key`, and the bracket forms PHP-style senders use (`access_key[]`, `access_key[0]`). */
+function isAccessKeyName(name: string): boolean {
+  return name === 'access_key' || /^access_key\[[^\]]*\]$/.test(name);
 }
 
 function withoutKey(params: Record<string, string>): Record<string, string> {
   const { access_key: _key, ...rest } = params;
   return rest;
-}
-
-/** Parameters as they may be shown or logged: passwords and keys masked. */
-export function redactParams(params: Readonly<Record<string, string>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(params).map(([key, value]) => [key, isSecretParam(key) ? '***' : value]));
 }

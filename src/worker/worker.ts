@@ -9,12 +9,15 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { runContact, type RunResult } from '../actions/run-contact.js';
+import { isAction, strongestAction } from '../actions/rules.js';
 import type { ActivityEntry } from '../activity/activity.repository.js';
 import { writeActivity } from '../activity/activity.repository.js';
 import { createNap, type Clock } from '../clock.js';
 import type { ConnectionRegistry } from '../connections/registry.js';
 import { toAppError, type AppError } from '../errors.js';
-import { planRun, type StoredParams } from '../inbox/coalesce.js';
+import { planRun } from '../inbox/coalesce.js';
+import { openParams } from '../inbox/stored-secrets.js';
+import type { Sealer } from '../lib/seal.js';
 import {
   acquireContactLease,
   claimContactEvents,
@@ -47,6 +50,8 @@ export interface WorkerDeps {
   random?: () => number;
   /** Woken when a run queues an e-mail. */
   mail?: { notify(): void } | undefined;
+  /** Opens the secrets a webhook's stored parameters keep sealed. */
+  sealer: Sealer;
 }
 
 export interface EventsFinished {
@@ -125,10 +130,11 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     const ids = claimed.map((event) => event.id);
     const lastId = ids[ids.length - 1] ?? null;
     const settings = await loadSettings(db, deps.settingOverrides);
-    const plan = planRun(claimed.map((event) => JSON.parse(event.params) as StoredParams));
-    const context = { connectionId: contact.connectionId, contactId: contact.contactId, action: plan.action };
+    const actions = claimed.map((event) => event.action).filter(isAction);
+    const context = { connectionId: contact.connectionId, contactId: contact.contactId, action: strongestAction(actions) };
     const coalesced = ids.length > 1 ? ` (${ids.length} webhooks coalesced: #${ids.join(', #')})` : '';
     try {
+      const plan = planRun(claimed.map((event) => openParams(event.params, deps.sealer)));
       const connection = await deps.registry.resolve(contact.connectionId);
       const result = await runContact({ db, clock, settings, random: deps.random, eventId: lastId }, connection, plan);
       if (result.welcomeEmailId !== undefined) deps.mail?.notify();

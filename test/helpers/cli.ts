@@ -17,10 +17,15 @@ export interface CliResult {
 }
 
 /** Runs one command against the test database; never throws for a non-zero exit. */
-export async function runCli(database: TestDatabase, ...args: string[]): Promise<CliResult> {
+export function runCli(database: TestDatabase, ...args: string[]): Promise<CliResult> {
+  return runCliWithEnv(database, {}, ...args);
+}
+
+/** Runs one command with extra environment variables. */
+export async function runCliWithEnv(database: TestDatabase, env: Record<string, string>, ...args: string[]): Promise<CliResult> {
   try {
     const { stdout, stderr } = await run(process.execPath, [BIN, ...args, '--data-dir', database.dataDir, '--database-url', database.url], {
-      env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent' },
+      env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent', ...env },
     });
     return { code: 0, stdout, stderr };
   } catch (error) {

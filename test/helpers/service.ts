@@ -65,7 +65,7 @@ export async function startTestService(dialect: TestDialect, options: TestServic
     throw error;
   }
   const baseUrl = await service.listen();
-  const key = (await currentAccessKey(service.database.db, systemClock)).secret;
+  const key = (await currentAccessKey(service.database.db, systemClock, service.sealer)).secret;
   let closed = false;
   return {
     service,

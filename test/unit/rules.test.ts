@@ -3,7 +3,7 @@ import {
   diffTags,
   mapContact,
   parseBoolean,
-  redactFields,
+  shownFields,
   resolveRole,
   sanitizeLogin,
   strongestAction,
@@ -12,7 +12,7 @@ import {
 } from '../../src/actions/rules.js';
 import { planRun, type StoredParams } from '../../src/inbox/coalesce.js';
 import { calculateDelay } from '../../src/inbox/retry-policy.js';
-import { redactUrl } from '../../src/logger.js';
+import { redactUrl } from '../../src/lib/secrets.js';
 import { isUnfilledMergeField, mergeParams } from '../../src/webhook/params.js';
 import { parseTagList } from '../../src/connectors/payload/index.js';
 import { mergeFieldMap } from '../../src/connections/registry.js';
@@ -93,12 +93,17 @@ describe('field mapping', () => {
   it('lets a connection add to and remove from the default mapping', () => {
     expect(mergeFieldMap({ email: 'email', first: 'first_name' }, { first: '', f9: 'user_pass' })).toEqual({ email: 'email', f9: 'user_pass' });
   });
-  it('redacts password fields and fields mapped to user_pass', () => {
-    expect(redactFields({ f2: 'pw', password: 'x', plan: 'gold' }, { f2: 'user_pass' })).toEqual({
-      f2: '[redacted]',
-      password: '[redacted]',
-      plan: 'gold',
-    });
+  it('shows mapped fields only, with password fields and fields mapped to user_pass masked', () => {
+    const fields = { f2: 'pw', password: 'x', plan: 'gold', notes: 'hi', api_token: 'sk_live_1' };
+    const map = { f2: 'user_pass', password: 'user_pass', plan: 'membership' };
+    expect(shownFields(fields, map, { unmappedAsMeta: false })).toEqual({ f2: '***', password: '***', plan: 'gold' });
+    expect(shownFields(fields, map, { unmappedAsMeta: false, extraSecrets: ['plan'] })).toEqual({ f2: '***', password: '***', plan: '***' });
+    // Fields that become meta are shown; secret-looking ones never become meta, so never show.
+    expect(shownFields(fields, map, { unmappedAsMeta: true })).toEqual({ f2: '***', password: '***', plan: 'gold', notes: 'hi' });
+  });
+  it('never turns a secret-looking unmapped field into meta', () => {
+    const contact = { id: '1', fields: { password: 'x', api_token: 'sk_live_1', 'WP Password': 'y', plan: 'gold' } };
+    expect(mapContact(contact, {}, true).meta).toEqual({ plan: 'gold' });
   });
 });
 

@@ -8,7 +8,7 @@ import cookie from '@fastify/cookie';
 import csrf from '@fastify/csrf-protection';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, isAppError } from '../../errors.js';
-import { redactUrl } from '../../logger.js';
+import { redactUrl } from '../../lib/secrets.js';
 import { loadSettings, SETTINGS } from '../../settings/settings.js';
 import type { AppDeps } from '../app.js';
 import { registerAccountSettingsPages } from './account.js';

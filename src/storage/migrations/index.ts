@@ -6,6 +6,7 @@ import type { DialectName } from '../database.js';
 import type { DB } from '../schema.js';
 import * as init from './0001-init.js';
 import * as accounts from './0002-accounts.js';
+import * as sealedSecrets from './0003-sealed-secrets.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: DialectName): Promise<void>;
@@ -14,6 +15,7 @@ interface DialectMigration {
 export const MIGRATIONS: ReadonlyArray<readonly [string, DialectMigration]> = [
   ['0001-init', init],
   ['0002-accounts', accounts],
+  ['0003-sealed-secrets', sealedSecrets],
 ];
 
 /** Brings the schema up to date; returns the names of migrations applied now. */
