@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { systemClock, type Clock } from './clock.js';
 import { publicBaseUrl, type Config } from './config.js';
+import { sealStoredCredentials } from './connections/credentials.js';
 import { createConnectionRegistry, type ConnectionRegistry } from './connections/registry.js';
 import { buildApp } from './http/app.js';
 import { createInboxWriter } from './inbox/inbox-writer.js';
@@ -66,6 +67,7 @@ export async function openMigratedDatabase(config: Config, sealer: Sealer, maxCo
   try {
     await migrateToLatest(database.db, database.dialect);
     await sealStoredAccessKeys(database.db, sealer);
+    await sealStoredCredentials(database.db, sealer);
   } catch (error) {
     await database.destroy();
     throw error;
@@ -89,7 +91,11 @@ export async function createService(config: Config, options: ServiceOptions = {}
     throw error;
   });
 
-  const registry = createConnectionRegistry(db, clock, { settingOverrides: config.settingOverrides, secretOverrides: config.secretOverrides });
+  const registry = createConnectionRegistry(db, clock, {
+    settingOverrides: config.settingOverrides,
+    secretOverrides: config.secretOverrides,
+    sealer,
+  });
   const runWorker = options.runWorker ?? config.runWorker;
   let boundPort: number | undefined;
   const publicUrl = () => publicBaseUrl(config, boundPort);

@@ -14,7 +14,9 @@ import { findUserByEmail, getUserMeta, updateUser } from '../src/directory/user.
 import { describeEvent } from '../src/inbox/event-view.js';
 import { findEvent } from '../src/inbox/inbox.repository.js';
 import { replayEvent } from '../src/inbox/replay.js';
+import { loadConfig } from '../src/config.js';
 import { createSealer } from '../src/lib/seal.js';
+import { loadSealer } from '../src/service.js';
 import { startFakeOrtto } from './fakes/ortto.fake.js';
 import { runCli, runCliWithEnv, startServe } from './helpers/cli.js';
 import { createTestDatabase, testDialects } from './helpers/databases.js';
@@ -138,6 +140,7 @@ for (const dialect of testDialects()) {
       const { db } = first.service.database;
       // As an earlier version left it: the key in clear, no digest.
       await db.deleteFrom('access_keys').execute();
+      await first.addConnection({ id: 'legacy-crm', type: 'testcrm', apiUrl: 'http://127.0.0.1:9', settings: { api_key: 'legacy-crm-key' } });
       await db
         .insertInto('access_keys')
         .values({ secret: legacyKey, secret_hash: null, fingerprint: 'legacy01', created_at: new Date().toISOString(), expires_at: null })
@@ -150,6 +153,9 @@ for (const dialect of testDialects()) {
         expect(row.secret).not.toContain(legacyKey);
         expect((await second.webhook(`/?wpf_action=test&access_key=${legacyKey}`)).status).toBe(200);
         expect(second.key).toBe(legacyKey);
+        const connection = await second.service.database.db.selectFrom('connections').select('settings').where('id', '=', 'legacy-crm').executeTakeFirstOrThrow();
+        expect(connection.settings).not.toContain('legacy-crm-key');
+        expect((await second.service.registry.resolve('legacy-crm')).id).toBe('legacy-crm');
       } finally {
         await second.close();
         await database.drop();
@@ -201,7 +207,11 @@ for (const dialect of testDialects()) {
         const storage = openDatabase(database.url);
         try {
           const row = await storage.db.selectFrom('connections').select('settings').where('id', '=', 'ontraport').executeTakeFirstOrThrow();
-          expect(JSON.parse(row.settings)).toMatchObject({ api_key: 'file-held-api-key' });
+          // Stored sealed: the database alone does not hold the CRM key.
+          expect(row.settings).not.toContain('file-held-api-key');
+          const stored = JSON.parse(row.settings) as { api_key: string };
+          const sealer = loadSealer(loadConfig({ dataDir: database.dataDir, databaseUrl: database.url }, {}));
+          expect(sealer.open(stored.api_key)).toBe('file-held-api-key');
         } finally {
           await storage.destroy();
         }

@@ -16,6 +16,8 @@ import {
 import { CommonSettingsSchema, createConnectionRegistry, withSecretOverrides } from '../connections/registry.js';
 import { connectorDefinition, type ConnectorType } from '../connectors/index.js';
 import type { Config } from '../config.js';
+import { sealCredentials, openCredentials } from '../connections/credentials.js';
+import type { Sealer } from '../lib/seal.js';
 import { isSecretName, MASK } from '../lib/secrets.js';
 import type { Database } from '../storage/database.js';
 import type { CliIo } from './main.js';
@@ -23,7 +25,7 @@ import { formatTable } from './output.js';
 
 interface Helpers {
   io: CliIo;
-  withDb: <T>(command: Command, work: (database: Database, config: Config) => Promise<T>) => Promise<T>;
+  withDb: <T>(command: Command, work: (database: Database, config: Config, sealer: Sealer) => Promise<T>) => Promise<T>;
   print: (value: unknown, json: boolean | undefined, text: () => string) => void;
   connectorTypes: readonly ConnectorType[];
 }
@@ -95,7 +97,7 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
     .option('--set <key=value>', 'a setting (repeatable), e.g. api_key=…', collect, [])
     .option('--default', 'webhooks to / use this connection')
     .action((type: string, options: { id?: string; name?: string; apiUrl?: string; set: string[]; default?: boolean }, command: Command) =>
-      withDb(command, async ({ db }, config) => {
+      withDb(command, async ({ db }, config, sealer) => {
         const definition = connectorDefinition(type);
         if (!definition) throw new Error(`unknown CRM type "${type}"; known: ${connectorTypes.join(', ')}`);
         const id = options.id ?? type;
@@ -110,7 +112,7 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
           type,
           name: options.name ?? definition.label,
           api_url: options.apiUrl ?? null,
-          settings: JSON.stringify(settings),
+          settings: JSON.stringify(sealCredentials(definition, settings, sealer)),
           is_default: 0,
           created_at: now,
           updated_at: now,
@@ -124,7 +126,7 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
     .command('set <id> <pairs...>')
     .description('change settings: key=value, map.<CRM field>=<user field or meta key>, api_url=…, name=…, default=true')
     .action((id: string, pairs: string[], _options: unknown, command: Command) =>
-      withDb(command, async ({ db }, config) => {
+      withDb(command, async ({ db }, config, sealer) => {
         const row = await findConnection(db, id);
         if (!row) throw new Error(`no connection "${id}"`);
         const definition = connectorDefinition(row.type);
@@ -140,13 +142,14 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
           return true;
         });
         const isSecret = (key: string) => definition.secretSettings.includes(key) || isSecretName(key);
-        const settings = applySettingPairs(JSON.parse(row.settings) as Record<string, unknown>, readCredentialFiles(rest, isSecret));
+        const current = openCredentials(id, definition, JSON.parse(row.settings) as Record<string, unknown>, sealer);
+        const settings = applySettingPairs(current, readCredentialFiles(rest, isSecret));
         validate(definition.settingsSchema, withSecretOverrides(id, definition, settings, config.secretOverrides));
         await updateConnection(
           db,
           id,
           {
-            settings: JSON.stringify(settings),
+            settings: JSON.stringify(sealCredentials(definition, settings, sealer)),
             ...(special.has('api_url') ? { api_url: special.get('api_url') || null } : {}),
             ...(special.has('name') ? { name: special.get('name') ?? row.name } : {}),
           },
@@ -194,10 +197,11 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
       .description(description)
       .option('--json', 'print JSON')
       .action((id: string, options: { json?: boolean }, command: Command) =>
-        withDb(command, async ({ db }, config) => {
+        withDb(command, async ({ db }, config, sealer) => {
           const registry = createConnectionRegistry(db, systemClock, {
             settingOverrides: config.settingOverrides,
             secretOverrides: config.secretOverrides,
+            sealer,
           });
           await run(await registry.resolve(id), options.json);
         }),

@@ -13,7 +13,9 @@ import type { ConnectorDefinition, CrmConnector, FieldMap, RateLimit } from '../
 import { AppError } from '../errors.js';
 import type { ConnectionRow, DB } from '../storage/schema.js';
 import { createRateLimiter, type RateLimiter } from '../worker/rate-limiter.js';
+import type { Sealer } from '../lib/seal.js';
 import { findConnection, listConnections } from './connection.repository.js';
+import { openCredentials } from './credentials.js';
 
 /** Settings every connection has, whatever its CRM. */
 export const CommonSettingsSchema = z
@@ -58,6 +60,8 @@ export interface RegistryOptions {
   settingOverrides?: Readonly<Record<string, string>>;
   /** Credentials from `CRM_BRIDGE_SECRET_<CONNECTION>_<SETTING>` variables (see withSecretOverrides). */
   secretOverrides?: Readonly<Record<string, string>>;
+  /** Opens the credentials stored sealed. */
+  sealer: Sealer;
 }
 
 /**
@@ -80,7 +84,7 @@ export function withSecretOverrides(
   return result;
 }
 
-export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: RegistryOptions = {}): ConnectionRegistry {
+export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: RegistryOptions): ConnectionRegistry {
   const cacheMs = options.cacheMs ?? 2_000;
   const cache = new Map<string, { until: number; connection: Promise<Connection> }>();
   // Limiters outlive cache entries: a refreshed connection must not get a fresh budget.
@@ -98,7 +102,8 @@ export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: 
   const build = (row: ConnectionRow): Connection => {
     const definition = connectorDefinition(row.type);
     if (!definition) throw new AppError('UNKNOWN_CONNECTION', `connection "${row.id}" has unknown type "${row.type}"`);
-    const stored = withSecretOverrides(row.id, definition, JSON.parse(row.settings) as Record<string, unknown>, options.secretOverrides);
+    const opened = openCredentials(row.id, definition, JSON.parse(row.settings) as Record<string, unknown>, options.sealer);
+    const stored = withSecretOverrides(row.id, definition, opened, options.secretOverrides);
     const common = CommonSettingsSchema.safeParse(stored);
     const specific = definition.settingsSchema.safeParse(stored);
     const problems = [...(common.error?.issues ?? []), ...(specific.error?.issues ?? [])];
