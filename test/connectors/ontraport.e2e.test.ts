@@ -173,6 +173,24 @@ for (const dialect of testDialects()) {
       for (const place of [activity, t.logLines.join(''), JSON.stringify(answer.body)]) expect(place).not.toContain(written);
     });
 
+    it('shows neither the unmapped "WP Password" field nor other unmapped fields in answers and stored results', async () => {
+      const { crm, t } = await start();
+      const id = crm.addContact({ email: 'shown@example.com', firstname: 'Shown', f1586: 'Old-Wp-Password-77', f1587: 'unmapped note' });
+      const answer = await send(t, 'update', id);
+      await send(t, 'add', id);
+      const again = await send(t, 'update', id);
+      expect(again.status).toBe(200);
+      const loaded = (again.body.loaded as { fields: Record<string, string> }).fields;
+      expect(loaded).toMatchObject({ firstname: 'Shown' });
+      expect(Object.keys(loaded)).not.toContain('f1586');
+      expect(Object.keys(loaded)).not.toContain('f1587');
+      const stored = await t.service.database.db.selectFrom('webhook_events').select('result').execute();
+      for (const place of [JSON.stringify(stored), JSON.stringify(answer.body), JSON.stringify(again.body)]) {
+        expect(place).not.toContain('Old-Wp-Password-77');
+        expect(place).not.toContain('unmapped note');
+      }
+    });
+
     it('fails at once on bad credentials with Ontraport\u2019s message in the activity log, and on an unknown contact', async () => {
       const { crm, t } = await start({ api_key: 'revoked-key-123' });
       const bad = await send(t, 'add', '4711');
