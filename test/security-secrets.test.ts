@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { sql } from 'kysely';
+import { Migrator, sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiToken } from '../src/api/api-tokens.repository.js';
 import { verifyPassword } from '../src/directory/passwords.js';
@@ -16,6 +16,9 @@ import { findEvent } from '../src/inbox/inbox.repository.js';
 import { replayEvent } from '../src/inbox/replay.js';
 import { loadConfig } from '../src/config.js';
 import { createSealer } from '../src/lib/seal.js';
+import { MASK } from '../src/lib/secrets.js';
+import { openDatabase } from '../src/storage/database.js';
+import { MIGRATIONS } from '../src/storage/migrations/index.js';
 import { loadSealer } from '../src/service.js';
 import { startFakeOrtto } from './fakes/ortto.fake.js';
 import { runCli, runCliWithEnv, startServe } from './helpers/cli.js';
@@ -163,6 +166,72 @@ for (const dialect of testDialects()) {
     });
   });
 
+  describe(`webhooks stored by earlier versions (${dialect})`, () => {
+    it('masks the passwords and tokens they kept in clear, and a replay never makes the mask a password', async () => {
+      const database = await createTestDatabase(dialect);
+      const storage = openDatabase(database.url);
+      try {
+        // The schema as the version before sealing left it, with one webhook stored the old way.
+        const schema = dialect === 'postgres' ? ((await sql<{ s: string }>`select current_schema() as s`.execute(storage.db)).rows[0]?.s ?? undefined) : undefined;
+        const old = new Migrator({
+          db: storage.db,
+          migrationTableSchema: schema,
+          provider: {
+            getMigrations: () =>
+              Promise.resolve(
+                Object.fromEntries(MIGRATIONS.slice(0, 2).map(([name, migration]) => [name, { up: (db: Kysely<unknown>) => migration.up(db, dialect) }])),
+              ),
+          },
+        });
+        expect((await old.migrateToLatest()).error).toBeUndefined();
+        const now = new Date().toISOString();
+        await storage.db
+          .insertInto('webhook_events')
+          .values({
+            received_at: now,
+            connection_id: 'payload',
+            action: 'update',
+            contact_id: 'old-1',
+            email: null,
+            status: 'done',
+            attempts: 1,
+            available_at: now,
+            locked_by: null,
+            locked_until: null,
+            params: JSON.stringify({ action: 'update', contactId: 'old-1', sendNotification: false, async: false, raw: { user_pass: PASSWORD, plan: 'gold' }, contact: { id: 'old-1', fields: { user_pass: PASSWORD, api_token: TOKEN } } }),
+            request: JSON.stringify({ method: 'GET', url: `/?wpf_action=update&contact_id=old-1&user_pass=${PASSWORD}`, contentType: null, body: `api_token=${TOKEN}` }),
+            result: null,
+            error_code: null,
+            error_message: null,
+            finished_at: now,
+            replay_of: null,
+            client_ip: '127.0.0.1',
+          })
+          .execute();
+        await storage.destroy();
+
+        const t = await startTestService(dialect, { database });
+        try {
+          const stored = await storedText(t);
+          expect(stored).not.toContain(PASSWORD);
+          expect(stored).not.toContain(TOKEN);
+          expect(stored).toContain('gold');
+          // The user exists now; replaying the old webhook must not set the password to the mask.
+          await t.webhook(`/?access_key=${t.key}&wpf_action=add&contact_id=old-1&email=old1@example.com&user_pass=${PASSWORD}`);
+          const row = await t.service.database.db.selectFrom('webhook_events').select('id').where('contact_id', '=', 'old-1').orderBy('id').executeTakeFirstOrThrow();
+          expect((await replayEvent(t.service, row.id)).statusCode).toBe(200);
+          const user = await findUserByEmail(t.service.database.db, 'old1@example.com');
+          expect(await verifyPassword(PASSWORD, user?.password_hash ?? '')).toBe(true);
+          expect(await verifyPassword(MASK, user?.password_hash ?? '')).toBe(false);
+        } finally {
+          await t.close();
+        }
+      } finally {
+        await database.drop();
+      }
+    });
+  });
+
   describe(`data directory and credentials (${dialect})`, () => {
     it('creates the data directory, database file and key file owner-only, and prints the key at first start only', async () => {
       const database = await createTestDatabase(dialect);
@@ -203,7 +272,6 @@ for (const dialect of testDialects()) {
         expect(added.code).toBe(0);
         const listed = await runCli(database, 'connections', 'list', '--json');
         expect(listed.stdout).not.toContain('file-held-api-key');
-        const { openDatabase } = await import('../src/storage/database.js');
         const storage = openDatabase(database.url);
         try {
           const row = await storage.db.selectFrom('connections').select('settings').where('id', '=', 'ontraport').executeTakeFirstOrThrow();

@@ -26,6 +26,7 @@ import {
   type Db,
 } from '../directory/user.repository.js';
 import { AppError } from '../errors.js';
+import { MASK } from '../lib/secrets.js';
 import { enqueueMail } from '../mail/mail.repository.js';
 import type { RunPlan } from '../inbox/coalesce.js';
 import type { Settings } from '../settings/settings.js';
@@ -222,16 +223,21 @@ interface PreparedPassword {
   generated: string | undefined;
 }
 
+/** A password the contact carries; the mask (from a replay of a webhook stored before sealing) is none. */
+function isGivenPassword(value: string | undefined): value is string {
+  return value !== undefined && value.trim() !== '' && value !== MASK;
+}
+
 /** The contact's mapped password, or a generated one, hashed. */
 async function preparePassword(mapped: MappedContact): Promise<PreparedPassword> {
-  const given = mapped.user_pass?.trim() ? mapped.user_pass : undefined;
+  const given = isGivenPassword(mapped.user_pass) ? mapped.user_pass : undefined;
   const generated = given === undefined ? generatePassword() : undefined;
   return { hash: await hashPassword(given ?? generated ?? ''), generated };
 }
 
 /** Sets the contact's mapped password on an existing user when it differs; true when changed. */
 async function updatePassword(deps: RunDeps, user: UserRow, mapped: MappedContact): Promise<boolean> {
-  if (!mapped.user_pass?.trim()) return false;
+  if (!isGivenPassword(mapped.user_pass)) return false;
   if (await verifyPassword(mapped.user_pass, user.password_hash)) return false;
   const hash = await hashPassword(mapped.user_pass);
   await deps.db.transaction().execute(async (trx) => {
