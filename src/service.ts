@@ -12,7 +12,7 @@ import { buildApp } from './http/app.js';
 import { createInboxWriter } from './inbox/inbox-writer.js';
 import { createLogger, type Logger } from './logger.js';
 import { createKeyChecker, currentAccessKey } from './settings/access-keys.js';
-import { loadSettings } from './settings/settings.js';
+import { checkDefaultRole, loadSettings } from './settings/settings.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { migrateToLatest } from './storage/migrations/index.js';
 import { createIntake, type Intake } from './webhook/intake.js';
@@ -68,10 +68,12 @@ export async function createService(config: Config, options: ServiceOptions = {}
   const { db } = database;
   await currentAccessKey(db, clock);
   // A bad setting (say, an environment override) fails the start, not every later run.
-  await loadSettings(db, config.settingOverrides).catch(async (error: unknown) => {
-    await database.destroy();
-    throw error;
-  });
+  await loadSettings(db, config.settingOverrides)
+    .then((settings) => checkDefaultRole(db, settings.default_role))
+    .catch(async (error: unknown) => {
+      await database.destroy();
+      throw error;
+    });
 
   const registry = createConnectionRegistry(db, clock, { settingOverrides: config.settingOverrides });
   const runWorker = options.runWorker ?? config.runWorker;

@@ -15,7 +15,8 @@ import { hashPassword, verifyPassword } from '../src/directory/passwords.js';
 import { findUserByEmail, findUserById, insertUser, listContactLinks } from '../src/directory/user.repository.js';
 import type { UserRow } from '../src/storage/schema.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
-import { testDialects } from './helpers/databases.js';
+import { runCli } from './helpers/cli.js';
+import { createTestDatabase, testDialects } from './helpers/databases.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 const ADMIN_PASSWORD = 'harbor velvet quantum 19 meadow';
@@ -257,6 +258,34 @@ for (const dialect of testDialects()) {
       });
       expect((await untouched.account()).status).toBe(200);
       expect((await untouched.setPassword()).status).toBe(200);
+    });
+
+    it('refuses an admin role as default_role from `settings set`; new users never get one', async () => {
+      const database = t.database;
+      const refused = await runCli(database, 'settings', 'set', 'default_role', 'administrator');
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/default_role="administrator": "administrator" is an admin role, which webhooks never assign/);
+      expect((await runCli(database, 'settings', 'get', 'default_role')).stdout.trim()).toBe('subscriber');
+
+      // A role made an admin role after it became the default is not handed out either.
+      expect((await runCli(database, 'settings', 'set', 'default_role', 'member')).code).toBe(0);
+      expect((await runCli(database, 'roles', 'add', 'member', 'Member', '--admin')).code).toBe(0);
+      const add = await hook({ wpf_action: 'add', contact_id: 'n-1', email: 'new@example.com' });
+      expect(add.body).toMatchObject({ status: 'failed', error: { code: 'INVALID_SETTING' } });
+      expect(await countUsers('new@example.com')).toBe(0);
+    });
+  });
+
+  describe(`default_role override at start-up (${dialect})`, () => {
+    it('refuses CRM_BRIDGE_SETTING_DEFAULT_ROLE naming an admin role with a clear error', async () => {
+      const database = await createTestDatabase(dialect);
+      try {
+        await expect(startTestService(dialect, { database, env: { CRM_BRIDGE_SETTING_DEFAULT_ROLE: 'administrator' } })).rejects.toThrow(
+          /default_role="administrator": "administrator" is an admin role, which webhooks never assign/,
+        );
+      } finally {
+        await database.drop();
+      }
     });
   });
 }

@@ -313,6 +313,10 @@ async function createUser(
 
   const role = resolveRole(mapped.role ?? plan.role, roles, deps.settings.default_role);
   if (role.notice) notices.push(role.notice);
+  // The default role is checked when set, but a role can be made an admin role afterwards.
+  if (isAdminRole(role.slug, roles)) {
+    throw new AppError('INVALID_SETTING', `default_role "${role.slug}" is an admin role, which webhooks never assign; choose another`);
+  }
   const login = await uniqueLogin(db, deps, mapped, email, notices);
 
   const now = deps.clock.now().toISOString();
