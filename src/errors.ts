@@ -32,6 +32,16 @@ export const ERRORS = {
   CRM_NETWORK: { status: 502, retryable: true, message: 'The CRM could not be reached' },
   LOGIN_TAKEN: { status: 422, retryable: false, message: 'The username is already taken by another user' },
   EMAIL_TAKEN: { status: 422, retryable: false, message: 'The e-mail address belongs to another user' },
+  USER_LINKED_TO_OTHER_CONTACT: {
+    status: 422,
+    retryable: false,
+    message: 'The user with the contact\u2019s e-mail is already linked to another contact of this connection',
+  },
+  ADMIN_NOT_LINKABLE: {
+    status: 422,
+    retryable: false,
+    message: 'The user with the contact\u2019s e-mail holds an admin role, which webhooks never link to a contact',
+  },
   CONCURRENT_CHANGE: { status: 409, retryable: true, message: 'Another run changed the same user at the same time' },
   SEALED_VALUE_UNREADABLE: {
     status: 422,

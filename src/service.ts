@@ -14,7 +14,7 @@ import { createInboxWriter } from './inbox/inbox-writer.js';
 import { createLogger, type Logger } from './logger.js';
 import { createSealer, type Sealer } from './lib/seal.js';
 import { createKeyChecker, currentAccessKey, sealStoredAccessKeys, type AccessKeyInfo } from './settings/access-keys.js';
-import { loadSettings } from './settings/settings.js';
+import { checkDefaultRole, loadSettings } from './settings/settings.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { migrateToLatest } from './storage/migrations/index.js';
 import { loadSealingKey } from './storage/sealing-key.js';
@@ -86,10 +86,12 @@ export async function createService(config: Config, options: ServiceOptions = {}
     throw error;
   });
   // A bad setting (say, an environment override) fails the start, not every later run.
-  await loadSettings(db, config.settingOverrides).catch(async (error: unknown) => {
-    await database.destroy();
-    throw error;
-  });
+  await loadSettings(db, config.settingOverrides)
+    .then((settings) => checkDefaultRole(db, settings.default_role))
+    .catch(async (error: unknown) => {
+      await database.destroy();
+      throw error;
+    });
 
   const registry = createConnectionRegistry(db, clock, {
     settingOverrides: config.settingOverrides,

@@ -49,7 +49,7 @@ for (const dialect of testDialects()) {
       expect(view.contacts).toEqual([expect.objectContaining({ connection: 'crm', contactId: '10' })]);
     });
 
-    it('never creates a duplicate: add again updates, and another contact with the same e-mail links to the same user', async () => {
+    it('never creates a duplicate: add again updates, and another contact with the same e-mail neither takes the user nor makes one', async () => {
       crm.addContact({ id: '11', email: 'dup@example.com', fields: { first_name: 'Old' } });
       await hook('wpf_action=add&contact_id=11');
       crm.contacts.get('11')!.fields.first_name = 'New';
@@ -57,11 +57,12 @@ for (const dialect of testDialects()) {
       expect(again.body).toMatchObject({ status: 'done', created: false, changes: ['first_name'] });
       crm.addContact({ id: '12', email: 'DUP@example.com' });
       const other = await hook('wpf_action=add&contact_id=12');
-      expect(other.body).toMatchObject({ created: false, userId: again.body.userId });
+      expect(other.status).toBe(422);
+      expect(other.body).toMatchObject({ status: 'failed', error: { code: 'USER_LINKED_TO_OTHER_CONTACT' } });
       expect(await listUsers(db())).toHaveLength(1);
       const view = await describeUser(db(), await userOf('dup@example.com'));
       expect(view.firstName).toBe('New');
-      expect(view.contacts.map((contact) => contact.contactId).sort()).toEqual(['11', '12']);
+      expect(view.contacts.map((contact) => contact.contactId).sort()).toEqual(['11']);
     });
 
     it('uses the username format setting and makes usernames unique', async () => {
@@ -164,11 +165,16 @@ for (const dialect of testDialects()) {
       const notices = await queryActivity(db(), { eventId: skipped.body.eventId as number, level: 'notice' });
       expect(notices[0]?.message).toMatch(/No user is linked to contact 71/);
 
-      await hook('wpf_action=add&contact_id=70');
+      // A user with no contact of this connection yet (made through the payload connection).
+      await t.webhook(`/webhooks/payload?access_key=${t.key}&wpf_action=add&contact_id=p70&email=first@example.com`);
       const viaEmail = await hook('wpf_action=update_tags&contact_id=71&email=first@example.com');
       expect(viaEmail.body).toMatchObject({ status: 'done', tags: { current: ['Newsletter'] } });
       const view = await describeUser(db(), await userOf('first@example.com'));
-      expect(view.contacts.map((c) => c.contactId).sort()).toEqual(['70', '71']);
+      expect(view.contacts.map((c) => `${c.connection}/${c.contactId}`).sort()).toEqual(['crm/71', 'payload/p70']);
+
+      // Once linked, the e-mail no longer ties another contact of the connection to it.
+      const taken = await hook('wpf_action=update_tags&contact_id=70&email=first@example.com');
+      expect(taken.body).toMatchObject({ status: 'skipped', userId: null });
     });
 
     it('refuses to create a user for a contact without an e-mail', async () => {

@@ -520,28 +520,35 @@ for (const dialect of testDialects()) {
         expect(info.map((row) => row.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^Skipped update for contact 6001/)]));
       });
 
-      it('with email= of an existing user, update_tags updates that user and links the contact', async () => {
-        crm.addContact({ id: '6002', email: 'linked@example.com', tags: ['1'] });
-        const created = await send(t, `/?wpf_action=add&access_key=${key}&contact_id=6002`);
+      it('with email= of an existing user not yet linked on the connection, update_tags updates that user and links the contact', async () => {
+        // A user of the site with no contact of this connection (here: made through the payload connection).
+        const created = await send(t, `/webhooks/payload?wpf_action=add&access_key=${key}&contact_id=p-6002&email=linked@example.com`);
         expect(created.status).toBe(200);
         const userId = created.body.userId;
 
-        // Another contact (with another e-mail in the CRM) is tied to the user by the email parameter.
+        // A contact (with another e-mail in the CRM) is tied to the user by the email parameter.
         crm.addContact({ id: '6003', email: 'linked-crm@example.com', tags: ['3'] });
         const reply = await send(t, `/?wpf_action=update_tags&access_key=${key}&contact_id=6003&email=linked@example.com`);
         expect(reply.status).toBe(200);
         expect(reply.body).toMatchObject({ status: 'done', action: 'update_tags', userId, created: false });
         // The contact's tags become the user's tag set for the connection.
-        expect(reply.body.tags).toEqual({ added: ['Newsletter'], removed: ['Customer'], current: ['Newsletter'] });
+        expect(reply.body.tags).toEqual({ added: ['Newsletter'], removed: [], current: ['Newsletter'] });
 
         const user = await userByEmail(t, 'linked@example.com');
-        expect(user.contacts.map((link) => `${link.connection}/${link.contactId}`).sort()).toEqual(['crm/6002', 'crm/6003']);
+        expect(user.contacts.map((link) => `${link.connection}/${link.contactId}`).sort()).toEqual(['crm/6003', 'payload/p-6002']);
         expect(labels(user, 'crm')).toEqual(['Newsletter']);
         expect(await usersWithEmail(t, 'linked-crm@example.com')).toBe(0);
 
         // Linked now: no email parameter needed any more.
         const again = await send(t, `/?wpf_action=update_tags&access_key=${key}&contact_id=6003`);
         expect(again.body).toMatchObject({ status: 'done', userId });
+
+        // Another contact naming the same user is not linked: the user has its contact on this connection.
+        crm.addContact({ id: '6004', email: 'other-crm@example.com', tags: ['1'] });
+        const other = await send(t, `/?wpf_action=update_tags&access_key=${key}&contact_id=6004&email=linked@example.com`);
+        expect(other.body).toMatchObject({ status: 'skipped', userId: null });
+        expect(other.body.notices).toEqual([expect.stringMatching(/already linked to another contact of connection crm/)]);
+        expect(labels(await userByEmail(t, 'linked@example.com'), 'crm')).toEqual(['Newsletter']);
       });
     });
 

@@ -28,19 +28,28 @@ export async function verifyCurrentPassword(deps: AuthDeps, user: UserRow, passw
 }
 
 /**
- * A new password, in the caller's transaction: the hash (computed by the
- * caller, outside any transaction) replaces the old one, the user's open
- * set-password links are spent, and their sessions end (but `keepSessionSecret`'s):
- * whoever knew the old password or held a link loses access.
+ * Ends what an account's old credentials opened, in the caller's transaction:
+ * the user's open set-password links are spent and their sessions end (but
+ * `keepSessionSecret`'s). Done with every password or e-mail change, so
+ * whoever knew the old password, held a link or reads the old mailbox loses access.
  */
-async function storeNewPassword(
+export async function revokeAccess(trx: Kysely<DB>, userId: number, at: string, keepSessionSecret?: string): Promise<void> {
+  await spendOpenTokens(trx, userId, at);
+  await deleteUserSessions(trx, userId, keepSessionSecret);
+}
+
+/**
+ * A new password, in the caller's transaction: the hash (computed by the
+ * caller, outside any transaction) replaces the old one and access is
+ * revoked as above.
+ */
+export async function storeNewPassword(
   trx: Kysely<DB>,
   change: { userId: number; passwordHash: string; keepSessionSecret?: string | undefined },
   at: string,
 ): Promise<void> {
   await updateUser(trx, change.userId, { password_hash: change.passwordHash, password_generated: 0, updated_at: at });
-  await spendOpenTokens(trx, change.userId, at);
-  await deleteUserSessions(trx, change.userId, change.keepSessionSecret);
+  await revokeAccess(trx, change.userId, at, change.keepSessionSecret);
 }
 
 /** A logged-in user's new password; the session in use stays. */

@@ -107,6 +107,11 @@ export function resolveRole(requested: string | undefined, roles: readonly Role[
   return { slug: match.slug };
 }
 
+/** True when `slug` names a role that can manage the site (webhooks never touch such users' access). */
+export function isAdminRole(slug: string, roles: readonly Role[]): boolean {
+  return roles.some((role) => role.slug === slug && role.isAdmin);
+}
+
 export const USERNAME_FORMATS = ['email', 'first_last', 'first_number'] as const;
 export type UsernameFormat = (typeof USERNAME_FORMATS)[number];
 

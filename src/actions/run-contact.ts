@@ -4,7 +4,7 @@
  * rules in rules.ts. CRM calls happen outside the database transaction.
  */
 import type { Kysely } from 'kysely';
-import { deleteUserSessions } from '../accounts/sessions.repository.js';
+import { revokeAccess, storeNewPassword } from '../accounts/password-change.js';
 import type { Clock } from '../clock.js';
 import type { Connection } from '../connections/registry.js';
 import type { ContactData } from '../connectors/types.js';
@@ -14,18 +14,20 @@ import { getTagLabels, saveTagLabels } from '../directory/tag.repository.js';
 import {
   addUserTags,
   findUserByContact,
+  findLinkedContact,
   findUserByEmail,
   getUserMeta,
   getUserTagIds,
   insertUser,
   linkContact,
+  lockUser,
   loginExists,
   removeUserTags,
   setUserMeta,
   updateUser,
   type Db,
 } from '../directory/user.repository.js';
-import { AppError } from '../errors.js';
+import { AppError, type ErrorCode } from '../errors.js';
 import { MASK } from '../lib/secrets.js';
 import { enqueueMail } from '../mail/mail.repository.js';
 import type { RunPlan } from '../inbox/coalesce.js';
@@ -33,6 +35,7 @@ import type { Settings } from '../settings/settings.js';
 import type { DB, UserRow, UserUpdate } from '../storage/schema.js';
 import {
   diffTags,
+  isAdminRole,
   isValidEmail,
   mapContact,
   resolveRole,
@@ -71,6 +74,8 @@ export interface RunResult {
   changes: string[];
   tags: TagReport;
   notices: string[];
+  /** Why a skipped run changed nothing. */
+  skipReason?: string | undefined;
   passwordGenerated?: boolean | undefined;
   returnPassword?: 'written' | 'failed' | undefined;
   /** queued: a welcome e-mail waits in the mail queue; skipped: asked for, but the user already existed. */
@@ -113,10 +118,21 @@ export async function runContact(deps: RunDeps, connection: Connection, plan: Ru
   const wantsWelcome = plan.action === 'add' && (plan.sendNotification === true || deps.settings.send_welcome_email);
   let welcomeEmailId: number | undefined;
   const outcome = await db.transaction().execute(async (trx) => {
-    const user = await findUser(trx, connection.id, plan, mapped);
+    const match = await findUser(trx, connection.id, plan, mapped, roles);
+    if (match?.refused) {
+      // add: failing is the safe answer. Updating the user would hand it to this contact,
+      // and creating a second user with its e-mail is never allowed; a failed event shows
+      // in the event list and can be replayed once the links are sorted out.
+      if (plan.action === 'add') {
+        throw new AppError(match.refused.code, `user #${match.refused.userId}; contact ${plan.contactId} was not linked and no user was created`);
+      }
+      notices.push(`${match.refused.reason}; contact ${plan.contactId} was not linked to it and nothing was changed`);
+      return { status: 'skipped' as const, user: undefined, created: false, changes: [] as string[], tags: emptyTags(), skipReason: match.refused.reason };
+    }
+    const user = match?.user;
     if (!user && plan.action !== 'add') {
       notices.push(`No user is linked to contact ${plan.contactId}${plan.email ? ` or has the e-mail ${plan.email}` : ''}; nothing to update`);
-      return { status: 'skipped' as const, user: undefined, created: false, changes: [] as string[], tags: emptyTags() };
+      return { status: 'skipped' as const, user: undefined, created: false, changes: [] as string[], tags: emptyTags(), skipReason: 'no matching user' };
     }
     const now = clock.now().toISOString();
     if (!user) {
@@ -135,8 +151,12 @@ export async function runContact(deps: RunDeps, connection: Connection, plan: Ru
     const tags = await applyTags(trx, connection.id, user.id, contact.tags, tagLabels, now);
     return { status: 'done' as const, user, created: false, changes, tags };
   });
-  if (outcome.user && !outcome.created && plan.action !== 'update_tags' && (await updatePassword(deps, outcome.user, mapped))) {
-    outcome.changes.push('password');
+  if (outcome.user && !outcome.created && plan.action !== 'update_tags' && mapped.user_pass?.trim()) {
+    if (isAdminRole(outcome.user.role, roles)) {
+      notices.push(`User #${outcome.user.id} holds the admin role "${outcome.user.role}", whose password webhooks never change; kept it`);
+    } else if (await updatePassword(deps, outcome.user, mapped)) {
+      outcome.changes.push('password');
+    }
   }
 
   if (wantsWelcome && outcome.user && !outcome.created) {
@@ -154,6 +174,7 @@ export async function runContact(deps: RunDeps, connection: Connection, plan: Ru
     created: outcome.created,
     changes: outcome.changes,
     tags: outcome.tags,
+    skipReason: 'skipReason' in outcome ? outcome.skipReason : undefined,
   };
   if (outcome.created) {
     result.passwordGenerated = generatedPassword !== undefined;
@@ -206,13 +227,51 @@ async function labelTags(
   return labels;
 }
 
-async function findUser(db: Db, connectionId: string, plan: RunPlan, mapped: MappedContact): Promise<UserRow | undefined> {
+/** A user found for the contact, or one found by e-mail that the contact may not take over. */
+type UserMatch =
+  | { user: UserRow; refused?: undefined }
+  | { user?: undefined; refused: { code: ErrorCode; userId: number; reason: string } };
+
+/**
+ * The user linked to the contact; else one with the `email` parameter
+ * (update and update_tags only) or the contact's own e-mail. A user found by
+ * e-mail is linked only when it holds no admin role and no other contact of
+ * this connection is linked to it: an e-mail address proves nothing about
+ * who sent the webhook.
+ */
+async function findUser(
+  db: Db,
+  connectionId: string,
+  plan: RunPlan,
+  mapped: MappedContact,
+  roles: readonly Role[],
+): Promise<UserMatch | undefined> {
   const linked = await findUserByContact(db, connectionId, plan.contactId);
-  if (linked) return linked;
-  for (const email of [plan.email, mapped.email]) {
+  if (linked) return { user: linked };
+  for (const email of plan.action === 'add' ? [mapped.email] : [plan.email, mapped.email]) {
     if (!email) continue;
     const byEmail = await findUserByEmail(db, email);
-    if (byEmail) return byEmail;
+    if (!byEmail) continue;
+    if (isAdminRole(byEmail.role, roles)) {
+      return {
+        refused: {
+          code: 'ADMIN_NOT_LINKABLE',
+          userId: byEmail.id,
+          reason: `User #${byEmail.id} with the e-mail ${email} holds the admin role "${byEmail.role}", which webhooks never link to a contact`,
+        },
+      };
+    }
+    await lockUser(db, byEmail.id);
+    if ((await findLinkedContact(db, byEmail.id, connectionId)) !== undefined) {
+      return {
+        refused: {
+          code: 'USER_LINKED_TO_OTHER_CONTACT',
+          userId: byEmail.id,
+          reason: `User #${byEmail.id} with the e-mail ${email} is already linked to another contact of connection ${connectionId}`,
+        },
+      };
+    }
+    return { user: byEmail };
   }
   return undefined;
 }
@@ -240,11 +299,8 @@ async function updatePassword(deps: RunDeps, user: UserRow, mapped: MappedContac
   if (!isGivenPassword(mapped.user_pass)) return false;
   if (await verifyPassword(mapped.user_pass, user.password_hash)) return false;
   const hash = await hashPassword(mapped.user_pass);
-  await deps.db.transaction().execute(async (trx) => {
-    await updateUser(trx, user.id, { password_hash: hash, password_generated: 0, updated_at: deps.clock.now().toISOString() });
-    // The old password no longer opens anything: logins made with it end too.
-    await deleteUserSessions(trx, user.id);
-  });
+  // The old password no longer opens anything: logins made with it end, open links are spent.
+  await deps.db.transaction().execute((trx) => storeNewPassword(trx, { userId: user.id, passwordHash: hash }, deps.clock.now().toISOString()));
   return true;
 }
 
@@ -263,6 +319,10 @@ async function createUser(
 
   const role = resolveRole(mapped.role ?? plan.role, roles, deps.settings.default_role);
   if (role.notice) notices.push(role.notice);
+  // The default role is checked when set, but a role can be made an admin role afterwards.
+  if (isAdminRole(role.slug, roles)) {
+    throw new AppError('INVALID_SETTING', `default_role "${role.slug}" is an admin role, which webhooks never assign; choose another`);
+  }
   const login = await uniqueLogin(db, deps, mapped, email, notices);
 
   const now = deps.clock.now().toISOString();
@@ -322,9 +382,11 @@ async function updateExistingUser(
 ): Promise<string[]> {
   const changes: string[] = [];
   const update: UserUpdate = {};
+  const isAdmin = isAdminRole(user.role, roles);
   if (mapped.email && mapped.email.toLowerCase() !== user.email_lower) {
     const owner = await findUserByEmail(db, mapped.email);
-    if (!isValidEmail(mapped.email)) notices.push(`E-mail "${mapped.email}" is not valid; kept "${user.email}"`);
+    if (isAdmin) notices.push(`User #${user.id} holds the admin role "${user.role}", whose e-mail webhooks never change; kept ${user.email}`);
+    else if (!isValidEmail(mapped.email)) notices.push(`E-mail "${mapped.email}" is not valid; kept "${user.email}"`);
     else if (owner && owner.id !== user.id) notices.push(`E-mail ${mapped.email} belongs to user #${owner.id}; kept ${user.email}`);
     else {
       update.email = mapped.email;
@@ -341,7 +403,6 @@ async function updateExistingUser(
   }
   const requestedRole = mapped.role ?? plan.role;
   if (requestedRole?.trim()) {
-    const isAdmin = roles.some((role) => role.slug === user.role && role.isAdmin);
     if (isAdmin) {
       notices.push(`User #${user.id} holds the admin role "${user.role}", which webhooks never change`);
     } else {
@@ -358,7 +419,10 @@ async function updateExistingUser(
   await setUserMeta(db, user.id, metaChanges);
   changes.push(...Object.keys(metaChanges).map((key) => `meta.${key}`));
   if (Object.keys(update).length > 0 || changes.length > 0) {
-    await updateUser(db, user.id, { ...update, updated_at: deps.clock.now().toISOString() });
+    const now = deps.clock.now().toISOString();
+    await updateUser(db, user.id, { ...update, updated_at: now });
+    // Password links and logins were handed to the old address: they end with it.
+    if (update.email !== undefined) await revokeAccess(db, user.id, now);
   }
   return changes;
 }

@@ -156,6 +156,31 @@ export async function linkContact(db: Db, connectionId: string, contactId: strin
     .execute();
 }
 
+/** The contact the user is linked to on the connection, if any. */
+export async function findLinkedContact(db: Db, userId: number, connectionId: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('contact_links')
+    .select('contact_id')
+    .where('user_id', '=', userId)
+    .where('connection_id', '=', connectionId)
+    .orderBy('contact_id')
+    .executeTakeFirst();
+  return row?.contact_id;
+}
+
+/**
+ * Holds the user's row until the transaction ends (PostgreSQL: a row lock from
+ * an update that changes nothing; SQLite runs one transaction at a time), so
+ * two runs deciding whether to link the same user decide one after the other.
+ */
+export async function lockUser(db: Db, userId: number): Promise<void> {
+  await db
+    .updateTable('users')
+    .set((eb) => ({ updated_at: eb.ref('updated_at') }))
+    .where('id', '=', userId)
+    .execute();
+}
+
 export async function listContactLinks(db: Db, userId: number) {
   return db
     .selectFrom('contact_links')

@@ -5,7 +5,8 @@
  */
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { isValidEmail, USERNAME_FORMATS } from '../actions/rules.js';
+import { isAdminRole, isValidEmail, USERNAME_FORMATS } from '../actions/rules.js';
+import { listRoles } from '../directory/role.repository.js';
 import { AppError } from '../errors.js';
 import { DEFAULT_TEMPLATES, unknownPlaceholders } from '../mail/templates.js';
 import type { DB } from '../storage/schema.js';
@@ -144,11 +145,24 @@ export async function loadSettings(db: Kysely<DB>, overrides: Readonly<Record<st
   return Object.freeze(settings) as Settings;
 }
 
+/**
+ * Refuses a default role that can manage the site: every user a webhook
+ * creates would get it. Checked when the setting is saved and at start-up
+ * (where an environment override is first read).
+ */
+export async function checkDefaultRole(db: Kysely<DB>, role: string): Promise<void> {
+  const slug = role.trim();
+  if (isAdminRole(slug, await listRoles(db))) {
+    throw new AppError('INVALID_SETTING', `default_role=${JSON.stringify(role)}: "${slug}" is an admin role, which webhooks never assign`);
+  }
+}
+
 export async function saveSetting(db: Kysely<DB>, name: string, value: string, at: string): Promise<void> {
   if (!isSettingName(name)) {
     throw new AppError('INVALID_SETTING', `unknown setting "${name}"; known: ${SETTING_NAMES.join(', ')}`);
   }
   parseSetting(name, value);
+  if (name === 'default_role') await checkDefaultRole(db, value);
   await db
     .insertInto('settings')
     .values({ key: name, value, updated_at: at })

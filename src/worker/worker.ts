@@ -255,7 +255,7 @@ export function describeResult(
   );
   for (const notice of result.notices) lines.push(entry('notice', notice, eventId, context, undefined, userId));
   if (result.status === 'skipped') {
-    lines.push(entry('info', `Skipped ${result.action} for contact ${result.contactId}: no matching user${coalesced}`, eventId, context, undefined, null));
+    lines.push(entry('info', `Skipped ${result.action} for contact ${result.contactId}: ${result.skipReason ?? 'no matching user'}${coalesced}`, eventId, context, undefined, null));
     return lines;
   }
   const tagText = [
