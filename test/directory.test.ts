@@ -165,7 +165,8 @@ for (const dialect of testDialects()) {
       const notices = await queryActivity(db(), { eventId: skipped.body.eventId as number, level: 'notice' });
       expect(notices[0]?.message).toMatch(/No user is linked to contact 71/);
 
-      // A user with no contact of this connection yet (made through the payload connection).
+      // A user with no contact of this connection yet (made through a payload connection).
+      await t.addConnection({ id: 'payload', type: 'payload' });
       await t.webhook(`/webhooks/payload?access_key=${t.key}&wpf_action=add&contact_id=p70&email=first@example.com`);
       const viaEmail = await hook('wpf_action=update_tags&contact_id=71&email=first@example.com');
       expect(viaEmail.body).toMatchObject({ status: 'done', tags: { current: ['Newsletter'] } });

@@ -219,8 +219,23 @@ for (const dialect of testDialects()) {
       expect((await hook({ wpf_action: 'update', contact_id: 'A' }, '/webhooks/crm')).body).toMatchObject({ status: 'done', userId: victim.id });
     });
 
+    it('once a CRM is configured, the built-in payload connection is gone, so it cannot claim that CRM\u2019s users', async () => {
+      await connectCrm();
+      crm.addContact({ id: 'E', email: 'member2@example.com', fields: { password: VICTIM_PASSWORD } });
+      expect((await hook({ wpf_action: 'add', contact_id: 'E' }, '/webhooks/crm')).body).toMatchObject({ status: 'done', created: true });
+      const member = (await findUserByEmail(db(), 'member2@example.com'))!;
+
+      const claim = await hook({ wpf_action: 'update', contact_id: 'x-1', email: 'member2@example.com', user_pass: EVIL_PASSWORD });
+      expect(claim.status).toBe(404);
+      expect(claim.body.error?.code).toBe('UNKNOWN_CONNECTION');
+      const after = await reload(member);
+      expect(await verifyPassword(VICTIM_PASSWORD, after.password_hash)).toBe(true);
+      expect(await linksOf(member)).toEqual(['crm/E']);
+    });
+
     it('add ignores the email parameter: it goes by the contact\u2019s own e-mail and leaves the named user alone', async () => {
       await connectCrm();
+      await t.addConnection({ id: 'payload', type: 'payload' });
       // A user of the site who is not linked to any contact of the connection yet.
       expect((await hook({ wpf_action: 'add', contact_id: 'p-1', email: 'member@example.com', user_pass: VICTIM_PASSWORD })).body).toMatchObject({ created: true });
       const member = (await findUserByEmail(db(), 'member@example.com'))!;

@@ -521,7 +521,8 @@ for (const dialect of testDialects()) {
       });
 
       it('with email= of an existing user not yet linked on the connection, update_tags updates that user and links the contact', async () => {
-        // A user of the site with no contact of this connection (here: made through the payload connection).
+        // A user of the site with no contact of this connection (here: made through a payload connection).
+        await t.addConnection({ id: 'payload', type: 'payload' });
         const created = await send(t, `/webhooks/payload?wpf_action=add&access_key=${key}&contact_id=p-6002&email=linked@example.com`);
         expect(created.status).toBe(200);
         const userId = created.body.userId;

@@ -148,7 +148,10 @@ export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: 
     if (id !== undefined) {
       const row = await findConnection(db, id);
       if (row) return build(row);
-      if (id === BUILT_IN_PAYLOAD_ID) return build(builtInPayload());
+      // The built-in payload connection stands in only while no CRM is configured. Once one is, a
+      // webhook that brings its own contact data (and e-mail, and password) must be set up on purpose
+      // (`connections add payload`), or any key holder could link and update users that CRM owns.
+      if (id === BUILT_IN_PAYLOAD_ID && (await listConnections(db)).length === 0) return build(builtInPayload());
       throw new AppError('UNKNOWN_CONNECTION', `"${id}"`);
     }
     const rows = await listConnections(db);

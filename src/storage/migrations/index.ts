@@ -41,7 +41,17 @@ export async function migrateToLatest(db: Kysely<DB>, dialect: DialectName): Pro
         ),
     },
   });
-  const outcome: MigrationResultSet = await migrator.migrateToLatest();
-  if (outcome.error) throw outcome.error instanceof Error ? outcome.error : new Error(String(outcome.error));
-  return (outcome.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  for (let attempt = 1; ; attempt += 1) {
+    const outcome: MigrationResultSet = await migrator.migrateToLatest();
+    if (!outcome.error) return (outcome.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    // Kysely looks for its tables by listing every schema's tables; a schema another client drops
+    // during that scan fails it with invalid_schema_name (3F000). Nothing was migrated: look again.
+    if (!(isDroppedSchemaError(outcome.error) && attempt < 5)) {
+      throw outcome.error instanceof Error ? outcome.error : new Error(String(outcome.error));
+    }
+  }
+}
+
+function isDroppedSchemaError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '3F000';
 }
