@@ -12,6 +12,7 @@ import { queryActivity } from '../src/activity/activity.repository.js';
 import { createPasswordToken } from '../src/accounts/password-tokens.repository.js';
 import { createSession } from '../src/accounts/sessions.repository.js';
 import { hashPassword, verifyPassword } from '../src/directory/passwords.js';
+import { saveRole } from '../src/directory/role.repository.js';
 import { findUserByEmail, findUserById, insertUser, listContactLinks } from '../src/directory/user.repository.js';
 import type { UserRow } from '../src/storage/schema.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
@@ -282,9 +283,13 @@ for (const dialect of testDialects()) {
       expect(refused.stderr).toMatch(/default_role="administrator": "administrator" is an admin role, which webhooks never assign/);
       expect((await runCli(database, 'settings', 'get', 'default_role')).stdout.trim()).toBe('subscriber');
 
-      // A role made an admin role after it became the default is not handed out either.
+      // The CLI will not make the default role an admin role…
       expect((await runCli(database, 'settings', 'set', 'default_role', 'member')).code).toBe(0);
-      expect((await runCli(database, 'roles', 'add', 'member', 'Member', '--admin')).code).toBe(0);
+      const promoted = await runCli(database, 'roles', 'add', 'member', 'Member', '--admin');
+      expect(promoted.code).not.toBe(0);
+      expect(promoted.stderr).toMatch(/default role of new users/);
+      // …and one made an admin role behind its back is not handed out either.
+      await saveRole(db(), { slug: 'member', name: 'Member', isAdmin: true });
       const add = await hook({ wpf_action: 'add', contact_id: 'n-1', email: 'new@example.com' });
       expect(add.body).toMatchObject({ status: 'failed', error: { code: 'INVALID_SETTING' } });
       expect(await countUsers('new@example.com')).toBe(0);
