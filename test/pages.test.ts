@@ -266,7 +266,7 @@ for (const dialect of testDialects()) {
     });
 
     it('marks the cookie Secure behind an https proxy and returns to the site URL, ignoring redirects elsewhere', async () => {
-      await start({ CRM_BRIDGE_TRUST_PROXY: 'true', CRM_BRIDGE_SETTING_SITE_URL: 'https://members.example.org/' });
+      await start({ CRM_BRIDGE_TRUST_PROXY: '1', CRM_BRIDGE_SETTING_SITE_URL: 'https://members.example.org/' });
       await addUser('jane@example.com', { password: KNOWN_PASSWORD });
       const browser = new Browser(t.baseUrl, { 'x-forwarded-proto': 'https' });
 
@@ -521,8 +521,19 @@ for (const dialect of testDialects()) {
       expect(activity.map((entry) => entry.level)).toEqual(['warning', 'notice', 'notice', 'notice']);
     });
 
+    it('behind one proxy, counts the address the proxy saw: a rotated X-Forwarded-For gets no fresh budget (spoofed client addresses)', async () => {
+      await start({ CRM_BRIDGE_TRUST_PROXY: '1', CRM_BRIDGE_SETTING_LOGIN_LIMIT_PER_IP: '2' });
+      await addUser('jane@example.com', { password: KNOWN_PASSWORD });
+      // The client writes the leftmost entries; the proxy appends the address it saw.
+      const spoofing = (leftmost: string) => new Browser(t.baseUrl, { 'x-forwarded-for': `${leftmost}, 198.51.100.7` });
+      for (let i = 0; i < 2; i += 1) expect((await logIn(spoofing(`203.0.113.${i}`), 'jane@example.com', `wrong password ${i}`)).status).toBe(401);
+      expect((await logIn(spoofing('203.0.113.99'), 'jane@example.com', KNOWN_PASSWORD)).status).toBe(429);
+      // Another visitor behind the same proxy keeps their own budget.
+      expect((await logIn(new Browser(t.baseUrl, { 'x-forwarded-for': '198.51.100.8' }), 'jane@example.com', KNOWN_PASSWORD)).status).toBe(303);
+    });
+
     it('limits failed logins per account, from any address, and answers unknown names like wrong passwords', async () => {
-      await start({ CRM_BRIDGE_TRUST_PROXY: 'true', CRM_BRIDGE_SETTING_LOGIN_LIMIT_PER_ACCOUNT: '2' });
+      await start({ CRM_BRIDGE_TRUST_PROXY: '1', CRM_BRIDGE_SETTING_LOGIN_LIMIT_PER_ACCOUNT: '2' });
       await addUser('jane@example.com', { password: KNOWN_PASSWORD });
       const from = (ip: string) => new Browser(t.baseUrl, { 'x-forwarded-for': ip });
 

@@ -22,7 +22,8 @@ export interface AppDeps {
   intake: Intake;
   logger: Logger | false;
   bodyLimit: number;
-  trustProxy: boolean;
+  /** Fastify's trustProxy: false, a hop count, or the trusted proxies' addresses. */
+  trustProxy: false | number | string[];
   clock: Clock;
   /** `CRM_BRIDGE_SETTING_*` overrides, for loadSettings. */
   settingOverrides: Readonly<Record<string, string>>;
@@ -65,6 +66,16 @@ function parseLoose(text: string): unknown {
   return {};
 }
 
+/**
+ * Fastify treats a number as "trust no proxy"; a hop count is the classic
+ * rule instead: the socket's peer and the next `hops - 1` X-Forwarded-For
+ * entries from the right are proxies, the entry after them is the client.
+ */
+function fastifyTrustProxy(setting: AppDeps['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof setting === 'number') return setting === 0 ? false : (_address, hop) => hop < setting;
+  return setting;
+}
+
 function wantsHtml(request: FastifyRequest): boolean {
   const accept = request.headers.accept ?? '';
   return accept.includes('text/html');
@@ -75,7 +86,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger === false ? undefined : (deps.logger as never),
     logger: deps.logger === false ? false : undefined,
     bodyLimit: deps.bodyLimit,
-    trustProxy: deps.trustProxy,
+    trustProxy: fastifyTrustProxy(deps.trustProxy),
     exposeHeadRoutes: false,
   });
   app.decorateRequest('rawBody', undefined);
