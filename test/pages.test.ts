@@ -532,6 +532,23 @@ for (const dialect of testDialects()) {
       expect((await logIn(new Browser(t.baseUrl, { 'x-forwarded-for': '198.51.100.8' }), 'jane@example.com', KNOWN_PASSWORD)).status).toBe(303);
     });
 
+    it('lets at most login_limit_per_account of 12 parallel wrong logins reach the password hash (regression: checked, hashed, then counted)', async () => {
+      await start();
+      await addUser('jane@example.com', { password: KNOWN_PASSWORD });
+      const forms = await Promise.all(Array.from({ length: 12 }, async () => {
+        const browser = new Browser(t.baseUrl);
+        return { browser, form: await browser.get('/login') };
+      }));
+      const answers = await Promise.all(
+        forms.map(({ browser, form }, i) => browser.post('/login', { ...hiddenFields(form.body), identifier: 'jane@example.com', password: `wrong password ${i}` })),
+      );
+      const statuses = answers.map((answer) => answer.status);
+      // 401 means the password was compared; the default limit is 5.
+      expect(statuses.filter((status) => status === 401).length).toBeLessThanOrEqual(5);
+      expect(statuses.filter((status) => status !== 401).every((status) => status === 429)).toBe(true);
+      expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(7);
+    });
+
     it('limits failed logins per account, from any address, and answers unknown names like wrong passwords', async () => {
       await start({ CRM_BRIDGE_TRUST_PROXY: '1', CRM_BRIDGE_SETTING_LOGIN_LIMIT_PER_ACCOUNT: '2' });
       await addUser('jane@example.com', { password: KNOWN_PASSWORD });
