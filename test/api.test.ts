@@ -10,8 +10,10 @@ import { queryActivity } from '../src/activity/activity.repository.js';
 import { createApiToken, listApiTokens, revokeApiToken } from '../src/api/api-tokens.repository.js';
 import { ErrorSchema, TagListSchema, UserPageSchema, UserResponseSchema } from '../src/api/schemas.js';
 import { saveTagLabels } from '../src/directory/tag.repository.js';
-import { addUserTags } from '../src/directory/user.repository.js';
+import { verifyPassword } from '../src/directory/passwords.js';
+import { addUserTags, findUserById, updateUser } from '../src/directory/user.repository.js';
 import { testDialects } from './helpers/databases.js';
+import { ARGON2ID_PREFIX, legacyScryptHash } from './helpers/passwords.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 const PASSWORD = 'Correct-Horse-7!';
@@ -251,6 +253,16 @@ for (const dialect of testDialects()) {
       // The e-mail works in any case, and under the other accepted key names.
       expect((await verify({ email: 'ALICE@example.com', password: PASSWORD })).as(UserResponseSchema).user.id).toBe(ids.alice);
       expect((await verify({ username: 'alice@example.com', password: PASSWORD })).as(UserResponseSchema).user.id).toBe(ids.alice);
+    });
+
+    it('verifies a password stored as scrypt, and stores it as argon2id from then on', async () => {
+      const id = await addUser(`contact_id=5&email=legacy%40example.com&user_pass=${encodeURIComponent(PASSWORD)}`);
+      await updateUser(db(), id, { password_hash: legacyScryptHash(PASSWORD) });
+      expect((await verify({ login: 'legacy@example.com', password: PASSWORD })).status).toBe(200);
+      const upgraded = (await findUserById(db(), id))?.password_hash ?? '';
+      expect(upgraded.startsWith(ARGON2ID_PREFIX)).toBe(true);
+      expect(await verifyPassword(PASSWORD, upgraded)).toBe(true);
+      expect((await verify({ login: 'legacy@example.com', password: PASSWORD })).status).toBe(200);
     });
 
     it('answers a wrong password and an unknown login alike (401 INVALID_CREDENTIALS), and logs both without the password', async () => {

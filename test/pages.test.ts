@@ -6,9 +6,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { queryActivity } from '../src/activity/activity.repository.js';
 import { createPasswordToken } from '../src/accounts/password-tokens.repository.js';
-import { hashPassword } from '../src/directory/passwords.js';
-import { findUserByEmail, updateUser } from '../src/directory/user.repository.js';
+import { hashPassword, verifyPassword } from '../src/directory/passwords.js';
+import { findUserByEmail, findUserById, updateUser } from '../src/directory/user.repository.js';
 import { testDialects } from './helpers/databases.js';
+import { ARGON2ID_PREFIX, legacyScryptHash } from './helpers/passwords.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 const NEW_PASSWORD = 'lantern orbit pickle 47 tractor';
@@ -323,6 +324,22 @@ for (const dialect of testDialects()) {
       expect(next.location).toBe('/account');
       const activity = await queryActivity(db(), { userId: user.id, action: 'password' });
       expect(activity.map((entry) => entry.message)).toEqual(['Password chosen after the first login']);
+    });
+
+    it('logs in a user whose password was stored as scrypt, and stores it as argon2id from then on', async () => {
+      const browser = await start();
+      const user = await addUser('jane@example.com', { password: KNOWN_PASSWORD });
+      expect(user.password_hash.startsWith(ARGON2ID_PREFIX)).toBe(true);
+      const legacy = legacyScryptHash(KNOWN_PASSWORD);
+      await updateUser(db(), user.id, { password_hash: legacy });
+
+      expect((await logIn(new Browser(t.baseUrl), 'jane@example.com', 'not the password 1')).status).toBe(401);
+      expect((await findUserById(db(), user.id))?.password_hash).toBe(legacy);
+      expect((await logIn(browser, 'jane@example.com', KNOWN_PASSWORD)).status).toBe(303);
+      const upgraded = (await findUserById(db(), user.id))?.password_hash ?? '';
+      expect(upgraded.startsWith(ARGON2ID_PREFIX)).toBe(true);
+      expect(await verifyPassword(KNOWN_PASSWORD, upgraded)).toBe(true);
+      expect((await logIn(new Browser(t.baseUrl), 'jane@example.com', KNOWN_PASSWORD)).status).toBe(303);
     });
 
     it('changes a password only with the current one, and ends the other sessions', async () => {

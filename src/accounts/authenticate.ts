@@ -4,8 +4,8 @@
  */
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
-import { hashPassword, verifyPassword } from '../directory/passwords.js';
-import { findUserByEmail, findUserByLogin } from '../directory/user.repository.js';
+import { hashPassword, needsRehash, verifyPassword } from '../directory/passwords.js';
+import { findUserByEmail, findUserByLogin, replacePasswordHash } from '../directory/user.repository.js';
 import type { Settings } from '../settings/settings.js';
 import type { DB, UserRow } from '../storage/schema.js';
 import { hashSecret } from './password-tokens.repository.js';
@@ -92,5 +92,11 @@ export async function authenticate(
   const matches = await verifyPassword(input.password, user?.password_hash ?? (await throwawayHash()));
   if (!user || !matches || input.password === '') return { ok: false, reason: 'invalid', user };
   await clearLimit(db, accountKey);
+  if (needsRehash(user.password_hash)) {
+    // The only moment the password is known: an old-format hash becomes argon2id now.
+    const passwordHash = await hashPassword(input.password);
+    await replacePasswordHash(db, user.id, user.password_hash, passwordHash);
+    return { ok: true, user: { ...user, password_hash: passwordHash } };
+  }
   return { ok: true, user };
 }
