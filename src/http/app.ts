@@ -16,6 +16,7 @@ import type { Intake, IntakeRequest, IntakeResponse } from '../webhook/intake.js
 import { renderDebugPage } from './debug-page.js';
 import { escapeHtml, page } from './html.js';
 import { registerAccountPages } from './pages/index.js';
+import { registerSecurityHeaders } from './security-headers.js';
 
 export interface AppDeps {
   db: Kysely<DB>;
@@ -91,6 +92,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.decorateRequest('rawBody', undefined);
   app.decorateRequest('bodyProblem', undefined);
+  // Before any route or scope is added, so that every answer gets them (404s and errors too).
+  registerSecurityHeaders(app, { publicUrl: deps.publicUrl });
 
   // Every parser keeps the raw body, and a body that does not parse reaches the
   // handler marked as malformed instead of failing early: it must still be stored.

@@ -12,7 +12,7 @@ import { redactUrl } from '../../logger.js';
 import { loadSettings, SETTINGS } from '../../settings/settings.js';
 import type { AppDeps } from '../app.js';
 import { registerAccountSettingsPages } from './account.js';
-import { recordActivity, securityHeaders, sendPage, type PageDeps } from './context.js';
+import { pageSecurityPolicy, recordActivity, sendPage, type PageDeps } from './context.js';
 import { accountPage, links, paragraph, type SiteSettings } from './layout.js';
 import { registerLoginPages } from './login.js';
 import { registerLogoutPages } from './logout.js';
@@ -47,7 +47,7 @@ export async function registerAccountPages(app: FastifyInstance, deps: AppDeps):
   app.decorateRequest('pageSettings', undefined);
 
   app.addHook('onSend', async (request, reply, payload) => {
-    reply.headers(securityHeaders(request.pageSettings?.site_url ?? ''));
+    reply.header('content-security-policy', pageSecurityPolicy(request.pageSettings?.site_url ?? ''));
     return payload;
   });
 
