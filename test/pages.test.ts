@@ -3,6 +3,8 @@
  * them: cookies kept by hand, CSRF tokens taken from the forms, redirects
  * not followed.
  */
+import type { AddressInfo } from 'node:net';
+import { Tokens } from '@fastify/csrf';
 import { afterEach, describe, expect, it } from 'vitest';
 import { queryActivity } from '../src/activity/activity.repository.js';
 import { createPasswordToken } from '../src/accounts/password-tokens.repository.js';
@@ -468,6 +470,36 @@ for (const dialect of testDialects()) {
         ]),
       );
       expect(JSON.stringify(refused)).not.toContain(KNOWN_PASSWORD);
+    });
+
+    it('refuses a CSRF cookie it did not sign, even with a token made for it (a planted cookie)', async () => {
+      await start();
+      await addUser('jane@example.com', { password: KNOWN_PASSWORD });
+      const tokens = new Tokens();
+      const plantedSecret = tokens.secretSync();
+      const planted = new Browser(t.baseUrl);
+      planted.jar.set('crm_bridge_csrf', plantedSecret);
+      const forged = await planted.post('/login', { _csrf: tokens.create(plantedSecret), identifier: 'jane@example.com', password: KNOWN_PASSWORD });
+      expect(forged.status).toBe(403);
+      expect(planted.jar.has('crm_bridge_session')).toBe(false);
+      // The cookie the service sets is signed, and its own forms go through.
+      const genuine = new Browser(t.baseUrl);
+      expect((await logIn(genuine, 'jane@example.com', KNOWN_PASSWORD)).status).toBe(303);
+      expect(genuine.jar.get('crm_bridge_csrf')).toMatch(/^[^.]+\.[^.]+$/);
+    });
+
+    it('names the CSRF cookie __Host-… (Secure, Path=/, no Domain) under an https public URL, and logs in with it', async () => {
+      await start({ CRM_BRIDGE_PUBLIC_URL: 'https://bridge.example.org' });
+      // The public URL names the proxy in front; the test talks to the service behind it.
+      const local = `http://127.0.0.1:${(t.service.app.server.address() as AddressInfo).port}`;
+      const query = new URLSearchParams({ wpf_action: 'add', access_key: t.key, contact_id: '7', email: 'jane@example.com', user_pass: KNOWN_PASSWORD });
+      expect((await fetch(`${local}/?${query.toString()}`)).status).toBe(200);
+      const browser = new Browser(local);
+      const line = cookieLine(await browser.get('/login'), '__Host-crm_bridge_csrf');
+      expect(line).toMatch(/; Secure/);
+      expect(line).toMatch(/; Path=\/(;|$)/);
+      expect(line).not.toMatch(/Domain=/i);
+      expect((await logIn(browser, 'jane@example.com', KNOWN_PASSWORD)).status).toBe(303);
     });
 
     it('answers lost-password requests identically for known and unknown addresses, mailing only the known one', async () => {
