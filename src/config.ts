@@ -38,7 +38,7 @@ export const ENV_VARIABLES = {
   KEY_FAILURE_LIMIT: { default: '20', doc: 'Failed access-key attempts per client address in 10 minutes before answering 429.' },
   SMTP_URL: {
     default: '(none)',
-    doc: 'Mail server, as smtp://user:pass@host:587 (STARTTLS when offered) or smtps://user:pass@host:465. Without it, e-mails are written as .eml files to <data dir>/outbox.',
+    doc: 'Mail server, as smtp://user:pass@host:587 (STARTTLS required; ?requireTLS=false allows clear text) or smtps://user:pass@host:465. Without it, e-mails are written as .eml files to <data dir>/outbox.',
   },
   WORKER: { default: 'true', doc: 'Run the worker inside `serve` (false for HTTP-only processes).' },
 } as const;
