@@ -522,6 +522,22 @@ for (const dialect of testDialects()) {
       ]);
     });
 
+    it('does not write the name typed into the lost-password form to the process log or the activity log', async () => {
+      const browser = await start();
+      await addUser('jane@example.com');
+      // Typed by mistake: a password, or someone else's address. Neither may end up in a log.
+      const typed = ['Typed-Secret-77 horse', 'Someone.Else@example.net'];
+      for (const identifier of typed) expect((await browser.submit('/lost-password', { identifier })).status).toBe(200);
+      const logs = t.logLines.join('\n');
+      const activity = JSON.stringify(await queryActivity(db(), {}));
+      for (const identifier of typed) {
+        for (const form of [identifier, identifier.toLowerCase(), encodeURIComponent(identifier)]) {
+          expect(logs).not.toContain(form);
+          expect(activity).not.toContain(form);
+        }
+      }
+    });
+
     it('stops queueing reset e-mails over the per-account limit, answering the same', async () => {
       const browser = await start({ CRM_BRIDGE_SETTING_RESET_LIMIT_PER_ACCOUNT: '2' });
       const user = await addUser('jane@example.com');
