@@ -5,25 +5,31 @@
  *   npm run bench            (runs the ingest benchmark first)
  *   node --import tsx bench/accounts.bench.ts
  *
- * One `crm-bridge serve` on a fresh SQLite data directory, no mail server
+ * First, in this process: hash: milliseconds per password hash, one at a
+ * time (BENCH_HASHES of each): argon2id as stored now, and the scrypt a
+ * login verifies for a hash stored before argon2id.
+ *
+ * Then one `crm-bridge serve` on a fresh SQLite data directory, no mail server
  * (messages go to the .eml outbox), in its own child process:
  *   1. welcome: BENCH_USERS webhooks `add … send_notification=true&async=true`,
  *      sent BENCH_CONCURRENCY at a time; timed until every welcome e-mail is
- *      in the outbox. Each user gets a generated password (scrypt hash), a
+ *      in the outbox. Each user gets a generated password (argon2id hash), a
  *      contact link, a queued e-mail, a set-password link and an .eml file.
  *   2. verify: POST /api/v1/auth/verify with the right password, under
- *      autocannon for BENCH_DURATION seconds (each call runs scrypt once).
- *   3. read: GET /api/v1/users/<id> for comparison (no scrypt).
+ *      autocannon for BENCH_DURATION seconds (each call runs argon2id once).
+ *   3. read: GET /api/v1/users/<id> for comparison (no hashing).
  * Login limits are raised for the run so that no answer is a 429.
  *
  * Results are printed and written to bench/results/accounts.json.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes, scryptSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
+import { hashPassword, verifyPassword } from '../src/directory/passwords.js';
 import { cleanUp, cleanups, childEnv, freePort, ROOT, sleep, startChild, waitUntilUp } from './children.js';
 
 const execFileAsync = promisify(execFile);
@@ -32,6 +38,7 @@ const settings = {
   concurrency: Number(process.env.BENCH_CONCURRENCY ?? 10),
   durationSeconds: Number(process.env.BENCH_DURATION ?? 10),
   connections: Number(process.env.BENCH_CONNECTIONS ?? 10),
+  hashes: Number(process.env.BENCH_HASHES ?? 30),
 };
 const PASSWORD = 'bench-known-password-71';
 
@@ -53,7 +60,38 @@ async function load(options: autocannon.Options) {
   };
 }
 
+/** Mean and median milliseconds of `run`, one call at a time, after two unmeasured calls. */
+async function timeEach(run: () => Promise<unknown>): Promise<{ meanMs: number; medianMs: number }> {
+  await run();
+  await run();
+  const times: number[] = [];
+  for (let i = 0; i < settings.hashes; i += 1) {
+    const started = performance.now();
+    await run();
+    times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  const mean = times.reduce((sum, time) => sum + time, 0) / times.length;
+  return { meanMs: Number(mean.toFixed(1)), medianMs: Number((times[Math.floor(times.length / 2)] ?? 0).toFixed(1)) };
+}
+
+async function measureHashing() {
+  console.log(`hash: ${settings.hashes} of each, one at a time`);
+  const salt = randomBytes(16);
+  // The format stored before argon2id; verifying it runs scrypt once.
+  const legacy = ['scrypt', 16384, 8, 1, salt.toString('base64'), scryptSync(PASSWORD, salt, 32, { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }).toString('base64')].join('$');
+  const current = await hashPassword(PASSWORD);
+  const hash = {
+    argon2idHash: await timeEach(() => hashPassword(PASSWORD)),
+    argon2idVerify: await timeEach(() => verifyPassword(PASSWORD, current)),
+    scryptVerify: await timeEach(() => verifyPassword(PASSWORD, legacy)),
+  };
+  console.log(`  ${JSON.stringify(hash)}`);
+  return hash;
+}
+
 async function main(): Promise<void> {
+  const hash = await measureHashing();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-bridge-bench-accounts-'));
   cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
   const port = await freePort();
@@ -113,7 +151,7 @@ async function main(): Promise<void> {
   const read = await load({ url: `${baseUrl}/api/v1/users/${known.userId}`, headers });
   console.log(`  ${JSON.stringify(read)}`);
 
-  const results = { date: new Date().toISOString(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, settings, welcome, verify, read };
+  const results = { date: new Date().toISOString(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, settings, hash, welcome, verify, read };
   fs.mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
   fs.writeFileSync(path.join(ROOT, 'bench', 'results', 'accounts.json'), `${JSON.stringify(results, null, 2)}\n`);
 }

@@ -2,6 +2,7 @@
  * Process configuration: the one module that reads `process.env`.
  * Everything is validated once, frozen and passed down.
  */
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { AppError } from './errors.js';
@@ -22,7 +23,10 @@ export const ENV_VARIABLES = {
     doc: 'Base URL the CRM calls and e-mailed links point to; an https URL also marks login cookies Secure.',
   },
   LOG_LEVEL: { default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace or silent.' },
-  TRUST_PROXY: { default: 'false', doc: 'Trust X-Forwarded-* headers (true behind a reverse proxy).' },
+  TRUST_PROXY: {
+    default: 'false',
+    doc: 'Behind a reverse proxy: how many proxies (1, 2) or which proxy addresses/CIDRs (comma-separated) to trust for X-Forwarded-For/-Proto. `true` is refused: it would trust any client\'s X-Forwarded-For.',
+  },
   BODY_LIMIT: { default: '1048576', doc: 'Largest accepted webhook body in bytes; larger ones get 413.' },
   SYNC_WAIT_MS: {
     default: '15000',
@@ -34,7 +38,7 @@ export const ENV_VARIABLES = {
   KEY_FAILURE_LIMIT: { default: '20', doc: 'Failed access-key attempts per client address in 10 minutes before answering 429.' },
   SMTP_URL: {
     default: '(none)',
-    doc: 'Mail server, as smtp://user:pass@host:587 (STARTTLS when offered) or smtps://user:pass@host:465. Without it, e-mails are written as .eml files to <data dir>/outbox.',
+    doc: 'Mail server, as smtp://user:pass@host:587 (STARTTLS required; ?requireTLS=false allows clear text) or smtps://user:pass@host:465. Without it, e-mails are written as .eml files to <data dir>/outbox.',
   },
   WORKER: { default: 'true', doc: 'Run the worker inside `serve` (false for HTTP-only processes).' },
   ENCRYPTION_KEY: {
@@ -49,6 +53,39 @@ const booleanString = z
 
 const positiveInt = z.coerce.number().int().positive();
 
+/** Names proxy-addr (Fastify's trustProxy) knows for whole private ranges. */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(entry)) return true;
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * `false`, a hop count, or the proxies' addresses. `true` would take the
+ * leftmost X-Forwarded-For, which any client writes: refused, never guessed.
+ */
+const trustProxySetting = z.string().transform((value, ctx): false | number | string[] => {
+  const text = value.trim().toLowerCase();
+  if (['false', '0', 'no'].includes(text)) return false;
+  if (/^\d+$/.test(text)) return Number(text);
+  if (['true', 'yes'].includes(text) || !text) {
+    ctx.addIssue({ code: 'custom', message: 'give the number of proxies in front of crm-bridge (e.g. 1) or their addresses (e.g. 10.0.0.0/8,127.0.0.1), not true' });
+    return z.NEVER;
+  }
+  const entries = text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const bad = entries.filter((entry) => !isProxyAddress(entry));
+  if (bad.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `not a hop count nor IP addresses/CIDRs: ${bad.join(', ')}` });
+    return z.NEVER;
+  }
+  return entries;
+});
+
 const ConfigSchema = z.object({
   dataDir: z.string().min(1),
   databaseUrl: z.string().min(1),
@@ -56,7 +93,7 @@ const ConfigSchema = z.object({
   port: z.coerce.number().int().min(0).max(65535),
   publicUrl: z.url().optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-  trustProxy: booleanString,
+  trustProxy: trustProxySetting,
   bodyLimit: positiveInt,
   syncWaitMs: z.coerce.number().int().min(0),
   workerConcurrency: positiveInt,

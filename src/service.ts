@@ -140,6 +140,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
     settingOverrides: config.settingOverrides,
     publicUrl,
     mail,
+    sealer,
   });
 
   let closed = false;

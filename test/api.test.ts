@@ -10,8 +10,10 @@ import { queryActivity } from '../src/activity/activity.repository.js';
 import { createApiToken, listApiTokens, revokeApiToken } from '../src/api/api-tokens.repository.js';
 import { ErrorSchema, TagListSchema, UserPageSchema, UserResponseSchema } from '../src/api/schemas.js';
 import { saveTagLabels } from '../src/directory/tag.repository.js';
-import { addUserTags } from '../src/directory/user.repository.js';
+import { verifyPassword } from '../src/directory/passwords.js';
+import { addUserTags, findUserById, updateUser } from '../src/directory/user.repository.js';
 import { testDialects } from './helpers/databases.js';
+import { ARGON2ID_PREFIX, legacyScryptHash } from './helpers/passwords.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 const PASSWORD = 'Correct-Horse-7!';
@@ -253,6 +255,16 @@ for (const dialect of testDialects()) {
       expect((await verify({ username: 'alice@example.com', password: PASSWORD })).as(UserResponseSchema).user.id).toBe(ids.alice);
     });
 
+    it('verifies a password stored as scrypt, and stores it as argon2id from then on', async () => {
+      const id = await addUser(`contact_id=5&email=legacy%40example.com&user_pass=${encodeURIComponent(PASSWORD)}`);
+      await updateUser(db(), id, { password_hash: legacyScryptHash(PASSWORD) });
+      expect((await verify({ login: 'legacy@example.com', password: PASSWORD })).status).toBe(200);
+      const upgraded = (await findUserById(db(), id))?.password_hash ?? '';
+      expect(upgraded.startsWith(ARGON2ID_PREFIX)).toBe(true);
+      expect(await verifyPassword(PASSWORD, upgraded)).toBe(true);
+      expect((await verify({ login: 'legacy@example.com', password: PASSWORD })).status).toBe(200);
+    });
+
     it('answers a wrong password and an unknown login alike (401 INVALID_CREDENTIALS), and logs both without the password', async () => {
       const wrong = await verify({ login: 'alice@example.com', password: WRONG_PASSWORD });
       const unknown = await verify({ login: 'nobody@example.com', password: WRONG_PASSWORD });
@@ -292,6 +304,15 @@ for (const dialect of testDialects()) {
       const warnings = await queryActivity(db(), { action: 'api', level: 'warning', userId: ids.locked });
       expect(warnings).toHaveLength(1);
       expect(JSON.stringify(warnings)).not.toContain(PASSWORD);
+    });
+
+    it('lets at most the per-account limit of parallel wrong checks reach the password hash (regression: checked, hashed, then counted)', async () => {
+      await addUser(`contact_id=4&email=parallel%40example.com&user_pass=${encodeURIComponent(PASSWORD)}`);
+      const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => verify({ login: 'parallel@example.com', password: `${WRONG_PASSWORD}${i}` })));
+      const statuses = answers.map((answer) => answer.status);
+      // 401 means the password was compared; the limit (3 here) bounds how many were.
+      expect(statuses.filter((status) => status === 401).length).toBeLessThanOrEqual(3);
+      expect(statuses.filter((status) => status !== 401)).toEqual(Array(statuses.length - statuses.filter((status) => status === 401).length).fill(429));
     });
 
     it('answers 400 for malformed JSON and invalid bodies, never 500', async () => {
@@ -451,6 +472,47 @@ for (const dialect of testDialects()) {
         });
         return response.status;
       };
+
+      /** A login through the page, from this test's own address (127.0.0.1), with the form's CSRF token. */
+      const pageLogin = async (baseUrl: string, login: string) => {
+        const form = await fetch(`${baseUrl}/login`);
+        const cookie = form.headers.getSetCookie().map((line) => line.split(';')[0]).join('; ');
+        const csrf = /name="_csrf" value="([^"]+)"/.exec(await form.text())?.[1] ?? '';
+        const response = await fetch(`${baseUrl}/login`, {
+          method: 'POST',
+          redirect: 'manual',
+          headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ _csrf: csrf, identifier: login, password: WRONG_PASSWORD }),
+        });
+        await response.arrayBuffer();
+        return response.status;
+      };
+
+      it('keeps the API\'s per-address counts apart from the login page\'s: using up one does not limit the other', async () => {
+        // client_ip names the address the page's visitors come from here: exhausting it over the API leaves the page alone.
+        expect(await check({ client_ip: '127.0.0.1', login: 'a1@example.com' })).toBe(401);
+        expect(await check({ client_ip: '127.0.0.1', login: 'a2@example.com' })).toBe(401);
+        expect(await check({ client_ip: '127.0.0.1', login: 'a3@example.com' })).toBe(429);
+        expect(await pageLogin(s.baseUrl, 'p1@example.com')).toBe(401);
+        expect(await pageLogin(s.baseUrl, 'p2@example.com')).toBe(401);
+        expect(await pageLogin(s.baseUrl, 'p3@example.com')).toBe(429);
+
+        // And the other way round, on a fresh service: the page's exhausted budget leaves the API's alone.
+        const fresh = await startTestService(dialect, { env: { CRM_BRIDGE_SETTING_LOGIN_LIMIT_PER_IP: '2' } });
+        try {
+          const freshToken = (await createApiToken(fresh.service.database.db, 'site', new Date())).token;
+          for (const login of ['q1@example.com', 'q2@example.com']) expect(await pageLogin(fresh.baseUrl, login)).toBe(401);
+          expect(await pageLogin(fresh.baseUrl, 'q3@example.com')).toBe(429);
+          const viaApi = await fetch(`${fresh.baseUrl}/api/v1/auth/verify`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${freshToken}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ login: 'q4@example.com', password: WRONG_PASSWORD, client_ip: '127.0.0.1' }),
+          });
+          expect(viaApi.status).toBe(401);
+        } finally {
+          await fresh.close();
+        }
+      });
 
       it('counts the per-address limit for that address, not for the site server', async () => {
         expect(await check({ client_ip: '203.0.113.7' })).toBe(401);

@@ -145,6 +145,23 @@ for (const dialect of testDialects()) {
       }
     });
 
+    it('never sends in clear to a server that does not offer STARTTLS, unless the URL says requireTLS=false (downgrade)', async () => {
+      const plain = await smtp({ tls: 'none' });
+      const t = await service({ CRM_BRIDGE_SMTP_URL: plain.url });
+      const answer = await add(t, 'contact_id=850&email=clear@example.com&send_notification=true');
+      const id = answer.body.welcomeEmailId as number;
+      const waiting = await waitForMail(t, id, 'pending', (row) => row.error_message !== null);
+      expect(waiting.error_message).toMatch(/STARTTLS/i);
+      expect(plain.received).toHaveLength(0);
+
+      const allowed = await service({ CRM_BRIDGE_SMTP_URL: `${plain.url}?requireTLS=false` });
+      const sent = await add(allowed, 'contact_id=851&email=clear-ok@example.com&send_notification=true');
+      await waitForMail(allowed, sent.body.welcomeEmailId as number, 'sent');
+      const [mail] = await plain.waitFor(1);
+      expect(mail?.secure).toBe(false);
+      expect(mail?.envelopeTo).toEqual(['clear-ok@example.com']);
+    });
+
     it('keeps the webhook at 200 while the mail server is down, retries, and sends once it is back', async () => {
       const server = await smtp();
       await server.stop();

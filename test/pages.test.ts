@@ -3,12 +3,15 @@
  * them: cookies kept by hand, CSRF tokens taken from the forms, redirects
  * not followed.
  */
+import type { AddressInfo } from 'node:net';
+import { Tokens } from '@fastify/csrf';
 import { afterEach, describe, expect, it } from 'vitest';
 import { queryActivity } from '../src/activity/activity.repository.js';
 import { createPasswordToken } from '../src/accounts/password-tokens.repository.js';
-import { hashPassword } from '../src/directory/passwords.js';
-import { findUserByEmail, updateUser } from '../src/directory/user.repository.js';
+import { hashPassword, verifyPassword } from '../src/directory/passwords.js';
+import { findUserByEmail, findUserById, updateUser } from '../src/directory/user.repository.js';
 import { testDialects } from './helpers/databases.js';
+import { ARGON2ID_PREFIX, legacyScryptHash } from './helpers/passwords.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 const NEW_PASSWORD = 'lantern orbit pickle 47 tractor';
@@ -266,7 +269,7 @@ for (const dialect of testDialects()) {
     });
 
     it('marks the cookie Secure behind an https proxy and returns to the site URL, ignoring redirects elsewhere', async () => {
-      await start({ CRM_BRIDGE_TRUST_PROXY: 'true', CRM_BRIDGE_SETTING_SITE_URL: 'https://members.example.org/' });
+      await start({ CRM_BRIDGE_TRUST_PROXY: '1', CRM_BRIDGE_SETTING_SITE_URL: 'https://members.example.org/' });
       await addUser('jane@example.com', { password: KNOWN_PASSWORD });
       const browser = new Browser(t.baseUrl, { 'x-forwarded-proto': 'https' });
 
@@ -323,6 +326,22 @@ for (const dialect of testDialects()) {
       expect(next.location).toBe('/account');
       const activity = await queryActivity(db(), { userId: user.id, action: 'password' });
       expect(activity.map((entry) => entry.message)).toEqual(['Password chosen after the first login']);
+    });
+
+    it('logs in a user whose password was stored as scrypt, and stores it as argon2id from then on', async () => {
+      const browser = await start();
+      const user = await addUser('jane@example.com', { password: KNOWN_PASSWORD });
+      expect(user.password_hash.startsWith(ARGON2ID_PREFIX)).toBe(true);
+      const legacy = legacyScryptHash(KNOWN_PASSWORD);
+      await updateUser(db(), user.id, { password_hash: legacy });
+
+      expect((await logIn(new Browser(t.baseUrl), 'jane@example.com', 'not the password 1')).status).toBe(401);
+      expect((await findUserById(db(), user.id))?.password_hash).toBe(legacy);
+      expect((await logIn(browser, 'jane@example.com', KNOWN_PASSWORD)).status).toBe(303);
+      const upgraded = (await findUserById(db(), user.id))?.password_hash ?? '';
+      expect(upgraded.startsWith(ARGON2ID_PREFIX)).toBe(true);
+      expect(await verifyPassword(KNOWN_PASSWORD, upgraded)).toBe(true);
+      expect((await logIn(new Browser(t.baseUrl), 'jane@example.com', KNOWN_PASSWORD)).status).toBe(303);
     });
 
     it('changes a password only with the current one, and ends the other sessions', async () => {
@@ -453,6 +472,36 @@ for (const dialect of testDialects()) {
       expect(JSON.stringify(refused)).not.toContain(KNOWN_PASSWORD);
     });
 
+    it('refuses a CSRF cookie it did not sign, even with a token made for it (a planted cookie)', async () => {
+      await start();
+      await addUser('jane@example.com', { password: KNOWN_PASSWORD });
+      const tokens = new Tokens({ userInfo: false });
+      const plantedSecret = tokens.secretSync();
+      const planted = new Browser(t.baseUrl);
+      planted.jar.set('crm_bridge_csrf', plantedSecret);
+      const forged = await planted.post('/login', { _csrf: tokens.create(plantedSecret), identifier: 'jane@example.com', password: KNOWN_PASSWORD });
+      expect(forged.status).toBe(403);
+      expect(planted.jar.has('crm_bridge_session')).toBe(false);
+      // The cookie the service sets is signed, and its own forms go through.
+      const genuine = new Browser(t.baseUrl);
+      expect((await logIn(genuine, 'jane@example.com', KNOWN_PASSWORD)).status).toBe(303);
+      expect(genuine.jar.get('crm_bridge_csrf')).toMatch(/^[^.]+\.[^.]+$/);
+    });
+
+    it('names the CSRF cookie __Host-… (Secure, Path=/, no Domain) under an https public URL, and logs in with it', async () => {
+      await start({ CRM_BRIDGE_PUBLIC_URL: 'https://bridge.example.org' });
+      // The public URL names the proxy in front; the test talks to the service behind it.
+      const local = `http://127.0.0.1:${(t.service.app.server.address() as AddressInfo).port}`;
+      const query = new URLSearchParams({ wpf_action: 'add', access_key: t.key, contact_id: '7', email: 'jane@example.com', user_pass: KNOWN_PASSWORD });
+      expect((await fetch(`${local}/?${query.toString()}`)).status).toBe(200);
+      const browser = new Browser(local);
+      const line = cookieLine(await browser.get('/login'), '__Host-crm_bridge_csrf');
+      expect(line).toMatch(/; Secure/);
+      expect(line).toMatch(/; Path=\/(;|$)/);
+      expect(line).not.toMatch(/Domain=/i);
+      expect((await logIn(browser, 'jane@example.com', KNOWN_PASSWORD)).status).toBe(303);
+    });
+
     it('answers lost-password requests identically for known and unknown addresses, mailing only the known one', async () => {
       const browser = await start();
       const user = await addUser('jane@example.com');
@@ -471,6 +520,22 @@ for (const dialect of testDialects()) {
         ['notice', null],
         ['info', user.id],
       ]);
+    });
+
+    it('does not write the name typed into the lost-password form to the process log or the activity log', async () => {
+      const browser = await start();
+      await addUser('jane@example.com');
+      // Typed by mistake: a password, or someone else's address. Neither may end up in a log.
+      const typed = ['Typed-Secret-77 horse', 'Someone.Else@example.net'];
+      for (const identifier of typed) expect((await browser.submit('/lost-password', { identifier })).status).toBe(200);
+      const logs = t.logLines.join('\n');
+      const activity = JSON.stringify(await queryActivity(db(), {}));
+      for (const identifier of typed) {
+        for (const form of [identifier, identifier.toLowerCase(), encodeURIComponent(identifier)]) {
+          expect(logs).not.toContain(form);
+          expect(activity).not.toContain(form);
+        }
+      }
     });
 
     it('stops queueing reset e-mails over the per-account limit, answering the same', async () => {
@@ -521,8 +586,36 @@ for (const dialect of testDialects()) {
       expect(activity.map((entry) => entry.level)).toEqual(['warning', 'notice', 'notice', 'notice']);
     });
 
+    it('behind one proxy, counts the address the proxy saw: a rotated X-Forwarded-For gets no fresh budget (spoofed client addresses)', async () => {
+      await start({ CRM_BRIDGE_TRUST_PROXY: '1', CRM_BRIDGE_SETTING_LOGIN_LIMIT_PER_IP: '2' });
+      await addUser('jane@example.com', { password: KNOWN_PASSWORD });
+      // The client writes the leftmost entries; the proxy appends the address it saw.
+      const spoofing = (leftmost: string) => new Browser(t.baseUrl, { 'x-forwarded-for': `${leftmost}, 198.51.100.7` });
+      for (let i = 0; i < 2; i += 1) expect((await logIn(spoofing(`203.0.113.${i}`), 'jane@example.com', `wrong password ${i}`)).status).toBe(401);
+      expect((await logIn(spoofing('203.0.113.99'), 'jane@example.com', KNOWN_PASSWORD)).status).toBe(429);
+      // Another visitor behind the same proxy keeps their own budget.
+      expect((await logIn(new Browser(t.baseUrl, { 'x-forwarded-for': '198.51.100.8' }), 'jane@example.com', KNOWN_PASSWORD)).status).toBe(303);
+    });
+
+    it('lets at most login_limit_per_account of 12 parallel wrong logins reach the password hash (regression: checked, hashed, then counted)', async () => {
+      await start();
+      await addUser('jane@example.com', { password: KNOWN_PASSWORD });
+      const forms = await Promise.all(Array.from({ length: 12 }, async () => {
+        const browser = new Browser(t.baseUrl);
+        return { browser, form: await browser.get('/login') };
+      }));
+      const answers = await Promise.all(
+        forms.map(({ browser, form }, i) => browser.post('/login', { ...hiddenFields(form.body), identifier: 'jane@example.com', password: `wrong password ${i}` })),
+      );
+      const statuses = answers.map((answer) => answer.status);
+      // 401 means the password was compared; the default limit is 5.
+      expect(statuses.filter((status) => status === 401).length).toBeLessThanOrEqual(5);
+      expect(statuses.filter((status) => status !== 401).every((status) => status === 429)).toBe(true);
+      expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(7);
+    });
+
     it('limits failed logins per account, from any address, and answers unknown names like wrong passwords', async () => {
-      await start({ CRM_BRIDGE_TRUST_PROXY: 'true', CRM_BRIDGE_SETTING_LOGIN_LIMIT_PER_ACCOUNT: '2' });
+      await start({ CRM_BRIDGE_TRUST_PROXY: '1', CRM_BRIDGE_SETTING_LOGIN_LIMIT_PER_ACCOUNT: '2' });
       await addUser('jane@example.com', { password: KNOWN_PASSWORD });
       const from = (ip: string) => new Browser(t.baseUrl, { 'x-forwarded-for': ip });
 

@@ -4,11 +4,12 @@
  */
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
-import { hashPassword, verifyPassword } from '../directory/passwords.js';
-import { findUserByEmail, findUserByLogin } from '../directory/user.repository.js';
+import { hashPassword, needsRehash, verifyPassword } from '../directory/passwords.js';
+import { findUserByEmail, findUserByLogin, replacePasswordHash } from '../directory/user.repository.js';
 import type { Settings } from '../settings/settings.js';
 import type { DB, UserRow } from '../storage/schema.js';
-import { clearLimit, hitLimit, peekLimit } from './rate-limits.js';
+import { hashSecret } from './password-tokens.repository.js';
+import { clearLimit, hitLimit } from './rate-limits.js';
 
 export const LOGIN_WINDOW_MS = 15 * 60_000;
 
@@ -31,9 +32,26 @@ function throwawayHash(): Promise<string> {
   return dummyHash;
 }
 
-/** The per-account counter of failed logins (and wrong current passwords). */
+/** The per-account counter of login attempts (and current-password checks). */
 export function accountLimitKey(user: Pick<UserRow, 'id'>): string {
   return `login:user:${user.id}`;
+}
+
+/** Where a login attempt came from: the login page, or a site asking over the REST API. */
+export type LoginChannel = 'page' | 'api';
+
+/**
+ * Per-address counters, one set per channel: the API's `client_ip` is the
+ * site's word for its visitor, and must not spend the login page's budget
+ * of the same address (nor the other way round).
+ */
+export function addressLimitKey(channel: LoginChannel, ip: string): string {
+  return channel === 'page' ? `login:ip:${ip}` : `api-login:ip:${ip}`;
+}
+
+/** Names nobody has are counted under their hash: people type passwords into login fields. */
+function unknownNameLimitKey(identifier: string): string {
+  return `login:name:${hashSecret(identifier.trim().toLowerCase())}`;
 }
 
 /** Finds the user a login form names: e-mail when it has an @ and matches, else username. */
@@ -48,31 +66,37 @@ export async function findUserForLogin(db: Kysely<DB>, identifier: string): Prom
 }
 
 /**
- * `ip` is counted on every attempt; the account only on failures, and a
- * success clears it. Unknown names are counted like accounts, so the answers
- * never tell which names exist.
+ * Every attempt is counted, per address and per account, before the
+ * password is checked, each in one statement that returns the new count:
+ * parallel guesses each get their own number, so at most
+ * `login_limit_per_account` of them reach the hash in a window. A success
+ * clears the account's count. Unknown names are counted like accounts, so
+ * the answers never tell which names exist.
  */
 export async function authenticate(
   deps: AuthDeps,
-  input: { identifier: string; password: string; ip?: string | undefined },
+  input: { identifier: string; password: string; ip?: string | undefined; channel?: LoginChannel | undefined },
 ): Promise<AuthOutcome> {
   const { db, settings } = deps;
   const now = deps.clock.now();
   const user = await findUserForLogin(db, input.identifier);
   if (input.ip !== undefined) {
-    const perIp = await hitLimit(db, `login:ip:${input.ip}`, LOGIN_WINDOW_MS, now);
+    const perIp = await hitLimit(db, addressLimitKey(input.channel ?? 'page', input.ip), LOGIN_WINDOW_MS, now);
     if (perIp.count > settings.login_limit_per_ip) return { ok: false, reason: 'rate_limited', retryAfterSeconds: perIp.retryAfterSeconds, user };
   }
-  const accountKey = user ? accountLimitKey(user) : `login:name:${input.identifier.trim().toLowerCase()}`;
-  const failures = await peekLimit(db, accountKey, now);
-  if (failures.count >= settings.login_limit_per_account) {
-    return { ok: false, reason: 'rate_limited', retryAfterSeconds: failures.retryAfterSeconds, user };
+  const accountKey = user ? accountLimitKey(user) : unknownNameLimitKey(input.identifier);
+  const attempt = await hitLimit(db, accountKey, LOGIN_WINDOW_MS, now);
+  if (attempt.count > settings.login_limit_per_account) {
+    return { ok: false, reason: 'rate_limited', retryAfterSeconds: attempt.retryAfterSeconds, user };
   }
   const matches = await verifyPassword(input.password, user?.password_hash ?? (await throwawayHash()));
-  if (!user || !matches || input.password === '') {
-    await hitLimit(db, accountKey, LOGIN_WINDOW_MS, now);
-    return { ok: false, reason: 'invalid', user };
+  if (!user || !matches || input.password === '') return { ok: false, reason: 'invalid', user };
+  await clearLimit(db, accountKey);
+  if (needsRehash(user.password_hash)) {
+    // The only moment the password is known: an old-format hash becomes argon2id now.
+    const passwordHash = await hashPassword(input.password);
+    await replacePasswordHash(db, user.id, user.password_hash, passwordHash);
+    return { ok: true, user: { ...user, password_hash: passwordHash } };
   }
-  if (failures.count > 0) await clearLimit(db, accountKey);
   return { ok: true, user };
 }

@@ -9,22 +9,21 @@ import { updateUser } from '../directory/user.repository.js';
 import type { DB, UserRow } from '../storage/schema.js';
 import { accountLimitKey, LOGIN_WINDOW_MS, type AuthDeps } from './authenticate.js';
 import { lookupPasswordToken, spendOpenTokens, spendPasswordToken } from './password-tokens.repository.js';
-import { hitLimit, peekLimit } from './rate-limits.js';
+import { clearLimit, hitLimit } from './rate-limits.js';
 import { deleteUserSessions } from './sessions.repository.js';
 
 export type CurrentPasswordCheck = { ok: true } | { ok: false; reason: 'wrong' } | { ok: false; reason: 'rate_limited'; retryAfterSeconds: number };
 
-/** Checks the password a user typed as their current one, counting failures like failed logins. */
+/** Checks the password a user typed as their current one, counted before the hash like a login attempt. */
 export async function verifyCurrentPassword(deps: AuthDeps, user: UserRow, password: string): Promise<CurrentPasswordCheck> {
-  const now = deps.clock.now();
   const key = accountLimitKey(user);
-  const failures = await peekLimit(deps.db, key, now);
-  if (failures.count >= deps.settings.login_limit_per_account) {
-    return { ok: false, reason: 'rate_limited', retryAfterSeconds: failures.retryAfterSeconds };
+  const attempt = await hitLimit(deps.db, key, LOGIN_WINDOW_MS, deps.clock.now());
+  if (attempt.count > deps.settings.login_limit_per_account) {
+    return { ok: false, reason: 'rate_limited', retryAfterSeconds: attempt.retryAfterSeconds };
   }
-  if (password !== '' && (await verifyPassword(password, user.password_hash))) return { ok: true };
-  await hitLimit(deps.db, key, LOGIN_WINDOW_MS, now);
-  return { ok: false, reason: 'wrong' };
+  if (password === '' || !(await verifyPassword(password, user.password_hash))) return { ok: false, reason: 'wrong' };
+  await clearLimit(deps.db, key);
+  return { ok: true };
 }
 
 /**

@@ -10,6 +10,7 @@ import { enqueueMail } from '../mail/mail.repository.js';
 import type { Settings } from '../settings/settings.js';
 import type { DB } from '../storage/schema.js';
 import { findUserForLogin } from './authenticate.js';
+import { hashSecret } from './password-tokens.repository.js';
 import { hitLimit } from './rate-limits.js';
 
 export const RESET_WINDOW_MS = 60 * 60_000;
@@ -44,12 +45,9 @@ export async function requestPasswordReset(deps: ResetDeps, input: { identifier:
 
   const user = await findUserForLogin(db, input.identifier);
   if (!user) {
-    await hitLimit(db, `reset:name:${input.identifier.trim().toLowerCase().slice(0, 320)}`, RESET_WINDOW_MS, now);
-    await writeActivity(
-      db,
-      [{ level: 'notice', action: 'reset', message: 'Password reset requested for a name with no account', data: { ip: input.ip, name: input.identifier.trim().slice(0, 320) } }],
-      at,
-    );
+    // The typed name is neither logged nor stored as typed: people type passwords into it, or other people's addresses.
+    await hitLimit(db, `reset:name:${hashSecret(input.identifier.trim().toLowerCase())}`, RESET_WINDOW_MS, now);
+    await writeActivity(db, [{ level: 'notice', action: 'reset', message: 'Password reset requested for a name with no account', data: { ip: input.ip } }], at);
     return { status: 'accepted' };
   }
   const perAccount = await hitLimit(db, `reset:user:${user.id}`, RESET_WINDOW_MS, now);

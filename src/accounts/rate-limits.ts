@@ -1,6 +1,7 @@
 /**
  * Fixed-window counters in the database, so every process sees the same
- * counts (login attempts, reset requests). One upsert per hit.
+ * counts (login attempts, reset requests). One upsert per hit; callers
+ * count an attempt before doing the work it is limited for.
  */
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../storage/schema.js';
@@ -15,7 +16,12 @@ function secondsUntil(end: string, now: Date): number {
   return Math.max(1, Math.ceil((Date.parse(end) - now.getTime()) / 1000));
 }
 
-/** Counts one hit on `key`; a window that has ended starts again at 1. */
+/**
+ * Counts one hit on `key` and returns the new count, in one statement (an
+ * upsert with RETURNING, on SQLite and PostgreSQL alike): concurrent hits
+ * each see a different count, so a check of the count cannot be raced.
+ * A window that has ended starts again at 1.
+ */
 export async function hitLimit(db: Kysely<DB>, key: string, windowMs: number, now: Date): Promise<LimitState> {
   const at = now.toISOString();
   const end = new Date(now.getTime() + windowMs).toISOString();
@@ -31,17 +37,6 @@ export async function hitLimit(db: Kysely<DB>, key: string, windowMs: number, no
     .returning(['count', 'window_ends_at'])
     .executeTakeFirstOrThrow();
   return { count: Number(row.count), retryAfterSeconds: secondsUntil(row.window_ends_at, now) };
-}
-
-/** The current count of `key` without counting a hit (0 when its window has ended). */
-export async function peekLimit(db: Kysely<DB>, key: string, now: Date): Promise<LimitState> {
-  const row = await db
-    .selectFrom('rate_limits')
-    .select(['count', 'window_ends_at'])
-    .where('key', '=', key)
-    .where('window_ends_at', '>', now.toISOString())
-    .executeTakeFirst();
-  return row ? { count: Number(row.count), retryAfterSeconds: secondsUntil(row.window_ends_at, now) } : { count: 0, retryAfterSeconds: 0 };
 }
 
 export async function clearLimit(db: Kysely<DB>, key: string): Promise<void> {

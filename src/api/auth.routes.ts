@@ -36,7 +36,7 @@ export function authRoutes(deps: AuthRouteDeps): ApiRoute[] {
         const identifier = body.login ?? body.username ?? body.email ?? '';
         const ip = body.client_ip ?? request.ip;
         const settings = await loadSettings(db, deps.settingOverrides);
-        const outcome = await authenticate({ db, clock: deps.clock, settings }, { identifier, password: body.password, ip });
+        const outcome = await authenticate({ db, clock: deps.clock, settings }, { identifier, password: body.password, ip, channel: 'api' });
         if (outcome.ok) return { user: await loadApiUser(db, outcome.user) };
 
         const { user } = outcome;

@@ -55,6 +55,14 @@ export async function updateUser(db: Db, id: number, changes: UserUpdate): Promi
   await db.updateTable('users').set(changes).where('id', '=', id).execute();
 }
 
+/**
+ * Replaces the stored hash of the same password (a stronger format), only if
+ * it is still `oldHash`: a password changed meanwhile is left as it is.
+ */
+export async function replacePasswordHash(db: Db, id: number, oldHash: string, newHash: string): Promise<void> {
+  await db.updateTable('users').set({ password_hash: newHash }).where('id', '=', id).where('password_hash', '=', oldHash).execute();
+}
+
 export async function getUserMeta(db: Db, userId: number): Promise<Record<string, string>> {
   return (await listMetaOfUsers(db, [userId])).get(userId) ?? {};
 }

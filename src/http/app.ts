@@ -10,6 +10,7 @@ import { sql, type Kysely } from 'kysely';
 import { registerApi } from '../api/index.js';
 import type { Clock } from '../clock.js';
 import { AppError, isAppError } from '../errors.js';
+import type { Sealer } from '../lib/seal.js';
 import { redactUrl } from '../lib/secrets.js';
 import type { Logger } from '../logger.js';
 import type { DB } from '../storage/schema.js';
@@ -17,18 +18,22 @@ import type { Intake, IntakeRequest, IntakeResponse } from '../webhook/intake.js
 import { renderDebugPage } from './debug-page.js';
 import { escapeHtml, page } from './html.js';
 import { registerAccountPages } from './pages/index.js';
+import { registerSecurityHeaders } from './security-headers.js';
 
 export interface AppDeps {
   db: Kysely<DB>;
   intake: Intake;
   logger: Logger | false;
   bodyLimit: number;
-  trustProxy: boolean;
+  /** Fastify's trustProxy: false, a hop count, or the trusted proxies' addresses. */
+  trustProxy: false | number | string[];
   clock: Clock;
   /** `CRM_BRIDGE_SETTING_*` overrides, for loadSettings. */
   settingOverrides: Readonly<Record<string, string>>;
   /** This service's base URL as users reach it (known once it listens). */
   publicUrl: () => string;
+  /** Derives the cookie signing key (and seals what the pages keep). */
+  sealer: Sealer;
   /** Wakes the mail sender after a message is queued (absent in HTTP-only processes). */
   mail?: MailNotifier | undefined;
 }
@@ -66,6 +71,16 @@ function parseLoose(text: string): unknown {
   return {};
 }
 
+/**
+ * Fastify treats a number as "trust no proxy"; a hop count is the classic
+ * rule instead: the socket's peer and the next `hops - 1` X-Forwarded-For
+ * entries from the right are proxies, the entry after them is the client.
+ */
+function fastifyTrustProxy(setting: AppDeps['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof setting === 'number') return setting === 0 ? false : (_address, hop) => hop < setting;
+  return setting;
+}
+
 function wantsHtml(request: FastifyRequest): boolean {
   const accept = request.headers.accept ?? '';
   return accept.includes('text/html');
@@ -76,11 +91,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger === false ? undefined : (deps.logger as never),
     logger: deps.logger === false ? false : undefined,
     bodyLimit: deps.bodyLimit,
-    trustProxy: deps.trustProxy,
+    trustProxy: fastifyTrustProxy(deps.trustProxy),
     exposeHeadRoutes: false,
   });
   app.decorateRequest('rawBody', undefined);
   app.decorateRequest('bodyProblem', undefined);
+  // Before any route or scope is added, so that every answer gets them (404s and errors too).
+  registerSecurityHeaders(app, { publicUrl: deps.publicUrl });
 
   // Every parser keeps the raw body, and a body that does not parse reaches the
   // handler marked as malformed instead of failing early: it must still be stored.

@@ -29,9 +29,15 @@ interface SmtpFailure extends Error {
   permanent?: boolean;
 }
 
-/** SMTP via nodemailer: STARTTLS when the server offers it (smtp://), TLS from the start with smtps://. */
+/**
+ * SMTP via nodemailer: smtp:// must upgrade with STARTTLS, smtps:// speaks TLS from the start.
+ * Without requireTLS a man in the middle could strip STARTTLS from the server's answer and
+ * read the login and the set-password links; `?requireTLS=false` in the URL allows clear text.
+ */
 export function createSmtpMailer(url: string, options: { timeoutMs: number }): Mailer {
   const transport = createTransport({
+    // Options in the URL's query win over these.
+    requireTLS: true,
     url,
     connectionTimeout: options.timeoutMs,
     greetingTimeout: options.timeoutMs,
@@ -47,8 +53,9 @@ export function createSmtpMailer(url: string, options: { timeoutMs: number }): M
         return { deliveredTo: `${target} (${String(info.response).slice(0, 120)})`, messageId: info.messageId };
       } catch (error) {
         const failure = error as SmtpFailure;
-        // A refused login may be fixed by the site owner, so it is retried; a refused recipient is not.
-        if (failure.permanent === true && failure.code !== 'EAUTH') {
+        // A refused login or a server without STARTTLS may be fixed by the site owner, so they are retried;
+        // a refused recipient is not.
+        if (failure.permanent === true && failure.code !== 'EAUTH' && failure.code !== 'ETLS') {
           throw new PermanentMailError(failure.message, { cause: error });
         }
         throw error;

@@ -28,7 +28,7 @@ export interface TestSmtpServer {
 
 export interface TestSmtpOptions {
   auth?: { user: string; pass: string };
-  /** none: plain SMTP; starttls: offers STARTTLS; implicit: TLS from the first byte (smtps). */
+  /** none: plain SMTP; starttls (the default): offers STARTTLS; implicit: TLS from the first byte (smtps). */
   tls?: 'none' | 'starttls' | 'implicit';
   /** Answer to RCPT TO for this address: a permanent 550. */
   rejectRecipient?: string;
@@ -36,7 +36,7 @@ export interface TestSmtpOptions {
 
 export async function startSmtpServer(options: TestSmtpOptions = {}): Promise<TestSmtpServer> {
   const received: ReceivedMail[] = [];
-  const tls = options.tls ?? 'none';
+  const tls = options.tls ?? 'starttls';
   const serverOptions: SMTPServerOptions = {
     // The built-in test certificate is fine here; logger: false also silences its warning.
     logger: false,

@@ -38,20 +38,16 @@ function originOf(url: string): string | undefined {
 }
 
 /**
- * Headers of every account page. Browsers check form-action on the redirect
- * that follows a form, so the site a login returns to must be listed too.
+ * The Content-Security-Policy of every account page (the other security
+ * headers are the service-wide ones). Browsers check form-action on the
+ * redirect that follows a form, so the site a login returns to must be listed too.
+ * The set-password URL carries its token: the service-wide Referrer-Policy
+ * (no-referrer) keeps it out of other sites' Referer.
  */
-export function securityHeaders(siteUrl: string): Record<string, string> {
+export function pageSecurityPolicy(siteUrl: string): string {
   const site = originOf(siteUrl);
   const formAction = site ? `'self' ${site}` : `'self'`;
-  return {
-    'content-security-policy': `default-src 'none'; style-src 'unsafe-inline'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
-    'x-frame-options': 'DENY',
-    // The set-password URL carries its token: no other site may see it in a Referer.
-    'referrer-policy': 'no-referrer',
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-  };
+  return `default-src 'none'; style-src 'unsafe-inline'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`;
 }
 
 export function sendPage(reply: FastifyReply, status: number, html: string): FastifyReply {

@@ -12,14 +12,21 @@ import { redactUrl } from '../../lib/secrets.js';
 import { loadSettings, SETTINGS } from '../../settings/settings.js';
 import type { AppDeps } from '../app.js';
 import { registerAccountSettingsPages } from './account.js';
-import { recordActivity, securityHeaders, sendPage, type PageDeps } from './context.js';
+import { pageSecurityPolicy, recordActivity, sendPage, type PageDeps } from './context.js';
 import { accountPage, links, paragraph, type SiteSettings } from './layout.js';
 import { registerLoginPages } from './login.js';
 import { registerLogoutPages } from './logout.js';
 import { registerLostPasswordPages } from './lost-password.js';
 import { registerSetPasswordPages } from './set-password.js';
 
-export const CSRF_COOKIE = 'crm_bridge_csrf';
+/**
+ * The CSRF cookie's name. Under an https public URL it has the `__Host-`
+ * prefix: browsers then accept it only Secure, for Path=/ and without a
+ * Domain, so a neighbouring subdomain cannot plant one.
+ */
+export function csrfCookieName(https: boolean): string {
+  return https ? '__Host-crm_bridge_csrf' : 'crm_bridge_csrf';
+}
 
 /** Used when the error is that the settings could not be read. */
 const FALLBACK_SITE: SiteSettings = { site_name: SETTINGS.site_name.default, site_url: SETTINGS.site_url.default };
@@ -38,16 +45,19 @@ function errorPage(reply: FastifyReply, site: SiteSettings, status: number, titl
 export async function registerAccountPages(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const pageDeps: PageDeps = deps;
   // Only the pages use cookies: webhooks and the API do not pay for parsing them.
-  await app.register(cookie);
+  // Signed, so a cookie someone else planted (with a secret they know, and tokens to match) is refused.
+  // The key is derived from the encryption key, so every process that shares it signs alike and
+  // a database dump alone cannot forge cookies.
+  await app.register(cookie, { secret: deps.sealer.digest('crm-bridge cookie signing key').toString('base64url') });
   await app.register(csrf, {
-    cookieKey: CSRF_COOKIE,
-    cookieOpts: { signed: false, httpOnly: true, sameSite: 'lax', path: '/' },
+    cookieKey: csrfCookieName(deps.publicUrl().startsWith('https:')),
+    cookieOpts: { signed: true, httpOnly: true, sameSite: 'lax', path: '/' },
     getToken: formToken,
   });
   app.decorateRequest('pageSettings', undefined);
 
   app.addHook('onSend', async (request, reply, payload) => {
-    reply.headers(securityHeaders(request.pageSettings?.site_url ?? ''));
+    reply.header('content-security-policy', pageSecurityPolicy(request.pageSettings?.site_url ?? ''));
     return payload;
   });
 
