@@ -44,14 +44,17 @@ export async function migrateToLatest(db: Kysely<DB>, dialect: DialectName): Pro
   for (let attempt = 1; ; attempt += 1) {
     const outcome: MigrationResultSet = await migrator.migrateToLatest();
     if (!outcome.error) return (outcome.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
-    // Kysely looks for its tables by listing every schema's tables; a schema another client drops
-    // during that scan fails it with invalid_schema_name (3F000). Nothing was migrated: look again.
+    // Kysely looks for its tables by listing every schema's tables and columns; a schema another
+    // client drops during that scan fails it (invalid schema, table or column name). A failed scan
+    // migrated nothing, and a real migration error fails the same way each time: look again.
     if (!(isDroppedSchemaError(outcome.error) && attempt < 5)) {
       throw outcome.error instanceof Error ? outcome.error : new Error(String(outcome.error));
     }
   }
 }
 
+const VANISHED_OBJECT_CODES = new Set(['3F000', '42P01', '42703']);
+
 function isDroppedSchemaError(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '3F000';
+  return typeof error === 'object' && error !== null && VANISHED_OBJECT_CODES.has(String((error as { code?: unknown }).code));
 }
