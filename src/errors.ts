@@ -7,6 +7,7 @@ export const ERRORS = {
   NO_ACTION: { status: 400, retryable: false, message: 'No action specified: add wpf_action=update_tags, update, add or test' },
   UNKNOWN_ACTION: { status: 400, retryable: false, message: 'Unknown wpf_action' },
   MALFORMED_BODY: { status: 400, retryable: false, message: 'The request body could not be parsed' },
+  BODY_TOO_DEEP: { status: 400, retryable: false, message: 'The request body nests too deeply' },
   BAD_ACCESS_KEY: { status: 403, retryable: false, message: 'Invalid access key' },
   BODY_TOO_LARGE: { status: 413, retryable: false, message: 'The request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, message: 'Unsupported content type' },

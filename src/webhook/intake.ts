@@ -35,7 +35,7 @@ export interface IntakeRequest {
   accessKeyHeader: string | undefined;
   ip: string;
   /** Set when the body could not be read. */
-  bodyProblem?: { code: Extract<ErrorCode, 'MALFORMED_BODY' | 'BODY_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE'>; detail: string } | undefined;
+  bodyProblem?: { code: Extract<ErrorCode, 'MALFORMED_BODY' | 'BODY_TOO_DEEP' | 'BODY_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE'>; detail: string } | undefined;
 }
 
 /** What the HTTP layer sends back: a status and a JSON-able body. */
