@@ -31,6 +31,17 @@ export const ERRORS = {
   CRM_UNAVAILABLE: { status: 502, retryable: true, message: 'The CRM answered with a server error' },
   CRM_RATE_LIMITED: { status: 502, retryable: true, message: 'The CRM rate limit was reached' },
   CRM_NETWORK: { status: 502, retryable: true, message: 'The CRM could not be reached' },
+  CRM_REDIRECTED: {
+    status: 422,
+    retryable: false,
+    message: 'The CRM answered with a redirect, which is not followed (credentials would go with it); check the API URL',
+  },
+  CRM_RESPONSE_TOO_LARGE: { status: 422, retryable: false, message: 'The CRM answer is larger than the limit' },
+  CRM_INSECURE_URL: {
+    status: 422,
+    retryable: false,
+    message: 'Credentials are not sent over plain http to a host other than this machine; use https, or set allow_insecure_http=true on the connection',
+  },
   LOGIN_TAKEN: { status: 422, retryable: false, message: 'The username is already taken by another user' },
   EMAIL_TAKEN: { status: 422, retryable: false, message: 'The e-mail address belongs to another user' },
   CONCURRENT_CHANGE: { status: 409, retryable: true, message: 'Another run changed the same user at the same time' },
