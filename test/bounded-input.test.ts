@@ -171,6 +171,24 @@ describe.each(testDialects())('bounded webhook input (%s)', (dialect) => {
     expect(t.logLines.join('')).not.toContain(secret);
   });
 
+  // Regression: a webhook put ESC sequences into `crm-bridge log`, which printed them to the terminal.
+  it('prints control characters from webhooks escaped in the CLI', async () => {
+    const hostile = '\u001b]0;pwned\u0007\u001b[31mred\u009b2J';
+    const reply = await t.webhook(`/?access_key=${t.key}&async=true&wpf_action=update_tags&contact_id=${encodeURIComponent(hostile)}`);
+    expect(reply.status).toBe(202);
+    const controls = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+    for (const args of [['log', '--limit', '5'], ['events', 'list', '--limit', '5'], ['events', 'show', String(reply.body.eventId)]]) {
+      const printed = await runCli(t.database, ...args);
+      expect(printed.code, printed.stderr).toBe(0);
+      expect(printed.stdout, args.join(' ')).not.toMatch(controls);
+      expect(printed.stdout, args.join(' ')).toContain('\\u001b');
+    }
+    const json = await runCli(t.database, 'log', '--json', '--limit', '5');
+    expect(json.stdout).not.toMatch(controls);
+    const messages = json.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { message: string }).message);
+    expect(messages.some((message) => message.includes(hostile))).toBe(true);
+  });
+
   it('survives a few hundred malformed bodies: no 5xx, every one stored', async () => {
     const random = seededRandom(20_240_611);
     const pick = <T,>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
