@@ -47,7 +47,8 @@ const CORE_TARGETS = new Set(['email', 'first_name', 'last_name', 'display_name'
 export function mapContact(contact: ContactData, fieldMap: FieldMap, unmappedAsMeta: boolean): MappedContact {
   const mapped: MappedContact = { meta: {} };
   for (const [crmField, value] of Object.entries(contact.fields)) {
-    const target = fieldMap[crmField] ?? (unmappedAsMeta ? crmField : undefined);
+    // Own entries only: a CRM field named `constructor` must not find Object's.
+    const target = Object.hasOwn(fieldMap, crmField) ? fieldMap[crmField] : unmappedAsMeta ? crmField : undefined;
     if (!target) continue;
     if (CORE_TARGETS.has(target)) {
       (mapped as unknown as Record<string, string>)[target] = value;
@@ -166,7 +167,7 @@ export function redactFields(
   return Object.fromEntries(
     Object.entries(fields).map(([key, value]) => [
       key,
-      isSecretField(key) || fieldMap[key] === 'user_pass' ? (value === '' ? '' : '[redacted]') : value,
+      isSecretField(key) || (Object.hasOwn(fieldMap, key) && fieldMap[key] === 'user_pass') ? (value === '' ? '' : '[redacted]') : value,
     ]),
   );
 }

@@ -186,7 +186,7 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
   });
   withConnector('fields', 'list the CRM fields and the current mapping', async (connection, json) => {
     const fields = await connection.connector.listFields();
-    const rows = fields.map((f) => ({ ...f, mappedTo: connection.fieldMap[f.id] ?? '' }));
+    const rows = fields.map((f) => ({ ...f, mappedTo: (Object.hasOwn(connection.fieldMap, f.id) ? connection.fieldMap[f.id] : undefined) ?? '' }));
     print(rows, json, () => formatTable(['id', 'label', 'type', 'mapped to'], rows.map((f) => [f.id, f.label, f.type ?? '', f.mappedTo])));
   });
 }

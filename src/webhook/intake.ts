@@ -323,7 +323,7 @@ export function responseForEvent(event: WebhookEventRow): IntakeResponse {
   const base = { action: event.action, eventId: event.id, contactId: event.contact_id };
   if (event.status === 'failed' || event.status === 'rejected') {
     const code = (event.error_code ?? 'INTERNAL') as ErrorCode;
-    const status = code in ERRORS && ERRORS[code].status < 500 ? ERRORS[code].status : 422;
+    const status = Object.hasOwn(ERRORS, code) && ERRORS[code].status < 500 ? ERRORS[code].status : 422;
     return {
       statusCode: status,
       body: { ...base, status: event.status, error: { code, message: event.error_message ?? '' } },
