@@ -7,6 +7,7 @@ export const ERRORS = {
   NO_ACTION: { status: 400, retryable: false, message: 'No action specified: add wpf_action=update_tags, update, add or test' },
   UNKNOWN_ACTION: { status: 400, retryable: false, message: 'Unknown wpf_action' },
   MALFORMED_BODY: { status: 400, retryable: false, message: 'The request body could not be parsed' },
+  BODY_TOO_DEEP: { status: 400, retryable: false, message: 'The request body nests too deeply' },
   BAD_ACCESS_KEY: { status: 403, retryable: false, message: 'Invalid access key' },
   BODY_TOO_LARGE: { status: 413, retryable: false, message: 'The request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, message: 'Unsupported content type' },
@@ -30,6 +31,17 @@ export const ERRORS = {
   CRM_UNAVAILABLE: { status: 502, retryable: true, message: 'The CRM answered with a server error' },
   CRM_RATE_LIMITED: { status: 502, retryable: true, message: 'The CRM rate limit was reached' },
   CRM_NETWORK: { status: 502, retryable: true, message: 'The CRM could not be reached' },
+  CRM_REDIRECTED: {
+    status: 422,
+    retryable: false,
+    message: 'The CRM answered with a redirect, which is not followed (credentials would go with it); check the API URL',
+  },
+  CRM_RESPONSE_TOO_LARGE: { status: 422, retryable: false, message: 'The CRM answer is larger than the limit' },
+  CRM_INSECURE_URL: {
+    status: 422,
+    retryable: false,
+    message: 'Credentials are not sent over plain http to a host other than this machine; use https, or set allow_insecure_http=true on the connection',
+  },
   LOGIN_TAKEN: { status: 422, retryable: false, message: 'The username is already taken by another user' },
   EMAIL_TAKEN: { status: 422, retryable: false, message: 'The e-mail address belongs to another user' },
   USER_LINKED_TO_OTHER_CONTACT: {

@@ -50,7 +50,8 @@ const CORE_TARGETS = new Set(['email', 'first_name', 'last_name', 'display_name'
 export function mapContact(contact: ContactData, fieldMap: FieldMap, unmappedAsMeta: boolean): MappedContact {
   const mapped: MappedContact = { meta: {} };
   for (const [crmField, value] of Object.entries(contact.fields)) {
-    const target = fieldMap[crmField] ?? (unmappedAsMeta && !isSecretName(crmField) ? crmField : undefined);
+    // Own entries only: a CRM field named `constructor` must not find Object's.
+    const target = Object.hasOwn(fieldMap, crmField) ? fieldMap[crmField] : unmappedAsMeta && !isSecretName(crmField) ? crmField : undefined;
     if (!target) continue;
     if (CORE_TARGETS.has(target)) {
       (mapped as unknown as Record<string, string>)[target] = value;
@@ -159,7 +160,6 @@ export function diffTags(current: readonly string[], next: readonly string[]): T
   };
 }
 
-/** Copies a record with secret-looking fields (and fields mapped to user_pass) masked. */
 /**
  * The contact's fields as answers and stored results show them: the fields the
  * run uses (mapped ones, and with `unmappedAsMeta` the ones that become meta),

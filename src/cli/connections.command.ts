@@ -14,6 +14,7 @@ import {
   updateConnection,
 } from '../connections/connection.repository.js';
 import { CommonSettingsSchema, createConnectionRegistry, withSecretOverrides } from '../connections/registry.js';
+import { isInsecureHttpUrl } from '../connectors/http-client.js';
 import { connectorDefinition, type ConnectorType } from '../connectors/index.js';
 import type { Config } from '../config.js';
 import { sealCredentials, openCredentials } from '../connections/credentials.js';
@@ -34,7 +35,7 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 /** Reads `key=value` text into a setting value: booleans and numbers where the key calls for them. */
 function coerce(key: string, value: string): unknown {
-  if (key === 'return_password') return ['true', '1', 'yes', 'on'].includes(value.toLowerCase());
+  if (key === 'return_password' || key === 'allow_insecure_http') return ['true', '1', 'yes', 'on'].includes(value.toLowerCase());
   if (['rate_limit_per_minute', 'rate_limit_requests', 'rate_limit_window_ms', 'timeout_ms'].includes(key)) return Number(value);
   return value;
 }
@@ -106,6 +107,7 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
         const isSecret = (key: string) => definition.secretSettings.includes(key) || isSecretName(key);
         const settings = applySettingPairs({}, readCredentialFiles(options.set, isSecret));
         validate(definition.settingsSchema, withSecretOverrides(id, definition, settings, config.secretOverrides));
+        checkTransport(options.apiUrl ?? definition.defaultApiUrl, settings);
         const now = new Date().toISOString();
         await insertConnection(db, {
           id,
@@ -145,6 +147,7 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
         const current = openCredentials(id, definition, JSON.parse(row.settings) as Record<string, unknown>, sealer);
         const settings = applySettingPairs(current, readCredentialFiles(rest, isSecret));
         validate(definition.settingsSchema, withSecretOverrides(id, definition, settings, config.secretOverrides));
+        checkTransport((special.has('api_url') ? special.get('api_url') : row.api_url) || definition.defaultApiUrl, settings);
         await updateConnection(
           db,
           id,
@@ -217,9 +220,18 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
   });
   withConnector('fields', 'list the CRM fields and the current mapping', async (connection, json) => {
     const fields = await connection.connector.listFields();
-    const rows = fields.map((f) => ({ ...f, mappedTo: connection.fieldMap[f.id] ?? '' }));
+    const rows = fields.map((f) => ({ ...f, mappedTo: (Object.hasOwn(connection.fieldMap, f.id) ? connection.fieldMap[f.id] : undefined) ?? '' }));
     print(rows, json, () => formatTable(['id', 'label', 'type', 'mapped to'], rows.map((f) => [f.id, f.label, f.type ?? '', f.mappedTo])));
   });
+}
+
+/** Refuses an API URL that would send the credentials unencrypted over a network, unless the connection allows it. */
+function checkTransport(apiUrl: string | null | undefined, settings: Record<string, unknown>): void {
+  if (!apiUrl || settings.allow_insecure_http === true || !isInsecureHttpUrl(apiUrl.trim())) return;
+  throw new Error(
+    `the API URL ${apiUrl} is plain http to a host other than this machine, so the CRM credentials would travel unencrypted; ` +
+      'use https, or add allow_insecure_http=true if the network between here and the CRM is trusted',
+  );
 }
 
 function validate(schema: z.ZodType, settings: Record<string, unknown>): void {

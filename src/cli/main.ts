@@ -24,7 +24,7 @@ import type { Database } from '../storage/database.js';
 import { registerApiTokenCommands } from './api-tokens.command.js';
 import { registerConnectionCommands } from './connections.command.js';
 import { registerMailCommands } from './mail.command.js';
-import { formatTable, type Output } from './output.js';
+import { escapeControls, formatTable, terminalSafe, type Output } from './output.js';
 
 /** How long `events replay` waits for a run another worker took. */
 const REPLAY_WAIT_MS = 30_000;
@@ -59,7 +59,9 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
   }
 }
 
-export function buildProgram(io: CliIo): Command {
+export function buildProgram(rawIo: CliIo): Command {
+  // Everything printed may hold text from webhooks: control characters never reach the terminal.
+  const io: CliIo = { ...rawIo, out: terminalSafe(rawIo.out), err: terminalSafe(rawIo.err) };
   const program = new Command('crm-bridge')
     .description('Turns CRM webhooks into site users.')
     .option('--data-dir <dir>', 'data directory (env CRM_BRIDGE_DATA_DIR, default ./data)')
@@ -234,7 +236,7 @@ export function buildProgram(io: CliIo): Command {
             `name:     ${[view.firstName, view.lastName].filter(Boolean).join(' ')}`,
             `tags:     ${view.tags.map((t) => `${t.label} (${t.connection}:${t.id})`).join(', ') || 'none'}`,
             `contacts: ${view.contacts.map((c) => `${c.connection}:${c.contactId}`).join(', ') || 'none'}`,
-            ...Object.entries(view.meta).map(([key, value]) => `meta ${key}: ${value}`),
+            ...Object.entries(view.meta).map(([key, value]) => `meta ${escapeControls(key)}: ${escapeControls(value)}`),
           ].join('\n'),
         );
       }),
@@ -392,7 +394,7 @@ function formatActivity(row: ActivityLogRow): string {
   const where = [row.connection_id && `conn ${row.connection_id}`, row.contact_id && `contact ${row.contact_id}`, row.event_id && `#${row.event_id}`]
     .filter(Boolean)
     .join(' ');
-  return `${row.at} ${row.level.toUpperCase().padEnd(7)} ${where ? `[${where}] ` : ''}${row.message}`;
+  return escapeControls(`${row.at} ${row.level.toUpperCase().padEnd(7)} ${where ? `[${where}] ` : ''}${row.message}`);
 }
 
 function waitForSignal(): Promise<void> {

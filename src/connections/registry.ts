@@ -30,6 +30,8 @@ export const CommonSettingsSchema = z
     rate_limit_window_ms: z.number().int().positive().optional(),
     /** Overrides the connector's timeout for one API call, in milliseconds. */
     timeout_ms: z.number().int().positive().optional(),
+    /** Sends credentials over plain http to a host other than this machine (a trusted private network). */
+    allow_insecure_http: z.boolean().default(false),
   })
   .loose();
 
@@ -113,7 +115,11 @@ export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: 
     }
     const rateLimit = rateLimitOf(common.data, definition.defaultRateLimit);
     const limiter = limiterFor(row.id, rateLimit);
-    const http = createHttpClient({ timeoutMs: common.data.timeout_ms ?? definition.timeoutMs, beforeRequest: () => limiter.acquire() });
+    const http = createHttpClient({
+      timeoutMs: common.data.timeout_ms ?? definition.timeoutMs,
+      allowInsecureHttp: common.data.allow_insecure_http,
+      beforeRequest: () => limiter.acquire(),
+    });
     const connector = definition.create(
       { id: row.id, apiUrl: row.api_url ?? definition.defaultApiUrl, settings: specific.data },
       { http, clock },

@@ -1,9 +1,12 @@
 /**
  * The HTTP client connectors use: fetch with a timeout on every call, an
  * optional gate (the connection's rate limiter) before each request, and a
- * classification of failures into retryable and permanent errors.
+ * classification of failures into retryable and permanent errors. Redirects
+ * are not followed (they would carry the credentials elsewhere), answers are
+ * read up to a size limit, and credentials go over plain http only to this
+ * machine unless the connection allows it.
  */
-import { AppError } from '../errors.js';
+import { AppError, isAppError } from '../errors.js';
 import { redactUrl } from '../lib/secrets.js';
 
 export interface HttpRequest {
@@ -28,15 +31,65 @@ export interface HttpClient {
   send(request: HttpRequest): Promise<HttpResponse>;
 }
 
+/** The largest CRM answer read into memory unless a connection says otherwise. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+
 export interface HttpClientOptions {
   readonly timeoutMs: number;
+  /** The largest response body read, in bytes; default DEFAULT_MAX_RESPONSE_BYTES. */
+  readonly maxResponseBytes?: number | undefined;
+  /** Sends requests over plain http to hosts other than loopback (the connection's `allow_insecure_http`). */
+  readonly allowInsecureHttp?: boolean | undefined;
   /** Awaited before every request (rate limiting); a function it returns is called once the request has finished. */
   readonly beforeRequest?: () => Promise<(() => void) | void>;
 }
 
+/** Loopback hosts, which browsers also treat as trustworthy over plain http. */
+function isLoopback(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** True for an `http://` URL to a host that is not loopback: credentials sent there travel unencrypted. */
+export function isInsecureHttpUrl(url: string): boolean {
+  if (!URL.canParse(url)) return false;
+  const parsed = new URL(url);
+  return parsed.protocol === 'http:' && !isLoopback(parsed.hostname);
+}
+
+/** Reads a body up to `limit` bytes; a longer one is cancelled and refused. */
+async function readLimited(response: Response, limit: number, what: string): Promise<string> {
+  const tooLarge = () => new AppError('CRM_RESPONSE_TOO_LARGE', `${what}: more than ${limit} bytes`);
+  const declared = Number(response.headers.get('content-length') ?? '');
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 export function createHttpClient(options: HttpClientOptions): HttpClient {
+  const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   return {
     async send(request) {
+      const what = `${request.method} ${redactUrl(request.url)}`;
+      if (!options.allowInsecureHttp && isInsecureHttpUrl(request.url)) {
+        throw new AppError('CRM_INSECURE_URL', what);
+      }
       const headers: Record<string, string> = { accept: 'application/json', ...request.headers };
       let body: string | undefined;
       if (request.json !== undefined) {
@@ -53,10 +106,17 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
           method: request.method,
           headers,
           body,
+          redirect: 'manual',
           signal: AbortSignal.timeout(timeoutMs),
         });
-        return { status: response.status, headers: response.headers, text: await response.text() };
+        if (response.status >= 300 && response.status < 400) {
+          await response.body?.cancel();
+          const location = response.headers.get('location');
+          throw new AppError('CRM_REDIRECTED', `${what} answered ${response.status}${location && URL.canParse(location, request.url) ? ` to ${redactUrl(new URL(location, request.url).toString())}` : ''}`);
+        }
+        return { status: response.status, headers: response.headers, text: await readLimited(response, maxResponseBytes, what) };
       } catch (error) {
+        if (isAppError(error)) throw error;
         const name = error instanceof Error ? error.name : '';
         if (name === 'TimeoutError' || name === 'AbortError') {
           throw new AppError('CRM_TIMEOUT', `${request.method} ${redactUrl(request.url)} after ${timeoutMs} ms`);

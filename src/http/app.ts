@@ -4,17 +4,17 @@
  * page for browsers, and a health check. Built from injected dependencies;
  * `listen` is the caller's business.
  */
-import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { sql, type Kysely } from 'kysely';
 import { registerApi } from '../api/index.js';
 import type { Clock } from '../clock.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Sealer } from '../lib/seal.js';
-import { redactUrl } from '../lib/secrets.js';
+import { redactUnparsed, redactUrl } from '../lib/secrets.js';
 import type { Logger } from '../logger.js';
 import type { DB } from '../storage/schema.js';
 import type { Intake, IntakeRequest, IntakeResponse } from '../webhook/intake.js';
+import { BodyError, parseForm, parseJsonBody, parseLooseBody, parseMultipart } from './body-parsers.js';
 import { renderDebugPage } from './debug-page.js';
 import { escapeHtml, page } from './html.js';
 import { registerAccountPages } from './pages/index.js';
@@ -45,31 +45,13 @@ export interface MailNotifier {
 declare module 'fastify' {
   interface FastifyRequest {
     rawBody: string | undefined;
+    /** The type `rawBody` is kept as, when it differs from the request's (multipart fields are kept as JSON). */
+    rawBodyType: string | undefined;
     bodyProblem: IntakeRequest['bodyProblem'];
   }
 }
 
 const WEBHOOK_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
-
-/** Form bodies: repeated keys become arrays, as PHP-style senders expect. */
-function parseForm(text: string): Record<string, string | string[]> {
-  const result: Record<string, string | string[]> = {};
-  for (const [key, value] of new URLSearchParams(text)) {
-    const existing = result[key];
-    if (existing === undefined) result[key] = value;
-    else result[key] = Array.isArray(existing) ? [...existing, value] : [existing, value];
-  }
-  return result;
-}
-
-/** Bodies of other types: JSON when they look like it, a form when they look like one. */
-function parseLoose(text: string): unknown {
-  const trimmed = text.trim();
-  if (trimmed === '') return {};
-  if (trimmed.startsWith('{') || trimmed.startsWith('[')) return JSON.parse(trimmed) as unknown;
-  if (/^[^=&\s]+=/.test(trimmed)) return parseForm(trimmed);
-  return {};
-}
 
 /**
  * Fastify treats a number as "trust no proxy"; a hop count is the classic
@@ -95,48 +77,67 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     exposeHeadRoutes: false,
   });
   app.decorateRequest('rawBody', undefined);
+  app.decorateRequest('rawBodyType', undefined);
   app.decorateRequest('bodyProblem', undefined);
   // Before any route or scope is added, so that every answer gets them (404s and errors too).
   registerSecurityHeaders(app, { publicUrl: deps.publicUrl });
 
   // Every parser keeps the raw body, and a body that does not parse reaches the
   // handler marked as malformed instead of failing early: it must still be stored.
+  // Such a body is kept with its secret-looking values masked, since it cannot be redacted later.
+  const problemOf = (error: unknown): NonNullable<IntakeRequest['bodyProblem']> =>
+    error instanceof BodyError ? error.problem : { code: 'MALFORMED_BODY', detail: 'the body could not be read' };
   const keepRaw = (request: FastifyRequest, text: string, parse: (text: string) => unknown) => {
     request.rawBody = text;
     try {
       return parse(text);
     } catch (error) {
-      request.bodyProblem = { code: 'MALFORMED_BODY', detail: error instanceof Error ? error.message : String(error) };
+      request.bodyProblem = problemOf(error);
+      request.rawBody = redactUnparsed(text);
       return undefined;
     }
   };
+  // JSON and forms for every route (the API, the account pages and webhooks); the
+  // body limit applies to every type. Other types get 415 outside the webhook routes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    done(null, keepRaw(request, body as string, (text) => (text.trim() === '' ? {} : (JSON.parse(text) as unknown))));
+    done(null, keepRaw(request, body as string, parseJsonBody));
   });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
     done(null, keepRaw(request, body as string, parseForm));
   });
-  await app.register(multipart, {
-    attachFieldsToBody: 'keyValues',
-    limits: { fileSize: deps.bodyLimit, files: 5, fieldSize: deps.bodyLimit },
-  });
-  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
-    done(null, keepRaw(request, body as string, parseLoose));
-  });
+  /** Webhook routes also read multipart and bodies of any other type. */
+  const addWebhookParsers = (scope: FastifyInstance) => {
+    scope.addContentTypeParser('multipart/form-data', { parseAs: 'buffer' }, (request, body, done) => {
+      parseMultipart(body as Buffer, request.headers['content-type'] ?? '', deps.bodyLimit).then(
+        (fields) => {
+          // Multipart fields are kept as JSON, which replays like the original.
+          request.rawBody = JSON.stringify(fields);
+          request.rawBodyType = 'application/json';
+          done(null, fields);
+        },
+        (error: unknown) => {
+          request.rawBody = redactUnparsed((body as Buffer).toString('utf8'));
+          request.bodyProblem = problemOf(error);
+          done(null, undefined);
+        },
+      );
+    });
+    scope.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+      done(null, keepRaw(request, body as string, parseLooseBody));
+    });
+  };
 
   const toIntakeRequest = (request: FastifyRequest, params: { connection?: string }): IntakeRequest => {
     const header = request.headers['x-access-key'];
-    const multipartBody = request.rawBody === undefined && request.isMultipart() && request.body !== undefined;
     return {
       method: request.method,
       url: request.url,
       connectionId: params.connection,
       query: request.query,
       body: request.body,
-      // Multipart fields are kept as JSON, which replays like the original.
-      rawBody: request.rawBody ?? (multipartBody ? JSON.stringify(request.body) : undefined),
-      contentType: multipartBody ? 'application/json' : request.headers['content-type'],
+      rawBody: request.rawBody,
+      contentType: request.rawBodyType ?? request.headers['content-type'],
       accessKeyHeader: Array.isArray(header) ? header[0] : header,
       ip: request.ip,
       bodyProblem: request.bodyProblem,
@@ -179,9 +180,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     return runIntake(request, reply, toIntakeRequest(request, request.params));
   };
-  app.route({ method: [...WEBHOOK_METHODS], url: '/', handler });
-  app.route({ method: [...WEBHOOK_METHODS], url: '/webhooks/:connection', handler });
-
   app.get('/healthz', async (_request, reply) => {
     try {
       await sql`select 1`.execute(deps.db);
@@ -193,14 +191,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler(async (error: Error & { code?: string; statusCode?: number }, request, reply) => {
     const isWebhook = request.routeOptions.url === '/' || request.routeOptions.url === '/webhooks/:connection';
-    const tooLarge = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.code === 'FST_REQ_FILE_TOO_LARGE' || error.statusCode === 413;
-    if (isWebhook && (tooLarge || (error.statusCode !== undefined && error.statusCode < 500))) {
+    const tooLarge = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413;
+    const unreadable = error.code?.startsWith('FST_ERR_CTP_') === true || (error.statusCode !== undefined && error.statusCode < 500);
+    if (isWebhook && (tooLarge || unreadable)) {
       const params = request.params as { connection?: string };
       const intakeRequest = toIntakeRequest(request, params);
       intakeRequest.rawBody = undefined;
       intakeRequest.bodyProblem = tooLarge
         ? { code: 'BODY_TOO_LARGE', detail: `the limit is ${deps.bodyLimit} bytes` }
-        : { code: 'MALFORMED_BODY', detail: error.message };
+        : { code: 'MALFORMED_BODY', detail: `the body could not be read${error.code ? ` (${error.code})` : ''}` };
       return runIntake(request, reply, intakeRequest);
     }
     if (error.statusCode !== undefined && error.statusCode < 500) {
@@ -214,6 +213,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.code(404).send({ status: 'error', error: { code: 'NOT_FOUND', message: `No route for ${request.method} ${request.url.split('?')[0]}` } }),
   );
   // Registered last: awaiting a plugin builds the routes declared so far, and they must see the error handler above.
+  await app.register(async (scope) => {
+    addWebhookParsers(scope);
+    scope.route({ method: [...WEBHOOK_METHODS], url: '/', handler });
+    scope.route({ method: [...WEBHOOK_METHODS], url: '/webhooks/:connection', handler });
+  });
   await app.register(async (scope) => registerAccountPages(scope, deps));
   await app.register(async (scope) => registerApi(scope, deps), { prefix: '/api/v1' });
   return app;

@@ -81,9 +81,19 @@ export function redactUrl(url: string): string {
   return redacted === query ? url : `${url.slice(0, queryStart)}?${redacted}`;
 }
 
-/** The names a broken JSON or form text seems to hold (`"name":` and `name=`). */
-function namesInText(text: string): string[] {
-  return [...text.matchAll(/"((?:[^"\\]|\\.)*)"\s*:|([^\s&=?{}"]+)=/g)].map((match) => match[1] ?? match[2] ?? '');
+/**
+ * Text that did not parse (a broken JSON body, say), as it may be stored and
+ * shown: the values of secret-looking names (`"user_pass": "…"`, `"pin": 1234`,
+ * `user_pass=…`) are masked, though the text is neither valid JSON nor a form.
+ */
+export function redactUnparsed(text: string): string {
+  const jsonPairs = /"((?:[^"\\]|\\.)*)"(\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,}\]\s]+)/g;
+  const masked = text.replace(jsonPairs, (whole, key: string, colon: string, value: string) =>
+    isSecretName(key) && value !== '""' ? `"${key}"${colon}"${MASK}"` : whole,
+  );
+  return masked.replace(/(^|[&?\s{,])([^=&\s"{},]+)=([^&\s"]*)/g, (whole, lead: string, key: string, value: string) =>
+    isSecretName(key) && value !== '' ? `${lead}${key}=${MASK}` : whole,
+  );
 }
 
 /** Masks secrets in a raw body of any accepted format: JSON, a form, or text left as it came. */
@@ -94,8 +104,7 @@ export function redactBody(body: string | null, contentType: string | null): str
     try {
       return JSON.stringify(redactDeep(JSON.parse(body)));
     } catch {
-      // Not JSON after all: shown as it came unless some name in it looks secret, then not at all.
-      return namesInText(body).some(isSecretName) ? MASK : body;
+      return redactUnparsed(body);
     }
   }
   if ((contentType ?? '').includes('form-urlencoded') || /^[^=&\s]+=/.test(body)) return redactQuery(body);

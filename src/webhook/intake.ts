@@ -38,7 +38,7 @@ export interface IntakeRequest {
   accessKeyHeader: string | undefined;
   ip: string;
   /** Set when the body could not be read. */
-  bodyProblem?: { code: Extract<ErrorCode, 'MALFORMED_BODY' | 'BODY_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE'>; detail: string } | undefined;
+  bodyProblem?: { code: Extract<ErrorCode, 'MALFORMED_BODY' | 'BODY_TOO_DEEP' | 'BODY_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE'>; detail: string } | undefined;
 }
 
 /** What the HTTP layer sends back: a status and a JSON-able body. */
@@ -341,7 +341,7 @@ export function responseForEvent(event: WebhookEventRow): IntakeResponse {
   const base = { action: event.action, eventId: event.id, contactId: event.contact_id };
   if (event.status === 'failed' || event.status === 'rejected') {
     const code = (event.error_code ?? 'INTERNAL') as ErrorCode;
-    const status = code in ERRORS && ERRORS[code].status < 500 ? ERRORS[code].status : 422;
+    const status = Object.hasOwn(ERRORS, code) && ERRORS[code].status < 500 ? ERRORS[code].status : 422;
     return {
       statusCode: status,
       body: { ...base, status: event.status, error: { code, message: event.error_message ?? '' } },

@@ -20,11 +20,16 @@ function normalizeKey(key: string): string {
   return key.endsWith('[]') ? key.slice(0, -2) : key;
 }
 
+/** PostgreSQL text cannot hold NUL, and no parameter needs one: it becomes U+FFFD. */
+function withoutNul(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
+}
+
 function addAll(target: Record<string, string>, source: unknown): void {
   if (source === null || typeof source !== 'object' || Array.isArray(source)) return;
   for (const [key, value] of Object.entries(source)) {
     const text = asText(value);
-    if (text !== undefined) target[normalizeKey(key)] = text;
+    if (text !== undefined) target[withoutNul(normalizeKey(key))] = withoutNul(text);
   }
 }
 

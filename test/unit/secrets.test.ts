@@ -45,8 +45,11 @@ describe('redaction', () => {
       contact: { api_token: MASK, name: 'Jo' },
       list: [{ password: MASK }],
     });
-    expect(redactBody('{"user_pass":"hunter2",', 'application/json')).toBe(MASK);
-    expect(redactBody('{"access_key":"K", "wpf_action":', 'application/json')).toBe(MASK);
+    expect(redactBody('{"user_pass":"hunter2",', 'application/json')).toBe(`{"user_pass":"${MASK}",`);
+    expect(redactBody('{"access_key":"K", "pin_token": 1234, "wpf_action":', 'application/json')).toBe(
+      `{"access_key":"${MASK}", "pin_token": "${MASK}", "wpf_action":`,
+    );
+    expect(redactBody('{"user_pass":"hunter2', 'application/json')).toBe(`{"user_pass":"${MASK}"`);
     expect(redactBody('{"contact_id": 4711, "wpf_action": "add",', 'application/json')).toBe('{"contact_id": 4711, "wpf_action": "add",');
     expect(redactBody('user_pass=hunter2&a=1', 'application/x-www-form-urlencoded')).toBe(`user_pass=${MASK}&a=1`);
   });

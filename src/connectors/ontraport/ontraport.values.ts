@@ -41,10 +41,10 @@ export function labelOptions(
 ): Record<string, string> {
   const labelled: Record<string, string> = { ...fields };
   for (const [key, field] of optionFields) {
-    const value = fields[key];
+    const value = Object.hasOwn(fields, key) ? fields[key] : undefined;
     if (value === undefined || value.trim() === '') continue;
     const ids = field.kind === 'list' ? decodeIdList(value) : [value.trim()];
-    labelled[key] = ids.map((id) => field.options[id] ?? id).join(', ');
+    labelled[key] = ids.map((id) => (Object.hasOwn(field.options, id) ? field.options[id] : undefined) ?? id).join(', ');
   }
   return labelled;
 }
