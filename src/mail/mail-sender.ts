@@ -86,8 +86,7 @@ export function createMailSender(deps: MailSenderDeps, options: MailSenderOption
     const user = row.user_id === null ? undefined : await findUserById(db, row.user_id);
     if (!user) {
       const message = `The ${label} #${row.id} to ${row.to_address} was not sent: the user no longer exists`;
-      await markMailFailed(db, row.id, owner, 'the user no longer exists', iso());
-      await writeActivity(db, [{ level: 'warning', message, ...context }], iso());
+      await recordOutcome((trx) => markMailFailed(trx, row.id, owner, 'the user no longer exists', iso()), [{ level: 'warning', message, ...context }]);
       return { id: row.id, status: 'failed' };
     }
 
@@ -123,22 +122,28 @@ export function createMailSender(deps: MailSenderDeps, options: MailSenderOption
     }
   }
 
+  /** A message's new status and its activity line, in one transaction: whoever sees one sees both. */
+  async function recordOutcome(mark: (trx: Kysely<DB>) => Promise<void>, activity: ActivityEntry[]): Promise<void> {
+    await db.transaction().execute(async (trx) => {
+      await mark(trx);
+      await writeActivity(trx, activity, iso());
+    });
+  }
+
   async function failed(row: MailRow, to: string, error: unknown, maxAttempts: number, baseDelayMs: number): Promise<MailOutcome> {
     const label = LABEL[row.kind];
     const reason = error instanceof Error ? error.message : String(error);
     const context: Omit<ActivityEntry, 'level' | 'message'> = { userId: row.user_id, eventId: row.event_id, action: 'mail', data: { mail: row.id } };
     if (!(error instanceof PermanentMailError) && row.attempts < maxAttempts) {
       const delay = calculateDelay(row.attempts, { maxAttempts, baseDelayMs, maxDelayMs: MAX_DELAY_MS }, deps.random);
-      await markMailRetry(db, row.id, owner, iso(delay), reason);
       const message = `Could not send the ${label} #${row.id} to ${to} (attempt ${row.attempts} of ${maxAttempts}): ${reason}; retrying in ${Math.max(1, Math.round(delay / 1000))} s`;
-      await writeActivity(db, [{ level: 'warning', message, ...context }], iso());
+      await recordOutcome((trx) => markMailRetry(trx, row.id, owner, iso(delay), reason), [{ level: 'warning', message, ...context }]);
       logger.warn({ mail: row.id, err: reason }, `${label} not sent; will retry`);
       return { id: row.id, status: 'pending' };
     }
     const why = error instanceof PermanentMailError ? 'the mail server refused it' : `gave up after ${row.attempts} attempts`;
-    await markMailFailed(db, row.id, owner, reason, iso());
     const message = `The ${label} #${row.id} to ${to} was not sent (${why}): ${reason}. Send it again with: crm-bridge mail retry ${row.id}`;
-    await writeActivity(db, [{ level: 'error', message, ...context }], iso());
+    await recordOutcome((trx) => markMailFailed(trx, row.id, owner, reason, iso()), [{ level: 'error', message, ...context }]);
     logger.error({ mail: row.id, err: reason }, `${label} failed`);
     return { id: row.id, status: 'failed' };
   }
