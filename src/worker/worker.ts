@@ -126,10 +126,29 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     }
   }
 
-  async function processEvents(contact: DueContact, claimed: WebhookEventRow[]): Promise<void> {
+  /**
+   * Events claimed more often than the retry limit allows never reached an
+   * outcome: a run of them crashed the process (or hung it) each time. They are
+   * failed here, before another run can crash it again.
+   */
+  async function deadLetter(contact: DueContact, poisoned: readonly WebhookEventRow[], maxAttempts: number): Promise<void> {
+    const ids = poisoned.map((event) => event.id);
+    const message = `Gave up: claimed ${Math.max(...poisoned.map((event) => event.attempts))} times (the limit is ${maxAttempts}) without an outcome; a run of it may crash the worker. Replay it with: crm-bridge events replay ${ids.join(', ')}`;
+    const context = { connectionId: contact.connectionId, contactId: contact.contactId, action: poisoned[0]?.action ?? '' };
+    const result = { status: 'failed', error: { code: 'RETRIES_EXHAUSTED', message } };
+    await finishEvents(db, ids, owner, { status: 'failed', result, errorCode: 'RETRIES_EXHAUSTED', errorMessage: message }, iso());
+    await writeActivity(db, [entry('error', message, ids[ids.length - 1] ?? null, context, { code: 'RETRIES_EXHAUSTED' })], iso());
+    events.emit('finished', { ids, status: 'failed' } satisfies EventsFinished);
+  }
+
+  async function processEvents(contact: DueContact, allClaimed: WebhookEventRow[]): Promise<void> {
+    const settings = await loadSettings(db, deps.settingOverrides);
+    const poisoned = allClaimed.filter((event) => event.attempts > settings.retry_max_attempts);
+    if (poisoned.length > 0) await deadLetter(contact, poisoned, settings.retry_max_attempts);
+    const claimed = allClaimed.filter((event) => event.attempts <= settings.retry_max_attempts);
+    if (claimed.length === 0) return;
     const ids = claimed.map((event) => event.id);
     const lastId = ids[ids.length - 1] ?? null;
-    const settings = await loadSettings(db, deps.settingOverrides);
     const actions = claimed.map((event) => event.action).filter(isAction);
     const context = { connectionId: contact.connectionId, contactId: contact.contactId, action: strongestAction(actions) };
     const coalesced = ids.length > 1 ? ` (${ids.length} webhooks coalesced: #${ids.join(', #')})` : '';

@@ -1,0 +1,75 @@
+/**
+ * Delivery guarantees of the inbox and worker under a hostile world: a webhook
+ * whose run crashes the process, and coalesced webhooks that disagree.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { queryActivity } from '../src/activity/activity.repository.js';
+import { findEvent } from '../src/inbox/inbox.repository.js';
+import { sealParams, sealRequest } from '../src/inbox/stored-secrets.js';
+import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
+import { testDialects } from './helpers/databases.js';
+import { startTestService, type TestService } from './helpers/service.js';
+import { waitFor } from './helpers/wait.js';
+
+for (const dialect of testDialects()) {
+  describe(`inbox guarantees (${dialect})`, () => {
+    let t: TestService;
+    let crm: FakeTestCrm;
+
+    beforeEach(async () => {
+      crm = await startFakeTestCrm();
+      t = await startTestService(dialect, { env: { CRM_BRIDGE_SETTING_RETRY_MAX_ATTEMPTS: '3' } });
+      await t.addConnection({ id: 'crm', type: 'testcrm', apiUrl: crm.url, settings: { api_key: crm.apiKey }, isDefault: true });
+    });
+    afterEach(async () => {
+      await t.close();
+      await crm.close();
+    });
+
+    it('dead-letters at claim a webhook whose runs never finished (regression: a poison webhook was reclaimed forever)', async () => {
+      crm.addContact({ id: '41', email: 'poison@example.com', tags: ['1'] });
+      const db = t.service.database.db;
+      const past = new Date(Date.now() - 60_000).toISOString();
+      // As a worker that crashed during its third run of the webhook leaves it: running, lock expired.
+      const params = { action: 'update_tags' as const, contactId: '41', sendNotification: false, async: true, raw: { wpf_action: 'update_tags', contact_id: '41' } };
+      const poison = await db
+        .insertInto('webhook_events')
+        .values({
+          received_at: past,
+          connection_id: 'crm',
+          action: 'update_tags',
+          contact_id: '41',
+          email: null,
+          status: 'running',
+          attempts: 3,
+          available_at: past,
+          locked_by: 'crashed-worker',
+          locked_until: past,
+          params: sealParams(params, t.service.sealer),
+          request: sealRequest({ method: 'GET', url: '/?wpf_action=update_tags&contact_id=41', contentType: null, body: null }, t.service.sealer),
+          result: null,
+          error_code: null,
+          error_message: null,
+          finished_at: null,
+          replay_of: null,
+          client_ip: '127.0.0.1',
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+
+      // A fresh webhook for the same contact still runs, once.
+      const fresh = await t.webhook(`/?access_key=${t.key}&wpf_action=add&contact_id=41`);
+      expect(fresh.body).toMatchObject({ status: 'done', created: true });
+
+      const failed = await waitFor('the poison webhook to fail', async () => {
+        const row = await findEvent(db, poison.id);
+        return row?.status === 'failed' ? row : undefined;
+      });
+      expect(failed.error_code).toBe('RETRIES_EXHAUSTED');
+      expect(failed.attempts).toBe(4);
+      expect(crm.loads('41')).toBe(1);
+      const errors = await queryActivity(db, { contactId: '41', level: 'error' });
+      expect(errors.map((row) => row.message)).toEqual([expect.stringMatching(/^Gave up: claimed 4 times \(the limit is 3\) without an outcome.*events replay/)]);
+    });
+  });
+}
