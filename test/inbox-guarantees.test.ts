@@ -4,7 +4,13 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { queryActivity } from '../src/activity/activity.repository.js';
+import { systemClock } from '../src/clock.js';
+import { saveRole } from '../src/directory/role.repository.js';
+import { describeUser } from '../src/directory/user-view.js';
+import { findUserByEmail } from '../src/directory/user.repository.js';
 import { findEvent } from '../src/inbox/inbox.repository.js';
+import { createLogger } from '../src/logger.js';
+import { createWorker } from '../src/worker/worker.js';
 import { sealParams, sealRequest } from '../src/inbox/stored-secrets.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
 import { testDialects } from './helpers/databases.js';
@@ -70,6 +76,34 @@ for (const dialect of testDialects()) {
       expect(crm.loads('41')).toBe(1);
       const errors = await queryActivity(db, { contactId: '41', level: 'error' });
       expect(errors.map((row) => row.message)).toEqual([expect.stringMatching(/^Gave up: claimed 4 times \(the limit is 3\) without an outcome.*events replay/)]);
+    });
+  });
+
+  describe(`coalescing (${dialect})`, () => {
+    it('takes the role from add and update only, and tags from the newest webhook that carries them', async () => {
+      // No worker yet: the webhooks wait in the inbox and are served by one run.
+      const t = await startTestService(dialect, { runWorker: false });
+      try {
+        const db = t.service.database.db;
+        await saveRole(db, { slug: 'editor', name: 'Editor', isAdmin: false });
+        const hook = (query: string) => t.webhook(`/?access_key=${t.key}&async=true&${query}`);
+        expect((await hook('wpf_action=add&contact_id=c-1&email=co@example.com&role=editor&tags=A,B')).status).toBe(202);
+        expect((await hook('wpf_action=update_tags&contact_id=c-1&role=subscriber')).status).toBe(202);
+        expect((await hook('wpf_action=update_tags&contact_id=c-1&tags=B,C')).status).toBe(202);
+        expect((await hook('wpf_action=update_tags&contact_id=c-1')).status).toBe(202);
+
+        const worker = createWorker(
+          { db, clock: systemClock, registry: t.service.registry, settingOverrides: {}, logger: createLogger('silent'), sealer: t.service.sealer },
+          { concurrency: 1, leaseMs: 5_000, pollMs: 50 },
+        );
+        expect(await worker.drain()).toBe(1);
+        const user = await findUserByEmail(db, 'co@example.com');
+        expect(user?.role).toBe('editor');
+        const view = await describeUser(db, user!);
+        expect(view.tags.map((tag) => tag.label).sort()).toEqual(['B', 'C']);
+      } finally {
+        await t.close();
+      }
     });
   });
 }

@@ -32,8 +32,22 @@ export interface RunPlan {
   snapshotHasTags: boolean;
 }
 
+export interface PlanOptions {
+  /** The connection can load a contact's tags from its CRM (false for the payload connector). */
+  canLoadTags: boolean;
+}
+
+/**
+ * A webhook speaks about tags when it carries them, or when it is an
+ * `update_tags` to a connection that can load them: then it says "the tags
+ * changed, load them", and any tags an older webhook carried are stale.
+ */
+function speaksAboutTags(event: StoredParams, options: PlanOptions): boolean {
+  return event.contact?.tags !== undefined || (event.action === 'update_tags' && options.canLoadTags);
+}
+
 /** Plans one run from the due events of a contact, given in arrival order. */
-export function planRun(events: readonly StoredParams[]): RunPlan {
+export function planRun(events: readonly StoredParams[], options: PlanOptions = { canLoadTags: true }): RunPlan {
   const first = events[0];
   if (!first) throw new Error('planRun needs at least one event');
   let role: string | undefined;
@@ -41,10 +55,12 @@ export function planRun(events: readonly StoredParams[]): RunPlan {
   let sendNotification = false;
   let snapshot: ContactData | undefined;
   for (const event of events) {
-    if (event.role?.trim()) role = event.role.trim();
+    // `role` belongs to add and update; an update_tags that happens to carry one must not demote anyone.
+    if (event.action !== 'update_tags' && event.role?.trim()) role = event.role.trim();
     if (event.email?.trim()) email = event.email.trim();
     if (event.action === 'add' && event.sendNotification) sendNotification = true;
     if (event.contact) snapshot = mergeSnapshots(snapshot, event.contact);
+    if (speaksAboutTags(event, options) && snapshot) snapshot = { ...snapshot, tags: event.contact?.tags };
   }
   return {
     action: strongestAction(events.map((event) => event.action)),

@@ -153,8 +153,11 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     const context = { connectionId: contact.connectionId, contactId: contact.contactId, action: strongestAction(actions) };
     const coalesced = ids.length > 1 ? ` (${ids.length} webhooks coalesced: #${ids.join(', #')})` : '';
     try {
-      const plan = planRun(claimed.map((event) => openParams(event.params, deps.sealer)));
       const connection = await deps.registry.resolve(contact.connectionId);
+      const plan = planRun(
+        claimed.map((event) => openParams(event.params, deps.sealer)),
+        { canLoadTags: connection.definition.contactSource === 'api' },
+      );
       const result = await runContact({ db, clock, settings, random: deps.random, eventId: lastId }, connection, plan);
       if (result.welcomeEmailId !== undefined) deps.mail?.notify();
       await finishEvents(db, ids, owner, { status: result.status, result }, iso());

@@ -135,14 +135,34 @@ describe('coalescing', () => {
   it('keeps the newest role and e-mail and any add notification', () => {
     const plan = planRun([
       event({ action: 'add', role: 'a', sendNotification: true, email: 'old@x.yz' }),
-      event({ role: 'b', email: 'new@x.yz' }),
+      event({ action: 'update', role: 'b', email: 'new@x.yz' }),
     ]);
     expect(plan).toMatchObject({ role: 'b', email: 'new@x.yz', sendNotification: true });
+  });
+  it('takes the role from add and update only (regression: an update_tags with role=subscriber demoted an editor)', () => {
+    const plan = planRun([event({ action: 'add', role: 'editor' }), event({ action: 'update_tags', role: 'subscriber' })]);
+    expect(plan).toMatchObject({ action: 'add', role: 'editor' });
+  });
+  it('takes tags only from the newest webhook that speaks about tags (regression: stale carried tags skipped a fresh load)', () => {
+    const carried = { id: '9', fields: {}, tags: ['A', 'B'] };
+    // A newer update_tags without tags means "load them": the older carried ones are stale.
+    const stale = planRun([event({ contact: carried }), event({})]);
+    expect(stale.snapshotHasTags).toBe(false);
+    expect(stale.snapshot?.tags).toBeUndefined();
+    const alsoStale = planRun([event({ contact: carried }), event({ contact: { id: '9', fields: { first_name: 'Jo' } } })]);
+    expect(alsoStale.snapshotHasTags).toBe(false);
+    // An update that carries no tags says nothing about them: the older carried ones still stand.
+    const kept = planRun([event({ action: 'update', contact: carried }), event({ action: 'update', contact: { id: '9', fields: { first_name: 'Jo' } } })]);
+    expect(kept).toMatchObject({ snapshotHasTags: true, snapshot: { tags: ['A', 'B'], fields: { first_name: 'Jo' } } });
+    // With no CRM to load them from (the payload connector), an update_tags without tags changes nothing.
+    expect(planRun([event({ contact: carried }), event({})], { canLoadTags: false })).toMatchObject({ snapshotHasTags: true, snapshot: { tags: ['A', 'B'] } });
+    const newest = planRun([event({}), event({ contact: { id: '9', fields: {}, tags: ['C'] } })]);
+    expect(newest).toMatchObject({ snapshotHasTags: true, snapshot: { tags: ['C'] } });
   });
   it('merges carried snapshots with the newest values winning', () => {
     const plan = planRun([
       event({ contact: { id: '9', email: 'a@b.cc', fields: { x: '1', y: '1' }, tags: ['t1'] } }),
-      event({ contact: { id: '9', fields: { y: '2' } } }),
+      event({ action: 'update', contact: { id: '9', fields: { y: '2' } } }),
     ]);
     expect(plan.snapshot).toMatchObject({ email: 'a@b.cc', fields: { x: '1', y: '2' }, tags: ['t1'] });
   });
