@@ -17,6 +17,7 @@ export const ERRORS = {
     retryable: false,
     message: 'The contact id is an unfilled merge field; the CRM did not substitute it',
   },
+  TOO_MANY_TAGS: { status: 400, retryable: false, message: 'The webhook carries more tags than one contact can have' },
   UNKNOWN_CONNECTION: { status: 404, retryable: false, message: 'No such CRM connection' },
   TOO_MANY_KEY_FAILURES: { status: 429, retryable: false, message: 'Too many failed access key attempts; try again later' },
   STORAGE_UNAVAILABLE: { status: 503, retryable: true, message: 'Storage is unavailable; please retry' },

@@ -79,6 +79,47 @@ for (const dialect of testDialects()) {
     });
   });
 
+  describe(`tag lists (${dialect})`, () => {
+    it('refuses a webhook with more tags than a contact can have, once, with a clear code (regression: 10,000 tags retried ten times)', async () => {
+      const t = await startTestService(dialect);
+      try {
+        const tags = Array.from({ length: 10_000 }, (_, i) => `t${i}`).join(',');
+        const reply = await t.webhook(`/?access_key=${t.key}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ wpf_action: 'add', contact_id: 'many', email: 'many@example.com', tags }).toString(),
+        });
+        expect(reply.status).toBe(400);
+        expect(reply.body).toMatchObject({ status: 'rejected', error: { code: 'TOO_MANY_TAGS' } });
+        const event = await findEvent(t.service.database.db, reply.body.eventId as number);
+        expect(event).toMatchObject({ status: 'rejected', attempts: 0 });
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('stores a CRM tag list and a contact\u2019s tags far longer than one statement can bind', async () => {
+      const crm = await startFakeTestCrm();
+      const t = await startTestService(dialect);
+      try {
+        for (let i = 0; i < 10_000; i += 1) crm.tags.set(`x${i}`, `Tag ${i}`);
+        const ids = Array.from({ length: 1_000 }, (_, i) => `x${i * 7}`);
+        crm.addContact({ id: 'big', email: 'big@example.com', tags: ids });
+        await t.addConnection({ id: 'crm', type: 'testcrm', apiUrl: crm.url, settings: { api_key: crm.apiKey }, isDefault: true });
+        const reply = await t.webhook(`/?access_key=${t.key}&wpf_action=add&contact_id=big`);
+        expect(reply.status).toBe(200);
+        expect((reply.body.tags as { current: string[] }).current).toHaveLength(1_000);
+        expect((reply.body.tags as { current: string[] }).current).toContain('Tag 6993');
+        crm.contacts.get('big')!.tags = ids.slice(0, 10);
+        const fewer = await t.webhook(`/?access_key=${t.key}&wpf_action=update_tags&contact_id=big`);
+        expect((fewer.body.tags as { removed: string[] }).removed).toHaveLength(990);
+      } finally {
+        await t.close();
+        await crm.close();
+      }
+    });
+  });
+
   describe(`coalescing (${dialect})`, () => {
     it('takes the role from add and update only, and tags from the newest webhook that carries them', async () => {
       // No worker yet: the webhooks wait in the inbox and are served by one run.

@@ -4,6 +4,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { DB, NewUserRow, UserRow, UserUpdate } from '../storage/schema.js';
+import { chunked } from '../lib/chunks.js';
 
 export type Db = Kysely<DB>;
 
@@ -106,22 +107,24 @@ export async function getUserTagIds(db: Db, userId: number, connectionId: string
 }
 
 export async function addUserTags(db: Db, userId: number, connectionId: string, tagIds: readonly string[], at: string) {
-  if (tagIds.length === 0) return;
-  await db
-    .insertInto('user_tags')
-    .values(tagIds.map((tagId) => ({ user_id: userId, connection_id: connectionId, tag_id: tagId, added_at: at })))
-    .onConflict((oc) => oc.doNothing())
-    .execute();
+  for (const chunk of chunked(tagIds)) {
+    await db
+      .insertInto('user_tags')
+      .values(chunk.map((tagId) => ({ user_id: userId, connection_id: connectionId, tag_id: tagId, added_at: at })))
+      .onConflict((oc) => oc.doNothing())
+      .execute();
+  }
 }
 
 export async function removeUserTags(db: Db, userId: number, connectionId: string, tagIds: readonly string[]) {
-  if (tagIds.length === 0) return;
-  await db
-    .deleteFrom('user_tags')
-    .where('user_id', '=', userId)
-    .where('connection_id', '=', connectionId)
-    .where('tag_id', 'in', [...tagIds])
-    .execute();
+  for (const chunk of chunked(tagIds)) {
+    await db
+      .deleteFrom('user_tags')
+      .where('user_id', '=', userId)
+      .where('connection_id', '=', connectionId)
+      .where('tag_id', 'in', chunk)
+      .execute();
+  }
 }
 
 export interface UserTag {

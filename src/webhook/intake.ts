@@ -66,6 +66,8 @@ export interface IntakeDeps {
 }
 
 const KEY_FAILURE_WINDOW_MS = 10 * 60_000;
+/** Far more than any contact carries; a list longer than this is a mistake or an attack, and would retry in vain. */
+export const MAX_TAGS_PER_WEBHOOK = 1_000;
 const FINAL_STATUSES: readonly EventStatus[] = ['done', 'skipped', 'failed', 'rejected'];
 
 export interface Intake {
@@ -286,6 +288,10 @@ export function createIntake(deps: IntakeDeps): Intake {
     }
     if (isUnfilledMergeField(contactId)) {
       return reject(request, { ...params, contact_id: contactId }, connection.id, 'UNSUBSTITUTED_MERGE_FIELD', `"${contactId}"`);
+    }
+    const tagCount = parsed.contact?.tags?.length ?? 0;
+    if (tagCount > MAX_TAGS_PER_WEBHOOK) {
+      return reject(request, params, connection.id, 'TOO_MANY_TAGS', `${tagCount} tags; at most ${MAX_TAGS_PER_WEBHOOK} in one webhook`);
     }
 
     const stored: StoredParams = {
