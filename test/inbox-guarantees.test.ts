@@ -79,6 +79,51 @@ for (const dialect of testDialects()) {
     });
   });
 
+  describe(`backoff during an outage (${dialect})`, () => {
+    it('holds the whole contact until its retry is due; new webhooks join the delayed run (regression: they cut the backoff short and dead-lettered it in seconds)', async () => {
+      const crm = await startFakeTestCrm();
+      const t = await startTestService(dialect, {
+        runWorker: false,
+        env: { CRM_BRIDGE_SETTING_RETRY_BASE_DELAY_MS: '2000', CRM_BRIDGE_SETTING_RETRY_MAX_ATTEMPTS: '3' },
+      });
+      try {
+        const db = t.service.database.db;
+        crm.addContact({ id: 'out', email: 'outage@example.com', tags: ['1'] });
+        await t.addConnection({ id: 'crm', type: 'testcrm', apiUrl: crm.url, settings: { api_key: crm.apiKey }, isDefault: true });
+        const worker = createWorker(
+          { db, clock: systemClock, registry: t.service.registry, settingOverrides: t.service.config.settingOverrides, logger: createLogger('silent'), sealer: t.service.sealer },
+          { concurrency: 2, leaseMs: 5_000, pollMs: 50 },
+        );
+        const loads = () => crm.requests.filter((request) => request.path.includes('/contacts/out')).length;
+        // One failed load: the CRM is back by the time the retry is due.
+        crm.failNext({ kind: 'status', status: 503, body: { error: 'down' } }, 1, '/contacts/out');
+
+        const first = await t.webhook(`/?access_key=${t.key}&async=true&wpf_action=add&contact_id=out`);
+        expect(await worker.drain()).toBe(1);
+        expect(loads()).toBe(1);
+        expect(await findEvent(db, first.body.eventId as number)).toMatchObject({ status: 'pending', attempts: 1, error_code: 'CRM_UNAVAILABLE' });
+
+        // The CRM keeps sending webhooks for the contact during the outage.
+        const later: number[] = [];
+        for (let i = 0; i < 5; i += 1) later.push((await t.webhook(`/?access_key=${t.key}&async=true&wpf_action=update_tags&contact_id=out`)).body.eventId as number);
+        expect(await worker.drain()).toBe(0);
+        expect(loads()).toBe(1);
+
+        // When the retry is due, one run serves all six.
+        await waitFor('the delayed run', async () => {
+          await worker.drain();
+          const rows = await Promise.all([first.body.eventId as number, ...later].map((id) => findEvent(db, id)));
+          return rows.every((row) => row?.status === 'done') ? rows : undefined;
+        }, 10_000);
+        expect(await findEvent(db, first.body.eventId as number)).toMatchObject({ attempts: 2 });
+        expect(await findEvent(db, later[0]!)).toMatchObject({ attempts: 1 });
+      } finally {
+        await t.close();
+        await crm.close();
+      }
+    });
+  });
+
   describe(`tag lists (${dialect})`, () => {
     it('refuses a webhook with more tags than a contact can have, once, with a clear code (regression: 10,000 tags retried ten times)', async () => {
       const t = await startTestService(dialect);

@@ -24,7 +24,11 @@ export interface DueContact {
   contactId: string;
 }
 
-/** Contacts with work that is due now (or held by a worker whose lease ran out), oldest first. */
+/**
+ * Contacts with work that is due now (or held by a worker whose lease ran out), oldest first.
+ * A contact with a webhook waiting out a retry delay is held whole until that retry is due:
+ * new webhooks join the delayed run instead of cutting the backoff short.
+ */
 export async function findDueContacts(db: Db, now: string, limit: number): Promise<DueContact[]> {
   const rows = await db
     .selectFrom('webhook_events')
@@ -37,6 +41,19 @@ export async function findDueContacts(db: Db, now: string, limit: number): Promi
       ]),
     )
     .where('contact_id', 'is not', null)
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('webhook_events as held')
+            .select('held.id')
+            .whereRef('held.connection_id', '=', 'webhook_events.connection_id')
+            .whereRef('held.contact_id', '=', 'webhook_events.contact_id')
+            .where('held.status', '=', 'pending')
+            .where('held.attempts', '>', 0)
+            .where('held.available_at', '>', now),
+        ),
+      ),
+    )
     // Contacts another run holds are not due until its lease ends.
     .where(({ not, exists, selectFrom }) =>
       not(

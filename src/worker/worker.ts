@@ -165,24 +165,32 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
       events.emit('finished', { ids, status: result.status } satisfies EventsFinished);
     } catch (thrown) {
       const error = toAppError(thrown);
-      const attempts = Math.max(...claimed.map((event) => event.attempts));
       const policy = { maxAttempts: settings.retry_max_attempts, baseDelayMs: settings.retry_base_delay_ms, maxDelayMs: 30 * 60_000 };
-      if (error.retryable && attempts < policy.maxAttempts) {
+      // Attempts count per webhook: one that arrived during an outage has its own budget.
+      const retrying = error.retryable ? claimed.filter((event) => event.attempts < policy.maxAttempts) : [];
+      const exhausted = claimed.filter((event) => !retrying.includes(event));
+      if (exhausted.length > 0) {
+        const attempts = Math.max(...exhausted.map((event) => event.attempts));
+        const final = failureOf(error, attempts);
+        const failedIds = exhausted.map((event) => event.id);
+        const which = retrying.length > 0 ? ` (#${failedIds.join(', #')}; the others retry)` : coalesced;
+        await finishEvents(db, failedIds, owner, { status: 'failed', result: final.result, errorCode: final.code, errorMessage: final.message }, iso());
+        await writeActivity(db, [entry('error', `Failed: ${final.message}${which}`, lastId, context, { code: final.code })], iso());
+        events.emit('finished', { ids: failedIds, status: 'failed' } satisfies EventsFinished);
+        if (error.code === 'INTERNAL') logger.error({ err: thrown }, 'unexpected error in a run');
+      }
+      if (retrying.length > 0) {
+        const attempts = Math.max(...retrying.map((event) => event.attempts));
+        const retryIds = retrying.map((event) => event.id);
         const delay = calculateDelay(attempts, policy, deps.random, error.retryAfterMs);
-        await rescheduleEvents(db, ids, owner, iso(delay), error.code, error.message);
+        await rescheduleEvents(db, retryIds, owner, iso(delay), error.code, error.message);
         await writeActivity(
           db,
           [entry('warning', `Attempt ${attempts} of ${policy.maxAttempts} failed: ${error.message}; retrying in ${formatDelay(delay)}${coalesced}`, lastId, context, { code: error.code })],
           iso(),
         );
-        events.emit('finished', { ids, status: 'pending' } satisfies EventsFinished);
-        return;
+        events.emit('finished', { ids: retryIds, status: 'pending' } satisfies EventsFinished);
       }
-      const final = failureOf(error, attempts);
-      await finishEvents(db, ids, owner, { status: 'failed', result: final.result, errorCode: final.code, errorMessage: final.message }, iso());
-      await writeActivity(db, [entry('error', `Failed: ${final.message}${coalesced}`, lastId, context, { code: final.code })], iso());
-      events.emit('finished', { ids, status: 'failed' } satisfies EventsFinished);
-      if (error.code === 'INTERNAL') logger.error({ err: thrown }, 'unexpected error in a run');
     }
   }
 
