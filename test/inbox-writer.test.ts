@@ -37,6 +37,25 @@ function event(contactId: string): NewWebhookEventRow {
 
 for (const dialect of testDialects()) {
   describe(`inbox writer (${dialect})`, () => {
+    it('fails only the webhook the database refuses, never the neighbours that shared its commit', async () => {
+      testDb = await createTestDatabase(dialect);
+      const database = openDatabase(testDb.url);
+      open.push(database);
+      await migrateToLatest(database.db, database.dialect);
+      const writer = createInboxWriter(database.db);
+      // One row the database refuses on both dialects (a NOT NULL column left empty), among twelve good ones.
+      const bad = { ...event('bad'), connection_id: null as unknown as string };
+      const outcomes = await Promise.allSettled([
+        ...Array.from({ length: 6 }, (_, i) => writer.write({ event: event(`g${i}`), activity: [] })),
+        writer.write({ event: bad, activity: [] }),
+        ...Array.from({ length: 6 }, (_, i) => writer.write({ event: event(`h${i}`), activity: [] })),
+      ]);
+      expect(outcomes.map((outcome) => outcome.status)).toEqual([...Array(6).fill('fulfilled'), 'rejected', ...Array(6).fill('fulfilled')]);
+      for (const outcome of outcomes) {
+        if (outcome.status === 'fulfilled') expect((await findEvent(database.db, outcome.value))?.status).toBe('pending');
+      }
+    });
+
     let testDb: TestDatabase;
     const open: Database[] = [];
     afterEach(async () => {

@@ -32,47 +32,69 @@ const MAX_EVENT_ROWS_PER_INSERT = 256;
 /** 9 parameters a row: well below SQLite's 32766 and PostgreSQL's 65535 per statement. */
 const MAX_ACTIVITY_ROWS_PER_INSERT = 1000;
 
+/**
+ * The database refused a value, not the connection: PostgreSQL's data exceptions (class 22, a NUL
+ * in text), integrity violations (23) and limits (54); SQLite's constraint, size and type errors.
+ */
+function isRefusedData(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null ? String((error as { code?: unknown }).code ?? '') : '';
+  return /^(22|23|54)[0-9A-Z]{3}$/.test(code) || /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/.test(code);
+}
+
 export function createInboxWriter(db: Kysely<DB>): InboxWriter {
   let queue: Pending[] = [];
   let flushing: Promise<void> | undefined;
 
+  /**
+   * A batch that fails is written again one webhook at a time: a webhook the
+   * database refuses fails alone, never the neighbours it shared a commit with.
+   */
   async function writeBatch(batch: Pending[]): Promise<void> {
     try {
-      const ids = await db.transaction().execute(async (trx) => {
-        const written: number[] = [];
-        const activity: ReturnType<typeof activityRow>[] = [];
-        for (let start = 0; start < batch.length; start += MAX_EVENT_ROWS_PER_INSERT) {
-          const chunk = batch.slice(start, start + MAX_EVENT_ROWS_PER_INSERT);
-          const rows = await trx
-            .insertInto('webhook_events')
-            .values(chunk.map(({ item }) => item.event))
-            .returning('id')
-            .execute();
-          if (rows.length !== chunk.length) throw new Error(`inserted ${rows.length} of ${chunk.length} webhooks`);
-          // One statement numbers its rows in the order of its VALUES list on both databases
-          // (SQLite under the write lock, PostgreSQL calling nextval row by row), so the
-          // ascending ids belong to the items in order, whatever order RETURNING uses.
-          const ids = rows.map((row) => row.id).sort((a, b) => a - b);
-          chunk.forEach(({ item }, index) => {
-            const id = ids[index] ?? 0;
-            written.push(id);
-            for (const entry of item.activity) activity.push(activityRow({ ...entry, eventId: id }, item.event.received_at));
-          });
-        }
-        // The batch's activity entries go in together, in the same order as before,
-        // in statements small enough for either database's parameter limit.
-        for (let start = 0; start < activity.length; start += MAX_ACTIVITY_ROWS_PER_INSERT) {
-          await trx
-            .insertInto('activity_log')
-            .values(activity.slice(start, start + MAX_ACTIVITY_ROWS_PER_INSERT))
-            .execute();
-        }
-        return written;
-      });
+      const ids = await insertBatch(batch);
       batch.forEach((pending, index) => pending.resolve(ids[index] ?? 0));
     } catch (error) {
-      for (const pending of batch) pending.reject(error);
+      // Storage that is down fails every item alike: answer them all now rather than one by one.
+      if (batch.length === 1 || !isRefusedData(error)) {
+        for (const pending of batch) pending.reject(error);
+        return;
+      }
+      for (const pending of batch) await writeBatch([pending]);
     }
+  }
+
+  async function insertBatch(batch: Pending[]): Promise<number[]> {
+    return db.transaction().execute(async (trx) => {
+      const written: number[] = [];
+      const activity: ReturnType<typeof activityRow>[] = [];
+      for (let start = 0; start < batch.length; start += MAX_EVENT_ROWS_PER_INSERT) {
+        const chunk = batch.slice(start, start + MAX_EVENT_ROWS_PER_INSERT);
+        const rows = await trx
+          .insertInto('webhook_events')
+          .values(chunk.map(({ item }) => item.event))
+          .returning('id')
+          .execute();
+        if (rows.length !== chunk.length) throw new Error(`inserted ${rows.length} of ${chunk.length} webhooks`);
+        // One statement numbers its rows in the order of its VALUES list on both databases
+        // (SQLite under the write lock, PostgreSQL calling nextval row by row), so the
+        // ascending ids belong to the items in order, whatever order RETURNING uses.
+        const ids = rows.map((row) => row.id).sort((a, b) => a - b);
+        chunk.forEach(({ item }, index) => {
+          const id = ids[index] ?? 0;
+          written.push(id);
+          for (const entry of item.activity) activity.push(activityRow({ ...entry, eventId: id }, item.event.received_at));
+        });
+      }
+      // The batch's activity entries go in together, in the same order as before,
+      // in statements small enough for either database's parameter limit.
+      for (let start = 0; start < activity.length; start += MAX_ACTIVITY_ROWS_PER_INSERT) {
+        await trx
+          .insertInto('activity_log')
+          .values(activity.slice(start, start + MAX_ACTIVITY_ROWS_PER_INSERT))
+          .execute();
+      }
+      return written;
+    });
   }
 
   function drain(): Promise<void> {
