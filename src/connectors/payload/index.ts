@@ -6,29 +6,11 @@
  */
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
+import { parseTagList } from '../tag-list.js';
 import type { ConnectorDefinition, ContactData, CrmConnector, WebhookInput } from '../types.js';
 
 /** Parameters of the webhook contract itself, never treated as contact fields. */
 const CONTROL_PARAMS = new Set(['wpf_action', 'access_key', 'contact_id', 'async', 'send_notification', 'role', 'tags']);
-
-/** Reads a tag list given as a JSON array, a JSON array in a string, or comma-separated text. */
-export function parseTagList(value: unknown): string[] | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (Array.isArray(value)) return value.map((tag) => String(tag).trim()).filter((tag) => tag !== '');
-  const text = String(value).trim();
-  if (text.startsWith('[')) {
-    try {
-      const parsed: unknown = JSON.parse(text);
-      if (Array.isArray(parsed)) return parseTagList(parsed);
-    } catch {
-      // not JSON after all: fall through to comma-separated
-    }
-  }
-  return text
-    .split(',')
-    .map((tag) => tag.trim())
-    .filter((tag) => tag !== '');
-}
 
 function snapshotFromWebhook(input: WebhookInput, contactId: string): ContactData {
   const fields: Record<string, string> = {};
