@@ -9,7 +9,7 @@ import { payloadConnector } from './payload/index.js';
 import { testCrmConnector } from './testcrm/index.js';
 import type { ConnectorDefinition } from './types.js';
 
-/** Each entry already `satisfies ConnectorDefinition` with its own settings type. */
+/** Each entry `satisfies ConnectorDefinition` with its own settings type; the map checks they all fit the contract. */
 export const CONNECTORS = {
   customerly: customerlyConnector,
   funnelkit: funnelkitConnector,
@@ -17,15 +17,20 @@ export const CONNECTORS = {
   ortto: orttoConnector,
   payload: payloadConnector,
   testcrm: testCrmConnector,
-} as const;
+} as const satisfies Readonly<Record<string, ConnectorDefinition>>;
 
 export type ConnectorType = keyof typeof CONNECTORS;
-export const CONNECTOR_TYPES = Object.keys(CONNECTORS) as ConnectorType[];
+/** The CRM types in the order of the map. */
+export const CONNECTOR_TYPES: readonly ConnectorType[] = Object.freeze(
+  Object.keys(CONNECTORS).filter((key): key is ConnectorType => isConnectorType(key)),
+);
 
 export function isConnectorType(value: string): value is ConnectorType {
   return Object.hasOwn(CONNECTORS, value);
 }
 
 export function connectorDefinition(type: string): ConnectorDefinition | undefined {
-  return isConnectorType(type) ? (CONNECTORS[type] as unknown as ConnectorDefinition) : undefined;
+  if (!isConnectorType(type)) return undefined;
+  const definition: ConnectorDefinition = CONNECTORS[type];
+  return definition;
 }

@@ -1,14 +1,17 @@
 /**
  * The contract every CRM connector must pass, run unchanged against each
  * CRM's fake server. A connector's test file supplies an adapter that knows
- * how to seed its fake; the suite only speaks the CrmConnector interface.
+ * how to seed its fake and how its CRM sends webhooks; the suite only speaks
+ * the CrmConnector interface. A connector without an API (payload) passes the
+ * webhook part and shows its documented "no API" answers instead.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { createHttpClient } from '../../src/connectors/http-client.js';
-import type { ConnectorDefinition, CrmConnector } from '../../src/connectors/types.js';
+import type { ConnectorDefinition, CrmConnector, ParsedWebhook, WebhookInput } from '../../src/connectors/types.js';
 import { AppError } from '../../src/errors.js';
-import type { InjectedFailure } from '../fakes/fake-http.js';
+import { mergeParams } from '../../src/webhook/params.js';
+import { parseBody, startFakeHttpServer, type InjectedFailure, type RecordedRequest } from '../fakes/fake-http.js';
 
 export interface SeedContact {
   email: string;
@@ -18,9 +21,29 @@ export interface SeedContact {
   tags: string[];
 }
 
-export interface ContractAdapter {
+/** One webhook as the CRM sends it, and the contact parseWebhook must find in it. */
+export interface WebhookCase {
+  name: string;
+  /** Sends the webhook to `url` the way the CRM does (the fake's driver, over a real socket). */
+  send(url: string): Promise<Response>;
+  expected: Pick<ParsedWebhook, 'contactId' | 'email'>;
+}
+
+interface WebhookAdapter {
   /** The connector definition under test. */
-  definition: ConnectorDefinition<never>;
+  definition: ConnectorDefinition;
+  /** Settings and API URL good enough to create the connector without a running fake. */
+  offline: { apiUrl: string | null; settings: Record<string, unknown> };
+  /** The CRM's real webhook shapes. */
+  webhooks: WebhookCase[];
+}
+
+/** A connector with no CRM API: the API methods give the documented answers. */
+export interface NoApiContractAdapter extends WebhookAdapter {
+  noApi: true;
+}
+
+export interface ContractAdapter extends WebhookAdapter {
   /** Starts the fake; returns what the connection needs. */
   start(): Promise<{ apiUrl: string; settings: Record<string, unknown>; badSettings: Record<string, unknown> }>;
   stop(): Promise<void>;
@@ -47,7 +70,86 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<AppE
   return error as AppError;
 }
 
+/** A received request as the intake hands it to a connector: query and body merged, the parsed body as `json`. */
+function webhookInput(request: RecordedRequest): WebhookInput {
+  const body = parseBody(request);
+  return { method: request.method, params: mergeParams(Object.fromEntries(request.query), body), json: body };
+}
+
+function webhookContract(name: string, adapter: WebhookAdapter): void {
+  describe(`${name} connector contract: webhooks`, () => {
+    const connector = () => {
+      const settings = adapter.definition.settingsSchema.parse(adapter.offline.settings);
+      return adapter.definition.create(
+        { id: name, apiUrl: adapter.offline.apiUrl, settings },
+        { http: createHttpClient({ timeoutMs: 100 }), clock: systemClock },
+      );
+    };
+
+    it('has a real webhook shape to test against', () => {
+      expect(adapter.webhooks.length).toBeGreaterThan(0);
+    });
+
+    for (const webhook of adapter.webhooks) {
+      it(`finds the contact in ${webhook.name}`, async () => {
+        const receiver = await startFakeHttpServer(() => ({ status: 200, body: {} }));
+        try {
+          await webhook.send(receiver.url);
+          const request = receiver.requests.at(-1);
+          expect(request).toBeDefined();
+          const parsed = connector().parseWebhook(webhookInput(request!));
+          expect({ contactId: parsed.contactId, email: parsed.email }).toEqual(webhook.expected);
+          // A snapshot, when sent, is of the same contact.
+          if (parsed.contact) expect(parsed.contact.id).toBe(parsed.contactId);
+        } finally {
+          await receiver.close();
+        }
+      });
+    }
+
+    it('finds no contact in a webhook that names none', () => {
+      const parsed = connector().parseWebhook({ method: 'POST', params: { wpf_action: 'add', access_key: 'k' }, json: {} });
+      expect(parsed.contactId).toBeUndefined();
+      expect(parsed.email).toBeUndefined();
+    });
+  });
+}
+
+/** The contract for a connector without a CRM API: webhooks, then the documented "no API" answers. */
+export function noApiConnectorContract(name: string, adapter: NoApiContractAdapter): void {
+  webhookContract(name, adapter);
+  describe(`${name} connector contract: no API`, () => {
+    const settings = adapter.definition.settingsSchema.parse(adapter.offline.settings);
+    const connector = adapter.definition.create(
+      { id: name, apiUrl: adapter.offline.apiUrl, settings },
+      { http: createHttpClient({ timeoutMs: 100 }), clock: systemClock },
+    );
+
+    it('takes the contact from the webhook', () => {
+      expect(adapter.definition.contactSource).toBe('webhook');
+    });
+
+    it('refuses to load or write contacts, as permanent rejections', async () => {
+      const calls = [() => connector.loadContact('1'), () => connector.getContactTags('1'), () => connector.updateContact('1', { a: 'b' })];
+      for (const call of calls) {
+        // Thrown or rejected, the caller awaits it either way.
+        const error = await expectCode((async () => call())(), 'CRM_REJECTED');
+        expect(error.retryable).toBe(false);
+        expect(error.message).toMatch(/no CRM API/);
+      }
+    });
+
+    it('answers look-ups with nothing, and a connection test with success', async () => {
+      expect(await connector.findContactByEmail('jane@example.com')).toBeNull();
+      expect(await connector.listTags()).toEqual([]);
+      expect(await connector.listFields()).toEqual([]);
+      await expect(connector.testConnection()).resolves.toBeUndefined();
+    });
+  });
+}
+
 export function connectorContract(name: string, adapter: ContractAdapter): void {
+  webhookContract(name, adapter);
   describe(`${name} connector contract`, () => {
     let connector: CrmConnector;
     let bad: CrmConnector;

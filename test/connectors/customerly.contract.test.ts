@@ -2,16 +2,29 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { customerlyConnector } from '../../src/connectors/customerly/index.js';
 import { createHttpClient } from '../../src/connectors/http-client.js';
-import type { ConnectorDefinition, CrmConnector } from '../../src/connectors/types.js';
+import type { CrmConnector } from '../../src/connectors/types.js';
 import { AppError } from '../../src/errors.js';
-import { CUSTOMERLY_MESSAGES, startFakeCustomerly, type FakeCustomerly } from '../fakes/customerly.fake.js';
+import { CUSTOMERLY_MESSAGES, sendCustomerlyWebhook, startFakeCustomerly, type FakeCustomerly } from '../fakes/customerly.fake.js';
 import { connectorContract } from './contract.js';
 
 const TOKEN = 'contract-token';
 let fake: FakeCustomerly;
 
 connectorContract('customerly', {
-  definition: customerlyConnector as unknown as ConnectorDefinition<never>,
+  definition: customerlyConnector,
+  offline: { apiUrl: customerlyConnector.defaultApiUrl, settings: { access_token: 't' } },
+  webhooks: [
+    {
+      name: 'a user_tagged event, the e-mail at data.user.data.email',
+      send: (url) => sendCustomerlyWebhook(url, { action: 'update_tags', accessKey: 'KEY123', email: 'jane@example.com', name: 'Jane Doe', tags: ['vip'] }),
+      expected: { contactId: 'jane@example.com', email: 'jane@example.com' },
+    },
+    {
+      name: 'a hand-edited URL with contact_id in the query',
+      send: (url) => sendCustomerlyWebhook(url, { action: 'add', accessKey: 'KEY123', email: 'jane@example.com', contactIdInQuery: true }),
+      expected: { contactId: 'jane@example.com', email: 'jane@example.com' },
+    },
+  ],
   async start() {
     fake = await startFakeCustomerly({ accessToken: TOKEN });
     return { apiUrl: fake.apiUrl, settings: { access_token: TOKEN }, badSettings: { access_token: 'wrong' } };

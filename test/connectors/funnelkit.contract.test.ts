@@ -8,9 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { funnelkitConnector } from '../../src/connectors/funnelkit/index.js';
 import { createHttpClient } from '../../src/connectors/http-client.js';
-import type { ConnectorDefinition, CrmConnector } from '../../src/connectors/types.js';
+import type { CrmConnector } from '../../src/connectors/types.js';
 import { AppError } from '../../src/errors.js';
-import { startFakeFunnelKit, type FakeFunnelKit, type FakeFunnelKitOptions } from '../fakes/funnelkit.fake.js';
+import { sendFunnelKitWebhook, startFakeFunnelKit, type FakeFunnelKit, type FakeFunnelKitOptions } from '../fakes/funnelkit.fake.js';
 import { connectorContract } from './contract.js';
 
 const APP_PASSWORD = 'abcd efgh ijkl mnop qrst uvwx';
@@ -19,7 +19,27 @@ const PASSWORD_FIELD = 7;
 let fake: FakeFunnelKit;
 
 connectorContract('funnelkit', {
-  definition: funnelkitConnector as unknown as ConnectorDefinition<never>,
+  definition: funnelkitConnector,
+  offline: { apiUrl: 'http://127.0.0.1:9', settings: { username: 'admin', app_password: APP_PASSWORD } },
+  webhooks: [
+    {
+      name: 'a GET with the data rows in the query',
+      send: (url) => sendFunnelKitWebhook(url, { action: 'add', accessKey: 'KEY123', contactId: 42, method: 'GET' }),
+      expected: { contactId: '42', email: undefined },
+    },
+    {
+      name: 'a form POST with the "Add Contact Details" contact_email row',
+      send: (url) =>
+        sendFunnelKitWebhook(url, { action: 'update', accessKey: 'KEY123', contactId: 42, method: 'POST', extra: { contact_email: 'jane@example.com' } }),
+      expected: { contactId: '42', email: 'jane@example.com' },
+    },
+    {
+      name: 'a JSON PUT',
+      send: (url) =>
+        sendFunnelKitWebhook(url, { action: 'add', accessKey: 'KEY123', contactId: '42', method: 'PUT', encoding: 'json', extra: { email: 'jane@example.com' } }),
+      expected: { contactId: '42', email: 'jane@example.com' },
+    },
+  ],
   async start() {
     fake = await startFakeFunnelKit();
     fake.addField(PASSWORD_FIELD, 'WP Password', 'Account');

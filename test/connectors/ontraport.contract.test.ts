@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ontraportConnector } from '../../src/connectors/ontraport/index.js';
 import { systemClock } from '../../src/clock.js';
 import { createHttpClient } from '../../src/connectors/http-client.js';
-import type { ConnectorDefinition } from '../../src/connectors/types.js';
-import { startFakeOntraport, type FakeOntraport, type FakeOntraportOptions } from '../fakes/ontraport.fake.js';
+import { sendOntraportWebhook, startFakeOntraport, type FakeOntraport, type FakeOntraportOptions } from '../fakes/ontraport.fake.js';
 import { connectorContract } from './contract.js';
 
 let fake: FakeOntraport;
@@ -15,7 +14,25 @@ const tagIdFor = (label: string): string => {
 };
 
 connectorContract('ontraport', {
-  definition: ontraportConnector as unknown as ConnectorDefinition<never>,
+  definition: ontraportConnector,
+  offline: { apiUrl: ontraportConnector.defaultApiUrl, settings: { app_id: 'a', api_key: 'k' } },
+  webhooks: [
+    {
+      name: 'a Ping URL POST: the id merged into the query, an empty form body',
+      send: (url) => sendOntraportWebhook(url, { action: 'add', accessKey: 'KEY123', contactId: '4711' }),
+      expected: { contactId: '4711', email: undefined },
+    },
+    {
+      name: 'a rule whose post data carries the e-mail',
+      send: (url) => sendOntraportWebhook(url, { action: 'update', accessKey: 'KEY123', contactId: '4711', postData: { email: 'jane@example.com' } }),
+      expected: { contactId: '4711', email: 'jane@example.com' },
+    },
+    {
+      name: 'a GET with an unfilled [Email] merge field',
+      send: (url) => sendOntraportWebhook(url, { action: 'add', accessKey: 'KEY123', contactId: '4711', method: 'GET', postData: { email: '[Email]' } }),
+      expected: { contactId: '4711', email: undefined },
+    },
+  ],
   async start() {
     fake = await startFakeOntraport();
     return {

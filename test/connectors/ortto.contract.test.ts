@@ -1,12 +1,21 @@
 import { orttoConnector } from '../../src/connectors/ortto/index.js';
-import type { ConnectorDefinition } from '../../src/connectors/types.js';
-import { startFakeOrtto, type FakeOrtto } from '../fakes/ortto.fake.js';
+import { sendOrttoWebhook, startFakeOrtto, type FakeOrtto } from '../fakes/ortto.fake.js';
 import { connectorContract } from './contract.js';
 
 let fake: FakeOrtto;
 
 connectorContract('ortto', {
-  definition: orttoConnector as unknown as ConnectorDefinition<never>,
+  definition: orttoConnector,
+  offline: { apiUrl: orttoConnector.defaultApiUrl, settings: { api_key: 'k' } },
+  webhooks: [
+    {
+      // The body's `id` is not the person: only `contact_id` is.
+      name: 'a journey\u2019s "Send to webhook" JSON body',
+      send: (url) =>
+        sendOrttoWebhook(url, { action: 'add', accessKey: 'KEY123', contactId: '0069a1b2c3d4e5f607182930', email: 'jane@example.com' }),
+      expected: { contactId: '0069a1b2c3d4e5f607182930', email: 'jane@example.com' },
+    },
+  ],
   async start() {
     fake = await startFakeOrtto();
     return { apiUrl: fake.apiUrl, settings: { api_key: fake.apiKey }, badSettings: { api_key: 'not-the-key' } };

@@ -1,5 +1,4 @@
 import { testCrmConnector } from '../../src/connectors/testcrm/index.js';
-import type { ConnectorDefinition } from '../../src/connectors/types.js';
 import { startFakeTestCrm, type FakeTestCrm } from '../fakes/testcrm.fake.js';
 import { connectorContract } from './contract.js';
 
@@ -7,7 +6,15 @@ let fake: FakeTestCrm;
 let next = 100;
 
 connectorContract('testcrm', {
-  definition: testCrmConnector as unknown as ConnectorDefinition<never>,
+  definition: testCrmConnector,
+  offline: { apiUrl: 'http://127.0.0.1:9', settings: { api_key: 'k' } },
+  webhooks: [
+    {
+      name: 'a GET with contact_id and email in the query',
+      send: (url) => fetch(`${url}/?wpf_action=add&access_key=KEY123&contact_id=101&email=jane%40example.com`),
+      expected: { contactId: '101', email: 'jane@example.com' },
+    },
+  ],
   async start() {
     fake = await startFakeTestCrm();
     return { apiUrl: fake.url, settings: { api_key: fake.apiKey }, badSettings: { api_key: 'wrong' } };

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { mapContact, shownFields } from '../../src/actions/rules.js';
 import { mergeFieldMap } from '../../src/connections/registry.js';
-import { labelOptions } from '../../src/connectors/ontraport/ontraport.values.js';
+import { labelOptions } from '../../src/connectors/ontraport/ontraport.mapping.js';
 
 const INHERITED = ['constructor', 'toString', 'hasOwnProperty', 'valueOf', '__proto__'];
 

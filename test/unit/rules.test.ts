@@ -14,7 +14,7 @@ import { planRun, type StoredParams } from '../../src/inbox/coalesce.js';
 import { calculateDelay } from '../../src/inbox/retry-policy.js';
 import { redactUrl } from '../../src/lib/secrets.js';
 import { isUnfilledMergeField, mergeParams } from '../../src/webhook/params.js';
-import { parseTagList } from '../../src/connectors/payload/index.js';
+import { parseTagList } from '../../src/connectors/tag-list.js';
 import { mergeFieldMap } from '../../src/connections/registry.js';
 
 const ROLES = [

@@ -5,7 +5,7 @@
  * the URL by hand, wins. Customerly contacts are keyed by e-mail.
  */
 import type { ContactData, ParsedWebhook, WebhookInput } from '../types.js';
-import { looksLikeEmail, splitName, tagNames } from './customerly.contact.js';
+import { looksLikeEmail, splitName, tagNames } from './customerly.mapping.js';
 
 function member(value: unknown, key: string): unknown {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;

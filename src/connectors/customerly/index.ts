@@ -13,19 +13,21 @@
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import { requireApiUrl } from '../api-url.js';
+import { parseAnswer } from '../parse-answer.js';
 import type { ConnectorDefinition, ContactData, CrmConnector, CrmField, CrmTag } from '../types.js';
 import { createCustomerlyClient } from './customerly.client.js';
 import {
   BUILT_IN_FIELDS,
-  UserSchema,
   attributeFieldId,
   contactFromUser,
   joinName,
+  notAdded,
   planUserWrite,
+  rejectionReason,
   splitName,
   tagNames,
-  type CustomerlyUser,
-} from './customerly.contact.js';
+} from './customerly.mapping.js';
+import { TagListSchema, UserListSchema, UserSchema, type CustomerlyUser } from './customerly.schemas.js';
 import { parseCustomerlyWebhook } from './customerly.webhook.js';
 
 const settingsSchema = z
@@ -44,35 +46,8 @@ const BUILT_IN_LABELS: Readonly<Record<string, string>> = {
 /** How many users `listFields` samples for attribute keys: the first page of the user list. */
 const FIELD_SAMPLE_SIZE = 50;
 
-/** Reads an answer's shape, turning a surprise into a readable, permanent error rather than a crash. */
-function shaped<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const where = issue?.path.join('.') || 'answer';
-  throw new AppError('CRM_REJECTED', `${what}: unexpected answer from Customerly (${where}: ${issue?.message ?? 'invalid'})`);
-}
-
-const UserListSchema = z.union([
-  z.object({ users: z.array(z.unknown()) }).loose(),
-  z.array(z.unknown()).transform((users) => ({ users })),
-]);
-
-/** Users the upsert answer lists as not added; the answer's shape is otherwise undocumented, so nothing else is required of it. */
-function notAdded(answer: unknown): unknown[] {
-  if (answer === null || typeof answer !== 'object' || !('not_added' in answer)) return [];
-  return Array.isArray(answer.not_added) ? answer.not_added : [];
-}
-
-/** A reason Customerly may give for a `not_added` item, never the item itself. */
-function rejectionReason(item: unknown): string | undefined {
-  if (item === null || typeof item !== 'object') return undefined;
-  for (const key of ['error', 'message', 'reason'] as const) {
-    const value = (item as Record<string, unknown>)[key];
-    if (typeof value === 'string' && value.trim() !== '') return value.trim().slice(0, 200);
-  }
-  return undefined;
-}
+/** Checks an answer of `what` against its schema. */
+const shaped = <T>(schema: z.ZodType<T>, value: unknown, what: string): T => parseAnswer(schema, value, 'Customerly', what);
 
 export const customerlyConnector = {
   type: 'customerly',
@@ -111,7 +86,7 @@ export const customerlyConnector = {
         }
       },
       async listTags(): Promise<CrmTag[]> {
-        const names = tagNames(shaped(z.array(z.unknown()), await api.get('/tags', 'tags'), 'tags'));
+        const names = tagNames(shaped(TagListSchema, await api.get('/tags', 'tags'), 'tags'));
         return names.map((name) => ({ id: name, label: name }));
       },
       async listFields(): Promise<CrmField[]> {

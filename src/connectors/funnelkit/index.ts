@@ -14,6 +14,7 @@
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import { requireApiUrl } from '../api-url.js';
+import { parseAnswer } from '../parse-answer.js';
 import type { ConnectorDefinition, ContactData, CrmConnector, CrmField, CrmTag } from '../types.js';
 import {
   createFunnelKitClient,
@@ -24,7 +25,9 @@ import {
   type Envelope,
   type FunnelKitClient,
 } from './funnelkit.client.js';
-import { parseContact, parseFields, parseTags, storedValue, toContactData, type RawContact } from './funnelkit.contact.js';
+import { parseContact, parseFields, parseTags, storedValue, toContactData } from './funnelkit.mapping.js';
+import { ContactSchema, type RawContact } from './funnelkit.schemas.js';
+import { parseFunnelKitWebhook } from './funnelkit.webhook.js';
 
 const USERNAME_REQUIRED = 'required: the WordPress login that owns the application password';
 const PASSWORD_REQUIRED = 'required: create one in WordPress under Users → Profile → Application Passwords';
@@ -87,13 +90,8 @@ export const funnelkitConnector = {
 
     const fetchContact = async (id: string, what: string): Promise<RawContact> => {
       const envelope = await client.call('GET', `contacts/${id}`, what);
-      const contact = parseContact(envelope.result);
-      if (!contact) {
-        // Only the shape: the result may hold field values such as a written password.
-        const shape = Array.isArray(envelope.result) ? 'a list' : envelope.result === '' ? 'empty' : typeof envelope.result;
-        throw new AppError('CRM_REJECTED', `${what}: the answer holds no contact (result: ${shape})`);
-      }
-      return contact;
+      // The message names the first mismatch, never a value: the result may hold a written password.
+      return parseAnswer(ContactSchema, envelope.result, 'FunnelKit', what);
     };
 
     /** Names the fields whose stored value is not what was written (never the values: they may be passwords). */
@@ -104,11 +102,7 @@ export const funnelkitConnector = {
 
     return {
       type: 'funnelkit',
-      parseWebhook(input) {
-        // FunnelKit's "Add Contact Details" button adds contact_email; a plain email row works too.
-        const email = input.params.email?.trim() || input.params.contact_email?.trim() || undefined;
-        return { contactId: input.params.contact_id?.trim() || undefined, email };
-      },
+      parseWebhook: parseFunnelKitWebhook,
 
       async loadContact(contactId): Promise<ContactData> {
         const id = requireContactId(contactId);

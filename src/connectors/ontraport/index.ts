@@ -13,12 +13,23 @@
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import { requireApiUrl } from '../api-url.js';
+import { createExpiringCache } from '../expiring-cache.js';
+import { parseAnswer } from '../parse-answer.js';
 import type { ConnectorDefinition, ContactData, CrmConnector, CrmField, CrmTag } from '../types.js';
 import { createOntraportClient, type OntraportClient } from './ontraport.client.js';
-import { asFieldText, decodeIdList, labelOptions, type OptionField } from './ontraport.values.js';
+import {
+  contactFieldsOf,
+  decodeIdList,
+  fieldList,
+  fieldTexts,
+  idOf,
+  labelOptions,
+  optionFieldsOf,
+  type OptionField,
+} from './ontraport.mapping.js';
+import { CONTACT_OBJECT_ID, MetaSchema, RecordSchema, TAG_OBJECT_ID, TagRowSchema } from './ontraport.schemas.js';
+import { parseOntraportWebhook } from './ontraport.webhook.js';
 
-const CONTACT_OBJECT_ID = '0';
-const TAG_OBJECT_ID = '14';
 /** Ontraport's largest (and default) page of `GET /objects`. */
 const TAG_PAGE_SIZE = 50;
 /** A guard against a server that ignores `start`: 20 000 tags is far beyond any real account. */
@@ -44,49 +55,6 @@ const settingsSchema = z
   .loose();
 type OntraportSettings = z.infer<typeof settingsSchema>;
 
-const RecordSchema = z.record(z.string(), z.unknown());
-
-const TagRowSchema = z
-  .object({ tag_id: z.coerce.string(), tag_name: z.coerce.string(), object_type_id: z.coerce.string().optional() })
-  .loose();
-
-const FieldMetaSchema = z
-  .object({
-    alias: z.coerce.string().optional(),
-    type: z.coerce.string().optional(),
-    options: z.unknown().optional(),
-  })
-  .loose();
-
-const MetaSchema = z.record(
-  z.string(),
-  z.object({ fields: z.record(z.string(), FieldMetaSchema).default({}) }).loose(),
-);
-
-type FieldMeta = z.infer<typeof FieldMetaSchema>;
-
-/** The contact object's fields from a `format=byId` meta answer. */
-function contactFieldsOf(data: unknown): Record<string, FieldMeta> {
-  const parsed = MetaSchema.safeParse(data);
-  if (!parsed.success) throw new AppError('CRM_REJECTED', 'field meta: Ontraport answered in an unexpected shape');
-  return (parsed.data[CONTACT_OBJECT_ID] ?? Object.values(parsed.data)[0])?.fields ?? {};
-}
-
-/** Dropdown (`drop`) and multi-select (`list`) fields with their option labels. */
-function optionFieldsOf(fields: Readonly<Record<string, FieldMeta>>): Map<string, OptionField> {
-  const result = new Map<string, OptionField>();
-  for (const [key, meta] of Object.entries(fields)) {
-    if (meta.type !== 'drop' && meta.type !== 'list') continue;
-    const options = RecordSchema.safeParse(meta.options);
-    if (!options.success) continue;
-    result.set(key, {
-      kind: meta.type,
-      options: Object.fromEntries(Object.entries(options.data).map(([id, label]) => [id, asFieldText(label)])),
-    });
-  }
-  return result;
-}
-
 export const ontraportConnector = {
   type: 'ontraport',
   label: 'Ontraport',
@@ -106,28 +74,22 @@ export const ontraportConnector = {
       apiKey: connection.settings.api_key,
     });
 
-    const fieldMeta = (what: string) =>
-      client.call({
+    /** The contact object's fields from the meta answer. */
+    const fieldMeta = async (what: string) => {
+      const data = await client.call({
         method: 'GET',
         path: '/objects/meta',
         query: { format: 'byId', objectID: CONTACT_OBJECT_ID },
         what,
         scope: 'account',
       });
-
-    let optionCache: { until: number; fields: Promise<Map<string, OptionField>> } | undefined;
-    /** Option labels of dropdown and multi-select fields, read once for the runs this instance serves. */
-    const optionFields = (): Promise<Map<string, OptionField>> => {
-      const now = clock.now().getTime();
-      if (optionCache && optionCache.until > now) return optionCache.fields;
-      const fields = fieldMeta('field meta').then((data) => optionFieldsOf(contactFieldsOf(data)));
-      const entry = { until: now + META_REUSE_MS, fields };
-      optionCache = entry;
-      fields.catch(() => {
-        if (optionCache === entry) optionCache = undefined;
-      });
-      return fields;
+      return contactFieldsOf(parseAnswer(MetaSchema, data, 'Ontraport', what));
     };
+
+    /** Option labels of dropdown and multi-select fields, read once for the runs this instance serves. */
+    const optionFields = createExpiringCache<Map<string, OptionField>>(clock, META_REUSE_MS, async () =>
+      optionFieldsOf(await fieldMeta('field meta')),
+    );
 
     /** The contact's fields as text, exactly as Ontraport holds them. */
     const fetchContact = async (contactId: string): Promise<Record<string, string>> => {
@@ -144,22 +106,16 @@ export const ontraportConnector = {
       if (!record.success || Object.keys(record.data).length === 0) {
         throw new AppError('CONTACT_NOT_FOUND', `${what}: Ontraport returned no data`);
       }
-      return Object.fromEntries(Object.entries(record.data).map(([key, value]) => [key, asFieldText(value)]));
+      return fieldTexts(record.data);
     };
 
     return {
       type: 'ontraport',
-      parseWebhook({ params }) {
-        // Ontraport substitutes `[Contact ID]` in the URL; the intake refuses it when left unfilled.
-        const contactId = params.contact_id?.trim() || undefined;
-        // `email=[Email]` in the post data is optional; an unfilled one is not an address.
-        const email = params.email?.trim();
-        return { contactId, email: email?.includes('@') ? email : undefined };
-      },
+      parseWebhook: parseOntraportWebhook,
       async loadContact(contactId): Promise<ContactData> {
         const [raw, options] = await Promise.all([
           fetchContact(contactId),
-          connection.settings.dropdown_labels ? optionFields() : undefined,
+          connection.settings.dropdown_labels ? optionFields.get() : undefined,
         ]);
         const fields = options ? labelOptions(raw, options) : raw;
         return {
@@ -210,8 +166,7 @@ export const ontraportConnector = {
         return [...tags].map(([id, label]) => ({ id, label }));
       },
       async listFields(): Promise<CrmField[]> {
-        const fields = contactFieldsOf(await fieldMeta('field list'));
-        return Object.entries(fields).map(([id, meta]) => ({ id, label: meta.alias?.trim() || id, type: meta.type }));
+        return fieldList(await fieldMeta('field list'));
       },
       async updateContact(contactId, fields) {
         await client.call({
@@ -225,16 +180,8 @@ export const ontraportConnector = {
         });
       },
       async testConnection() {
-        contactFieldsOf(await fieldMeta('connection test'));
+        await fieldMeta('connection test');
       },
     };
   },
 } satisfies ConnectorDefinition<OntraportSettings>;
-
-/** The contact id in a getByEmail `data`: `{id}` normally, `[]` or `{}` when there is none. */
-function idOf(data: unknown): string | null {
-  const first: unknown = Array.isArray(data) ? data[0] : data;
-  if (first === null || typeof first !== 'object' || !('id' in first)) return null;
-  const id = asFieldText(first.id).trim();
-  return id === '' || id === '0' ? null : id;
-}

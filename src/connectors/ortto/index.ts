@@ -14,10 +14,20 @@
  */
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
-import { parseTagList } from '../payload/index.js';
+import { createExpiringCache } from '../expiring-cache.js';
+import { parseAnswer } from '../parse-answer.js';
 import type { ConnectorDefinition, ContactData, CrmConnector, CrmField, CrmTag } from '../types.js';
 import { createOrttoClient, ORTTO_API_URLS, ORTTO_REGIONS, orttoApiUrl } from './ortto.client.js';
-import { BUILT_IN_FIELDS, fieldText, mergeValue, TAGS_PSEUDO_FIELD } from './ortto.fields.js';
+import { BUILT_IN_FIELDS, contactFromPerson, customFieldList, mergeValue, TAGS_PSEUDO_FIELD, tagsOf } from './ortto.mapping.js';
+import {
+  CustomFieldsSchema,
+  GetByIdsSchema,
+  MergeSchema,
+  PersonListSchema,
+  TagsSchema,
+  type Person,
+} from './ortto.schemas.js';
+import { parseOrttoWebhook } from './ortto.webhook.js';
 
 const settingsSchema = z
   .object({
@@ -35,33 +45,8 @@ type OrttoSettings = z.infer<typeof settingsSchema>;
 /** How long one connector keeps the custom field list it read. */
 const CUSTOM_FIELDS_TTL_MS = 60_000;
 
-const PersonSchema = z.object({
-  id: z.coerce.string(),
-  fields: z.record(z.string(), z.unknown()).nullish().transform((fields) => fields ?? {}),
-});
-type Person = z.infer<typeof PersonSchema>;
-
-const GetByIdsSchema = z.object({
-  contacts: z.union([z.record(z.string(), PersonSchema), z.array(PersonSchema)]).nullish(),
-});
-const PersonListSchema = z.object({ contacts: z.array(PersonSchema).nullish() });
-const CustomFieldsSchema = z.object({
-  fields: z
-    .array(z.object({ field: z.object({ id: z.string(), name: z.string().nullish(), display_type: z.string().nullish() }) }))
-    .nullish(),
-});
-const TagsSchema = z.array(z.object({ name: z.coerce.string() })).nullable();
-const MergeSchema = z.object({
-  people: z.array(z.object({ status: z.string().nullish(), error: z.string().nullish() })).nullish(),
-});
-
-/** Validates an answer's shape; an unexpected one is reported with the route, never as a crash. */
-function parseAnswer<T>(schema: z.ZodType<T>, body: unknown, route: string): T {
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const where = parsed.error.issues[0]?.path.join('.') || 'body';
-  throw new AppError('CRM_REJECTED', `${route}: unexpected answer from Ortto (${where}: ${parsed.error.issues[0]?.message ?? 'invalid'})`);
-}
+/** Checks an answer of `route` against its schema. */
+const parse = <T>(schema: z.ZodType<T>, body: unknown, route: string): T => parseAnswer(schema, body, 'Ortto', route);
 
 export const orttoConnector = {
   type: 'ortto',
@@ -81,31 +66,16 @@ export const orttoConnector = {
     const { api_key: apiKey, region } = connection.settings;
     const client = createOrttoClient(http, orttoApiUrl(connection.apiUrl, region), apiKey);
 
-    let customFields: { until: number; fields: Promise<CrmField[]> } | undefined;
     /** Custom fields, read once a minute at most: a run needs their ids to ask for their values. */
-    const listCustomFields = (): Promise<CrmField[]> => {
-      const now = clock.now().getTime();
-      if (customFields && customFields.until > now) return customFields.fields;
+    const customFields = createExpiringCache(clock, CUSTOM_FIELDS_TTL_MS, async () => {
       const route = 'person/custom-field/get';
-      const fields = client.post(route, {}).then((body) =>
-        (parseAnswer(CustomFieldsSchema, body, route).fields ?? []).map(({ field }) => ({
-          id: field.id,
-          label: field.name || field.id,
-          type: field.display_type ?? undefined,
-        })),
-      );
-      const entry = { until: now + CUSTOM_FIELDS_TTL_MS, fields };
-      customFields = entry;
-      void fields.catch(() => {
-        if (customFields === entry) customFields = undefined;
-      });
-      return fields;
-    };
+      return customFieldList(parse(CustomFieldsSchema, await client.post(route, {}), route));
+    });
 
     const getPerson = async (contactId: string, fieldIds: readonly string[]): Promise<Person> => {
       const route = 'person/get-by-ids';
       const body = await client.post(route, { contact_ids: [contactId], fields: fieldIds });
-      const { contacts } = parseAnswer(GetByIdsSchema, body, route);
+      const { contacts } = parse(GetByIdsSchema, body, route);
       const person = Array.isArray(contacts)
         ? contacts.find((candidate) => candidate.id === contactId)
         : contacts && Object.hasOwn(contacts, contactId)
@@ -115,34 +85,13 @@ export const orttoConnector = {
       return person;
     };
 
-    const tagsOf = (person: Person): string[] => [...new Set(parseTagList(person.fields[TAGS_PSEUDO_FIELD]) ?? [])];
-
     return {
       type: 'ortto',
-      parseWebhook({ params }) {
-        // Ortto's body has both `contact_id` (the person) and `id` (not the person, as far as
-        // anyone can tell); `id` is only a fallback for senders that send nothing else.
-        const contactId = params.contact_id?.trim() || params.id?.trim() || undefined;
-        return { contactId, email: params.email?.trim() || undefined };
-      },
+      parseWebhook: parseOrttoWebhook,
       async loadContact(contactId): Promise<ContactData> {
-        const custom = await listCustomFields();
+        const custom = await customFields.get();
         const wanted = new Set([...BUILT_IN_FIELDS, ...custom].map((field) => field.id));
-        const person = await getPerson(contactId, [...wanted, TAGS_PSEUDO_FIELD]);
-        const fields: Record<string, string> = {};
-        for (const [fieldId, value] of Object.entries(person.fields)) {
-          if (fieldId === TAGS_PSEUDO_FIELD) continue;
-          const text = fieldText(value);
-          if (text !== undefined) fields[fieldId] = text;
-        }
-        const tags = tagsOf(person);
-        return {
-          id: contactId,
-          email: fields['str::email']?.trim() || undefined,
-          fields,
-          tags,
-          tagLabels: Object.fromEntries(tags.map((name) => [name, name])),
-        };
+        return contactFromPerson(contactId, await getPerson(contactId, [...wanted, TAGS_PSEUDO_FIELD]));
       },
       async getContactTags(contactId) {
         return tagsOf(await getPerson(contactId, [TAGS_PSEUDO_FIELD]));
@@ -154,14 +103,14 @@ export const orttoConnector = {
           fields: ['str::email'],
           filter: { '$str::is': { field_id: 'str::email', value: email.trim() } },
         });
-        return parseAnswer(PersonListSchema, body, route).contacts?.[0]?.id ?? null;
+        return parse(PersonListSchema, body, route).contacts?.[0]?.id ?? null;
       },
       async listTags(): Promise<CrmTag[]> {
-        const names = (parseAnswer(TagsSchema, await client.post('tags/get', {}), 'tags/get') ?? []).map((tag) => tag.name);
+        const names = (parse(TagsSchema, await client.post('tags/get', {}), 'tags/get') ?? []).map((tag) => tag.name);
         return [...new Set(names)].map((name) => ({ id: name, label: name }));
       },
       async listFields(): Promise<CrmField[]> {
-        return [...BUILT_IN_FIELDS, ...(await listCustomFields())];
+        return [...BUILT_IN_FIELDS, ...(await customFields.get())];
       },
       async updateContact(contactId, fields) {
         if (Object.keys(fields).length === 0) return;
@@ -174,7 +123,7 @@ export const orttoConnector = {
           merge_by: ['str::person_id'],
           async: false,
         });
-        const outcome = parseAnswer(MergeSchema, body, route).people?.[0];
+        const outcome = parse(MergeSchema, body, route).people?.[0];
         if (outcome?.status === 'invalid' || outcome?.error) {
           throw new AppError('CRM_REJECTED', `${route}: ${outcome.error ?? `person ${contactId} was not written`}`);
         }

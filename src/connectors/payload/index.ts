@@ -5,51 +5,9 @@
  * (comma-separated or a JSON array); any other field becomes user meta.
  */
 import { z } from 'zod';
-import { AppError } from '../../errors.js';
-import type { ConnectorDefinition, ContactData, CrmConnector, WebhookInput } from '../types.js';
-
-/** Parameters of the webhook contract itself, never treated as contact fields. */
-const CONTROL_PARAMS = new Set(['wpf_action', 'access_key', 'contact_id', 'async', 'send_notification', 'role', 'tags']);
-
-/** Reads a tag list given as a JSON array, a JSON array in a string, or comma-separated text. */
-export function parseTagList(value: unknown): string[] | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (Array.isArray(value)) return value.map((tag) => String(tag).trim()).filter((tag) => tag !== '');
-  const text = String(value).trim();
-  if (text.startsWith('[')) {
-    try {
-      const parsed: unknown = JSON.parse(text);
-      if (Array.isArray(parsed)) return parseTagList(parsed);
-    } catch {
-      // not JSON after all: fall through to comma-separated
-    }
-  }
-  return text
-    .split(',')
-    .map((tag) => tag.trim())
-    .filter((tag) => tag !== '');
-}
-
-function snapshotFromWebhook(input: WebhookInput, contactId: string): ContactData {
-  const fields: Record<string, string> = {};
-  for (const [key, value] of Object.entries(input.params)) {
-    if (!CONTROL_PARAMS.has(key)) fields[key] = value;
-  }
-  const jsonTags =
-    input.json !== null && typeof input.json === 'object' && 'tags' in input.json ? input.json.tags : undefined;
-  const tags = parseTagList(jsonTags ?? input.params.tags);
-  return {
-    id: contactId,
-    email: fields.email,
-    fields,
-    tags,
-    tagLabels: tags ? Object.fromEntries(tags.map((tag) => [tag, tag])) : undefined,
-  };
-}
-
-const noApi = (what: string): never => {
-  throw new AppError('CRM_REJECTED', `the payload connector has no CRM API to ${what}; send the data in the webhook`);
-};
+import type { ConnectorDefinition, CrmConnector } from '../types.js';
+import { createPayloadClient } from './payload.client.js';
+import { parsePayloadWebhook } from './payload.webhook.js';
 
 export const payloadConnector = {
   type: 'payload',
@@ -70,22 +28,6 @@ export const payloadConnector = {
   unmappedFieldsAsMeta: true,
   timeoutMs: 1_000,
   create(): CrmConnector {
-    return {
-      type: 'payload',
-      parseWebhook(input) {
-        const email = input.params.email?.trim() || undefined;
-        // A sender without contact ids is keyed by e-mail, like CRMs whose contacts are e-mail addresses.
-        const contactId = input.params.contact_id?.trim() || email;
-        if (!contactId) return { email };
-        return { contactId, email, contact: snapshotFromWebhook(input, contactId) };
-      },
-      loadContact: () => noApi('load contacts'),
-      getContactTags: () => noApi('load tags'),
-      findContactByEmail: () => Promise.resolve(null),
-      listTags: () => Promise.resolve([]),
-      listFields: () => Promise.resolve([]),
-      updateContact: () => noApi('update contacts'),
-      testConnection: () => Promise.resolve(),
-    };
+    return { type: 'payload', parseWebhook: parsePayloadWebhook, ...createPayloadClient() };
   },
 } satisfies ConnectorDefinition<Record<string, unknown>>;

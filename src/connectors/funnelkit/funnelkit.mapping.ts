@@ -2,8 +2,8 @@
  * FunnelKit's shapes read into ours: a contact (`result` of `contacts/{id}`),
  * tags, and the group fields list. Pure functions; no I/O.
  */
-import { z } from 'zod';
 import type { ContactData, CrmField, CrmTag } from '../types.js';
+import { ContactSchema, GroupFieldsSchema, TagListSchema, type RawContact } from './funnelkit.schemas.js';
 
 /** Contact columns FunnelKit keeps outside `fields`; they are mapped by these names. */
 export const STANDARD_FIELDS = [
@@ -18,42 +18,6 @@ export const STANDARD_FIELDS = [
 const STANDARD_IDS = new Set<string>(STANDARD_FIELDS.map((field) => field.id));
 
 export const isStandardField = (id: string): boolean => STANDARD_IDS.has(id);
-
-const Id = z.union([z.number(), z.string()]).transform((value) => String(value).trim());
-const Scalar = z.union([z.string(), z.number(), z.boolean()]).nullish();
-/** PHP encodes an empty associative array as `[]`, so objects may arrive as lists. */
-const PhpMap = z
-  .union([z.record(z.string(), z.unknown()), z.array(z.unknown())])
-  .nullish()
-  .transform((value): Record<string, unknown> => (value ? { ...value } : {}));
-
-const TagSchema = z
-  .object({ ID: Id.optional(), id: Id.optional(), name: Scalar })
-  .loose()
-  .transform((tag) => ({ id: tag.ID ?? tag.id ?? '', label: tag.name == null ? '' : String(tag.name) }));
-
-const ContactSchema = z
-  .object({
-    id: Id,
-    email: Scalar,
-    f_name: Scalar,
-    l_name: Scalar,
-    contact_no: Scalar,
-    state: Scalar,
-    country: Scalar,
-    timezone: Scalar,
-    fields: PhpMap,
-    tags: z.array(TagSchema).nullish(),
-  })
-  .loose();
-
-/** The raw value of a contact field as FunnelKit stores it (standard column or `fields` entry). */
-export type RawContact = z.infer<typeof ContactSchema>;
-
-export function parseContact(result: unknown): RawContact | undefined {
-  const parsed = ContactSchema.safeParse(result);
-  return parsed.success ? parsed.data : undefined;
-}
 
 /**
  * A field value as text. FunnelKit keeps multi-value fields (checkboxes,
@@ -92,6 +56,12 @@ export function storedValue(contact: RawContact, fieldId: string): string | unde
   return raw === null ? '' : typeof raw === 'object' ? JSON.stringify(raw) : String(raw);
 }
 
+/** A contact from a search row, or undefined for a row that is not one (search is lenient). */
+export function parseContact(result: unknown): RawContact | undefined {
+  const parsed = ContactSchema.safeParse(result);
+  return parsed.success ? parsed.data : undefined;
+}
+
 export function toContactData(contact: RawContact): ContactData {
   const fields: Record<string, string> = {};
   for (const { id } of STANDARD_FIELDS) fields[id] = fieldText(contact[id]);
@@ -110,22 +80,10 @@ export function toContactData(contact: RawContact): ContactData {
 }
 
 export function parseTags(result: unknown): CrmTag[] {
-  const parsed = z.array(TagSchema).safeParse(Array.isArray(result) ? result : []);
+  const parsed = TagListSchema.safeParse(Array.isArray(result) ? result : []);
   if (!parsed.success) return [];
   return parsed.data.filter((tag) => tag.id !== '').map((tag) => ({ id: tag.id, label: tag.label || tag.id }));
 }
-
-const GroupFieldSchema = z
-  .object({ id: Id.optional(), ID: Id.optional(), name: Scalar })
-  .loose()
-  .transform((field) => ({ id: field.id ?? field.ID ?? '', label: field.name == null ? '' : String(field.name) }));
-
-const GroupFieldsSchema = z
-  .object({
-    fields: z.array(z.object({ fields: z.array(GroupFieldSchema).nullish() }).loose()).nullish(),
-    extra_fields: z.array(GroupFieldSchema).nullish(),
-  })
-  .loose();
 
 /**
  * The fields a mapping can use: the standard columns, then group fields and

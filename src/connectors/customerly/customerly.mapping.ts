@@ -8,8 +8,8 @@
  *   an attribute whose key is one of the ids above, which is `attributes.<key>`.
  * Writing a field id puts the value back where reading it found it.
  */
-import { z } from 'zod';
 import type { ContactData } from '../types.js';
+import type { CustomerlyUser } from './customerly.schemas.js';
 
 /** Properties that live on the user itself, not under `attributes`. */
 export const USER_LEVEL_FIELDS = ['email', 'name', 'user_id'] as const;
@@ -24,18 +24,6 @@ const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 export function looksLikeEmail(value: string): boolean {
   return value.length <= 254 && EMAIL_PATTERN.test(value);
 }
-
-/** The user object of `GET /users?email=` (and of `/users/list` rows). */
-export const UserSchema = z
-  .object({
-    email: z.string(),
-    name: z.string().nullish(),
-    user_id: z.union([z.string(), z.number()]).nullish(),
-    attributes: z.record(z.string(), z.unknown()).nullish(),
-    tags: z.array(z.unknown()).nullish(),
-  })
-  .loose();
-export type CustomerlyUser = z.infer<typeof UserSchema>;
 
 /** Splits Customerly's single name: the first word is the first name, the rest the last name. */
 export function splitName(name: string): { first: string; last: string } {
@@ -118,4 +106,20 @@ export function planUserWrite(fields: Readonly<Record<string, string>>): UserWri
     } else attributes[id] = value;
   }
   return { topLevel, attributes, nameParts };
+}
+
+/** Users the upsert answer lists as not added; the answer's shape is otherwise undocumented, so nothing else is required of it. */
+export function notAdded(answer: unknown): unknown[] {
+  if (answer === null || typeof answer !== 'object' || !('not_added' in answer)) return [];
+  return Array.isArray(answer.not_added) ? answer.not_added : [];
+}
+
+/** A reason Customerly may give for a `not_added` item, never the item itself. */
+export function rejectionReason(item: unknown): string | undefined {
+  if (item === null || typeof item !== 'object') return undefined;
+  for (const key of ['error', 'message', 'reason'] as const) {
+    const value = (item as Record<string, unknown>)[key];
+    if (typeof value === 'string' && value.trim() !== '') return value.trim().slice(0, 200);
+  }
+  return undefined;
 }

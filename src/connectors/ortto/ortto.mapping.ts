@@ -3,7 +3,9 @@
  * `str:cm:plan` (custom), values that may be objects (phone, geo, date), and
  * the `tags` pseudo-field that reads a person's tag names.
  */
-import type { CrmField } from '../types.js';
+import { parseTagList } from '../tag-list.js';
+import type { ContactData, CrmField } from '../types.js';
+import type { CustomFields, Person } from './ortto.schemas.js';
 
 /** Built-in fields Ortto does not list through `person/custom-field/get`. */
 export const BUILT_IN_FIELDS: readonly CrmField[] = [
@@ -67,4 +69,36 @@ export function mergeValue(fieldId: string, text: string): string | number | boo
     if (['false', '0', 'no', 'off', ''].includes(lowered)) return false;
   }
   return text;
+}
+
+/** A person's tag names, each once. */
+export function tagsOf(person: Person): string[] {
+  return [...new Set(parseTagList(person.fields[TAGS_PSEUDO_FIELD]) ?? [])];
+}
+
+/** A contact from a loaded person; tags are names, each its own id and label. */
+export function contactFromPerson(contactId: string, person: Person): ContactData {
+  const fields: Record<string, string> = {};
+  for (const [fieldId, value] of Object.entries(person.fields)) {
+    if (fieldId === TAGS_PSEUDO_FIELD) continue;
+    const text = fieldText(value);
+    if (text !== undefined) fields[fieldId] = text;
+  }
+  const tags = tagsOf(person);
+  return {
+    id: contactId,
+    email: fields['str::email']?.trim() || undefined,
+    fields,
+    tags,
+    tagLabels: Object.fromEntries(tags.map((name) => [name, name])),
+  };
+}
+
+/** Custom fields for the mapping, by id with their name as label. */
+export function customFieldList(answer: CustomFields): CrmField[] {
+  return (answer.fields ?? []).map(({ field }) => ({
+    id: field.id,
+    label: field.name || field.id,
+    type: field.display_type ?? undefined,
+  }));
 }
