@@ -1,18 +1,10 @@
 /** `crm-bridge api-tokens create|list|revoke`: tokens for the REST API. */
 import type { Command } from 'commander';
 import { createApiToken, displayPrefix, listApiTokens, revokeApiToken } from '../api/api-tokens.repository.js';
-import type { Config } from '../config.js';
-import type { Database } from '../storage/database.js';
-import type { CliIo } from './main.js';
+import type { CliDeps } from './deps.js';
 import { formatTable } from './output.js';
 
-export interface ApiTokenCommandDeps {
-  io: CliIo;
-  withDb: <T>(command: Command, work: (database: Database, config: Config) => Promise<T>) => Promise<T>;
-  print: (value: unknown, json: boolean | undefined, text: () => string) => void;
-}
-
-export function registerApiTokenCommands(program: Command, { io, withDb, print }: ApiTokenCommandDeps): void {
+export function registerApiTokenCommands(program: Command, { io, withDb, print }: CliDeps): void {
   const tokens = program.command('api-tokens').description('tokens the site uses for the REST API (/api/v1)');
 
   tokens

@@ -15,21 +15,11 @@ import {
 } from '../connections/connection.repository.js';
 import { CommonSettingsSchema, createConnectionRegistry, withSecretOverrides } from '../connections/registry.js';
 import { isInsecureHttpUrl } from '../connectors/http-client.js';
-import { connectorDefinition, type ConnectorType } from '../connectors/index.js';
-import type { Config } from '../config.js';
+import { CONNECTOR_TYPES, connectorDefinition } from '../connectors/index.js';
 import { sealCredentials, openCredentials } from '../connections/credentials.js';
-import type { Sealer } from '../lib/seal.js';
 import { isSecretName, MASK } from '../lib/secrets.js';
-import type { Database } from '../storage/database.js';
-import type { CliIo } from './main.js';
+import type { CliDeps } from './deps.js';
 import { formatTable } from './output.js';
-
-interface Helpers {
-  io: CliIo;
-  withDb: <T>(command: Command, work: (database: Database, config: Config, sealer: Sealer) => Promise<T>) => Promise<T>;
-  print: (value: unknown, json: boolean | undefined, text: () => string) => void;
-  connectorTypes: readonly ConnectorType[];
-}
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -86,7 +76,8 @@ function maskSettings(type: string, settings: Record<string, unknown>): Record<s
   return Object.fromEntries(Object.entries(settings).map(([key, value]) => [key, (secrets.has(key) || isSecretName(key)) && value ? MASK : value]));
 }
 
-export function registerConnectionCommands(program: Command, { io, withDb, print, connectorTypes }: Helpers): void {
+export function registerConnectionCommands(program: Command, { io, withDb, print }: CliDeps): void {
+  const connectorTypes = CONNECTOR_TYPES;
   const connections = program.command('connections').description('CRM connections');
 
   connections

@@ -4,23 +4,15 @@
  */
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
-import type { Config } from '../config.js';
 import { findUserByReference } from '../directory/user.repository.js';
 import { enqueueMail, listMail, requeueMail } from '../mail/mail.repository.js';
-import type { Database } from '../storage/database.js';
 import { MAIL_STATUSES, type MailKind, type MailStatus } from '../storage/schema.js';
-import type { CliIo } from './main.js';
+import type { CliDeps } from './deps.js';
 import { formatTable } from './output.js';
-
-export interface MailCommandDeps {
-  io: CliIo;
-  withDb: <T>(command: Command, work: (database: Database, config: Config) => Promise<T>) => Promise<T>;
-  print: (value: unknown, json: boolean | undefined, text: () => string) => void;
-}
 
 const NOT_FOUND_EXIT = 3;
 
-export function registerMailCommands(program: Command, { io, withDb, print }: MailCommandDeps): void {
+export function registerMailCommands(program: Command, { io, withDb, print }: CliDeps): void {
   const mail = program.command('mail').description('the e-mail queue: welcome and password-reset messages');
 
   mail
