@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { z } from 'zod';
-import { systemClock } from '../clock.js';
+import { isoNow } from '../clock.js';
 import {
   deleteConnection,
   findConnection,
@@ -76,7 +76,7 @@ function maskSettings(type: string, settings: Record<string, unknown>): Record<s
   return Object.fromEntries(Object.entries(settings).map(([key, value]) => [key, (secrets.has(key) || isSecretName(key)) && value ? MASK : value]));
 }
 
-export function registerConnectionCommands(program: Command, { io, withDb, print }: CliDeps): void {
+export function registerConnectionCommands(program: Command, { io, clock, withDb, print }: CliDeps): void {
   const connectorTypes = CONNECTOR_TYPES;
   const connections = program.command('connections').description('CRM connections');
 
@@ -99,7 +99,7 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
         const settings = applySettingPairs({}, readCredentialFiles(options.set, isSecret));
         validate(definition.settingsSchema, withSecretOverrides(id, definition, settings, config.secretOverrides));
         checkTransport(options.apiUrl ?? definition.defaultApiUrl, settings);
-        const now = new Date().toISOString();
+        const now = isoNow(clock);
         await insertConnection(db, {
           id,
           type,
@@ -124,7 +124,7 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
         if (!row) throw new Error(`no connection "${id}"`);
         const definition = connectorDefinition(row.type);
         if (!definition) throw new Error(`connection "${id}" has unknown type ${row.type}`);
-        const now = new Date().toISOString();
+        const now = isoNow(clock);
         const special = new Map<string, string>();
         const rest = pairs.filter((pair) => {
           const key = pair.split('=')[0] ?? '';
@@ -192,7 +192,7 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
       .option('--json', 'print JSON')
       .action((id: string, options: { json?: boolean }, command: Command) =>
         withDb(command, async ({ db }, config, sealer) => {
-          const registry = createConnectionRegistry(db, systemClock, {
+          const registry = createConnectionRegistry(db, clock, {
             settingOverrides: config.settingOverrides,
             secretOverrides: config.secretOverrides,
             sealer,

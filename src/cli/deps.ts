@@ -30,6 +30,20 @@ export interface CliDeps {
   untilSignal(): Promise<void>;
 }
 
+/**
+ * Ends a command with a non-zero exit code; main prints the message (if any)
+ * to stderr as it is, without the `error:` prefix of other failures.
+ */
+export class CliExit extends Error {
+  constructor(
+    readonly exitCode: number,
+    message = '',
+  ) {
+    super(message);
+    this.name = 'CliExit';
+  }
+}
+
 interface GlobalOptions {
   dataDir?: string;
   databaseUrl?: string;

@@ -8,13 +8,13 @@ import { replayEvent } from '../inbox/replay.js';
 import { createLogger } from '../logger.js';
 import { createService } from '../service.js';
 import { formatActivity } from './activity-output.js';
-import type { CliDeps } from './deps.js';
+import { CliExit, type CliDeps } from './deps.js';
 import { formatTable } from './output.js';
 
 /** How long `events replay` waits for a run another worker took. */
 const REPLAY_WAIT_MS = 30_000;
 
-export function registerEventCommands(program: Command, { io, withDb, print, configFor }: CliDeps): void {
+export function registerEventCommands(program: Command, { io, clock, withDb, print, configFor }: CliDeps): void {
   const events = program.command('events').description('stored webhooks');
   events
     .command('list')
@@ -52,11 +52,7 @@ export function registerEventCommands(program: Command, { io, withDb, print, con
     .action((id: string, options: { json?: boolean }, command: Command) =>
       withDb(command, async ({ db }) => {
         const row = await findEvent(db, Number(id));
-        if (!row) {
-          io.err(`no event #${id}`);
-          process.exitCode = 3;
-          return;
-        }
+        if (!row) throw new CliExit(3, `no event #${id}`);
         const view = describeEvent(row);
         const activity = await queryActivity(db, { eventId: row.id, afterId: 0, limit: 200 });
         print({ ...view, activity }, options.json, () =>
@@ -70,7 +66,7 @@ export function registerEventCommands(program: Command, { io, withDb, print, con
     .option('--no-process', 'only store it; a running worker picks it up')
     .action(async (id: string, options: { process: boolean }, command: Command) => {
       const config = { ...configFor(command), syncWaitMs: 0 };
-      const service = await createService(config, { logger: createLogger('warn'), runWorker: true });
+      const service = await createService(config, { clock, logger: createLogger('warn'), runWorker: true });
       try {
         const outcome = await replayEvent(service, Number(id));
         if (outcome.eventId === undefined) {
@@ -85,7 +81,7 @@ export function registerEventCommands(program: Command, { io, withDb, print, con
           row = await findEvent(service.database.db, outcome.eventId);
         }
         io.out(`replayed #${id} as #${outcome.eventId}: ${row?.status ?? 'unknown'}${row?.error_message ? ` (${row.error_message})` : ''}`);
-        if (row?.status === 'failed' || row?.status === 'rejected') process.exitCode = 4;
+        if (row?.status === 'failed' || row?.status === 'rejected') throw new CliExit(4);
       } finally {
         await service.close();
       }

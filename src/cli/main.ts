@@ -8,7 +8,7 @@ import { isAppError } from '../errors.js';
 import { registerAccessKeyCommands } from './access-key.command.js';
 import { registerApiTokenCommands } from './api-tokens.command.js';
 import { registerConnectionCommands } from './connections.command.js';
-import { createCliDeps, type CliDeps, type CliIo } from './deps.js';
+import { CliExit, createCliDeps, type CliDeps, type CliIo } from './deps.js';
 import { registerEventCommands } from './events.command.js';
 import { registerLogCommand } from './log.command.js';
 import { registerMailCommands } from './mail.command.js';
@@ -49,9 +49,13 @@ export async function main(argv: string[], io: CliIo = defaultIo, clock: Clock =
   const program = buildProgram(deps);
   try {
     await program.parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
+    if (error instanceof CliExit) {
+      if (error.message) deps.io.err(error.message);
+      return error.exitCode;
+    }
     io.err(`error: ${isAppError(error) ? error.message : error instanceof Error ? error.message : String(error)}`);
     return isAppError(error) && error.status < 500 ? 2 : 1;
   }

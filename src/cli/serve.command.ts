@@ -4,7 +4,7 @@ import { createLogger } from '../logger.js';
 import { createService } from '../service.js';
 import type { CliDeps } from './deps.js';
 
-export function registerServeCommand(program: Command, { io, configFor, untilSignal }: CliDeps): void {
+export function registerServeCommand(program: Command, { io, clock, configFor, untilSignal }: CliDeps): void {
   program
     .command('serve')
     .description('run the HTTP server and the worker')
@@ -12,7 +12,7 @@ export function registerServeCommand(program: Command, { io, configFor, untilSig
     .option('--host <host>', 'bind address (env CRM_BRIDGE_HOST, default 127.0.0.1)')
     .action(async (options: { port?: string; host?: string }, command: Command) => {
       const config = configFor(command, { port: options.port, host: options.host });
-      const service = await createService(config, { logger: createLogger(config.logLevel) });
+      const service = await createService(config, { clock, logger: createLogger(config.logLevel) });
       const base = await service.listen();
       const key = service.accessKey;
       // The key is printed once, when it is made; after that it stays out of terminals and process logs.

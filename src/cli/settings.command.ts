@@ -1,10 +1,11 @@
 /** `crm-bridge settings list|get|set`: settings stored in the database, and where each value comes from. */
 import type { Command } from 'commander';
+import { isoNow } from '../clock.js';
 import { readSettingValues, saveSetting, isSettingName } from '../settings/settings.js';
 import type { CliDeps } from './deps.js';
 import { formatTable } from './output.js';
 
-export function registerSettingsCommands(program: Command, { io, withDb, print }: CliDeps): void {
+export function registerSettingsCommands(program: Command, { io, clock, withDb, print }: CliDeps): void {
   const settings = program.command('settings').description('read and change settings');
   settings
     .command('list')
@@ -31,7 +32,7 @@ export function registerSettingsCommands(program: Command, { io, withDb, print }
     .description('store a setting (an environment override still wins)')
     .action((name: string, value: string, _options: unknown, command: Command) =>
       withDb(command, async ({ db }, config) => {
-        await saveSetting(db, name, value, new Date().toISOString());
+        await saveSetting(db, name, value, isoNow(clock));
         if (config.settingOverrides[name] !== undefined) io.err(`note: CRM_BRIDGE_SETTING_${name.toUpperCase()} overrides this value`);
         io.out(`${name} = ${value}`);
       }),

@@ -2,10 +2,10 @@
 import type { Command } from 'commander';
 import { describeUser } from '../directory/user-view.js';
 import { findUserByReference, listUsers } from '../directory/user.repository.js';
-import type { CliDeps } from './deps.js';
+import { CliExit, type CliDeps } from './deps.js';
 import { escapeControls, formatTable } from './output.js';
 
-export function registerUserCommands(program: Command, { io, withDb, print }: CliDeps): void {
+export function registerUserCommands(program: Command, { withDb, print }: CliDeps): void {
   const users = program.command('users').description('look at users');
   users
     .command('list')
@@ -32,11 +32,7 @@ export function registerUserCommands(program: Command, { io, withDb, print }: Cl
     .action((reference: string, options: { json?: boolean }, command: Command) =>
       withDb(command, async ({ db }) => {
         const row = await findUserByReference(db, reference);
-        if (!row) {
-          io.err(`no user matches "${reference}"`);
-          process.exitCode = 3;
-          return;
-        }
+        if (!row) throw new CliExit(3, `no user matches "${reference}"`);
         const view = await describeUser(db, row);
         print(view, options.json, () =>
           [
