@@ -1,18 +1,10 @@
 /** `crm-bridge api-tokens create|list|revoke`: tokens for the REST API. */
 import type { Command } from 'commander';
 import { createApiToken, displayPrefix, listApiTokens, revokeApiToken } from '../api/api-tokens.repository.js';
-import type { Config } from '../config.js';
-import type { Database } from '../storage/database.js';
-import type { CliIo } from './main.js';
+import type { CliDeps } from './deps.js';
 import { formatTable } from './output.js';
 
-export interface ApiTokenCommandDeps {
-  io: CliIo;
-  withDb: <T>(command: Command, work: (database: Database, config: Config) => Promise<T>) => Promise<T>;
-  print: (value: unknown, json: boolean | undefined, text: () => string) => void;
-}
-
-export function registerApiTokenCommands(program: Command, { io, withDb, print }: ApiTokenCommandDeps): void {
+export function registerApiTokenCommands(program: Command, { io, clock, withDb, print }: CliDeps): void {
   const tokens = program.command('api-tokens').description('tokens the site uses for the REST API (/api/v1)');
 
   tokens
@@ -24,7 +16,7 @@ export function registerApiTokenCommands(program: Command, { io, withDb, print }
       withDb(command, async ({ db }) => {
         const name = options.name.trim();
         if (name === '' || name.length > 100) throw new Error('--name must be 1 to 100 characters');
-        const created = await createApiToken(db, name, new Date());
+        const created = await createApiToken(db, name, clock.now());
         // Only the token on stdout, so `TOKEN=$(crm-bridge api-tokens create --name site)` works.
         print(created, options.json, () => created.token);
         if (!options.json) io.err(`API token #${created.id} "${created.name}" created; it is shown only this once, so store it now`);
@@ -53,7 +45,7 @@ export function registerApiTokenCommands(program: Command, { io, withDb, print }
     .action((id: string, _options: unknown, command: Command) =>
       withDb(command, async ({ db }) => {
         if (!/^\d{1,9}$/.test(id)) throw new Error(`"${id}" is not a token id; see api-tokens list`);
-        const outcome = await revokeApiToken(db, Number(id), new Date());
+        const outcome = await revokeApiToken(db, Number(id), clock.now());
         if (outcome === 'not_found') throw new Error(`no API token #${id}`);
         io.out(outcome === 'revoked' ? `API token #${id} revoked` : `API token #${id} was already revoked`);
       }),

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { z } from 'zod';
-import { systemClock } from '../clock.js';
+import { isoNow } from '../clock.js';
 import {
   deleteConnection,
   findConnection,
@@ -15,21 +15,11 @@ import {
 } from '../connections/connection.repository.js';
 import { CommonSettingsSchema, createConnectionRegistry, withSecretOverrides } from '../connections/registry.js';
 import { isInsecureHttpUrl } from '../connectors/http-client.js';
-import { connectorDefinition, type ConnectorType } from '../connectors/index.js';
-import type { Config } from '../config.js';
+import { CONNECTOR_TYPES, connectorDefinition } from '../connectors/index.js';
 import { sealCredentials, openCredentials } from '../connections/credentials.js';
-import type { Sealer } from '../lib/seal.js';
 import { isSecretName, MASK } from '../lib/secrets.js';
-import type { Database } from '../storage/database.js';
-import type { CliIo } from './main.js';
+import type { CliDeps } from './deps.js';
 import { formatTable } from './output.js';
-
-interface Helpers {
-  io: CliIo;
-  withDb: <T>(command: Command, work: (database: Database, config: Config, sealer: Sealer) => Promise<T>) => Promise<T>;
-  print: (value: unknown, json: boolean | undefined, text: () => string) => void;
-  connectorTypes: readonly ConnectorType[];
-}
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -86,7 +76,8 @@ function maskSettings(type: string, settings: Record<string, unknown>): Record<s
   return Object.fromEntries(Object.entries(settings).map(([key, value]) => [key, (secrets.has(key) || isSecretName(key)) && value ? MASK : value]));
 }
 
-export function registerConnectionCommands(program: Command, { io, withDb, print, connectorTypes }: Helpers): void {
+export function registerConnectionCommands(program: Command, { io, clock, withDb, print }: CliDeps): void {
+  const connectorTypes = CONNECTOR_TYPES;
   const connections = program.command('connections').description('CRM connections');
 
   connections
@@ -108,7 +99,7 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
         const settings = applySettingPairs({}, readCredentialFiles(options.set, isSecret));
         validate(definition.settingsSchema, withSecretOverrides(id, definition, settings, config.secretOverrides));
         checkTransport(options.apiUrl ?? definition.defaultApiUrl, settings);
-        const now = new Date().toISOString();
+        const now = isoNow(clock);
         await insertConnection(db, {
           id,
           type,
@@ -133,7 +124,7 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
         if (!row) throw new Error(`no connection "${id}"`);
         const definition = connectorDefinition(row.type);
         if (!definition) throw new Error(`connection "${id}" has unknown type ${row.type}`);
-        const now = new Date().toISOString();
+        const now = isoNow(clock);
         const special = new Map<string, string>();
         const rest = pairs.filter((pair) => {
           const key = pair.split('=')[0] ?? '';
@@ -201,7 +192,7 @@ export function registerConnectionCommands(program: Command, { io, withDb, print
       .option('--json', 'print JSON')
       .action((id: string, options: { json?: boolean }, command: Command) =>
         withDb(command, async ({ db }, config, sealer) => {
-          const registry = createConnectionRegistry(db, systemClock, {
+          const registry = createConnectionRegistry(db, clock, {
             settingOverrides: config.settingOverrides,
             secretOverrides: config.secretOverrides,
             sealer,

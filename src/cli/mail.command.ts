@@ -3,24 +3,16 @@
  * and sending a welcome or reset link to an existing user by hand.
  */
 import type { Command } from 'commander';
-import { systemClock } from '../clock.js';
-import type { Config } from '../config.js';
+import { isoNow } from '../clock.js';
 import { findUserByReference } from '../directory/user.repository.js';
 import { enqueueMail, listMail, requeueMail } from '../mail/mail.repository.js';
-import type { Database } from '../storage/database.js';
 import { MAIL_STATUSES, type MailKind, type MailStatus } from '../storage/schema.js';
-import type { CliIo } from './main.js';
+import { CliExit, type CliDeps } from './deps.js';
 import { formatTable } from './output.js';
-
-export interface MailCommandDeps {
-  io: CliIo;
-  withDb: <T>(command: Command, work: (database: Database, config: Config) => Promise<T>) => Promise<T>;
-  print: (value: unknown, json: boolean | undefined, text: () => string) => void;
-}
 
 const NOT_FOUND_EXIT = 3;
 
-export function registerMailCommands(program: Command, { io, withDb, print }: MailCommandDeps): void {
+export function registerMailCommands(program: Command, { io, clock, withDb, print }: CliDeps): void {
   const mail = program.command('mail').description('the e-mail queue: welcome and password-reset messages');
 
   mail
@@ -33,16 +25,10 @@ export function registerMailCommands(program: Command, { io, withDb, print }: Ma
     .action((options: { status?: string; user?: string; limit: string; json?: boolean }, command: Command) =>
       withDb(command, async ({ db }) => {
         if (options.status !== undefined && !(MAIL_STATUSES as readonly string[]).includes(options.status)) {
-          io.err(`--status must be one of ${MAIL_STATUSES.join(', ')}`);
-          process.exitCode = 2;
-          return;
+          throw new CliExit(2, `--status must be one of ${MAIL_STATUSES.join(', ')}`);
         }
         const user = options.user === undefined ? undefined : await findUserByReference(db, options.user);
-        if (options.user !== undefined && !user) {
-          io.err(`no user matches "${options.user}"`);
-          process.exitCode = NOT_FOUND_EXIT;
-          return;
-        }
+        if (options.user !== undefined && !user) throw new CliExit(NOT_FOUND_EXIT, `no user matches "${options.user}"`);
         const rows = await listMail(db, { status: options.status as MailStatus | undefined, userId: user?.id, limit: Number(options.limit) });
         print(rows, options.json, () =>
           formatTable(
@@ -67,11 +53,7 @@ export function registerMailCommands(program: Command, { io, withDb, print }: Ma
     .description('send a failed message again (the worker picks it up at once)')
     .action((id: string, _options: unknown, command: Command) =>
       withDb(command, async ({ db }) => {
-        if (!(await requeueMail(db, Number(id), systemClock.now().toISOString()))) {
-          io.err(`no failed or pending message #${id}`);
-          process.exitCode = NOT_FOUND_EXIT;
-          return;
-        }
+        if (!(await requeueMail(db, Number(id), isoNow(clock)))) throw new CliExit(NOT_FOUND_EXIT, `no failed or pending message #${id}`);
         io.out(`message #${id} queued again`);
       }),
     );
@@ -83,12 +65,8 @@ export function registerMailCommands(program: Command, { io, withDb, print }: Ma
       .action((reference: string, _options: unknown, command: Command) =>
         withDb(command, async ({ db }) => {
           const user = await findUserByReference(db, reference);
-          if (!user) {
-            io.err(`no user matches "${reference}"`);
-            process.exitCode = NOT_FOUND_EXIT;
-            return;
-          }
-          const id = await enqueueMail(db, { kind, userId: user.id, to: user.email }, systemClock.now().toISOString());
+          if (!user) throw new CliExit(NOT_FOUND_EXIT, `no user matches "${reference}"`);
+          const id = await enqueueMail(db, { kind, userId: user.id, to: user.email }, isoNow(clock));
           io.out(`message #${id} queued for ${user.email}`);
         }),
       );
