@@ -56,7 +56,8 @@ export async function main(argv: string[], io: CliIo = defaultIo, clock: Clock =
       if (error.message) deps.io.err(error.message);
       return error.exitCode;
     }
-    io.err(`error: ${isAppError(error) ? error.message : error instanceof Error ? error.message : String(error)}`);
+    // An error may quote outside data (a user reference, a CRM's answer): escaped like every other output.
+    deps.io.err(`error: ${isAppError(error) ? error.message : error instanceof Error ? error.message : String(error)}`);
     return isAppError(error) && error.status < 500 ? 2 : 1;
   }
 }
