@@ -6,6 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { waitFor } from './wait.js';
 
 export interface ReceivedMail {
   envelopeFrom: string;
@@ -105,11 +106,7 @@ export async function startSmtpServer(options: TestSmtpOptions = {}): Promise<Te
       if (instance) await new Promise<void>((resolve) => instance.close(() => resolve()));
     },
     async waitFor(count, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (received.length < count) {
-        if (Date.now() > deadline) throw new Error(`expected ${count} message(s), got ${received.length}`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await waitFor(`${count} message(s)`, () => received.length >= count, timeoutMs);
       return received;
     },
   };
