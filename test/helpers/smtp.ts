@@ -6,6 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { trackOpen } from './open-resources.js';
 import { waitFor } from './wait.js';
 
 export interface ReceivedMail {
@@ -77,6 +78,7 @@ export async function startSmtpServer(options: TestSmtpOptions = {}): Promise<Te
     },
   };
   let server: SMTPServer | undefined;
+  let stopped = () => {};
   let port = 0;
   const start = async () => {
     const instance = new SMTPServer(serverOptions);
@@ -86,6 +88,7 @@ export async function startSmtpServer(options: TestSmtpOptions = {}): Promise<Te
     });
     port = (instance.server.address() as AddressInfo).port;
     server = instance;
+    stopped = trackOpen('an SMTP server');
   };
   await start();
   const auth = options.auth ? `${encodeURIComponent(options.auth.user)}:${encodeURIComponent(options.auth.pass)}@` : '';
@@ -104,6 +107,7 @@ export async function startSmtpServer(options: TestSmtpOptions = {}): Promise<Te
       const instance = server;
       server = undefined;
       if (instance) await new Promise<void>((resolve) => instance.close(() => resolve()));
+      stopped();
     },
     async waitFor(count, timeoutMs = 10_000) {
       await waitFor(`${count} message(s)`, () => received.length >= count, timeoutMs);
