@@ -8,6 +8,7 @@ import type { ApiTokenInfo } from '../src/api/api-tokens.repository.js';
 import { runCli } from './helpers/cli.js';
 import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
 import { startTestService, type TestService } from './helpers/service.js';
+import { waitFor } from './helpers/wait.js';
 
 const TOKEN = /^cb_([0-9a-f]{8})_[A-Za-z0-9_-]{43}$/;
 
@@ -75,12 +76,14 @@ for (const dialect of testDialects()) {
 
       const revoked = await cli('api-tokens', 'revoke', String(id));
       expect(revoked).toMatchObject({ code: 0, stdout: expect.stringContaining('revoked') });
-      const deadline = Date.now() + 3_000;
-      let status = await apiStatus(token);
-      while (status === 200 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        status = await apiStatus(token);
-      }
+      const status = await waitFor(
+        'the revoked token to be refused',
+        async () => {
+          const answer = await apiStatus(token);
+          return answer !== 200 && answer;
+        },
+        3_000,
+      );
       expect(status).toBe(401);
       expect((await list()).find((row) => row.id === id)?.revokedAt).toEqual(expect.any(String));
 

@@ -6,7 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startServe, type ServeProcess } from './helpers/cli.js';
 import { testDialects, createTestDatabase, type TestDatabase } from './helpers/databases.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
+import { waitFor } from './helpers/wait.js';
 
+/** Sends a webhook with `query` and the key to the server at `baseUrl()`. */
+const webhookTo =
+  (baseUrl: () => string) =>
+  async (query: string, key: string, pathname = '/') => {
+    const response = await fetch(`${baseUrl()}${pathname}?access_key=${encodeURIComponent(key)}&${query}`);
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
 
 for (const dialect of testDialects()) {
   describe(`crm-bridge CLI (${dialect})`, () => {
@@ -16,10 +24,7 @@ for (const dialect of testDialects()) {
     let server: ServeProcess | undefined;
 
     const cli = (...args: string[]) => runCli(database, ...args);
-    const webhook = async (query: string, key: string, pathname = '/') => {
-      const response = await fetch(`${baseUrl}${pathname}?access_key=${encodeURIComponent(key)}&${query}`);
-      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-    };
+    const webhook = webhookTo(() => baseUrl);
 
     beforeAll(async () => {
       database = await createTestDatabase(dialect);
@@ -48,41 +53,57 @@ for (const dialect of testDialects()) {
       expect(newKey).not.toBe(key);
       expect((await cli('access-key', 'show')).stdout.trim()).toBe(newKey);
       // The server refreshes its key cache within seconds.
-      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      await waitFor('the server to accept the new key', async () => (await webhook('wpf_action=test', newKey)).status === 200, 5_000);
       expect((await webhook('wpf_action=test', newKey)).status).toBe(200);
       expect((await webhook('wpf_action=test', key)).status).toBe(200);
 
       await cli('access-key', 'rotate', '--grace-hours', '0');
       const latest = (await cli('access-key', 'show')).stdout.trim();
-      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      await waitFor('the server to accept the latest key', async () => (await webhook('wpf_action=test', latest)).status === 200, 5_000);
       expect((await webhook('wpf_action=test', key)).status).toBe(403);
       expect((await webhook('wpf_action=test', newKey)).status).toBe(403);
       expect((await webhook('wpf_action=test', latest)).status).toBe(200);
     });
 
-    it('creates a user out of the box with the payload connector and shows it with users show --json', async () => {
-      const key = (await cli('access-key', 'show')).stdout.trim();
-      const answer = await webhook('wpf_action=add&contact_id=7&email=a@b.cc&tags=Customer,VIP&company=Acme', key);
-      expect(answer.body).toMatchObject({ status: 'done', created: true });
-      const shown = await cli('users', 'show', 'a@b.cc', '--json');
-      expect(shown.code).toBe(0);
-      const user = JSON.parse(shown.stdout) as Record<string, unknown>;
-      expect(user).toMatchObject({
-        login: 'a@b.cc',
-        email: 'a@b.cc',
-        role: 'subscriber',
-        tags: [
-          { connection: 'payload', id: 'Customer', label: 'Customer' },
-          { connection: 'payload', id: 'VIP', label: 'VIP' },
-        ],
-        meta: { company: 'Acme' },
-        contacts: [expect.objectContaining({ connection: 'payload', contactId: '7' })],
+    // Other tests configure CRM connections, after which the built-in payload connection stands aside.
+    describe('with no CRM configured', () => {
+      let database: TestDatabase;
+      let server: ServeProcess | undefined;
+      const cli = (...args: string[]) => runCli(database, ...args);
+      const webhook = webhookTo(() => server?.baseUrl ?? '');
+      beforeAll(async () => {
+        database = await createTestDatabase(dialect);
+        server = await startServe(database);
       });
-      expect(JSON.parse((await cli('users', 'show', String(user.id), '--json')).stdout)).toMatchObject({ email: 'a@b.cc' });
-      expect((await cli('users', 'list')).stdout).toContain('a@b.cc');
-      const missing = await cli('users', 'show', 'nobody@x.yz', '--json');
-      expect(missing.code).toBe(3);
-      expect(missing.stderr).toContain('no user matches');
+      afterAll(async () => {
+        await server?.stop();
+        await database?.drop();
+      });
+
+      it('creates a user out of the box with the payload connector and shows it with users show --json', async () => {
+        const key = (await cli('access-key', 'show')).stdout.trim();
+        const answer = await webhook('wpf_action=add&contact_id=7&email=a@b.cc&tags=Customer,VIP&company=Acme', key);
+        expect(answer.body).toMatchObject({ status: 'done', created: true });
+        const shown = await cli('users', 'show', 'a@b.cc', '--json');
+        expect(shown.code).toBe(0);
+        const user = JSON.parse(shown.stdout) as Record<string, unknown>;
+        expect(user).toMatchObject({
+          login: 'a@b.cc',
+          email: 'a@b.cc',
+          role: 'subscriber',
+          tags: [
+            { connection: 'payload', id: 'Customer', label: 'Customer' },
+            { connection: 'payload', id: 'VIP', label: 'VIP' },
+          ],
+          meta: { company: 'Acme' },
+          contacts: [expect.objectContaining({ connection: 'payload', contactId: '7' })],
+        });
+        expect(JSON.parse((await cli('users', 'show', String(user.id), '--json')).stdout)).toMatchObject({ email: 'a@b.cc' });
+        expect((await cli('users', 'list')).stdout).toContain('a@b.cc');
+        const missing = await cli('users', 'show', 'nobody@x.yz', '--json');
+        expect(missing.code).toBe(3);
+        expect(missing.stderr).toContain('no user matches');
+      });
     });
 
     it('stores, validates and reads settings', async () => {
@@ -125,9 +146,16 @@ for (const dialect of testDialects()) {
     });
 
     it('tails the activity log, filtered by contact and level', async () => {
-      const log = await cli('log', '--contact', '55');
-      expect(log.stdout).toMatch(/Received add for contact 55 on connection crm/);
-      expect(log.stdout).toMatch(/Created user #\d+ \(replay@example.com\)/);
+      // A connection of its own, a run, a refused key and a password in a request, for the log to show.
+      expect((await cli('connections', 'add', 'testcrm', '--id', 'logged', '--api-url', crm.url, '--set', `api_key=${crm.apiKey}`)).code).toBe(0);
+      crm.addContact({ id: '56', email: 'logged@example.com', tags: ['1'] });
+      const key = (await cli('access-key', 'show')).stdout.trim();
+      expect((await webhook('wpf_action=add&contact_id=56&user_pass=hunter22', key, '/webhooks/logged')).status).toBe(200);
+      expect((await webhook('wpf_action=test', 'not-the-key')).status).toBe(403);
+
+      const log = await cli('log', '--contact', '56');
+      expect(log.stdout).toMatch(/Received add for contact 56 on connection logged/);
+      expect(log.stdout).toMatch(/Created user #\d+ \(logged@example.com\)/);
       const warnings = await cli('log', '--level', 'warning', '--json');
       const rows = warnings.stdout.trim().split('\n').map((line) => JSON.parse(line) as { level: string });
       expect(rows.length).toBeGreaterThan(0);

@@ -52,12 +52,13 @@ for (const dialect of testDialects()) {
 
       const worker = await cli('worker', '--once');
       expect(worker.stdout).toContain('processed 0 contact run(s) and 1 e-mail(s)');
-      const files = fs.readdirSync(path.join(database.dataDir, 'outbox'));
+      // The outbox is shared with the other test, which sends a reset e-mail.
+      const files = fs.readdirSync(path.join(database.dataDir, 'outbox')).filter((name) => name.endsWith('-welcome.eml'));
       expect(files).toEqual([expect.stringMatching(new RegExp(`-${id}-welcome\\.eml$`))]);
       expect(fs.readFileSync(path.join(database.dataDir, 'outbox', files[0] ?? ''), 'utf8')).toContain('/set-password?token=');
 
       const list = JSON.parse((await cli('mail', 'list', '--json', '--user', 'kim')).stdout) as Array<Record<string, unknown>>;
-      expect(list).toEqual([expect.objectContaining({ id: Number(id), kind: 'welcome', status: 'sent', to_address: 'kim@example.com', subject: 'Your account at crm-bridge' })]);
+      expect(list.filter((message) => message.kind === 'welcome')).toEqual([expect.objectContaining({ id: Number(id), kind: 'welcome', status: 'sent', to_address: 'kim@example.com', subject: 'Your account at crm-bridge' })]);
     });
 
     it('sends a failed message again with mail retry, and says so when there is nothing to retry', async () => {

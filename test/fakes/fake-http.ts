@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { trackOpen } from '../helpers/open-resources.js';
 
 export interface RecordedRequest {
   method: string;
@@ -120,6 +121,7 @@ export async function startFakeHttpServer(handler: FakeHandler): Promise<FakeHtt
     socket.on('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const closed = trackOpen('a fake CRM server');
   const { port } = server.address() as AddressInfo;
 
   const fake: FakeHttpServer = {
@@ -145,6 +147,7 @@ export async function startFakeHttpServer(handler: FakeHandler): Promise<FakeHtt
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      closed();
     },
   };
   return fake;

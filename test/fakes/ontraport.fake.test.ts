@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/wait.js';
 import { startFakeHttpServer, type FakeHttpServer } from './fake-http.js';
 import {
   decodeContactCat,
@@ -302,7 +303,7 @@ describe('fake Ontraport: base behaviour', () => {
     const fake = await start({ latencyMs: 50 });
     fake.failNext({ kind: 'status', status: 503, body: 'down' }, 1, '/objects/meta');
     const pending = call(fake, 'GET', '/objects/meta?format=byId&objectID=0');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor('the request to reach the fake', () => fake.inFlight > 0);
     expect(fake.inFlight).toBe(1);
     const failed = await pending;
     expect(failed.status).toBe(503);

@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
+import { trackOpen } from './open-resources.js';
 
 const candidates = [process.env.CRM_BRIDGE_TEST_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
 const executablePath = candidates.find((file): file is string => Boolean(file) && fs.existsSync(file ?? ''));
@@ -18,12 +19,14 @@ export function hasBrowser(): boolean {
   return executablePath !== undefined;
 }
 
-export function launchBrowser(): Promise<Browser> {
+export async function launchBrowser(): Promise<Browser> {
   if (!executablePath) throw new Error('no Chromium found');
-  return chromium.launch({
+  const browser = await chromium.launch({
     executablePath,
     headless: true,
     // This machine has no outside network: keep Chromium from trying to reach it.
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+  browser.once('disconnected', trackOpen('a Chromium browser'));
+  return browser;
 }

@@ -6,6 +6,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TestDatabase } from './databases.js';
+import { trackOpen } from './open-resources.js';
 
 export const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'crm-bridge.js');
 const run = promisify(execFile);
@@ -50,6 +51,7 @@ export async function startServe(database: TestDatabase, options: { port?: numbe
     [BIN, 'serve', '--port', String(options.port ?? 0), '--host', '127.0.0.1', '--data-dir', database.dataDir, '--database-url', database.url],
     { env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent', CRM_BRIDGE_POLL_MS: '50', ...options.env }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  child.once('exit', trackOpen('a `crm-bridge serve` process'));
   const stop = async () => {
     child.kill('SIGTERM');
     await new Promise((resolve) => (child.exitCode === null && child.signalCode === null ? child.once('exit', resolve) : resolve(undefined)));

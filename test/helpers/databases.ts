@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { trackOpen } from './open-resources.js';
 
 export type TestDialect = 'sqlite' | 'postgres';
 
@@ -37,11 +38,13 @@ export interface TestDatabase {
 export async function createTestDatabase(dialect: TestDialect): Promise<TestDatabase> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-bridge-test-'));
   if (dialect === 'sqlite') {
+    const dropped = trackOpen('a SQLite test database');
     return {
       url: path.join(dataDir, 'test.sqlite'),
       dataDir,
       async drop() {
         fs.rmSync(dataDir, { recursive: true, force: true });
+        dropped();
       },
     };
   }
@@ -53,6 +56,7 @@ export async function createTestDatabase(dialect: TestDialect): Promise<TestData
   await client.end();
   const url = new URL(pgUrl);
   url.searchParams.set('schema', schema);
+  const dropped = trackOpen('a PostgreSQL test schema');
   return {
     url: url.toString(),
     dataDir,
@@ -62,6 +66,7 @@ export async function createTestDatabase(dialect: TestDialect): Promise<TestData
       await admin.query(`drop schema if exists ${schema} cascade`);
       await admin.end();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      dropped();
     },
   };
 }

@@ -9,6 +9,7 @@ import { createService, type Service } from '../../src/service.js';
 import { currentAccessKey } from '../../src/settings/access-keys.js';
 import { systemClock } from '../../src/clock.js';
 import { createTestDatabase, type TestDatabase, type TestDialect } from './databases.js';
+import { trackOpen } from './open-resources.js';
 
 export interface TestService {
   service: Service;
@@ -64,6 +65,7 @@ export async function startTestService(dialect: TestDialect, options: TestServic
     if (!options.database) await database.drop();
     throw error;
   }
+  const closedService = trackOpen('a test service (HTTP, worker, database pool)');
   const baseUrl = await service.listen();
   const key = (await currentAccessKey(service.database.db, systemClock, service.sealer)).secret;
   let closed = false;
@@ -102,7 +104,11 @@ export async function startTestService(dialect: TestDialect, options: TestServic
     async close() {
       if (closed) return;
       closed = true;
-      await service.close();
+      try {
+        await service.close();
+      } finally {
+        closedService();
+      }
       if (!options.database) await database.drop();
     },
   };

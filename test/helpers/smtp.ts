@@ -6,6 +6,8 @@
 import type { AddressInfo } from 'node:net';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { trackOpen } from './open-resources.js';
+import { waitFor } from './wait.js';
 
 export interface ReceivedMail {
   envelopeFrom: string;
@@ -76,6 +78,7 @@ export async function startSmtpServer(options: TestSmtpOptions = {}): Promise<Te
     },
   };
   let server: SMTPServer | undefined;
+  let stopped = () => {};
   let port = 0;
   const start = async () => {
     const instance = new SMTPServer(serverOptions);
@@ -85,6 +88,7 @@ export async function startSmtpServer(options: TestSmtpOptions = {}): Promise<Te
     });
     port = (instance.server.address() as AddressInfo).port;
     server = instance;
+    stopped = trackOpen('an SMTP server');
   };
   await start();
   const auth = options.auth ? `${encodeURIComponent(options.auth.user)}:${encodeURIComponent(options.auth.pass)}@` : '';
@@ -103,13 +107,10 @@ export async function startSmtpServer(options: TestSmtpOptions = {}): Promise<Te
       const instance = server;
       server = undefined;
       if (instance) await new Promise<void>((resolve) => instance.close(() => resolve()));
+      stopped();
     },
     async waitFor(count, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (received.length < count) {
-        if (Date.now() > deadline) throw new Error(`expected ${count} message(s), got ${received.length}`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await waitFor(`${count} message(s)`, () => received.length >= count, timeoutMs);
       return received;
     },
   };
