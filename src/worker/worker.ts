@@ -135,9 +135,19 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     const ids = poisoned.map((event) => event.id);
     const message = `Gave up: claimed ${Math.max(...poisoned.map((event) => event.attempts))} times (the limit is ${maxAttempts}) without an outcome; a run of it may crash the worker. Replay it with: crm-bridge events replay ${ids.join(', ')}`;
     const context = { connectionId: contact.connectionId, contactId: contact.contactId, action: poisoned[0]?.action ?? '' };
-    const result = { status: 'failed', error: { code: 'RETRIES_EXHAUSTED', message } };
-    await finishEvents(db, ids, owner, { status: 'failed', result, errorCode: 'RETRIES_EXHAUSTED', errorMessage: message }, iso());
-    await writeActivity(db, [entry('error', message, ids[ids.length - 1] ?? null, context, { code: 'RETRIES_EXHAUSTED' })], iso());
+    await failEvents(ids, { code: 'RETRIES_EXHAUSTED', message }, message, context);
+  }
+
+  /** Marks events failed with their reason, writes the activity line, and tells waiting requests. */
+  async function failEvents(
+    ids: number[],
+    failure: { code: string; message: string },
+    logLine: string,
+    context: { connectionId: string; contactId: string; action: string },
+  ): Promise<void> {
+    const result = { status: 'failed', error: failure };
+    await finishEvents(db, ids, owner, { status: 'failed', result, errorCode: failure.code, errorMessage: failure.message }, iso());
+    await writeActivity(db, [entry('error', logLine, ids[ids.length - 1] ?? null, context, { code: failure.code })], iso());
     events.emit('finished', { ids, status: 'failed' } satisfies EventsFinished);
   }
 
@@ -174,9 +184,7 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
         const final = failureOf(error, attempts);
         const failedIds = exhausted.map((event) => event.id);
         const which = retrying.length > 0 ? ` (#${failedIds.join(', #')}; the others retry)` : coalesced;
-        await finishEvents(db, failedIds, owner, { status: 'failed', result: final.result, errorCode: final.code, errorMessage: final.message }, iso());
-        await writeActivity(db, [entry('error', `Failed: ${final.message}${which}`, lastId, context, { code: final.code })], iso());
-        events.emit('finished', { ids: failedIds, status: 'failed' } satisfies EventsFinished);
+        await failEvents(failedIds, final, `Failed: ${final.message}${which}`, context);
         if (error.code === 'INTERNAL') logger.error({ err: thrown }, 'unexpected error in a run');
       }
       if (retrying.length > 0) {
@@ -251,12 +259,9 @@ function entry(
   return { level, message, eventId, userId, data, ...context };
 }
 
-function failureOf(error: AppError, attempts: number) {
-  if (error.retryable) {
-    const message = `Gave up after ${attempts} attempts; last error: ${error.message}`;
-    return { code: 'RETRIES_EXHAUSTED', message, result: { status: 'failed', error: { code: 'RETRIES_EXHAUSTED', message } } };
-  }
-  return { code: error.code, message: error.message, result: { status: 'failed', error: { code: error.code, message: error.message } } };
+function failureOf(error: AppError, attempts: number): { code: string; message: string } {
+  if (error.retryable) return { code: 'RETRIES_EXHAUSTED', message: `Gave up after ${attempts} attempts; last error: ${error.message}` };
+  return { code: error.code, message: error.message };
 }
 
 function formatDelay(ms: number): string {
