@@ -14,6 +14,7 @@ import { createWorker } from '../src/worker/worker.js';
 import { sealParams, sealRequest } from '../src/inbox/stored-secrets.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
 import { testDialects } from './helpers/databases.js';
+import { eventRow } from './helpers/event-row.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -40,26 +41,20 @@ for (const dialect of testDialects()) {
       const params = { action: 'update_tags' as const, contactId: '41', sendNotification: false, async: true, raw: { wpf_action: 'update_tags', contact_id: '41' } };
       const poison = await db
         .insertInto('webhook_events')
-        .values({
-          received_at: past,
-          connection_id: 'crm',
-          action: 'update_tags',
-          contact_id: '41',
-          email: null,
-          status: 'running',
-          attempts: 3,
-          available_at: past,
-          locked_by: 'crashed-worker',
-          locked_until: past,
-          params: sealParams(params, t.service.sealer),
-          request: sealRequest({ method: 'GET', url: '/?wpf_action=update_tags&contact_id=41', contentType: null, body: null }, t.service.sealer),
-          result: null,
-          error_code: null,
-          error_message: null,
-          finished_at: null,
-          replay_of: null,
-          client_ip: '127.0.0.1',
-        })
+        .values(
+          eventRow({
+            received_at: past,
+            connection_id: 'crm',
+            contact_id: '41',
+            status: 'running',
+            attempts: 3,
+            available_at: past,
+            locked_by: 'crashed-worker',
+            locked_until: past,
+            params: sealParams(params, t.service.sealer),
+            request: sealRequest({ method: 'GET', url: '/?wpf_action=update_tags&contact_id=41', contentType: null, body: null }, t.service.sealer),
+          }),
+        )
         .returning('id')
         .executeTakeFirstOrThrow();
 

@@ -8,32 +8,10 @@ import { createInboxWriter } from '../src/inbox/inbox-writer.js';
 import { findEvent } from '../src/inbox/inbox.repository.js';
 import { openDatabase, type Database } from '../src/storage/database.js';
 import { migrateToLatest } from '../src/storage/migrations/index.js';
-import type { NewWebhookEventRow } from '../src/storage/schema.js';
+import { eventRow } from './helpers/event-row.js';
 import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
 
-function event(contactId: string): NewWebhookEventRow {
-  const now = new Date().toISOString();
-  return {
-    received_at: now,
-    connection_id: 'payload',
-    action: 'update_tags',
-    contact_id: contactId,
-    email: null,
-    status: 'pending',
-    attempts: 0,
-    available_at: now,
-    locked_by: null,
-    locked_until: null,
-    params: JSON.stringify({ contactId }),
-    request: '{}',
-    result: null,
-    error_code: null,
-    error_message: null,
-    finished_at: null,
-    replay_of: null,
-    client_ip: '127.0.0.1',
-  };
-}
+const event = (contactId: string) => eventRow({ contact_id: contactId });
 
 for (const dialect of testDialects()) {
   describe(`inbox writer (${dialect})`, () => {

@@ -23,6 +23,7 @@ import { loadSealer } from '../src/service.js';
 import { startFakeOrtto } from './fakes/ortto.fake.js';
 import { runCli, runCliWithEnv, startServe } from './helpers/cli.js';
 import { createTestDatabase, testDialects } from './helpers/databases.js';
+import { eventRow } from './helpers/event-row.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 const PASSWORD = 'Pw-Secret-4711-xyz';
@@ -184,29 +185,19 @@ for (const dialect of testDialects()) {
           },
         });
         expect((await old.migrateToLatest()).error).toBeUndefined();
-        const now = new Date().toISOString();
         await storage.db
           .insertInto('webhook_events')
-          .values({
-            received_at: now,
-            connection_id: 'payload',
-            action: 'update',
-            contact_id: 'old-1',
-            email: null,
-            status: 'done',
-            attempts: 1,
-            available_at: now,
-            locked_by: null,
-            locked_until: null,
-            params: JSON.stringify({ action: 'update', contactId: 'old-1', sendNotification: false, async: false, raw: { user_pass: PASSWORD, plan: 'gold' }, contact: { id: 'old-1', fields: { user_pass: PASSWORD, api_token: TOKEN } } }),
-            request: JSON.stringify({ method: 'GET', url: `/?wpf_action=update&contact_id=old-1&user_pass=${PASSWORD}`, contentType: null, body: `api_token=${TOKEN}` }),
-            result: null,
-            error_code: null,
-            error_message: null,
-            finished_at: now,
-            replay_of: null,
-            client_ip: '127.0.0.1',
-          })
+          .values(
+            eventRow({
+              action: 'update',
+              contact_id: 'old-1',
+              status: 'done',
+              attempts: 1,
+              finished_at: new Date().toISOString(),
+              params: JSON.stringify({ action: 'update', contactId: 'old-1', sendNotification: false, async: false, raw: { user_pass: PASSWORD, plan: 'gold' }, contact: { id: 'old-1', fields: { user_pass: PASSWORD, api_token: TOKEN } } }),
+              request: JSON.stringify({ method: 'GET', url: `/?wpf_action=update&contact_id=old-1&user_pass=${PASSWORD}`, contentType: null, body: `api_token=${TOKEN}` }),
+            }),
+          )
           .execute();
         await storage.destroy();
 
