@@ -30,7 +30,16 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { hashPassword, verifyPassword } from '../src/directory/passwords.js';
-import { cleanUp, cleanups, childEnv, freePort, ROOT, sleep, startChild, waitUntilUp } from './children.js';
+import {
+  cleanUp,
+  cleanups,
+  childEnv,
+  freePort,
+  ROOT,
+  sleep,
+  startChild,
+  waitUntilUp,
+} from './children.js';
 
 const execFileAsync = promisify(execFile);
 const settings = {
@@ -43,15 +52,23 @@ const settings = {
 const PASSWORD = 'bench-known-password-71';
 
 async function cli(dataDir: string, ...args: string[]): Promise<string> {
-  const { stdout } = await execFileAsync(process.execPath, [path.join('bin', 'crm-bridge.js'), ...args, '--data-dir', dataDir], {
-    cwd: ROOT,
-    env: childEnv({ CRM_BRIDGE_LOG_LEVEL: 'silent' }),
-  });
+  const { stdout } = await execFileAsync(
+    process.execPath,
+    [path.join('bin', 'crm-bridge.js'), ...args, '--data-dir', dataDir],
+    {
+      cwd: ROOT,
+      env: childEnv({ CRM_BRIDGE_LOG_LEVEL: 'silent' }),
+    },
+  );
   return stdout.trim();
 }
 
 async function load(options: autocannon.Options) {
-  const result = await autocannon({ connections: settings.connections, duration: settings.durationSeconds, ...options });
+  const result = await autocannon({
+    connections: settings.connections,
+    duration: settings.durationSeconds,
+    ...options,
+  });
   return {
     requestsPerSecond: Math.round(result.requests.average),
     latencyMs: { p50: result.latency.p50, p97_5: result.latency.p97_5, p99: result.latency.p99 },
@@ -61,7 +78,9 @@ async function load(options: autocannon.Options) {
 }
 
 /** Mean and median milliseconds of `run`, one call at a time, after two unmeasured calls. */
-async function timeEach(run: () => Promise<unknown>): Promise<{ meanMs: number; medianMs: number }> {
+async function timeEach(
+  run: () => Promise<unknown>,
+): Promise<{ meanMs: number; medianMs: number }> {
   await run();
   await run();
   const times: number[] = [];
@@ -72,14 +91,26 @@ async function timeEach(run: () => Promise<unknown>): Promise<{ meanMs: number; 
   }
   times.sort((a, b) => a - b);
   const mean = times.reduce((sum, time) => sum + time, 0) / times.length;
-  return { meanMs: Number(mean.toFixed(1)), medianMs: Number((times[Math.floor(times.length / 2)] ?? 0).toFixed(1)) };
+  return {
+    meanMs: Number(mean.toFixed(1)),
+    medianMs: Number((times[Math.floor(times.length / 2)] ?? 0).toFixed(1)),
+  };
 }
 
 async function measureHashing() {
   console.log(`hash: ${settings.hashes} of each, one at a time`);
   const salt = randomBytes(16);
   // The format stored before argon2id; verifying it runs scrypt once.
-  const legacy = ['scrypt', 16384, 8, 1, salt.toString('base64'), scryptSync(PASSWORD, salt, 32, { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }).toString('base64')].join('$');
+  const legacy = [
+    'scrypt',
+    16384,
+    8,
+    1,
+    salt.toString('base64'),
+    scryptSync(PASSWORD, salt, 32, { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }).toString(
+      'base64',
+    ),
+  ].join('$');
   const current = await hashPassword(PASSWORD);
   const hash = {
     argon2idHash: await timeEach(() => hashPassword(PASSWORD)),
@@ -98,7 +129,16 @@ async function main(): Promise<void> {
   const baseUrl = `http://127.0.0.1:${port}`;
   const child = startChild(
     'crm-bridge (sqlite)',
-    [path.join('bin', 'crm-bridge.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir],
+    [
+      path.join('bin', 'crm-bridge.js'),
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--data-dir',
+      dataDir,
+    ],
     childEnv({
       CRM_BRIDGE_LOG_LEVEL: 'warn',
       CRM_BRIDGE_POLL_MS: '50',
@@ -114,12 +154,23 @@ async function main(): Promise<void> {
   const outbox = path.join(dataDir, 'outbox');
   const started = performance.now();
   for (let first = 0; first < settings.users; first += settings.concurrency) {
-    const batch = Array.from({ length: Math.min(settings.concurrency, settings.users - first) }, (_, index) => first + index);
+    const batch = Array.from(
+      { length: Math.min(settings.concurrency, settings.users - first) },
+      (_, index) => first + index,
+    );
     await Promise.all(
       batch.map(async (n) => {
-        const query = new URLSearchParams({ wpf_action: 'add', access_key: key, contact_id: String(n), email: `user${n}@example.com`, send_notification: 'true', async: 'true' });
+        const query = new URLSearchParams({
+          wpf_action: 'add',
+          access_key: key,
+          contact_id: String(n),
+          email: `user${n}@example.com`,
+          send_notification: 'true',
+          async: 'true',
+        });
         const response = await fetch(`${baseUrl}/?${query}`);
-        if (response.status !== 202 && response.status !== 200) throw new Error(`webhook ${n}: HTTP ${response.status}`);
+        if (response.status !== 202 && response.status !== 200)
+          throw new Error(`webhook ${n}: HTTP ${response.status}`);
         await response.arrayBuffer();
       }),
     );
@@ -127,9 +178,12 @@ async function main(): Promise<void> {
   const accepted = performance.now();
   let sent = 0;
   while (sent < settings.users) {
-    if (performance.now() - started > 300_000) throw new Error(`only ${sent} of ${settings.users} e-mails after 5 minutes`);
+    if (performance.now() - started > 300_000)
+      throw new Error(`only ${sent} of ${settings.users} e-mails after 5 minutes`);
     await sleep(20);
-    sent = fs.existsSync(outbox) ? fs.readdirSync(outbox).filter((name) => name.endsWith('.eml')).length : 0;
+    sent = fs.existsSync(outbox)
+      ? fs.readdirSync(outbox).filter((name) => name.endsWith('.eml')).length
+      : 0;
   }
   const seconds = (performance.now() - started) / 1000;
   const welcome = {
@@ -140,20 +194,48 @@ async function main(): Promise<void> {
   };
   console.log(`  ${JSON.stringify(welcome)}`);
 
-  const add = new URLSearchParams({ wpf_action: 'add', access_key: key, contact_id: 'known', email: 'known@example.com', user_pass: PASSWORD });
+  const add = new URLSearchParams({
+    wpf_action: 'add',
+    access_key: key,
+    contact_id: 'known',
+    email: 'known@example.com',
+    user_pass: PASSWORD,
+  });
   const known = (await (await fetch(`${baseUrl}/?${add}`)).json()) as { userId: number };
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 
-  console.log(`verify: POST /api/v1/auth/verify, ${settings.connections} connections, ${settings.durationSeconds} s`);
-  const verify = await load({ url: `${baseUrl}/api/v1/auth/verify`, method: 'POST', headers, body: JSON.stringify({ login: 'known@example.com', password: PASSWORD }) });
+  console.log(
+    `verify: POST /api/v1/auth/verify, ${settings.connections} connections, ${settings.durationSeconds} s`,
+  );
+  const verify = await load({
+    url: `${baseUrl}/api/v1/auth/verify`,
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ login: 'known@example.com', password: PASSWORD }),
+  });
   console.log(`  ${JSON.stringify(verify)}`);
-  console.log(`read: GET /api/v1/users/${known.userId}, ${settings.connections} connections, ${settings.durationSeconds} s`);
+  console.log(
+    `read: GET /api/v1/users/${known.userId}, ${settings.connections} connections, ${settings.durationSeconds} s`,
+  );
   const read = await load({ url: `${baseUrl}/api/v1/users/${known.userId}`, headers });
   console.log(`  ${JSON.stringify(read)}`);
 
-  const results = { date: new Date().toISOString(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, settings, hash, welcome, verify, read };
+  const results = {
+    date: new Date().toISOString(),
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    node: process.version,
+    settings,
+    hash,
+    welcome,
+    verify,
+    read,
+  };
   fs.mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
-  fs.writeFileSync(path.join(ROOT, 'bench', 'results', 'accounts.json'), `${JSON.stringify(results, null, 2)}\n`);
+  fs.writeFileSync(
+    path.join(ROOT, 'bench', 'results', 'accounts.json'),
+    `${JSON.stringify(results, null, 2)}\n`,
+  );
 }
 
 try {

@@ -41,7 +41,8 @@ export function startChild(name: string, args: string[], env: NodeJS.ProcessEnv)
   return child;
 }
 
-export const hasExited = (child: Child) => child.process.exitCode !== null || child.process.signalCode !== null;
+export const hasExited = (child: Child) =>
+  child.process.exitCode !== null || child.process.signalCode !== null;
 
 export async function stopChild(child: Child, signal: NodeJS.Signals): Promise<void> {
   if (hasExited(child)) return;
@@ -112,7 +113,8 @@ export async function waitUntilUp(child: Child, url: string, timeoutMs = 30_000)
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer yet';
   while (Date.now() < deadline) {
-    if (hasExited(child)) throw new Error(`${child.name} exited during start-up:\n${child.output()}`);
+    if (hasExited(child))
+      throw new Error(`${child.name} exited during start-up:\n${child.output()}`);
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
       await response.arrayBuffer();
@@ -123,5 +125,7 @@ export async function waitUntilUp(child: Child, url: string, timeoutMs = 30_000)
     }
     await sleep(100);
   }
-  throw new Error(`${child.name} did not answer 200 on ${url} within ${timeoutMs} ms (${last}):\n${child.output()}`);
+  throw new Error(
+    `${child.name} did not answer 200 on ${url} within ${timeoutMs} ms (${last}):\n${child.output()}`,
+  );
 }

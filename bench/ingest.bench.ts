@@ -41,7 +41,18 @@ import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { maskDatabaseUrl, openDatabase } from '../src/storage/database.js';
-import { cleanUp, cleanups, childEnv, describe, freePort, ROOT, sleep, startChild, stopChild, waitUntilUp } from './children.js';
+import {
+  cleanUp,
+  cleanups,
+  childEnv,
+  describe,
+  freePort,
+  ROOT,
+  sleep,
+  startChild,
+  stopChild,
+  waitUntilUp,
+} from './children.js';
 
 const execFileAsync = promisify(execFile);
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
@@ -53,7 +64,8 @@ function numberFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`${name} must be a positive number, got "${raw}"`);
   return value;
 }
 
@@ -114,7 +126,11 @@ function systemCpuTicks(): { total: number; steal: number; idle: number } | unde
     const values = line.trim().split(/\s+/).slice(1, 9).map(Number);
     if (values.length < 8 || values.some((value) => !Number.isFinite(value))) return undefined;
     // user nice system idle iowait irq softirq steal
-    return { total: values.reduce((sum, value) => sum + value, 0), steal: values[7] ?? 0, idle: (values[3] ?? 0) + (values[4] ?? 0) };
+    return {
+      total: values.reduce((sum, value) => sum + value, 0),
+      steal: values[7] ?? 0,
+      idle: (values[3] ?? 0) + (values[4] ?? 0),
+    };
   } catch {
     return undefined;
   }
@@ -157,9 +173,11 @@ async function runLoad(
   const cpuAfter = processCpuSeconds(serverPid);
   const systemAfter = systemCpuTicks();
   const statusCodes: Record<string, number> = {};
-  for (const [code, stats] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = stats.count ?? 0;
+  for (const [code, stats] of Object.entries(result.statusCodeStats ?? {}))
+    statusCodes[code] = stats.count ?? 0;
   const answered = result['1xx'] + result['2xx'] + result['3xx'] + result['4xx'] + result['5xx'];
-  const serverCpu = cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined;
+  const serverCpu =
+    cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined;
   const systemTotal = systemBefore && systemAfter ? systemAfter.total - systemBefore.total : 0;
   return {
     requestsPerSecond: result.requests.average,
@@ -177,23 +195,37 @@ async function runLoad(
     timeouts: result.timeouts,
     statusCodes,
     durationSeconds: result.duration,
-    serverCpuUsPerRequest: serverCpu !== undefined && answered > 0 ? (serverCpu * 1e6) / answered : undefined,
+    serverCpuUsPerRequest:
+      serverCpu !== undefined && answered > 0 ? (serverCpu * 1e6) / answered : undefined,
     serverCpuPercent: serverCpu !== undefined ? (serverCpu / result.duration) * 100 : undefined,
     stealPercent:
-      systemBefore && systemAfter && systemTotal > 0 ? ((systemAfter.steal - systemBefore.steal) / systemTotal) * 100 : undefined,
+      systemBefore && systemAfter && systemTotal > 0
+        ? ((systemAfter.steal - systemBefore.steal) / systemTotal) * 100
+        : undefined,
   };
 }
 
 /** Load that is not measured: lets V8 optimise and the database warm its caches. */
-async function warmUp(label: string, baseUrl: string, pathFor: (contactId: number) => string): Promise<LoadFigures> {
+async function warmUp(
+  label: string,
+  baseUrl: string,
+  pathFor: (contactId: number) => string,
+): Promise<LoadFigures> {
   console.log(`  ${label}: warm-up ${params.warmupSeconds} s`);
   const figures = await runLoad(baseUrl, params.warmupSeconds, pathFor);
   await sleep(500); // let requests still in flight settle
   return figures;
 }
 
-function measure(label: string, baseUrl: string, pathFor: (contactId: number) => string, serverPid: number | undefined): Promise<LoadFigures> {
-  console.log(`  ${label}: measuring ${params.durationSeconds} s with ${params.connections} connections`);
+function measure(
+  label: string,
+  baseUrl: string,
+  pathFor: (contactId: number) => string,
+  serverPid: number | undefined,
+): Promise<LoadFigures> {
+  console.log(
+    `  ${label}: measuring ${params.durationSeconds} s with ${params.connections} connections`,
+  );
   return runLoad(baseUrl, params.durationSeconds, pathFor, serverPid);
 }
 
@@ -202,12 +234,17 @@ function measure(label: string, baseUrl: string, pathFor: (contactId: number) =>
 
 async function benchNoop(label: string): Promise<LoadFigures> {
   const port = await freePort();
-  const child = startChild('no-op server', ['--import', 'tsx', path.join('bench', 'noop-server.ts'), String(port)], childEnv({}));
+  const child = startChild(
+    'no-op server',
+    ['--import', 'tsx', path.join('bench', 'noop-server.ts'), String(port)],
+    childEnv({}),
+  );
   const baseUrl = `http://127.0.0.1:${port}`;
   try {
     await waitUntilUp(child, `${baseUrl}/`);
     // Same request shape as the ingest run, so the load generator does the same work.
-    const pathFor = (contactId: number) => `/?wpf_action=update_tags&access_key=none&contact_id=${contactId}&async=true`;
+    const pathFor = (contactId: number) =>
+      `/?wpf_action=update_tags&access_key=none&contact_id=${contactId}&async=true`;
     await warmUp(label, baseUrl, pathFor);
     return await measure(label, baseUrl, pathFor, child.process.pid);
   } finally {
@@ -248,22 +285,40 @@ async function countEvents(url: string): Promise<number> {
 async function benchDatabase(target: DatabaseTarget) {
   const port = await freePort();
   const globalFlags = ['--data-dir', target.dataDir, '--database-url', target.url];
-  const env = childEnv({ CRM_BRIDGE_LOG_LEVEL: params.logLevel, CRM_BRIDGE_WORKER: String(params.worker) });
+  const env = childEnv({
+    CRM_BRIDGE_LOG_LEVEL: params.logLevel,
+    CRM_BRIDGE_WORKER: String(params.worker),
+  });
   const child = startChild(
     `crm-bridge (${target.name})`,
-    [...serviceNodeArgs, path.join('bin', 'crm-bridge.js'), 'serve', '--host', '127.0.0.1', '--port', String(port), ...globalFlags],
+    [
+      ...serviceNodeArgs,
+      path.join('bin', 'crm-bridge.js'),
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      ...globalFlags,
+    ],
     env,
   );
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitUntilUp(child, `${baseUrl}/healthz`);
-  const { stdout } = await execFileAsync(process.execPath, [path.join('bin', 'crm-bridge.js'), 'access-key', 'show', ...globalFlags], {
-    cwd: ROOT,
-    env,
-  });
+  const { stdout } = await execFileAsync(
+    process.execPath,
+    [path.join('bin', 'crm-bridge.js'), 'access-key', 'show', ...globalFlags],
+    {
+      cwd: ROOT,
+      env,
+    },
+  );
   const key = stdout.trim();
-  if (!/^[A-Za-z0-9_-]{20,}$/.test(key)) throw new Error(`unexpected output from access-key show: ${JSON.stringify(stdout)}`);
+  if (!/^[A-Za-z0-9_-]{20,}$/.test(key))
+    throw new Error(`unexpected output from access-key show: ${JSON.stringify(stdout)}`);
 
-  const pathFor = (contactId: number) => `/?wpf_action=update_tags&access_key=${key}&contact_id=${contactId}&async=true`;
+  const pathFor = (contactId: number) =>
+    `/?wpf_action=update_tags&access_key=${key}&contact_id=${contactId}&async=true`;
   const warmup = await warmUp(target.name, baseUrl, pathFor);
   const rowsBeforeRun = await countEvents(target.url);
   const load = await measure(target.name, baseUrl, pathFor, child.process.pid);
@@ -279,7 +334,9 @@ async function benchDatabase(target: DatabaseTarget) {
     acknowledgedDuringRun: load.responses2xx,
     acknowledgedIncludingWarmup: warmup.responses2xx + load.responses2xx,
     stoppedWith,
-    ok: rowsAfterRun - rowsBeforeRun >= load.responses2xx && rowsAfterRun >= warmup.responses2xx + load.responses2xx,
+    ok:
+      rowsAfterRun - rowsBeforeRun >= load.responses2xx &&
+      rowsAfterRun >= warmup.responses2xx + load.responses2xx,
   };
   return { load, warmup, durability };
 }
@@ -296,7 +353,8 @@ async function sqliteTarget(): Promise<DatabaseTarget> {
 /** A fresh schema on the PostgreSQL server, or the reason there is none. */
 async function postgresTarget(): Promise<DatabaseTarget | string> {
   const serverUrl = process.env.CRM_BRIDGE_BENCH_PG_URL || DEFAULT_PG_URL;
-  const admin = () => new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 3_000 });
+  const admin = () =>
+    new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 3_000 });
   const schema = `bench_${randomBytes(5).toString('hex')}`;
   const client = admin();
   try {
@@ -358,7 +416,9 @@ async function gitCommit(): Promise<string | undefined> {
 
 function autocannonVersion(): string {
   try {
-    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', 'autocannon', 'package.json'), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(
+      fs.readFileSync(path.join(ROOT, 'node_modules', 'autocannon', 'package.json'), 'utf8'),
+    ) as { version?: string };
     return pkg.version ?? 'unknown';
   } catch {
     return 'unknown';
@@ -366,9 +426,20 @@ function autocannonVersion(): string {
 }
 
 function formatTable(header: string[], rows: string[][]): string {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
-  const line = (cells: string[]) => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  ');
-  return [line(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(line)].join('\n');
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) =>
+        column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0),
+      )
+      .join('  ');
+  return [
+    line(header),
+    widths.map((width) => '-'.repeat(width)).join('  '),
+    ...rows.map(line),
+  ].join('\n');
 }
 
 const fixed = (value: number, digits: number) => value.toFixed(digits);
@@ -377,7 +448,9 @@ const fixed = (value: number, digits: number) => value.toFixed(digits);
 
 async function main(): Promise<number> {
   const info = machine();
-  console.log(`crm-bridge ingest benchmark — ${info.cpus} CPU(s) ${info.cpuModel}, ${info.memoryGiB} GiB, Node ${info.node}, ${info.os}`);
+  console.log(
+    `crm-bridge ingest benchmark — ${info.cpus} CPU(s) ${info.cpuModel}, ${info.memoryGiB} GiB, Node ${info.node}, ${info.os}`,
+  );
   console.log(
     `duration ${params.durationSeconds} s, ${params.connections} connections, warm-up ${params.warmupSeconds} s, ` +
       `${params.contacts} contact ids, pipelining ${params.pipelining}`,
@@ -386,10 +459,14 @@ async function main(): Promise<number> {
     'Service runs with CRM_BRIDGE_WORKER=false: this measures intake and the durable commit only; ' +
       'the worker would compete for the same CPUs.',
   );
-  console.log(`Load generator (autocannon, this process) and servers share the same ${info.cpus} CPU(s).`);
+  console.log(
+    `Load generator (autocannon, this process) and servers share the same ${info.cpus} CPU(s).`,
+  );
   const busyAtStart = await cpuBusyPercent(1_000);
   if (busyAtStart !== undefined && busyAtStart > 20) {
-    console.log(`warning: the CPUs were ${fixed(busyAtStart, 0)}% busy before starting; other work on this machine will distort the figures.`);
+    console.log(
+      `warning: the CPUs were ${fixed(busyAtStart, 0)}% busy before starting; other work on this machine will distort the figures.`,
+    );
   }
   console.log('');
 
@@ -410,7 +487,8 @@ async function main(): Promise<number> {
   }
   const noopAfter = await benchNoop('no-op (after)');
   const noopRequestsPerSecond = (noopBefore.requestsPerSecond + noopAfter.requestsPerSecond) / 2;
-  const percentOfNoop = (load: LoadFigures) => (load.requestsPerSecond / noopRequestsPerSecond) * 100;
+  const percentOfNoop = (load: LoadFigures) =>
+    (load.requestsPerSecond / noopRequestsPerSecond) * 100;
   const databases = measured.map(({ target, load, warmup, durability }) => ({
     database: target.name,
     load,
@@ -432,7 +510,8 @@ async function main(): Promise<number> {
     '% of no-op',
     'server CPU µs/req',
   ];
-  const optional = (value: number | undefined, digits: number) => (value === undefined ? '-' : fixed(value, digits));
+  const optional = (value: number | undefined, digits: number) =>
+    value === undefined ? '-' : fixed(value, digits);
   const row = (name: string, load: LoadFigures, rows: string) => [
     name,
     fixed(load.requestsPerSecond, 0),
@@ -448,14 +527,22 @@ async function main(): Promise<number> {
   ];
   const table = formatTable(header, [
     row('no-op Fastify (before)', noopBefore, '-'),
-    ...databases.map((entry) => row(`crm-bridge ${entry.database}`, entry.load, String(entry.durability.rowsStoredDuringRun))),
+    ...databases.map((entry) =>
+      row(`crm-bridge ${entry.database}`, entry.load, String(entry.durability.rowsStoredDuringRun)),
+    ),
     row('no-op Fastify (after)', noopAfter, '-'),
   ]);
   console.log(`\n${table}\n`);
-  console.log(`% of no-op: against the mean of the two no-op runs (${fixed(noopRequestsPerSecond, 0)} req/s).`);
-  const steal = [noopBefore, ...databases.map((entry) => entry.load), noopAfter].map((load) => load.stealPercent);
+  console.log(
+    `% of no-op: against the mean of the two no-op runs (${fixed(noopRequestsPerSecond, 0)} req/s).`,
+  );
+  const steal = [noopBefore, ...databases.map((entry) => entry.load), noopAfter].map(
+    (load) => load.stealPercent,
+  );
   if (steal.every((value) => value !== undefined)) {
-    console.log(`CPU steal during the runs (in table order): ${steal.map((value) => `${fixed(value ?? 0, 1)}%`).join(', ')}`);
+    console.log(
+      `CPU steal during the runs (in table order): ${steal.map((value) => `${fixed(value ?? 0, 1)}%`).join(', ')}`,
+    );
   }
 
   let failures = 0;
@@ -468,7 +555,9 @@ async function main(): Promise<number> {
         `for ${d.acknowledgedDuringRun} acknowledged; ${d.rowsAfterRun} rows in total for ${d.acknowledgedIncludingWarmup} acknowledged including warm-up`,
     );
     if (entry.load.errors > 0 || entry.load.non2xx > 0) {
-      console.log(`  ${entry.database}: ${entry.load.errors} errors, status codes ${JSON.stringify(entry.load.statusCodes)}`);
+      console.log(
+        `  ${entry.database}: ${entry.load.errors} errors, status codes ${JSON.stringify(entry.load.statusCodes)}`,
+      );
     }
   }
   const sqlite = databases.find((entry) => entry.database === 'sqlite');
@@ -487,7 +576,10 @@ async function main(): Promise<number> {
     cpuBusyPercentAtStart: busyAtStart,
     noop: { before: noopBefore, after: noopAfter, meanRequestsPerSecond: noopRequestsPerSecond },
     databases,
-    target: { description: `SQLite ingest ≥ ${TARGET_RATIO_PERCENT}% of the no-op endpoint's requests/second`, met: targetMet },
+    target: {
+      description: `SQLite ingest ≥ ${TARGET_RATIO_PERCENT}% of the no-op endpoint's requests/second`,
+      met: targetMet,
+    },
     skipped: typeof postgres === 'string' ? [postgres] : [],
   };
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
@@ -501,7 +593,9 @@ let exitCode = 1;
 try {
   exitCode = await main();
 } catch (error) {
-  console.error(`benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  console.error(
+    `benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+  );
 } finally {
   await cleanUp();
 }

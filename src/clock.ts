@@ -13,7 +13,8 @@ export function isoAfter(clock: Clock, ms: number): string {
   return new Date(clock.now().getTime() + ms).toISOString();
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A sleep that `wake()` cuts short: idle loops poll, and are woken at once when work arrives. */
 export interface Nap {

@@ -16,31 +16,52 @@ export const ENV_VARIABLES = {
     default: '<data dir>/crm-bridge.sqlite',
     doc: 'SQLite file path (or sqlite:PATH) or a postgres:// URL.',
   },
-  HOST: { default: '127.0.0.1', doc: 'Address the HTTP server binds to (0.0.0.0 to accept outside traffic).' },
+  HOST: {
+    default: '127.0.0.1',
+    doc: 'Address the HTTP server binds to (0.0.0.0 to accept outside traffic).',
+  },
   PORT: { default: '8787', doc: 'HTTP port.' },
   PUBLIC_URL: {
     default: 'http://<host>:<port>',
     doc: 'Base URL the CRM calls and e-mailed links point to; an https URL also marks login cookies Secure.',
   },
-  LOG_LEVEL: { default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace or silent.' },
+  LOG_LEVEL: {
+    default: 'info',
+    doc: 'pino log level: fatal, error, warn, info, debug, trace or silent.',
+  },
   TRUST_PROXY: {
     default: 'false',
-    doc: 'Behind a reverse proxy: how many proxies (1, 2) or which proxy addresses/CIDRs (comma-separated) to trust for X-Forwarded-For/-Proto. `true` is refused: it would trust any client\'s X-Forwarded-For.',
+    doc: "Behind a reverse proxy: how many proxies (1, 2) or which proxy addresses/CIDRs (comma-separated) to trust for X-Forwarded-For/-Proto. `true` is refused: it would trust any client's X-Forwarded-For.",
   },
-  BODY_LIMIT: { default: '1048576', doc: 'Largest accepted webhook body in bytes; larger ones get 413.' },
+  BODY_LIMIT: {
+    default: '1048576',
+    doc: 'Largest accepted webhook body in bytes; larger ones get 413.',
+  },
   SYNC_WAIT_MS: {
     default: '15000',
     doc: 'How long a webhook without async=true waits for its result before answering 202.',
   },
-  WORKER_CONCURRENCY: { default: '4', doc: 'Contacts one worker process handles at the same time.' },
-  LEASE_MS: { default: '30000', doc: 'How long a claimed contact stays locked without a heartbeat before another worker may take it.' },
+  WORKER_CONCURRENCY: {
+    default: '4',
+    doc: 'Contacts one worker process handles at the same time.',
+  },
+  LEASE_MS: {
+    default: '30000',
+    doc: 'How long a claimed contact stays locked without a heartbeat before another worker may take it.',
+  },
   POLL_MS: { default: '1000', doc: 'How often an idle worker looks for due webhooks.' },
-  KEY_FAILURE_LIMIT: { default: '20', doc: 'Failed access-key attempts per client address in 10 minutes before answering 429.' },
+  KEY_FAILURE_LIMIT: {
+    default: '20',
+    doc: 'Failed access-key attempts per client address in 10 minutes before answering 429.',
+  },
   SMTP_URL: {
     default: '(none)',
     doc: 'Mail server, as smtp://user:pass@host:587 (STARTTLS required; ?requireTLS=false allows clear text) or smtps://user:pass@host:465. Without it, e-mails are written as .eml files to <data dir>/outbox.',
   },
-  WORKER: { default: 'true', doc: 'Run the worker inside `serve` (false for HTTP-only processes).' },
+  WORKER: {
+    default: 'true',
+    doc: 'Run the worker inside `serve` (false for HTTP-only processes).',
+  },
   ENCRYPTION_KEY: {
     default: '<data dir>/encryption.key',
     doc: 'Key (32 bytes, base64 or hex) that seals the access key and secret webhook values at rest. Unset: an owner-only key file made in the data dir. Give every process on one PostgreSQL the same key.',
@@ -74,13 +95,23 @@ const trustProxySetting = z.string().transform((value, ctx): false | number | st
   if (['false', '0', 'no'].includes(text)) return false;
   if (/^\d+$/.test(text)) return Number(text);
   if (['true', 'yes'].includes(text) || !text) {
-    ctx.addIssue({ code: 'custom', message: 'give the number of proxies in front of crm-bridge (e.g. 1) or their addresses (e.g. 10.0.0.0/8,127.0.0.1), not true' });
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'give the number of proxies in front of crm-bridge (e.g. 1) or their addresses (e.g. 10.0.0.0/8,127.0.0.1), not true',
+    });
     return z.NEVER;
   }
-  const entries = text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const entries = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
   const bad = entries.filter((entry) => !isProxyAddress(entry));
   if (bad.length > 0) {
-    ctx.addIssue({ code: 'custom', message: `not a hop count nor IP addresses/CIDRs: ${bad.join(', ')}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `not a hop count nor IP addresses/CIDRs: ${bad.join(', ')}`,
+    });
     return z.NEVER;
   }
   return entries;
@@ -133,7 +164,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   const dataDir = path.resolve(flags.dataDir ?? read('DATA_DIR') ?? ENV_VARIABLES.DATA_DIR.default);
   const raw = {
     dataDir,
-    databaseUrl: flags.databaseUrl ?? read('DATABASE_URL') ?? path.join(dataDir, 'crm-bridge.sqlite'),
+    databaseUrl:
+      flags.databaseUrl ?? read('DATABASE_URL') ?? path.join(dataDir, 'crm-bridge.sqlite'),
     host: flags.host ?? read('HOST') ?? ENV_VARIABLES.HOST.default,
     port: flags.port ?? read('PORT') ?? ENV_VARIABLES.PORT.default,
     publicUrl: read('PUBLIC_URL'),
@@ -150,7 +182,9 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   };
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.')}: ${issue.message}`,
+    );
     throw new AppError('INVALID_CONFIG', problems.join('; '));
   }
   const settingOverrides = prefixedVariables(env, `${ENV_PREFIX}SETTING_`);
@@ -167,7 +201,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
 function prefixedVariables(env: NodeJS.ProcessEnv, prefix: string): Record<string, string> {
   const found: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
-    if (name.startsWith(prefix) && value !== undefined) found[name.slice(prefix.length).toLowerCase()] = value;
+    if (name.startsWith(prefix) && value !== undefined)
+      found[name.slice(prefix.length).toLowerCase()] = value;
   }
   return found;
 }

@@ -4,9 +4,17 @@
  */
 export const ERRORS = {
   // Webhook intake
-  NO_ACTION: { status: 400, retryable: false, message: 'No action specified: add wpf_action=update_tags, update, add or test' },
+  NO_ACTION: {
+    status: 400,
+    retryable: false,
+    message: 'No action specified: add wpf_action=update_tags, update, add or test',
+  },
   UNKNOWN_ACTION: { status: 400, retryable: false, message: 'Unknown wpf_action' },
-  MALFORMED_BODY: { status: 400, retryable: false, message: 'The request body could not be parsed' },
+  MALFORMED_BODY: {
+    status: 400,
+    retryable: false,
+    message: 'The request body could not be parsed',
+  },
   BODY_TOO_DEEP: { status: 400, retryable: false, message: 'The request body nests too deeply' },
   BAD_ACCESS_KEY: { status: 403, retryable: false, message: 'Invalid access key' },
   BODY_TOO_LARGE: { status: 413, retryable: false, message: 'The request body is too large' },
@@ -17,60 +25,128 @@ export const ERRORS = {
     retryable: false,
     message: 'The contact id is an unfilled merge field; the CRM did not substitute it',
   },
-  TOO_MANY_TAGS: { status: 400, retryable: false, message: 'The webhook carries more tags than one contact can have' },
+  TOO_MANY_TAGS: {
+    status: 400,
+    retryable: false,
+    message: 'The webhook carries more tags than one contact can have',
+  },
   UNKNOWN_CONNECTION: { status: 404, retryable: false, message: 'No such CRM connection' },
-  TOO_MANY_KEY_FAILURES: { status: 429, retryable: false, message: 'Too many failed access key attempts; try again later' },
-  STORAGE_UNAVAILABLE: { status: 503, retryable: true, message: 'Storage is unavailable; please retry' },
+  TOO_MANY_KEY_FAILURES: {
+    status: 429,
+    retryable: false,
+    message: 'Too many failed access key attempts; try again later',
+  },
+  STORAGE_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    message: 'Storage is unavailable; please retry',
+  },
 
   // Processing
-  CONTACT_HAS_NO_EMAIL: { status: 422, retryable: false, message: 'The contact has no e-mail address, so no user can be created' },
-  INVALID_EMAIL: { status: 422, retryable: false, message: 'The contact e-mail address is not valid' },
-  CONTACT_NOT_FOUND: { status: 422, retryable: false, message: 'The contact was not found in the CRM' },
+  CONTACT_HAS_NO_EMAIL: {
+    status: 422,
+    retryable: false,
+    message: 'The contact has no e-mail address, so no user can be created',
+  },
+  INVALID_EMAIL: {
+    status: 422,
+    retryable: false,
+    message: 'The contact e-mail address is not valid',
+  },
+  CONTACT_NOT_FOUND: {
+    status: 422,
+    retryable: false,
+    message: 'The contact was not found in the CRM',
+  },
   CRM_AUTH_FAILED: { status: 422, retryable: false, message: 'The CRM rejected the credentials' },
   CRM_REJECTED: { status: 422, retryable: false, message: 'The CRM rejected the request' },
   CRM_TIMEOUT: { status: 502, retryable: true, message: 'The CRM did not answer in time' },
-  CRM_UNAVAILABLE: { status: 502, retryable: true, message: 'The CRM answered with a server error' },
+  CRM_UNAVAILABLE: {
+    status: 502,
+    retryable: true,
+    message: 'The CRM answered with a server error',
+  },
   CRM_RATE_LIMITED: { status: 502, retryable: true, message: 'The CRM rate limit was reached' },
   CRM_NETWORK: { status: 502, retryable: true, message: 'The CRM could not be reached' },
   CRM_REDIRECTED: {
     status: 422,
     retryable: false,
-    message: 'The CRM answered with a redirect, which is not followed (credentials would go with it); check the API URL',
+    message:
+      'The CRM answered with a redirect, which is not followed (credentials would go with it); check the API URL',
   },
-  CRM_RESPONSE_TOO_LARGE: { status: 422, retryable: false, message: 'The CRM answer is larger than the limit' },
+  CRM_RESPONSE_TOO_LARGE: {
+    status: 422,
+    retryable: false,
+    message: 'The CRM answer is larger than the limit',
+  },
   CRM_INSECURE_URL: {
     status: 422,
     retryable: false,
-    message: 'Credentials are not sent over plain http to a host other than this machine; use https, or set allow_insecure_http=true on the connection',
+    message:
+      'Credentials are not sent over plain http to a host other than this machine; use https, or set allow_insecure_http=true on the connection',
   },
-  LOGIN_TAKEN: { status: 422, retryable: false, message: 'The username is already taken by another user' },
-  EMAIL_TAKEN: { status: 422, retryable: false, message: 'The e-mail address belongs to another user' },
+  LOGIN_TAKEN: {
+    status: 422,
+    retryable: false,
+    message: 'The username is already taken by another user',
+  },
+  EMAIL_TAKEN: {
+    status: 422,
+    retryable: false,
+    message: 'The e-mail address belongs to another user',
+  },
   USER_LINKED_TO_OTHER_CONTACT: {
     status: 422,
     retryable: false,
-    message: 'The user with the contact\u2019s e-mail is already linked to another contact of this connection',
+    message:
+      'The user with the contact\u2019s e-mail is already linked to another contact of this connection',
   },
   ADMIN_NOT_LINKABLE: {
     status: 422,
     retryable: false,
-    message: 'The user with the contact\u2019s e-mail holds an admin role, which webhooks never link to a contact',
+    message:
+      'The user with the contact\u2019s e-mail holds an admin role, which webhooks never link to a contact',
   },
-  CONCURRENT_CHANGE: { status: 409, retryable: true, message: 'Another run changed the same user at the same time' },
+  CONCURRENT_CHANGE: {
+    status: 409,
+    retryable: true,
+    message: 'Another run changed the same user at the same time',
+  },
   SEALED_VALUE_UNREADABLE: {
     status: 422,
     retryable: false,
     message: 'A secret stored with the webhook cannot be opened with this encryption key',
   },
-  RETRIES_EXHAUSTED: { status: 422, retryable: false, message: 'Gave up after repeated transient failures' },
+  RETRIES_EXHAUSTED: {
+    status: 422,
+    retryable: false,
+    message: 'Gave up after repeated transient failures',
+  },
   INTERNAL: { status: 500, retryable: true, message: 'Internal error' },
 
   // Accounts and REST API
   INVALID_REQUEST: { status: 400, retryable: false, message: 'The request is not valid' },
-  UNAUTHORIZED: { status: 401, retryable: false, message: 'A valid API token is required (Authorization: Bearer <token>)' },
-  INVALID_CREDENTIALS: { status: 401, retryable: false, message: 'Unknown username or wrong password' },
-  CSRF_FAILED: { status: 403, retryable: false, message: 'The form has expired; reload the page and try again' },
+  UNAUTHORIZED: {
+    status: 401,
+    retryable: false,
+    message: 'A valid API token is required (Authorization: Bearer <token>)',
+  },
+  INVALID_CREDENTIALS: {
+    status: 401,
+    retryable: false,
+    message: 'Unknown username or wrong password',
+  },
+  CSRF_FAILED: {
+    status: 403,
+    retryable: false,
+    message: 'The form has expired; reload the page and try again',
+  },
   USER_NOT_FOUND: { status: 404, retryable: false, message: 'No such user' },
-  TOO_MANY_ATTEMPTS: { status: 429, retryable: false, message: 'Too many attempts; try again later' },
+  TOO_MANY_ATTEMPTS: {
+    status: 429,
+    retryable: false,
+    message: 'Too many attempts; try again later',
+  },
 
   // Administration
   NOT_FOUND: { status: 404, retryable: false, message: 'Not found' },
@@ -88,7 +164,11 @@ export class AppError extends Error {
   /** Milliseconds the caller asked us to wait before retrying (Retry-After and the like). */
   readonly retryAfterMs: number | undefined;
 
-  constructor(code: ErrorCode, detail?: string, options?: { retryAfterMs?: number; cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    detail?: string,
+    options?: { retryAfterMs?: number; cause?: unknown },
+  ) {
     const entry = ERRORS[code];
     super(detail ? `${entry.message}: ${detail}` : entry.message, { cause: options?.cause });
     this.name = 'AppError';
@@ -107,13 +187,18 @@ export function isAppError(error: unknown): error is AppError {
 export function isUniqueViolation(error: unknown): boolean {
   if (typeof error !== 'object' || error === null || !('code' in error)) return false;
   const code = String(error.code);
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  return (
+    code === '23505' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
 }
 
 /** Turns anything thrown into an AppError; unknown errors become retryable INTERNAL ones. */
 export function toAppError(error: unknown): AppError {
   if (isAppError(error)) return error;
-  if (isUniqueViolation(error)) return new AppError('CONCURRENT_CHANGE', undefined, { cause: error });
+  if (isUniqueViolation(error))
+    return new AppError('CONCURRENT_CHANGE', undefined, { cause: error });
   const message = error instanceof Error ? error.message : String(error);
   return new AppError('INTERNAL', message, { cause: error });
 }

@@ -5,7 +5,10 @@
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 import { MASK, redactUrl } from './lib/secrets.js';
 
-export type Logger = Pick<PinoLogger, 'info' | 'warn' | 'error' | 'debug' | 'fatal' | 'child' | 'level'>;
+export type Logger = Pick<
+  PinoLogger,
+  'info' | 'warn' | 'error' | 'debug' | 'fatal' | 'child' | 'level'
+>;
 
 /** The process logger; `destination` defaults to stdout (tests pass their own). */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
@@ -20,7 +23,13 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       }),
     },
     redact: {
-      paths: ['req.headers["x-access-key"]', 'req.headers.authorization', 'req.headers.cookie', '*.password', '*.access_key'],
+      paths: [
+        'req.headers["x-access-key"]',
+        'req.headers.authorization',
+        'req.headers.cookie',
+        '*.password',
+        '*.access_key',
+      ],
       censor: MASK,
     },
   };

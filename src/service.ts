@@ -13,7 +13,12 @@ import { buildApp } from './http/app.js';
 import { createInboxWriter } from './inbox/inbox-writer.js';
 import { createLogger, type Logger } from './logger.js';
 import { createSealer, type Sealer } from './lib/seal.js';
-import { createKeyChecker, currentAccessKey, sealStoredAccessKeys, type AccessKeyInfo } from './settings/access-keys.js';
+import {
+  createKeyChecker,
+  currentAccessKey,
+  sealStoredAccessKeys,
+  type AccessKeyInfo,
+} from './settings/access-keys.js';
 import { checkDefaultRole, loadSettings } from './settings/settings.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { migrateToLatest } from './storage/migrations/index.js';
@@ -62,7 +67,11 @@ export function loadSealer(config: Config): Sealer {
 }
 
 /** Opens the database, brings its schema up to date and seals any secret an earlier version kept in clear. */
-export async function openMigratedDatabase(config: Config, sealer: Sealer, maxConnections?: number): Promise<Database> {
+export async function openMigratedDatabase(
+  config: Config,
+  sealer: Sealer,
+  maxConnections?: number,
+): Promise<Database> {
   const database = openDatabase(config.databaseUrl, { maxConnections });
   try {
     await migrateToLatest(database.db, database.dialect);
@@ -75,7 +84,10 @@ export async function openMigratedDatabase(config: Config, sealer: Sealer, maxCo
   return database;
 }
 
-export async function createService(config: Config, options: ServiceOptions = {}): Promise<Service> {
+export async function createService(
+  config: Config,
+  options: ServiceOptions = {},
+): Promise<Service> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel);
   const sealer = loadSealer(config);
@@ -104,7 +116,15 @@ export async function createService(config: Config, options: ServiceOptions = {}
   const mailer = options.mailer ?? createMailerFor(config);
   const mail = runWorker
     ? createMailSender(
-        { db, clock, logger, mailer, settingOverrides: config.settingOverrides, publicUrl, random: options.random },
+        {
+          db,
+          clock,
+          logger,
+          mailer,
+          settingOverrides: config.settingOverrides,
+          publicUrl,
+          random: options.random,
+        },
         {
           pollMs: config.pollMs,
           leaseMs: Math.max(config.leaseMs, 120_000),
@@ -114,7 +134,16 @@ export async function createService(config: Config, options: ServiceOptions = {}
     : undefined;
   const worker = runWorker
     ? createWorker(
-        { db, clock, registry, settingOverrides: config.settingOverrides, logger, random: options.random, mail, sealer },
+        {
+          db,
+          clock,
+          registry,
+          settingOverrides: config.settingOverrides,
+          logger,
+          random: options.random,
+          mail,
+          sealer,
+        },
         { concurrency: config.workerConcurrency, leaseMs: config.leaseMs, pollMs: config.pollMs },
       )
     : undefined;
@@ -179,5 +208,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
 
 /** SMTP when a mail server is configured, else .eml files in the data directory's outbox. */
 function createMailerFor(config: Config): Mailer {
-  return config.smtpUrl ? createSmtpMailer(config.smtpUrl, { timeoutMs: 10_000 }) : createOutboxMailer(path.join(config.dataDir, 'outbox'));
+  return config.smtpUrl
+    ? createSmtpMailer(config.smtpUrl, { timeoutMs: 10_000 })
+    : createOutboxMailer(path.join(config.dataDir, 'outbox'));
 }

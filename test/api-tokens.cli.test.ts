@@ -19,8 +19,13 @@ for (const dialect of testDialects()) {
 
     const cli = (...args: string[]) => runCli(database, ...args);
     const apiStatus = async (token: string) =>
-      (await fetch(`${t.baseUrl}/api/v1/users?limit=1`, { headers: { authorization: `Bearer ${token}` } })).status;
-    const list = async () => JSON.parse((await cli('api-tokens', 'list', '--json')).stdout) as ApiTokenInfo[];
+      (
+        await fetch(`${t.baseUrl}/api/v1/users?limit=1`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).status;
+    const list = async () =>
+      JSON.parse((await cli('api-tokens', 'list', '--json')).stdout) as ApiTokenInfo[];
 
     beforeAll(async () => {
       database = await createTestDatabase(dialect);

@@ -25,10 +25,17 @@ async function setPassword(page: Page, link: string, password: string) {
   await page.getByLabel('New password', { exact: true }).fill(password);
   await page.getByLabel('New password again').fill(password);
   await page.getByRole('button', { name: 'Set password' }).click();
-  await page.getByRole('heading', { level: 1, name: 'Your password is set' }).waitFor({ timeout: 10_000 });
+  await page
+    .getByRole('heading', { level: 1, name: 'Your password is set' })
+    .waitFor({ timeout: 10_000 });
 }
 
-async function logIn(page: Page, baseUrl: string, login: string, password: string): Promise<string> {
+async function logIn(
+  page: Page,
+  baseUrl: string,
+  login: string,
+  password: string,
+): Promise<string> {
   await page.goto(`${baseUrl}/login`);
   await page.getByLabel('Username or e-mail address').fill(login);
   await page.getByLabel('Password', { exact: true }).fill(password);
@@ -55,7 +62,9 @@ for (const dialect of hasBrowser() ? testDialects() : []) {
 
       beforeAll(async () => {
         database = await createTestDatabase(dialect);
-        server = await startServe(database, { env: { CRM_BRIDGE_SETTING_SITE_NAME: 'Harbour Club' } });
+        server = await startServe(database, {
+          env: { CRM_BRIDGE_SETTING_SITE_NAME: 'Harbour Club' },
+        });
         ({ baseUrl, accessKey: key } = server);
         expect(server.banner).toContain(`written to ${path.join(database.dataDir, 'outbox')}`);
       });
@@ -76,12 +85,17 @@ for (const dialect of hasBrowser() ? testDialects() : []) {
           tags: 'Gold,Sailing',
           send_notification: 'true',
         });
-        const answer = (await (await fetch(`${baseUrl}/?${query}`)).json()) as Record<string, unknown>;
+        const answer = (await (await fetch(`${baseUrl}/?${query}`)).json()) as Record<
+          string,
+          unknown
+        >;
         expect(answer).toMatchObject({ status: 'done', created: true, welcomeEmail: 'queued' });
 
         const outbox = path.join(database.dataDir, 'outbox');
         const file = await waitFor('the .eml in the outbox', () =>
-          fs.existsSync(outbox) ? fs.readdirSync(outbox).find((name) => name.endsWith('.eml')) : undefined,
+          fs.existsSync(outbox)
+            ? fs.readdirSync(outbox).find((name) => name.endsWith('.eml'))
+            : undefined,
         );
         const message = await simpleParser(fs.readFileSync(path.join(outbox, file)));
         expect(message.subject).toBe('Your account at Harbour Club');
@@ -96,19 +110,27 @@ for (const dialect of hasBrowser() ? testDialects() : []) {
         expect(account).toContain('Marina Quay');
         expect(account).toContain('Gold');
         expect(account).toContain('Sailing');
-        const cookie = (await context.cookies()).find((entry) => entry.name === 'crm_bridge_session');
+        const cookie = (await context.cookies()).find(
+          (entry) => entry.name === 'crm_bridge_session',
+        );
         expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Lax' });
 
         await page.getByRole('button', { name: 'Log out' }).click();
         await page.waitForLoadState('load');
         const other = await browser.newContext();
         const second = await other.newPage();
-        expect(await logIn(second, baseUrl, 'marina@example.com', OLD_PASSWORD)).not.toBe('Your account');
-        expect(await second.getByRole('alert').first().innerText()).toContain('Unknown username or wrong password');
+        expect(await logIn(second, baseUrl, 'marina@example.com', OLD_PASSWORD)).not.toBe(
+          'Your account',
+        );
+        expect(await second.getByRole('alert').first().innerText()).toContain(
+          'Unknown username or wrong password',
+        );
 
         // The link worked once.
         await second.goto(link);
-        expect(await second.getByRole('heading', { level: 1 }).textContent()).toBe('This link was already used');
+        expect(await second.getByRole('heading', { level: 1 }).textContent()).toBe(
+          'This link was already used',
+        );
         await context.close();
         await other.close();
       });
@@ -124,9 +146,17 @@ for (const dialect of hasBrowser() ? testDialects() : []) {
 
       it('welcome link, then a lost password: an expired link is refused, a new one is requested and works', async () => {
         smtp = await startSmtpServer();
-        t = await startTestService(dialect, { env: { CRM_BRIDGE_SMTP_URL: smtp.url, CRM_BRIDGE_SETTING_SITE_NAME: 'Harbour Club' } });
-        const answer = await t.webhook(`/?wpf_action=add&access_key=${t.key}&contact_id=9100&email=otto@example.com&first_name=Otto&tags=Bronze&send_notification=true`);
-        expect(answer.body).toMatchObject({ created: true, passwordGenerated: true, welcomeEmail: 'queued' });
+        t = await startTestService(dialect, {
+          env: { CRM_BRIDGE_SMTP_URL: smtp.url, CRM_BRIDGE_SETTING_SITE_NAME: 'Harbour Club' },
+        });
+        const answer = await t.webhook(
+          `/?wpf_action=add&access_key=${t.key}&contact_id=9100&email=otto@example.com&first_name=Otto&tags=Bronze&send_notification=true`,
+        );
+        expect(answer.body).toMatchObject({
+          created: true,
+          passwordGenerated: true,
+          welcomeEmail: 'queued',
+        });
         const [welcome] = await smtp.waitFor(1);
         expect(welcome?.envelopeTo).toEqual(['otto@example.com']);
         expect(welcome?.parsed.subject).toBe('Your account at Harbour Club');
@@ -144,9 +174,15 @@ for (const dialect of hasBrowser() ? testDialects() : []) {
         const [, reset] = await smtp.waitFor(2);
         expect(reset?.parsed.subject).toBe('Reset your password at Harbour Club');
         const expiredLink = LINK.exec(reset?.parsed.text ?? '')?.[0] ?? '';
-        await t.service.database.db.updateTable('password_tokens').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where('purpose', '=', 'password_reset').execute();
+        await t.service.database.db
+          .updateTable('password_tokens')
+          .set({ expires_at: new Date(Date.now() - 1000).toISOString() })
+          .where('purpose', '=', 'password_reset')
+          .execute();
         await page.goto(expiredLink);
-        expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('This link has expired');
+        expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe(
+          'This link has expired',
+        );
 
         await page.getByRole('link', { name: /new link/i }).click();
         await page.getByLabel(/e-mail/i).fill('otto@example.com');
@@ -154,8 +190,12 @@ for (const dialect of hasBrowser() ? testDialects() : []) {
         const [, , fresh] = await smtp.waitFor(3);
         const SECOND_PASSWORD = 'copper-meadow-quartz-58';
         await setPassword(page, LINK.exec(fresh?.parsed.text ?? '')?.[0] ?? '', SECOND_PASSWORD);
-        expect(await logIn(page, t.baseUrl, 'otto@example.com', NEW_PASSWORD)).not.toBe('Your account');
-        expect(await logIn(page, t.baseUrl, 'otto@example.com', SECOND_PASSWORD)).toBe('Your account');
+        expect(await logIn(page, t.baseUrl, 'otto@example.com', NEW_PASSWORD)).not.toBe(
+          'Your account',
+        );
+        expect(await logIn(page, t.baseUrl, 'otto@example.com', SECOND_PASSWORD)).toBe(
+          'Your account',
+        );
         expect(await page.locator('main').innerText()).toContain('Bronze');
         await context.close();
       });

@@ -12,7 +12,9 @@ import { waitFor } from './helpers/wait.js';
 const webhookTo =
   (baseUrl: () => string) =>
   async (query: string, key: string, pathname = '/') => {
-    const response = await fetch(`${baseUrl()}${pathname}?access_key=${encodeURIComponent(key)}&${query}`);
+    const response = await fetch(
+      `${baseUrl()}${pathname}?access_key=${encodeURIComponent(key)}&${query}`,
+    );
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
 
@@ -32,7 +34,10 @@ for (const dialect of testDialects()) {
       // The real `serve` command, on the port it is given.
       const port = 20_000 + Math.floor(Math.random() * 20_000);
       // Waiting for a rotated key polls with keys the server does not know yet; those are no attack.
-      server = await startServe(database, { port, env: { CRM_BRIDGE_KEY_FAILURE_LIMIT: '100000' } });
+      server = await startServe(database, {
+        port,
+        env: { CRM_BRIDGE_KEY_FAILURE_LIMIT: '100000' },
+      });
       baseUrl = server.baseUrl;
       expect(baseUrl).toBe(`http://127.0.0.1:${port}`);
     });
@@ -54,13 +59,21 @@ for (const dialect of testDialects()) {
       expect(newKey).not.toBe(key);
       expect((await cli('access-key', 'show')).stdout.trim()).toBe(newKey);
       // The server refreshes its key cache within seconds.
-      await waitFor('the server to accept the new key', async () => (await webhook('wpf_action=test', newKey)).status === 200, 5_000);
+      await waitFor(
+        'the server to accept the new key',
+        async () => (await webhook('wpf_action=test', newKey)).status === 200,
+        5_000,
+      );
       expect((await webhook('wpf_action=test', newKey)).status).toBe(200);
       expect((await webhook('wpf_action=test', key)).status).toBe(200);
 
       await cli('access-key', 'rotate', '--grace-hours', '0');
       const latest = (await cli('access-key', 'show')).stdout.trim();
-      await waitFor('the server to accept the latest key', async () => (await webhook('wpf_action=test', latest)).status === 200, 5_000);
+      await waitFor(
+        'the server to accept the latest key',
+        async () => (await webhook('wpf_action=test', latest)).status === 200,
+        5_000,
+      );
       expect((await webhook('wpf_action=test', key)).status).toBe(403);
       expect((await webhook('wpf_action=test', newKey)).status).toBe(403);
       expect((await webhook('wpf_action=test', latest)).status).toBe(200);
@@ -83,7 +96,10 @@ for (const dialect of testDialects()) {
 
       it('creates a user out of the box with the payload connector and shows it with users show --json', async () => {
         const key = (await cli('access-key', 'show')).stdout.trim();
-        const answer = await webhook('wpf_action=add&contact_id=7&email=a@b.cc&tags=Customer,VIP&company=Acme', key);
+        const answer = await webhook(
+          'wpf_action=add&contact_id=7&email=a@b.cc&tags=Customer,VIP&company=Acme',
+          key,
+        );
         expect(answer.body).toMatchObject({ status: 'done', created: true });
         const shown = await cli('users', 'show', 'a@b.cc', '--json');
         expect(shown.code).toBe(0);
@@ -99,7 +115,9 @@ for (const dialect of testDialects()) {
           meta: { company: 'Acme' },
           contacts: [expect.objectContaining({ connection: 'payload', contactId: '7' })],
         });
-        expect(JSON.parse((await cli('users', 'show', String(user.id), '--json')).stdout)).toMatchObject({ email: 'a@b.cc' });
+        expect(
+          JSON.parse((await cli('users', 'show', String(user.id), '--json')).stdout),
+        ).toMatchObject({ email: 'a@b.cc' });
         expect((await cli('users', 'list')).stdout).toContain('a@b.cc');
         const missing = await cli('users', 'show', 'nobody@x.yz', '--json');
         expect(missing.code).toBe(3);
@@ -115,24 +133,46 @@ for (const dialect of testDialects()) {
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/username_format/);
       const list = await cli('settings', 'list', '--json');
-      expect(JSON.parse(list.stdout)).toContainEqual({ name: 'username_format', value: 'first_last', source: 'database' });
+      expect(JSON.parse(list.stdout)).toContainEqual({
+        name: 'username_format',
+        value: 'first_last',
+        source: 'database',
+      });
       await cli('settings', 'set', 'username_format', 'email');
     });
 
     it('keeps a rejected webhook, shows it with secrets masked, and replays it after the fix', async () => {
       const key = (await cli('access-key', 'show')).stdout.trim();
       crm.addContact({ id: '55', email: 'replay@example.com', tags: ['1'] });
-      const rejected = await webhook('wpf_action=add&contact_id=55&user_pass=hunter22', key, '/webhooks/crm');
+      const rejected = await webhook(
+        'wpf_action=add&contact_id=55&user_pass=hunter22',
+        key,
+        '/webhooks/crm',
+      );
       expect(rejected.status).toBe(404);
       const id = String(rejected.body.eventId);
 
       const shown = await cli('events', 'show', id, '--json');
       expect(shown.stdout).not.toContain('hunter22');
       expect(shown.stdout).not.toContain(key);
-      expect(JSON.parse(shown.stdout)).toMatchObject({ status: 'rejected', error: { code: 'UNKNOWN_CONNECTION' }, params: { user_pass: '***' } });
+      expect(JSON.parse(shown.stdout)).toMatchObject({
+        status: 'rejected',
+        error: { code: 'UNKNOWN_CONNECTION' },
+        params: { user_pass: '***' },
+      });
       expect((await cli('events', 'list', '--status', 'rejected')).stdout).toContain('add');
 
-      const added = await cli('connections', 'add', 'testcrm', '--id', 'crm', '--api-url', crm.url, '--set', `api_key=${crm.apiKey}`);
+      const added = await cli(
+        'connections',
+        'add',
+        'testcrm',
+        '--id',
+        'crm',
+        '--api-url',
+        crm.url,
+        '--set',
+        `api_key=${crm.apiKey}`,
+      );
       expect(added.code).toBe(0);
       const listed = await cli('connections', 'list', '--json');
       expect(listed.stdout).not.toContain(crm.apiKey);
@@ -142,23 +182,45 @@ for (const dialect of testDialects()) {
       const replayed = await cli('events', 'replay', id);
       expect(replayed.code).toBe(0);
       expect(replayed.stdout).toMatch(new RegExp(`replayed #${id} as #\\d+: done`));
-      const user = JSON.parse((await cli('users', 'show', 'replay@example.com', '--json')).stdout) as { tags: unknown[] };
+      const user = JSON.parse(
+        (await cli('users', 'show', 'replay@example.com', '--json')).stdout,
+      ) as { tags: unknown[] };
       expect(user.tags).toEqual([{ connection: 'crm', id: '1', label: 'Customer' }]);
     });
 
     it('tails the activity log, filtered by contact and level', async () => {
       // A connection of its own, a run, a refused key and a password in a request, for the log to show.
-      expect((await cli('connections', 'add', 'testcrm', '--id', 'logged', '--api-url', crm.url, '--set', `api_key=${crm.apiKey}`)).code).toBe(0);
+      expect(
+        (
+          await cli(
+            'connections',
+            'add',
+            'testcrm',
+            '--id',
+            'logged',
+            '--api-url',
+            crm.url,
+            '--set',
+            `api_key=${crm.apiKey}`,
+          )
+        ).code,
+      ).toBe(0);
       crm.addContact({ id: '56', email: 'logged@example.com', tags: ['1'] });
       const key = (await cli('access-key', 'show')).stdout.trim();
-      expect((await webhook('wpf_action=add&contact_id=56&user_pass=hunter22', key, '/webhooks/logged')).status).toBe(200);
+      expect(
+        (await webhook('wpf_action=add&contact_id=56&user_pass=hunter22', key, '/webhooks/logged'))
+          .status,
+      ).toBe(200);
       expect((await webhook('wpf_action=test', 'not-the-key')).status).toBe(403);
 
       const log = await cli('log', '--contact', '56');
       expect(log.stdout).toMatch(/Received add for contact 56 on connection logged/);
       expect(log.stdout).toMatch(/Created user #\d+ \(logged@example.com\)/);
       const warnings = await cli('log', '--level', 'warning', '--json');
-      const rows = warnings.stdout.trim().split('\n').map((line) => JSON.parse(line) as { level: string });
+      const rows = warnings.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { level: string });
       expect(rows.length).toBeGreaterThan(0);
       expect(rows.every((row) => row.level === 'warning' || row.level === 'error')).toBe(true);
       const everything = (await cli('log', '--limit', '500')).stdout;

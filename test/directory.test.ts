@@ -19,7 +19,13 @@ for (const dialect of testDialects()) {
     let t: TestService;
 
     const connect = (settings: Record<string, unknown> = {}) =>
-      t.addConnection({ id: 'crm', type: 'testcrm', apiUrl: crm.url, settings: { api_key: crm.apiKey, ...settings }, isDefault: true });
+      t.addConnection({
+        id: 'crm',
+        type: 'testcrm',
+        apiUrl: crm.url,
+        settings: { api_key: crm.apiKey, ...settings },
+        isDefault: true,
+      });
     const hook = (query: string) => t.webhook(`/?access_key=${t.key}&${query}`);
     const db = () => t.service.database.db;
     const userOf = async (email: string) => {
@@ -39,14 +45,33 @@ for (const dialect of testDialects()) {
     });
 
     it('creates a user with the e-mail as username, a generated password and the default role', async () => {
-      crm.addContact({ id: '10', email: 'Jane@Example.com', fields: { first_name: 'Jane', last_name: 'Doe' }, tags: ['1', '2'] });
+      crm.addContact({
+        id: '10',
+        email: 'Jane@Example.com',
+        fields: { first_name: 'Jane', last_name: 'Doe' },
+        tags: ['1', '2'],
+      });
       const answer = await hook('wpf_action=add&contact_id=10');
       expect(answer.status).toBe(200);
-      expect(answer.body).toMatchObject({ status: 'done', created: true, passwordGenerated: true, tags: { current: ['Customer', 'VIP'] } });
+      expect(answer.body).toMatchObject({
+        status: 'done',
+        created: true,
+        passwordGenerated: true,
+        tags: { current: ['Customer', 'VIP'] },
+      });
       const view = await describeUser(db(), await userOf('jane@example.com'));
-      expect(view).toMatchObject({ login: 'jane@example.com', email: 'Jane@Example.com', role: 'subscriber', firstName: 'Jane', lastName: 'Doe', passwordGenerated: true });
+      expect(view).toMatchObject({
+        login: 'jane@example.com',
+        email: 'Jane@Example.com',
+        role: 'subscriber',
+        firstName: 'Jane',
+        lastName: 'Doe',
+        passwordGenerated: true,
+      });
       expect(view.tags.map((tag) => tag.label)).toEqual(['Customer', 'VIP']);
-      expect(view.contacts).toEqual([expect.objectContaining({ connection: 'crm', contactId: '10' })]);
+      expect(view.contacts).toEqual([
+        expect.objectContaining({ connection: 'crm', contactId: '10' }),
+      ]);
     });
 
     it('never creates a duplicate: add again updates, and another contact with the same e-mail neither takes the user nor makes one', async () => {
@@ -58,7 +83,10 @@ for (const dialect of testDialects()) {
       crm.addContact({ id: '12', email: 'DUP@example.com' });
       const other = await hook('wpf_action=add&contact_id=12');
       expect(other.status).toBe(422);
-      expect(other.body).toMatchObject({ status: 'failed', error: { code: 'USER_LINKED_TO_OTHER_CONTACT' } });
+      expect(other.body).toMatchObject({
+        status: 'failed',
+        error: { code: 'USER_LINKED_TO_OTHER_CONTACT' },
+      });
       expect(await listUsers(db())).toHaveLength(1);
       const view = await describeUser(db(), await userOf('dup@example.com'));
       expect(view.firstName).toBe('New');
@@ -67,8 +95,16 @@ for (const dialect of testDialects()) {
 
     it('uses the username format setting and makes usernames unique', async () => {
       await saveSetting(db(), 'username_format', 'first_last', new Date().toISOString());
-      crm.addContact({ id: '20', email: 'a1@example.com', fields: { first_name: 'Ann', last_name: 'Lee' } });
-      crm.addContact({ id: '21', email: 'a2@example.com', fields: { first_name: 'Ann', last_name: 'Lee' } });
+      crm.addContact({
+        id: '20',
+        email: 'a1@example.com',
+        fields: { first_name: 'Ann', last_name: 'Lee' },
+      });
+      crm.addContact({
+        id: '21',
+        email: 'a2@example.com',
+        fields: { first_name: 'Ann', last_name: 'Lee' },
+      });
       await hook('wpf_action=add&contact_id=20');
       await hook('wpf_action=add&contact_id=21');
       expect((await userOf('a1@example.com')).login).toBe('ann.lee');
@@ -78,8 +114,14 @@ for (const dialect of testDialects()) {
     it('gives the username and password stored in the contact when they are mapped', async () => {
       await t.close();
       t = await startTestService(dialect);
-      await connect({ field_map: { username: 'user_login', password: 'user_pass', plan: 'membership' } });
-      crm.addContact({ id: '30', email: 'mapped@example.com', fields: { username: 'jdoe', password: 'Correct-Horse-9', plan: 'gold' } });
+      await connect({
+        field_map: { username: 'user_login', password: 'user_pass', plan: 'membership' },
+      });
+      crm.addContact({
+        id: '30',
+        email: 'mapped@example.com',
+        fields: { username: 'jdoe', password: 'Correct-Horse-9', plan: 'gold' },
+      });
       const answer = await hook('wpf_action=add&contact_id=30');
       expect(answer.body).toMatchObject({ login: 'jdoe', passwordGenerated: false });
       const user = await userOf('mapped@example.com');
@@ -92,7 +134,12 @@ for (const dialect of testDialects()) {
       crm.contacts.get('30')!.fields.password = 'Battery-Staple-7';
       const update = await hook('wpf_action=update&contact_id=30');
       expect(update.body.changes).toContain('password');
-      expect(await verifyPassword('Battery-Staple-7', (await userOf('mapped@example.com')).password_hash)).toBe(true);
+      expect(
+        await verifyPassword(
+          'Battery-Staple-7',
+          (await userOf('mapped@example.com')).password_hash,
+        ),
+      ).toBe(true);
       expect((await hook('wpf_action=update&contact_id=30')).body.changes).toEqual([]);
     });
 
@@ -101,7 +148,9 @@ for (const dialect of testDialects()) {
       crm.addContact({ id: '40', email: 'r1@example.com' });
       crm.addContact({ id: '41', email: 'r2@example.com' });
       crm.addContact({ id: '42', email: 'r3@example.com' });
-      expect((await hook('wpf_action=add&contact_id=40&role=Gold%20Member')).body).toMatchObject({ status: 'done' });
+      expect((await hook('wpf_action=add&contact_id=40&role=Gold%20Member')).body).toMatchObject({
+        status: 'done',
+      });
       expect((await userOf('r1@example.com')).role).toBe('gold_member');
 
       const unknown = await hook('wpf_action=add&contact_id=41&role=customer');
@@ -132,23 +181,41 @@ for (const dialect of testDialects()) {
     it('reads send_notification as a string: "false" sends nothing, "true" asks for the welcome e-mail', async () => {
       crm.addContact({ id: '50', email: 'n1@example.com' });
       crm.addContact({ id: '51', email: 'n2@example.com' });
-      expect((await hook('wpf_action=add&contact_id=50&send_notification=false')).body.welcomeEmail).toBe('not requested');
-      expect((await hook('wpf_action=add&contact_id=51&send_notification=true')).body.welcomeEmail).toBe('queued');
+      expect(
+        (await hook('wpf_action=add&contact_id=50&send_notification=false')).body.welcomeEmail,
+      ).toBe('not requested');
+      expect(
+        (await hook('wpf_action=add&contact_id=51&send_notification=true')).body.welcomeEmail,
+      ).toBe('queued');
     });
 
     it('update applies fields and tags; update_tags only tags, reporting what was added and removed', async () => {
       await t.close();
       t = await startTestService(dialect);
       await connect({ field_map: { plan: 'membership' } });
-      crm.addContact({ id: '60', email: 'u@example.com', fields: { first_name: 'U', plan: 'basic' }, tags: ['1'] });
+      crm.addContact({
+        id: '60',
+        email: 'u@example.com',
+        fields: { first_name: 'U', plan: 'basic' },
+        tags: ['1'],
+      });
       await hook('wpf_action=add&contact_id=60');
       const contact = crm.contacts.get('60')!;
       contact.fields.plan = 'pro';
       contact.fields.first_name = 'Uma';
       contact.tags = ['2', '3'];
       const tagsOnly = await hook('wpf_action=update_tags&contact_id=60');
-      expect(tagsOnly.body).toMatchObject({ changes: [], tags: { added: ['VIP', 'Newsletter'], removed: ['Customer'], current: ['VIP', 'Newsletter'] } });
-      expect((await describeUser(db(), await userOf('u@example.com'))).meta).toEqual({ membership: 'basic' });
+      expect(tagsOnly.body).toMatchObject({
+        changes: [],
+        tags: {
+          added: ['VIP', 'Newsletter'],
+          removed: ['Customer'],
+          current: ['VIP', 'Newsletter'],
+        },
+      });
+      expect((await describeUser(db(), await userOf('u@example.com'))).meta).toEqual({
+        membership: 'basic',
+      });
 
       const full = await hook('wpf_action=update&contact_id=60');
       expect(full.body.changes).toEqual(['first_name', 'meta.membership']);
@@ -162,16 +229,24 @@ for (const dialect of testDialects()) {
       const skipped = await hook('wpf_action=update_tags&contact_id=71');
       expect(skipped.status).toBe(200);
       expect(skipped.body).toMatchObject({ status: 'skipped', userId: null });
-      const notices = await queryActivity(db(), { eventId: skipped.body.eventId as number, level: 'notice' });
+      const notices = await queryActivity(db(), {
+        eventId: skipped.body.eventId as number,
+        level: 'notice',
+      });
       expect(notices[0]?.message).toMatch(/No user is linked to contact 71/);
 
       // A user with no contact of this connection yet (made through a payload connection).
       await t.addConnection({ id: 'payload', type: 'payload' });
-      await t.webhook(`/webhooks/payload?access_key=${t.key}&wpf_action=add&contact_id=p70&email=first@example.com`);
+      await t.webhook(
+        `/webhooks/payload?access_key=${t.key}&wpf_action=add&contact_id=p70&email=first@example.com`,
+      );
       const viaEmail = await hook('wpf_action=update_tags&contact_id=71&email=first@example.com');
       expect(viaEmail.body).toMatchObject({ status: 'done', tags: { current: ['Newsletter'] } });
       const view = await describeUser(db(), await userOf('first@example.com'));
-      expect(view.contacts.map((c) => `${c.connection}/${c.contactId}`).sort()).toEqual(['crm/71', 'payload/p70']);
+      expect(view.contacts.map((c) => `${c.connection}/${c.contactId}`).sort()).toEqual([
+        'crm/71',
+        'payload/p70',
+      ]);
 
       // Once linked, the e-mail no longer ties another contact of the connection to it.
       const taken = await hook('wpf_action=update_tags&contact_id=70&email=first@example.com');
@@ -182,7 +257,10 @@ for (const dialect of testDialects()) {
       crm.addContact({ id: '80', fields: { first_name: 'Nomail' } });
       const answer = await hook('wpf_action=add&contact_id=80');
       expect(answer.status).toBe(422);
-      expect(answer.body).toMatchObject({ status: 'failed', error: { code: 'CONTACT_HAS_NO_EMAIL' } });
+      expect(answer.body).toMatchObject({
+        status: 'failed',
+        error: { code: 'CONTACT_HAS_NO_EMAIL' },
+      });
       expect(await listUsers(db())).toHaveLength(0);
     });
 
@@ -195,16 +273,23 @@ for (const dialect of testDialects()) {
       expect(answer.body).toMatchObject({ returnPassword: 'written', passwordGenerated: true });
       const written = crm.contacts.get('90')?.fields.password ?? '';
       expect(written.length).toBeGreaterThanOrEqual(12);
-      expect(await verifyPassword(written, (await userOf('rp@example.com')).password_hash)).toBe(true);
+      expect(await verifyPassword(written, (await userOf('rp@example.com')).password_hash)).toBe(
+        true,
+      );
       const activity = JSON.stringify(await queryActivity(db(), { limit: 1_000 }));
       const events = JSON.stringify(await db().selectFrom('webhook_events').selectAll().execute());
-      for (const place of [activity, events, t.logLines.join(''), JSON.stringify(answer.body)]) expect(place).not.toContain(written);
+      for (const place of [activity, events, t.logLines.join(''), JSON.stringify(answer.body)])
+        expect(place).not.toContain(written);
     });
 
     it('masks the Return Password field in later runs even when its name does not look secret', async () => {
       await t.close();
       t = await startTestService(dialect);
-      await connect({ return_password: true, return_password_field: 'plan', field_map: { plan: 'membership' } });
+      await connect({
+        return_password: true,
+        return_password_field: 'plan',
+        field_map: { plan: 'membership' },
+      });
       crm.addContact({ id: '93', email: 'masked@example.com' });
       await hook('wpf_action=add&contact_id=93');
       const written = crm.contacts.get('93')?.fields.plan ?? '';
@@ -220,10 +305,21 @@ for (const dialect of testDialects()) {
       await connect({ return_password: true, return_password_field: 'password' });
       crm.addContact({ id: '92', email: 'rpfail@example.com' });
       // Queued while the contact loads, so it hits the next request: the write-back.
-      crm.onLoad = () => crm.failNext({ kind: 'status', status: 500, body: { error: 'write failed' } }, 1, '/contacts/92');
+      crm.onLoad = () =>
+        crm.failNext(
+          { kind: 'status', status: 500, body: { error: 'write failed' } },
+          1,
+          '/contacts/92',
+        );
       const answer = await hook('wpf_action=add&contact_id=92');
-      expect(answer.body).toMatchObject({ status: 'done', created: true, returnPassword: 'failed' });
-      expect(answer.body.notices).toEqual([expect.stringMatching(/Could not write the generated password.*write failed/)]);
+      expect(answer.body).toMatchObject({
+        status: 'done',
+        created: true,
+        returnPassword: 'failed',
+      });
+      expect(answer.body.notices).toEqual([
+        expect.stringMatching(/Could not write the generated password.*write failed/),
+      ]);
       expect(await findUserByEmail(db(), 'rpfail@example.com')).toBeDefined();
       expect(crm.contacts.get('92')?.fields.password).toBeUndefined();
     });

@@ -26,7 +26,13 @@ for (const dialect of testDialects()) {
     beforeEach(async () => {
       crm = await startFakeTestCrm();
       t = await startTestService(dialect, { env: { CRM_BRIDGE_SETTING_RETRY_MAX_ATTEMPTS: '3' } });
-      await t.addConnection({ id: 'crm', type: 'testcrm', apiUrl: crm.url, settings: { api_key: crm.apiKey }, isDefault: true });
+      await t.addConnection({
+        id: 'crm',
+        type: 'testcrm',
+        apiUrl: crm.url,
+        settings: { api_key: crm.apiKey },
+        isDefault: true,
+      });
     });
     afterEach(async () => {
       await t.close();
@@ -38,7 +44,13 @@ for (const dialect of testDialects()) {
       const db = t.service.database.db;
       const past = new Date(Date.now() - 60_000).toISOString();
       // As a worker that crashed during its third run of the webhook leaves it: running, lock expired.
-      const params = { action: 'update_tags' as const, contactId: '41', sendNotification: false, async: true, raw: { wpf_action: 'update_tags', contact_id: '41' } };
+      const params = {
+        action: 'update_tags' as const,
+        contactId: '41',
+        sendNotification: false,
+        async: true,
+        raw: { wpf_action: 'update_tags', contact_id: '41' },
+      };
       const poison = await db
         .insertInto('webhook_events')
         .values(
@@ -52,7 +64,15 @@ for (const dialect of testDialects()) {
             locked_by: 'crashed-worker',
             locked_until: past,
             params: sealParams(params, t.service.sealer),
-            request: sealRequest({ method: 'GET', url: '/?wpf_action=update_tags&contact_id=41', contentType: null, body: null }, t.service.sealer),
+            request: sealRequest(
+              {
+                method: 'GET',
+                url: '/?wpf_action=update_tags&contact_id=41',
+                contentType: null,
+                body: null,
+              },
+              t.service.sealer,
+            ),
           }),
         )
         .returning('id')
@@ -70,7 +90,11 @@ for (const dialect of testDialects()) {
       expect(failed.attempts).toBe(4);
       expect(crm.loads('41')).toBe(1);
       const errors = await queryActivity(db, { contactId: '41', level: 'error' });
-      expect(errors.map((row) => row.message)).toEqual([expect.stringMatching(/^Gave up: claimed 4 times \(the limit is 3\) without an outcome.*events replay/)]);
+      expect(errors.map((row) => row.message)).toEqual([
+        expect.stringMatching(
+          /^Gave up: claimed 4 times \(the limit is 3\) without an outcome.*events replay/,
+        ),
+      ]);
     });
   });
 
@@ -79,37 +103,73 @@ for (const dialect of testDialects()) {
       const crm = await startFakeTestCrm();
       const t = await startTestService(dialect, {
         runWorker: false,
-        env: { CRM_BRIDGE_SETTING_RETRY_BASE_DELAY_MS: '2000', CRM_BRIDGE_SETTING_RETRY_MAX_ATTEMPTS: '3' },
+        env: {
+          CRM_BRIDGE_SETTING_RETRY_BASE_DELAY_MS: '2000',
+          CRM_BRIDGE_SETTING_RETRY_MAX_ATTEMPTS: '3',
+        },
       });
       try {
         const db = t.service.database.db;
         crm.addContact({ id: 'out', email: 'outage@example.com', tags: ['1'] });
-        await t.addConnection({ id: 'crm', type: 'testcrm', apiUrl: crm.url, settings: { api_key: crm.apiKey }, isDefault: true });
+        await t.addConnection({
+          id: 'crm',
+          type: 'testcrm',
+          apiUrl: crm.url,
+          settings: { api_key: crm.apiKey },
+          isDefault: true,
+        });
         const worker = createWorker(
-          { db, clock: systemClock, registry: t.service.registry, settingOverrides: t.service.config.settingOverrides, logger: createLogger('silent'), sealer: t.service.sealer },
+          {
+            db,
+            clock: systemClock,
+            registry: t.service.registry,
+            settingOverrides: t.service.config.settingOverrides,
+            logger: createLogger('silent'),
+            sealer: t.service.sealer,
+          },
           { concurrency: 2, leaseMs: 5_000, pollMs: 50 },
         );
-        const loads = () => crm.requests.filter((request) => request.path.includes('/contacts/out')).length;
+        const loads = () =>
+          crm.requests.filter((request) => request.path.includes('/contacts/out')).length;
         // One failed load: the CRM is back by the time the retry is due.
         crm.failNext({ kind: 'status', status: 503, body: { error: 'down' } }, 1, '/contacts/out');
 
-        const first = await t.webhook(`/?access_key=${t.key}&async=true&wpf_action=add&contact_id=out`);
+        const first = await t.webhook(
+          `/?access_key=${t.key}&async=true&wpf_action=add&contact_id=out`,
+        );
         expect(await worker.drain()).toBe(1);
         expect(loads()).toBe(1);
-        expect(await findEvent(db, first.body.eventId as number)).toMatchObject({ status: 'pending', attempts: 1, error_code: 'CRM_UNAVAILABLE' });
+        expect(await findEvent(db, first.body.eventId as number)).toMatchObject({
+          status: 'pending',
+          attempts: 1,
+          error_code: 'CRM_UNAVAILABLE',
+        });
 
         // The CRM keeps sending webhooks for the contact during the outage.
         const later: number[] = [];
-        for (let i = 0; i < 5; i += 1) later.push((await t.webhook(`/?access_key=${t.key}&async=true&wpf_action=update_tags&contact_id=out`)).body.eventId as number);
+        for (let i = 0; i < 5; i += 1)
+          later.push(
+            (
+              await t.webhook(
+                `/?access_key=${t.key}&async=true&wpf_action=update_tags&contact_id=out`,
+              )
+            ).body.eventId as number,
+          );
         expect(await worker.drain()).toBe(0);
         expect(loads()).toBe(1);
 
         // When the retry is due, one run serves all six.
-        await waitFor('the delayed run', async () => {
-          await worker.drain();
-          const rows = await Promise.all([first.body.eventId as number, ...later].map((id) => findEvent(db, id)));
-          return rows.every((row) => row?.status === 'done') ? rows : undefined;
-        }, 10_000);
+        await waitFor(
+          'the delayed run',
+          async () => {
+            await worker.drain();
+            const rows = await Promise.all(
+              [first.body.eventId as number, ...later].map((id) => findEvent(db, id)),
+            );
+            return rows.every((row) => row?.status === 'done') ? rows : undefined;
+          },
+          10_000,
+        );
         expect(await findEvent(db, first.body.eventId as number)).toMatchObject({ attempts: 2 });
         expect(await findEvent(db, later[0]!)).toMatchObject({ attempts: 1 });
       } finally {
@@ -127,7 +187,12 @@ for (const dialect of testDialects()) {
         const reply = await t.webhook(`/?access_key=${t.key}`, {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ wpf_action: 'add', contact_id: 'many', email: 'many@example.com', tags }).toString(),
+          body: new URLSearchParams({
+            wpf_action: 'add',
+            contact_id: 'many',
+            email: 'many@example.com',
+            tags,
+          }).toString(),
         });
         expect(reply.status).toBe(400);
         expect(reply.body).toMatchObject({ status: 'rejected', error: { code: 'TOO_MANY_TAGS' } });
@@ -145,13 +210,21 @@ for (const dialect of testDialects()) {
         for (let i = 0; i < 10_000; i += 1) crm.tags.set(`x${i}`, `Tag ${i}`);
         const ids = Array.from({ length: 1_000 }, (_, i) => `x${i * 7}`);
         crm.addContact({ id: 'big', email: 'big@example.com', tags: ids });
-        await t.addConnection({ id: 'crm', type: 'testcrm', apiUrl: crm.url, settings: { api_key: crm.apiKey }, isDefault: true });
+        await t.addConnection({
+          id: 'crm',
+          type: 'testcrm',
+          apiUrl: crm.url,
+          settings: { api_key: crm.apiKey },
+          isDefault: true,
+        });
         const reply = await t.webhook(`/?access_key=${t.key}&wpf_action=add&contact_id=big`);
         expect(reply.status).toBe(200);
         expect((reply.body.tags as { current: string[] }).current).toHaveLength(1_000);
         expect((reply.body.tags as { current: string[] }).current).toContain('Tag 6993');
         crm.contacts.get('big')!.tags = ids.slice(0, 10);
-        const fewer = await t.webhook(`/?access_key=${t.key}&wpf_action=update_tags&contact_id=big`);
+        const fewer = await t.webhook(
+          `/?access_key=${t.key}&wpf_action=update_tags&contact_id=big`,
+        );
         expect((fewer.body.tags as { removed: string[] }).removed).toHaveLength(990);
       } finally {
         await t.close();
@@ -168,13 +241,25 @@ for (const dialect of testDialects()) {
         const db = t.service.database.db;
         await saveRole(db, { slug: 'editor', name: 'Editor', isAdmin: false });
         const hook = (query: string) => t.webhook(`/?access_key=${t.key}&async=true&${query}`);
-        expect((await hook('wpf_action=add&contact_id=c-1&email=co@example.com&role=editor&tags=A,B')).status).toBe(202);
-        expect((await hook('wpf_action=update_tags&contact_id=c-1&role=subscriber')).status).toBe(202);
+        expect(
+          (await hook('wpf_action=add&contact_id=c-1&email=co@example.com&role=editor&tags=A,B'))
+            .status,
+        ).toBe(202);
+        expect((await hook('wpf_action=update_tags&contact_id=c-1&role=subscriber')).status).toBe(
+          202,
+        );
         expect((await hook('wpf_action=update_tags&contact_id=c-1&tags=B,C')).status).toBe(202);
         expect((await hook('wpf_action=update_tags&contact_id=c-1')).status).toBe(202);
 
         const worker = createWorker(
-          { db, clock: systemClock, registry: t.service.registry, settingOverrides: {}, logger: createLogger('silent'), sealer: t.service.sealer },
+          {
+            db,
+            clock: systemClock,
+            registry: t.service.registry,
+            settingOverrides: {},
+            logger: createLogger('silent'),
+            sealer: t.service.sealer,
+          },
           { concurrency: 1, leaseMs: 5_000, pollMs: 50 },
         );
         expect(await worker.drain()).toBe(1);

@@ -24,13 +24,22 @@ for (const dialect of testDialects()) {
       // One row the database refuses on both dialects (a NOT NULL column left empty), among twelve good ones.
       const bad = { ...event('bad'), connection_id: null as unknown as string };
       const outcomes = await Promise.allSettled([
-        ...Array.from({ length: 6 }, (_, i) => writer.write({ event: event(`g${i}`), activity: [] })),
+        ...Array.from({ length: 6 }, (_, i) =>
+          writer.write({ event: event(`g${i}`), activity: [] }),
+        ),
         writer.write({ event: bad, activity: [] }),
-        ...Array.from({ length: 6 }, (_, i) => writer.write({ event: event(`h${i}`), activity: [] })),
+        ...Array.from({ length: 6 }, (_, i) =>
+          writer.write({ event: event(`h${i}`), activity: [] }),
+        ),
       ]);
-      expect(outcomes.map((outcome) => outcome.status)).toEqual([...Array(6).fill('fulfilled'), 'rejected', ...Array(6).fill('fulfilled')]);
+      expect(outcomes.map((outcome) => outcome.status)).toEqual([
+        ...Array(6).fill('fulfilled'),
+        'rejected',
+        ...Array(6).fill('fulfilled'),
+      ]);
       for (const outcome of outcomes) {
-        if (outcome.status === 'fulfilled') expect((await findEvent(database.db, outcome.value))?.status).toBe('pending');
+        if (outcome.status === 'fulfilled')
+          expect((await findEvent(database.db, outcome.value))?.status).toBe('pending');
       }
     });
 
@@ -67,7 +76,10 @@ for (const dialect of testDialects()) {
         const row = await findEvent(first.db, id);
         expect(row?.contact_id).toBe(contacts[i]);
       }
-      const lines = await first.db.selectFrom('activity_log').select(['event_id', 'contact_id']).execute();
+      const lines = await first.db
+        .selectFrom('activity_log')
+        .select(['event_id', 'contact_id'])
+        .execute();
       expect(lines).toHaveLength(contacts.length);
       const byEvent = new Map(ids.map((id, i) => [id, contacts[i]]));
       for (const line of lines) expect(line.contact_id).toBe(byEvent.get(line.event_id ?? -1));

@@ -12,7 +12,6 @@ import type { Database } from '../src/storage/database.js';
 import { runCli } from './helpers/cli.js';
 import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
 
-
 for (const dialect of testDialects()) {
   describe(`crm-bridge mail (${dialect})`, () => {
     let database: TestDatabase;
@@ -53,26 +52,54 @@ for (const dialect of testDialects()) {
       const worker = await cli('worker', '--once');
       expect(worker.stdout).toContain('processed 0 contact run(s) and 1 e-mail(s)');
       // The outbox is shared with the other test, which sends a reset e-mail.
-      const files = fs.readdirSync(path.join(database.dataDir, 'outbox')).filter((name) => name.endsWith('-welcome.eml'));
+      const files = fs
+        .readdirSync(path.join(database.dataDir, 'outbox'))
+        .filter((name) => name.endsWith('-welcome.eml'));
       expect(files).toEqual([expect.stringMatching(new RegExp(`-${id}-welcome\\.eml$`))]);
-      expect(fs.readFileSync(path.join(database.dataDir, 'outbox', files[0] ?? ''), 'utf8')).toContain('/set-password?token=');
+      expect(
+        fs.readFileSync(path.join(database.dataDir, 'outbox', files[0] ?? ''), 'utf8'),
+      ).toContain('/set-password?token=');
 
-      const list = JSON.parse((await cli('mail', 'list', '--json', '--user', 'kim')).stdout) as Array<Record<string, unknown>>;
-      expect(list.filter((message) => message.kind === 'welcome')).toEqual([expect.objectContaining({ id: Number(id), kind: 'welcome', status: 'sent', to_address: 'kim@example.com', subject: 'Your account at crm-bridge' })]);
+      const list = JSON.parse(
+        (await cli('mail', 'list', '--json', '--user', 'kim')).stdout,
+      ) as Array<Record<string, unknown>>;
+      expect(list.filter((message) => message.kind === 'welcome')).toEqual([
+        expect.objectContaining({
+          id: Number(id),
+          kind: 'welcome',
+          status: 'sent',
+          to_address: 'kim@example.com',
+          subject: 'Your account at crm-bridge',
+        }),
+      ]);
     });
 
     it('sends a failed message again with mail retry, and says so when there is nothing to retry', async () => {
       const queued = await cli('mail', 'send-reset', 'kim');
       const id = Number(/message #(\d+)/.exec(queued.stdout)?.[1]);
-      await storage.db.updateTable('mail_queue').set({ status: 'failed', attempts: 15, error_message: 'refused' }).where('id', '=', id).execute();
+      await storage.db
+        .updateTable('mail_queue')
+        .set({ status: 'failed', attempts: 15, error_message: 'refused' })
+        .where('id', '=', id)
+        .execute();
       expect((await cli('mail', 'list', '--status', 'failed')).stdout).toContain('refused');
 
-      expect(await cli('mail', 'retry', String(id))).toMatchObject({ code: 0, stdout: `message #${id} queued again\n` });
+      expect(await cli('mail', 'retry', String(id))).toMatchObject({
+        code: 0,
+        stdout: `message #${id} queued again\n`,
+      });
       expect((await cli('worker', '--once')).stdout).toContain('1 e-mail(s)');
-      const row = await storage.db.selectFrom('mail_queue').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+      const row = await storage.db
+        .selectFrom('mail_queue')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
       expect(row).toMatchObject({ status: 'sent', attempts: 1, kind: 'password_reset' });
 
-      expect(await cli('mail', 'retry', String(id))).toMatchObject({ code: 3, stderr: expect.stringContaining(`no failed or pending message #${id}`) });
+      expect(await cli('mail', 'retry', String(id))).toMatchObject({
+        code: 3,
+        stderr: expect.stringContaining(`no failed or pending message #${id}`),
+      });
       expect(await cli('mail', 'send-welcome', 'nobody@example.com')).toMatchObject({ code: 3 });
       expect(await cli('mail', 'list', '--status', 'lost')).toMatchObject({ code: 2 });
     });

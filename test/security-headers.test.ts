@@ -40,7 +40,8 @@ describe('security headers', () => {
     for (const [name, path, headers] of routes(t.key)) {
       const response = await fetch(t.baseUrl + path, { headers });
       await response.arrayBuffer();
-      for (const [header, value] of Object.entries(COMMON)) expect(response.headers.get(header), `${name}: ${header}`).toBe(value);
+      for (const [header, value] of Object.entries(COMMON))
+        expect(response.headers.get(header), `${name}: ${header}`).toBe(value);
       const csp = response.headers.get('content-security-policy') ?? '';
       expect(csp, name).toMatch(/^default-src 'none';/);
       expect(csp, name).toContain("frame-ancestors 'none'");
@@ -48,13 +49,18 @@ describe('security headers', () => {
     }
     // JSON gets the bare policy; the account pages keep their own, with their form target.
     const json = await fetch(`${t.baseUrl}/healthz`);
-    expect(json.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
+    expect(json.headers.get('content-security-policy')).toBe(
+      "default-src 'none'; frame-ancestors 'none'",
+    );
     const login = await fetch(`${t.baseUrl}/login`);
     expect(login.headers.get('content-security-policy')).toContain("form-action 'self'");
   });
 
   it('adds HSTS on every route when the public URL is https', async () => {
-    t = await startTestService('sqlite', { runWorker: false, env: { CRM_BRIDGE_PUBLIC_URL: 'https://bridge.example.org' } });
+    t = await startTestService('sqlite', {
+      runWorker: false,
+      env: { CRM_BRIDGE_PUBLIC_URL: 'https://bridge.example.org' },
+    });
     // The public URL names the proxy in front; the test talks to the service behind it.
     const local = `http://127.0.0.1:${(t.service.app.server.address() as AddressInfo).port}`;
     for (const [name, path, headers] of routes(t.key)) {

@@ -34,7 +34,11 @@ const STRAY = 'hunter2-stray-value';
 async function storedText(t: TestService): Promise<string> {
   const { db } = t.service.database;
   const tables = ['webhook_events', 'activity_log', 'user_meta', 'access_keys', 'users'] as const;
-  const dumps = await Promise.all(tables.map(async (table) => JSON.stringify((await sql`select * from ${sql.table(table)}`.execute(db)).rows)));
+  const dumps = await Promise.all(
+    tables.map(async (table) =>
+      JSON.stringify((await sql`select * from ${sql.table(table)}`.execute(db)).rows),
+    ),
+  );
   return dumps.join('\n');
 }
 
@@ -78,7 +82,9 @@ for (const dialect of testDialects()) {
 
       // Nor through the API the site reads users with.
       const { token } = await createApiToken(t.service.database.db, 'site', new Date());
-      const listed = await fetch(`${t.baseUrl}/api/v1/users?email=sec1@example.com`, { headers: { authorization: `Bearer ${token}` } });
+      const listed = await fetch(`${t.baseUrl}/api/v1/users?email=sec1@example.com`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       const listedText = await listed.text();
       expect(listed.status).toBe(200);
       expect(listedText).toContain('gold');
@@ -86,8 +92,17 @@ for (const dialect of testDialects()) {
     });
 
     it('replays a webhook with its sealed password, while `events show` sees only masks', async () => {
-      const body = JSON.stringify({ wpf_action: 'update', contact_id: 'sec-1', user_pass: PASSWORD, client_secret: TOKEN });
-      const first = await t.webhook(`/?access_key=${t.key}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const body = JSON.stringify({
+        wpf_action: 'update',
+        contact_id: 'sec-1',
+        user_pass: PASSWORD,
+        client_secret: TOKEN,
+      });
+      const first = await t.webhook(`/?access_key=${t.key}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
       expect(first.status).toBe(200);
       const eventId = first.body.eventId as number;
 
@@ -144,20 +159,40 @@ for (const dialect of testDialects()) {
       const { db } = first.service.database;
       // As an earlier version left it: the key in clear, no digest.
       await db.deleteFrom('access_keys').execute();
-      await first.addConnection({ id: 'legacy-crm', type: 'testcrm', apiUrl: 'http://127.0.0.1:9', settings: { api_key: 'legacy-crm-key' } });
+      await first.addConnection({
+        id: 'legacy-crm',
+        type: 'testcrm',
+        apiUrl: 'http://127.0.0.1:9',
+        settings: { api_key: 'legacy-crm-key' },
+      });
       await db
         .insertInto('access_keys')
-        .values({ secret: legacyKey, secret_hash: null, fingerprint: 'legacy01', created_at: new Date().toISOString(), expires_at: null })
+        .values({
+          secret: legacyKey,
+          secret_hash: null,
+          fingerprint: 'legacy01',
+          created_at: new Date().toISOString(),
+          expires_at: null,
+        })
         .execute();
       await first.close();
 
       const second = await startTestService(dialect, { database });
       try {
-        const row = await second.service.database.db.selectFrom('access_keys').selectAll().executeTakeFirstOrThrow();
+        const row = await second.service.database.db
+          .selectFrom('access_keys')
+          .selectAll()
+          .executeTakeFirstOrThrow();
         expect(row.secret).not.toContain(legacyKey);
-        expect((await second.webhook(`/?wpf_action=test&access_key=${legacyKey}`)).status).toBe(200);
+        expect((await second.webhook(`/?wpf_action=test&access_key=${legacyKey}`)).status).toBe(
+          200,
+        );
         expect(second.key).toBe(legacyKey);
-        const connection = await second.service.database.db.selectFrom('connections').select('settings').where('id', '=', 'legacy-crm').executeTakeFirstOrThrow();
+        const connection = await second.service.database.db
+          .selectFrom('connections')
+          .select('settings')
+          .where('id', '=', 'legacy-crm')
+          .executeTakeFirstOrThrow();
         expect(connection.settings).not.toContain('legacy-crm-key');
         expect((await second.service.registry.resolve('legacy-crm')).id).toBe('legacy-crm');
       } finally {
@@ -173,14 +208,23 @@ for (const dialect of testDialects()) {
       const storage = openDatabase(database.url);
       try {
         // The schema as the version before sealing left it, with one webhook stored the old way.
-        const schema = dialect === 'postgres' ? ((await sql<{ s: string }>`select current_schema() as s`.execute(storage.db)).rows[0]?.s ?? undefined) : undefined;
+        const schema =
+          dialect === 'postgres'
+            ? ((await sql<{ s: string }>`select current_schema() as s`.execute(storage.db)).rows[0]
+                ?.s ?? undefined)
+            : undefined;
         const old = new Migrator({
           db: storage.db,
           migrationTableSchema: schema,
           provider: {
             getMigrations: () =>
               Promise.resolve(
-                Object.fromEntries(MIGRATIONS.slice(0, 2).map(([name, migration]) => [name, { up: (db: Kysely<unknown>) => migration.up(db, dialect) }])),
+                Object.fromEntries(
+                  MIGRATIONS.slice(0, 2).map(([name, migration]) => [
+                    name,
+                    { up: (db: Kysely<unknown>) => migration.up(db, dialect) },
+                  ]),
+                ),
               ),
           },
         });
@@ -194,8 +238,20 @@ for (const dialect of testDialects()) {
               status: 'done',
               attempts: 1,
               finished_at: new Date().toISOString(),
-              params: JSON.stringify({ action: 'update', contactId: 'old-1', sendNotification: false, async: false, raw: { user_pass: PASSWORD, plan: 'gold' }, contact: { id: 'old-1', fields: { user_pass: PASSWORD, api_token: TOKEN } } }),
-              request: JSON.stringify({ method: 'GET', url: `/?wpf_action=update&contact_id=old-1&user_pass=${PASSWORD}`, contentType: null, body: `api_token=${TOKEN}` }),
+              params: JSON.stringify({
+                action: 'update',
+                contactId: 'old-1',
+                sendNotification: false,
+                async: false,
+                raw: { user_pass: PASSWORD, plan: 'gold' },
+                contact: { id: 'old-1', fields: { user_pass: PASSWORD, api_token: TOKEN } },
+              }),
+              request: JSON.stringify({
+                method: 'GET',
+                url: `/?wpf_action=update&contact_id=old-1&user_pass=${PASSWORD}`,
+                contentType: null,
+                body: `api_token=${TOKEN}`,
+              }),
             }),
           )
           .execute();
@@ -208,8 +264,15 @@ for (const dialect of testDialects()) {
           expect(stored).not.toContain(TOKEN);
           expect(stored).toContain('gold');
           // The user exists now; replaying the old webhook must not set the password to the mask.
-          await t.webhook(`/?access_key=${t.key}&wpf_action=add&contact_id=old-1&email=old1@example.com&user_pass=${PASSWORD}`);
-          const row = await t.service.database.db.selectFrom('webhook_events').select('id').where('contact_id', '=', 'old-1').orderBy('id').executeTakeFirstOrThrow();
+          await t.webhook(
+            `/?access_key=${t.key}&wpf_action=add&contact_id=old-1&email=old1@example.com&user_pass=${PASSWORD}`,
+          );
+          const row = await t.service.database.db
+            .selectFrom('webhook_events')
+            .select('id')
+            .where('contact_id', '=', 'old-1')
+            .orderBy('id')
+            .executeTakeFirstOrThrow();
           expect((await replayEvent(t.service, row.id)).statusCode).toBe(200);
           const user = await findUserByEmail(t.service.database.db, 'old1@example.com');
           expect(await verifyPassword(PASSWORD, user?.password_hash ?? '')).toBe(true);
@@ -259,17 +322,32 @@ for (const dialect of testDialects()) {
       try {
         const keyFile = path.join(database.dataDir, 'ontraport.key');
         fs.writeFileSync(keyFile, 'file-held-api-key\n', { mode: 0o600 });
-        const added = await runCli(database, 'connections', 'add', 'ontraport', '--set', 'app_id=2_1', '--set', `api_key=@${keyFile}`);
+        const added = await runCli(
+          database,
+          'connections',
+          'add',
+          'ontraport',
+          '--set',
+          'app_id=2_1',
+          '--set',
+          `api_key=@${keyFile}`,
+        );
         expect(added.code).toBe(0);
         const listed = await runCli(database, 'connections', 'list', '--json');
         expect(listed.stdout).not.toContain('file-held-api-key');
         const storage = openDatabase(database.url);
         try {
-          const row = await storage.db.selectFrom('connections').select('settings').where('id', '=', 'ontraport').executeTakeFirstOrThrow();
+          const row = await storage.db
+            .selectFrom('connections')
+            .select('settings')
+            .where('id', '=', 'ontraport')
+            .executeTakeFirstOrThrow();
           // Stored sealed: the database alone does not hold the CRM key.
           expect(row.settings).not.toContain('file-held-api-key');
           const stored = JSON.parse(row.settings) as { api_key: string };
-          const sealer = loadSealer(loadConfig({ dataDir: database.dataDir, databaseUrl: database.url }, {}));
+          const sealer = loadSealer(
+            loadConfig({ dataDir: database.dataDir, databaseUrl: database.url }, {}),
+          );
           expect(sealer.open(stored.api_key)).toBe('file-held-api-key');
         } finally {
           await storage.destroy();
@@ -279,10 +357,20 @@ for (const dialect of testDialects()) {
         expect(missing.code).not.toBe(0);
         expect(missing.stderr).toMatch(/api_key/);
         const env = { CRM_BRIDGE_SECRET_ORTTO_API_KEY: ortto.apiKey };
-        const fromEnv = await runCliWithEnv(database, env, 'connections', 'add', 'ortto', '--api-url', ortto.apiUrl);
+        const fromEnv = await runCliWithEnv(
+          database,
+          env,
+          'connections',
+          'add',
+          'ortto',
+          '--api-url',
+          ortto.apiUrl,
+        );
         expect(fromEnv.code).toBe(0);
         // The key reaches the CRM from the environment, and only from there.
-        expect((await runCliWithEnv(database, env, 'connections', 'test', 'ortto')).stdout).toMatch(/OK/);
+        expect((await runCliWithEnv(database, env, 'connections', 'test', 'ortto')).stdout).toMatch(
+          /OK/,
+        );
         expect((await runCli(database, 'connections', 'test', 'ortto')).code).not.toBe(0);
       } finally {
         await ortto.close();

@@ -142,7 +142,9 @@ for (const dialect of testDialects()) {
     describe('test action', () => {
       it('answers {"success":true} at / and /webhooks/crm, for GET and POST', async () => {
         const { db } = t.service.database;
-        const earlier = new Set((await listEvents(db, { action: 'test', limit: 10_000 })).map((event) => event.id));
+        const earlier = new Set(
+          (await listEvents(db, { action: 'test', limit: 10_000 })).map((event) => event.id),
+        );
         for (const path of ['/', '/webhooks/crm']) {
           const viaGet = await send(t, `${path}?wpf_action=test&access_key=${key}`);
           expect(viaGet.status).toBe(200);
@@ -156,13 +158,21 @@ for (const dialect of testDialects()) {
         expect(viaJson.status).toBe(200);
         expect(viaJson.body).toEqual({ success: true });
 
-        const stored = (await listEvents(db, { action: 'test', limit: 10_000 })).filter((event) => !earlier.has(event.id));
+        const stored = (await listEvents(db, { action: 'test', limit: 10_000 })).filter(
+          (event) => !earlier.has(event.id),
+        );
         expect(stored).toHaveLength(5);
         for (const event of stored) {
           expect(event.status).toBe('done');
           expect(JSON.parse(event.result ?? 'null')).toEqual({ success: true });
         }
-        expect(stored.map((event) => event.connection_id).sort()).toEqual(['', '', '', 'crm', 'crm']);
+        expect(stored.map((event) => event.connection_id).sort()).toEqual([
+          '',
+          '',
+          '',
+          'crm',
+          'crm',
+        ]);
       });
 
       it('accepts the key in the X-Access-Key header instead of the query', async () => {
@@ -193,7 +203,12 @@ for (const dialect of testDialects()) {
 
     describe('Ontraport-style URLs (parameters in the query)', () => {
       it('add creates the user from the CRM contact; update_tags and update follow it; add again never duplicates', async () => {
-        crm.addContact({ id: '4711', email: 'jane@example.com', fields: { first_name: 'Jane', last_name: 'Doe' }, tags: ['1', '2'] });
+        crm.addContact({
+          id: '4711',
+          email: 'jane@example.com',
+          fields: { first_name: 'Jane', last_name: 'Doe' },
+          tags: ['1', '2'],
+        });
 
         const added = await send(t, `/?wpf_action=add&access_key=${key}&contact_id=4711`);
         expect(added.status).toBe(200);
@@ -212,33 +227,75 @@ for (const dialect of testDialects()) {
 
         let jane = await userByEmail(t, 'jane@example.com');
         expect(jane.id).toBe(added.body.userId);
-        expect(jane).toMatchObject({ login: 'jane@example.com', role: 'subscriber', firstName: 'Jane', lastName: 'Doe', passwordGenerated: true });
+        expect(jane).toMatchObject({
+          login: 'jane@example.com',
+          role: 'subscriber',
+          firstName: 'Jane',
+          lastName: 'Doe',
+          passwordGenerated: true,
+        });
         expect(labels(jane, 'crm')).toEqual(['Customer', 'VIP']);
-        expect(jane.contacts).toEqual([expect.objectContaining({ connection: 'crm', contactId: '4711' })]);
+        expect(jane.contacts).toEqual([
+          expect.objectContaining({ connection: 'crm', contactId: '4711' }),
+        ]);
         const addEvent = await storedEvent(t, added.body.eventId);
-        expect(addEvent).toMatchObject({ status: 'done', action: 'add', connection_id: 'crm', contact_id: '4711' });
+        expect(addEvent).toMatchObject({
+          status: 'done',
+          action: 'add',
+          connection_id: 'crm',
+          contact_id: '4711',
+        });
 
         // Tags change in the CRM: update_tags brings them over and leaves the fields alone.
-        crm.addContact({ id: '4711', email: 'jane@example.com', fields: { first_name: 'Janet', last_name: 'Doe' }, tags: ['1', '3'] });
+        crm.addContact({
+          id: '4711',
+          email: 'jane@example.com',
+          fields: { first_name: 'Janet', last_name: 'Doe' },
+          tags: ['1', '3'],
+        });
         const tagged = await send(t, `/?wpf_action=update_tags&access_key=${key}&contact_id=4711`);
         expect(tagged.status).toBe(200);
-        expect(tagged.body).toMatchObject({ status: 'done', action: 'update_tags', userId: jane.id, created: false, changes: [] });
-        expect(tagged.body.tags).toEqual({ added: ['Newsletter'], removed: ['VIP'], current: ['Customer', 'Newsletter'] });
+        expect(tagged.body).toMatchObject({
+          status: 'done',
+          action: 'update_tags',
+          userId: jane.id,
+          created: false,
+          changes: [],
+        });
+        expect(tagged.body.tags).toEqual({
+          added: ['Newsletter'],
+          removed: ['VIP'],
+          current: ['Customer', 'Newsletter'],
+        });
         jane = await userByEmail(t, 'jane@example.com');
         expect(labels(jane, 'crm')).toEqual(['Customer', 'Newsletter']);
         expect(jane.firstName).toBe('Jane');
 
         // A "Ping a URL" sent as POST with an empty form body.
-        const updated = await postForm(t, `/?wpf_action=update&access_key=${key}&contact_id=4711`, '');
+        const updated = await postForm(
+          t,
+          `/?wpf_action=update&access_key=${key}&contact_id=4711`,
+          '',
+        );
         expect(updated.status).toBe(200);
-        expect(updated.body).toMatchObject({ status: 'done', action: 'update', userId: jane.id, created: false });
+        expect(updated.body).toMatchObject({
+          status: 'done',
+          action: 'update',
+          userId: jane.id,
+          created: false,
+        });
         expect(updated.body.changes).toContain('first_name');
         jane = await userByEmail(t, 'jane@example.com');
         expect(jane.firstName).toBe('Janet');
 
         const again = await postForm(t, `/?wpf_action=add&access_key=${key}&contact_id=4711`, '');
         expect(again.status).toBe(200);
-        expect(again.body).toMatchObject({ status: 'done', action: 'add', created: false, userId: jane.id });
+        expect(again.body).toMatchObject({
+          status: 'done',
+          action: 'add',
+          created: false,
+          userId: jane.id,
+        });
         expect(await usersWithEmail(t, 'jane@example.com')).toBe(1);
       });
 
@@ -246,15 +303,29 @@ for (const dialect of testDialects()) {
         crm.addContact({ id: '4720', email: 'welcome@example.com', tags: ['1'] });
         crm.addContact({ id: '4721', email: 'quiet@example.com', tags: ['1'] });
 
-        const yes = await send(t, `/?wpf_action=add&access_key=${key}&contact_id=4720&send_notification=true`);
+        const yes = await send(
+          t,
+          `/?wpf_action=add&access_key=${key}&contact_id=4720&send_notification=true`,
+        );
         expect(yes.status).toBe(200);
         expect(yes.body).toMatchObject({ status: 'done', created: true, welcomeEmail: 'queued' });
         const yesEvent = await storedEvent(t, yes.body.eventId);
-        expect(JSON.parse(yesEvent.params)).toMatchObject({ action: 'add', contactId: '4720', sendNotification: true });
+        expect(JSON.parse(yesEvent.params)).toMatchObject({
+          action: 'add',
+          contactId: '4720',
+          sendNotification: true,
+        });
 
-        const no = await send(t, `/?wpf_action=add&access_key=${key}&contact_id=4721&send_notification=false`);
+        const no = await send(
+          t,
+          `/?wpf_action=add&access_key=${key}&contact_id=4721&send_notification=false`,
+        );
         expect(no.status).toBe(200);
-        expect(no.body).toMatchObject({ status: 'done', created: true, welcomeEmail: 'not requested' });
+        expect(no.body).toMatchObject({
+          status: 'done',
+          created: true,
+          welcomeEmail: 'not requested',
+        });
         const noEvent = await storedEvent(t, no.body.eventId);
         expect(JSON.parse(noEvent.params)).toMatchObject({ sendNotification: false });
         await userByEmail(t, 'quiet@example.com');
@@ -279,23 +350,36 @@ for (const dialect of testDialects()) {
           crm.addContact({ id: '4730', email: 'early@example.com', tags: [] });
           crm.addContact({ id: '4731', email: 'later@example.com', tags: [] });
 
-          const unregistered = await send(t, `/?wpf_action=add&access_key=${key}&contact_id=4730&role=customer`);
+          const unregistered = await send(
+            t,
+            `/?wpf_action=add&access_key=${key}&contact_id=4730&role=customer`,
+          );
           expect(unregistered.status).toBe(200);
           expect(unregistered.body).toMatchObject({ status: 'done', created: true });
-          expect(unregistered.body.notices).toEqual(expect.arrayContaining([expect.stringMatching(/Role "customer" does not exist/)]));
+          expect(unregistered.body.notices).toEqual(
+            expect.arrayContaining([expect.stringMatching(/Role "customer" does not exist/)]),
+          );
           expect((await userByEmail(t, 'early@example.com')).role).toBe('subscriber');
           const notices = await queryActivity(db, { contactId: '4730', level: 'notice' });
-          expect(notices.map((row) => row.message)).toEqual(expect.arrayContaining([expect.stringMatching(/customer/)]));
+          expect(notices.map((row) => row.message)).toEqual(
+            expect.arrayContaining([expect.stringMatching(/customer/)]),
+          );
 
           await saveRole(db, { slug: 'customer', name: 'Customer', isAdmin: false });
 
-          const registered = await send(t, `/?wpf_action=add&access_key=${key}&contact_id=4731&role=customer`);
+          const registered = await send(
+            t,
+            `/?wpf_action=add&access_key=${key}&contact_id=4731&role=customer`,
+          );
           expect(registered.status).toBe(200);
           expect(registered.body).toMatchObject({ status: 'done', created: true, notices: [] });
           expect((await userByEmail(t, 'later@example.com')).role).toBe('customer');
 
           // Once it exists, update with role= moves the earlier user over too.
-          const promoted = await send(t, `/?wpf_action=update&access_key=${key}&contact_id=4730&role=customer`);
+          const promoted = await send(
+            t,
+            `/?wpf_action=update&access_key=${key}&contact_id=4730&role=customer`,
+          );
           expect(promoted.status).toBe(200);
           expect(promoted.body.changes).toContain('role');
           expect((await userByEmail(t, 'early@example.com')).role).toBe('customer');
@@ -305,23 +389,50 @@ for (const dialect of testDialects()) {
 
     describe('FunnelKit-style data rows', () => {
       it('works with the rows in the query (GET), in a form body (POST) and in a JSON body (POST)', async () => {
-        crm.addContact({ id: '4800', email: 'funnel@example.com', fields: { first_name: 'Fran' }, tags: ['1'] });
+        crm.addContact({
+          id: '4800',
+          email: 'funnel@example.com',
+          fields: { first_name: 'Fran' },
+          tags: ['1'],
+        });
 
         // JSON, with the contact id as a number, as a JSON-sending automation may do.
-        const added = await postJson(t, '/', { contact_id: 4800, wpf_action: 'add', access_key: key });
+        const added = await postJson(t, '/', {
+          contact_id: 4800,
+          wpf_action: 'add',
+          access_key: key,
+        });
         expect(added.status).toBe(200);
-        expect(added.body).toMatchObject({ status: 'done', action: 'add', contactId: '4800', created: true });
+        expect(added.body).toMatchObject({
+          status: 'done',
+          action: 'add',
+          contactId: '4800',
+          created: true,
+        });
         let fran = await userByEmail(t, 'funnel@example.com');
         expect(labels(fran, 'crm')).toEqual(['Customer']);
         expect(fran.firstName).toBe('Fran');
 
-        crm.addContact({ id: '4800', email: 'funnel@example.com', fields: { first_name: 'Frances' }, tags: ['1', '2'] });
+        crm.addContact({
+          id: '4800',
+          email: 'funnel@example.com',
+          fields: { first_name: 'Frances' },
+          tags: ['1', '2'],
+        });
         const viaGet = await send(t, `/?contact_id=4800&wpf_action=update_tags&access_key=${key}`);
         expect(viaGet.status).toBe(200);
-        expect(viaGet.body).toMatchObject({ status: 'done', action: 'update_tags', userId: fran.id });
+        expect(viaGet.body).toMatchObject({
+          status: 'done',
+          action: 'update_tags',
+          userId: fran.id,
+        });
         expect(viaGet.body.tags?.added).toEqual(['VIP']);
 
-        const viaForm = await postForm(t, '/', `contact_id=4800&wpf_action=update&access_key=${key}`);
+        const viaForm = await postForm(
+          t,
+          '/',
+          `contact_id=4800&wpf_action=update&access_key=${key}`,
+        );
         expect(viaForm.status).toBe(200);
         expect(viaForm.body).toMatchObject({ status: 'done', action: 'update', userId: fran.id });
         expect(viaForm.body.changes).toContain('first_name');
@@ -334,14 +445,22 @@ for (const dialect of testDialects()) {
       it('accepts the documented update_tags rows with send_notification / role: tags only, never a new user', async () => {
         crm.addContact({ id: '4810', email: 'rows@example.com', tags: ['3'] });
         // No user yet: update_tags does not create one, whatever else the row says.
-        const early = await postForm(t, '/', `contact_id=4810&wpf_action=update_tags&access_key=${key}&send_notification=true`);
+        const early = await postForm(
+          t,
+          '/',
+          `contact_id=4810&wpf_action=update_tags&access_key=${key}&send_notification=true`,
+        );
         expect(early.status).toBe(200);
         expect(early.body).toMatchObject({ status: 'skipped', userId: null });
         expect(await usersWithEmail(t, 'rows@example.com')).toBe(0);
 
         await postForm(t, '/', `contact_id=4810&wpf_action=add&access_key=${key}`);
         crm.addContact({ id: '4810', email: 'rows@example.com', tags: ['2', '3'] });
-        const withRole = await postForm(t, '/', `contact_id=4810&wpf_action=update_tags&access_key=${key}&role=editor`);
+        const withRole = await postForm(
+          t,
+          '/',
+          `contact_id=4810&wpf_action=update_tags&access_key=${key}&role=editor`,
+        );
         expect(withRole.status).toBe(200);
         expect(withRole.body).toMatchObject({ status: 'done', action: 'update_tags', changes: [] });
         const rows = await userByEmail(t, 'rows@example.com');
@@ -353,31 +472,61 @@ for (const dialect of testDialects()) {
     describe('Ortto / Customerly style (contact only in the JSON payload)', () => {
       it('reads contact_id and email from the JSON body of a key-only URL', async () => {
         crm.addContact({ id: '5150', email: 'ortto@example.com', tags: ['2'] });
-        const added = await postJson(t, `/?wpf_action=add&access_key=${key}`, { contact_id: '5150', email: 'ortto@example.com' });
+        const added = await postJson(t, `/?wpf_action=add&access_key=${key}`, {
+          contact_id: '5150',
+          email: 'ortto@example.com',
+        });
         expect(added.status).toBe(200);
-        expect(added.body).toMatchObject({ status: 'done', action: 'add', contactId: '5150', created: true });
+        expect(added.body).toMatchObject({
+          status: 'done',
+          action: 'add',
+          contactId: '5150',
+          created: true,
+        });
         const event = await storedEvent(t, added.body.eventId);
-        expect(event).toMatchObject({ contact_id: '5150', email: 'ortto@example.com', connection_id: 'crm' });
+        expect(event).toMatchObject({
+          contact_id: '5150',
+          email: 'ortto@example.com',
+          connection_id: 'crm',
+        });
         const user = await userByEmail(t, 'ortto@example.com');
         expect(labels(user, 'crm')).toEqual(['VIP']);
 
         crm.addContact({ id: '5150', email: 'ortto@example.com', tags: [] });
-        const tagged = await postJson(t, `/?wpf_action=update_tags&access_key=${key}`, { contact_id: '5150', email: 'ortto@example.com' });
+        const tagged = await postJson(t, `/?wpf_action=update_tags&access_key=${key}`, {
+          contact_id: '5150',
+          email: 'ortto@example.com',
+        });
         expect(tagged.status).toBe(200);
         expect(tagged.body.tags).toEqual({ added: [], removed: ['VIP'], current: [] });
         expect(labels(await userByEmail(t, 'ortto@example.com'), 'crm')).toEqual([]);
       });
 
       it('takes send_notification and role from the URL while the contact comes in the body', async () => {
-        await saveRole(t.service.database.db, { slug: 'customer', name: 'Customer', isAdmin: false });
+        await saveRole(t.service.database.db, {
+          slug: 'customer',
+          name: 'Customer',
+          isAdmin: false,
+        });
         crm.addContact({ id: '5151', email: 'notify@example.com', tags: [] });
         crm.addContact({ id: '5152', email: 'shopper@example.com', tags: [] });
 
-        const notify = await postJson(t, `/?wpf_action=add&access_key=${key}&send_notification=true`, { contact_id: '5151' });
+        const notify = await postJson(
+          t,
+          `/?wpf_action=add&access_key=${key}&send_notification=true`,
+          { contact_id: '5151' },
+        );
         expect(notify.status).toBe(200);
-        expect(notify.body).toMatchObject({ status: 'done', contactId: '5151', created: true, welcomeEmail: 'queued' });
+        expect(notify.body).toMatchObject({
+          status: 'done',
+          contactId: '5151',
+          created: true,
+          welcomeEmail: 'queued',
+        });
 
-        const shopper = await postJson(t, `/?wpf_action=add&access_key=${key}&role=customer`, { contact_id: '5152' });
+        const shopper = await postJson(t, `/?wpf_action=add&access_key=${key}&role=customer`, {
+          contact_id: '5152',
+        });
         expect(shopper.status).toBe(200);
         expect(shopper.body).toMatchObject({ status: 'done', contactId: '5152', created: true });
         expect((await userByEmail(t, 'shopper@example.com')).role).toBe('customer');
@@ -388,21 +537,42 @@ for (const dialect of testDialects()) {
       it('lets the body win over the query on a clash', async () => {
         crm.addContact({ id: '4900', email: 'clash@example.com', tags: ['1'] });
         // Were the query's contact to win, the CRM would not know it and the run would fail.
-        const reply = await postForm(t, `/?wpf_action=update&access_key=${key}&contact_id=999999`, 'contact_id=4900&wpf_action=add');
+        const reply = await postForm(
+          t,
+          `/?wpf_action=update&access_key=${key}&contact_id=999999`,
+          'contact_id=4900&wpf_action=add',
+        );
         expect(reply.status).toBe(200);
-        expect(reply.body).toMatchObject({ status: 'done', action: 'add', contactId: '4900', created: true });
+        expect(reply.body).toMatchObject({
+          status: 'done',
+          action: 'add',
+          contactId: '4900',
+          created: true,
+        });
         const event = await storedEvent(t, reply.body.eventId);
-        expect(JSON.parse(event.params)).toMatchObject({ action: 'add', contactId: '4900', raw: { contact_id: '4900', wpf_action: 'add' } });
+        expect(JSON.parse(event.params)).toMatchObject({
+          action: 'add',
+          contactId: '4900',
+          raw: { contact_id: '4900', wpf_action: 'add' },
+        });
         expect(crm.loads('999999')).toBe(0);
 
         // The same for a JSON body, and for the key itself.
-        const json = await postJson(t, `/?wpf_action=add&access_key=not-the-key&contact_id=999999`, {
-          wpf_action: 'update_tags',
-          access_key: key,
-          contact_id: '4900',
-        });
+        const json = await postJson(
+          t,
+          `/?wpf_action=add&access_key=not-the-key&contact_id=999999`,
+          {
+            wpf_action: 'update_tags',
+            access_key: key,
+            contact_id: '4900',
+          },
+        );
         expect(json.status).toBe(200);
-        expect(json.body).toMatchObject({ status: 'done', action: 'update_tags', contactId: '4900' });
+        expect(json.body).toMatchObject({
+          status: 'done',
+          action: 'update_tags',
+          contactId: '4900',
+        });
       });
 
       it('reads a multipart/form-data body', async () => {
@@ -413,23 +583,42 @@ for (const dialect of testDialects()) {
         form.set('contact_id', '4901');
         const reply = await send(t, '/', { method: 'POST', body: form });
         expect(reply.status).toBe(200);
-        expect(reply.body).toMatchObject({ status: 'done', action: 'add', contactId: '4901', created: true });
+        expect(reply.body).toMatchObject({
+          status: 'done',
+          action: 'add',
+          contactId: '4901',
+          created: true,
+        });
         expect(labels(await userByEmail(t, 'multi@example.com'), 'crm')).toEqual(['Newsletter']);
 
         // Multipart fields with the key in the query.
         const update = new FormData();
         update.set('wpf_action', 'update_tags');
         update.set('contact_id', '4901');
-        const tagged = await send(t, `/webhooks/crm?access_key=${key}`, { method: 'POST', body: update });
+        const tagged = await send(t, `/webhooks/crm?access_key=${key}`, {
+          method: 'POST',
+          body: update,
+        });
         expect(tagged.status).toBe(200);
-        expect(tagged.body).toMatchObject({ status: 'done', action: 'update_tags', contactId: '4901' });
+        expect(tagged.body).toMatchObject({
+          status: 'done',
+          action: 'update_tags',
+          contactId: '4901',
+        });
       });
 
       it('takes the key from the X-Access-Key header for a real action', async () => {
         crm.addContact({ id: '4902', email: 'header@example.com', tags: ['2'] });
-        const reply = await send(t, '/?wpf_action=add&contact_id=4902', { headers: { 'X-Access-Key': key } });
+        const reply = await send(t, '/?wpf_action=add&contact_id=4902', {
+          headers: { 'X-Access-Key': key },
+        });
         expect(reply.status).toBe(200);
-        expect(reply.body).toMatchObject({ status: 'done', action: 'add', contactId: '4902', created: true });
+        expect(reply.body).toMatchObject({
+          status: 'done',
+          action: 'add',
+          contactId: '4902',
+          created: true,
+        });
         expect(labels(await userByEmail(t, 'header@example.com'), 'crm')).toEqual(['VIP']);
       });
     });
@@ -443,11 +632,20 @@ for (const dialect of testDialects()) {
         const missing = await send(t, '/?wpf_action=add&contact_id=4711');
         expect(missing.status).toBe(403);
         expect(missing.body.error?.code).toBe('BAD_ACCESS_KEY');
-        const wrongHeader = await send(t, '/webhooks/crm?wpf_action=test', { headers: { 'X-Access-Key': 'nope' } });
+        const wrongHeader = await send(t, '/webhooks/crm?wpf_action=test', {
+          headers: { 'X-Access-Key': 'nope' },
+        });
         expect(wrongHeader.status).toBe(403);
 
-        const warnings = (await queryActivity(db, { level: 'warning', limit: 1000 })).map((row) => row.message);
-        expect(warnings).toEqual(expect.arrayContaining([expect.stringMatching(/wrong access key/), expect.stringMatching(/missing access key/)]));
+        const warnings = (await queryActivity(db, { level: 'warning', limit: 1000 })).map(
+          (row) => row.message,
+        );
+        expect(warnings).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(/wrong access key/),
+            expect.stringMatching(/missing access key/),
+          ]),
+        );
         expect(warnings.join('\n')).not.toContain('wrong-key-123');
         // A refused request is not stored.
         const stored = await listEvents(db, { limit: 1000 });
@@ -458,24 +656,45 @@ for (const dialect of testDialects()) {
         const none = await send(t, `/?access_key=${key}&contact_id=4711`);
         expect(none.status).toBe(400);
         expect(none.body).toMatchObject({ status: 'rejected', error: { code: 'NO_ACTION' } });
-        expect(await storedEvent(t, none.body.eventId)).toMatchObject({ status: 'rejected', error_code: 'NO_ACTION' });
+        expect(await storedEvent(t, none.body.eventId)).toMatchObject({
+          status: 'rejected',
+          error_code: 'NO_ACTION',
+        });
 
-        const unknown = await send(t, `/?wpf_action=delete_everything&access_key=${key}&contact_id=4711`);
+        const unknown = await send(
+          t,
+          `/?wpf_action=delete_everything&access_key=${key}&contact_id=4711`,
+        );
         expect(unknown.status).toBe(400);
-        expect(unknown.body).toMatchObject({ status: 'rejected', error: { code: 'UNKNOWN_ACTION' } });
+        expect(unknown.body).toMatchObject({
+          status: 'rejected',
+          error: { code: 'UNKNOWN_ACTION' },
+        });
         expect(unknown.body.error?.message).toContain('delete_everything');
-        expect(await storedEvent(t, unknown.body.eventId)).toMatchObject({ status: 'rejected', action: 'delete_everything' });
+        expect(await storedEvent(t, unknown.body.eventId)).toMatchObject({
+          status: 'rejected',
+          action: 'delete_everything',
+        });
       });
 
       it('answers 400 to malformed JSON and keeps its raw body in a rejected event', async () => {
         // No secret-looking name in it, so the broken body is shown as it came.
         const raw = '{"contact_id": 4711, "wpf_action": "add",';
-        const reply = await send(t, `/?access_key=${key}`, { method: 'POST', headers: JSON_TYPE, body: raw });
+        const reply = await send(t, `/?access_key=${key}`, {
+          method: 'POST',
+          headers: JSON_TYPE,
+          body: raw,
+        });
         expect(reply.status).toBe(400);
         expect(reply.body).toMatchObject({ status: 'rejected', error: { code: 'MALFORMED_BODY' } });
         const event = await storedEvent(t, reply.body.eventId);
         expect(event).toMatchObject({ status: 'rejected', error_code: 'MALFORMED_BODY' });
-        const request = JSON.parse(event.request) as { method: string; url: string; body: string | null; contentType: string | null };
+        const request = JSON.parse(event.request) as {
+          method: string;
+          url: string;
+          body: string | null;
+          contentType: string | null;
+        };
         expect(request).toMatchObject({ method: 'POST', body: raw, url: '/' });
         expect(request.contentType).toContain('application/json');
       });
@@ -484,7 +703,10 @@ for (const dialect of testDialects()) {
         const none = await send(t, `/?wpf_action=add&access_key=${key}`);
         expect(none.status).toBe(422);
         expect(none.body).toMatchObject({ status: 'rejected', error: { code: 'NO_CONTACT_ID' } });
-        expect(await storedEvent(t, none.body.eventId)).toMatchObject({ status: 'rejected', error_code: 'NO_CONTACT_ID' });
+        expect(await storedEvent(t, none.body.eventId)).toMatchObject({
+          status: 'rejected',
+          error_code: 'NO_CONTACT_ID',
+        });
 
         const unfilled = [
           `/?wpf_action=update_tags&access_key=${key}&contact_id=${encodeURIComponent('[Contact ID]')}`,
@@ -498,7 +720,11 @@ for (const dialect of testDialects()) {
           const event = await storedEvent(t, reply.body.eventId);
           expect(event.status).toBe('rejected');
         }
-        const funnelRow = await postForm(t, '/', `contact_id=${encodeURIComponent('{{contact_id}}')}&wpf_action=add&access_key=${key}`);
+        const funnelRow = await postForm(
+          t,
+          '/',
+          `contact_id=${encodeURIComponent('{{contact_id}}')}&wpf_action=add&access_key=${key}`,
+        );
         expect(funnelRow.status).toBe(422);
         expect(funnelRow.body.error?.code).toBe('UNSUBSTITUTED_MERGE_FIELD');
         expect(crm.loads('[Contact ID]')).toBe(0);
@@ -506,31 +732,57 @@ for (const dialect of testDialects()) {
       });
 
       it('answers 404 for an unknown connection in the path', async () => {
-        const reply = await send(t, `/webhooks/nope?wpf_action=add&access_key=${key}&contact_id=4711`);
+        const reply = await send(
+          t,
+          `/webhooks/nope?wpf_action=add&access_key=${key}&contact_id=4711`,
+        );
         expect(reply.status).toBe(404);
-        expect(reply.body).toMatchObject({ status: 'rejected', error: { code: 'UNKNOWN_CONNECTION' } });
-        expect(await storedEvent(t, reply.body.eventId)).toMatchObject({ status: 'rejected', connection_id: 'nope' });
+        expect(reply.body).toMatchObject({
+          status: 'rejected',
+          error: { code: 'UNKNOWN_CONNECTION' },
+        });
+        expect(await storedEvent(t, reply.body.eventId)).toMatchObject({
+          status: 'rejected',
+          connection_id: 'nope',
+        });
         // The test button must fail where the real webhooks would.
         const test = await send(t, `/webhooks/nope?wpf_action=test&access_key=${key}`);
         expect(test.status).toBe(404);
-        expect(test.body).toMatchObject({ status: 'rejected', error: { code: 'UNKNOWN_CONNECTION' } });
+        expect(test.body).toMatchObject({
+          status: 'rejected',
+          error: { code: 'UNKNOWN_CONNECTION' },
+        });
       });
     });
 
     describe('async and fallback lookups', () => {
       it('async=true answers 202 at once and the event completes afterwards', async () => {
         crm.addContact({ id: '9001', email: 'later-async@example.com', tags: ['1'] });
-        const reply = await send(t, `/?wpf_action=add&access_key=${key}&contact_id=9001&async=true`);
+        const reply = await send(
+          t,
+          `/?wpf_action=add&access_key=${key}&contact_id=9001&async=true`,
+        );
         expect(reply.status).toBe(202);
-        expect(reply.body).toMatchObject({ status: 'accepted', action: 'add', contactId: '9001', eventId: expect.any(Number) });
+        expect(reply.body).toMatchObject({
+          status: 'accepted',
+          action: 'add',
+          contactId: '9001',
+          eventId: expect.any(Number),
+        });
 
-        const event = await waitFor('the accepted event to complete', async () => {
-          const stored = await storedEvent(t, reply.body.eventId);
-          return stored.status === 'done' && stored;
-        }, 10_000);
+        const event = await waitFor(
+          'the accepted event to complete',
+          async () => {
+            const stored = await storedEvent(t, reply.body.eventId);
+            return stored.status === 'done' && stored;
+          },
+          10_000,
+        );
         expect(event.status).toBe('done');
         expect(JSON.parse(event.result ?? '{}')).toMatchObject({ status: 'done', created: true });
-        expect(labels(await userByEmail(t, 'later-async@example.com'), 'crm')).toEqual(['Customer']);
+        expect(labels(await userByEmail(t, 'later-async@example.com'), 'crm')).toEqual([
+          'Customer',
+        ]);
       });
 
       it('update / update_tags without a matching user answer 200 skipped', async () => {
@@ -538,32 +790,63 @@ for (const dialect of testDialects()) {
         for (const action of ['update', 'update_tags']) {
           const reply = await send(t, `/?wpf_action=${action}&access_key=${key}&contact_id=6001`);
           expect(reply.status).toBe(200);
-          expect(reply.body).toMatchObject({ status: 'skipped', action, contactId: '6001', userId: null, created: false });
-          expect(reply.body.notices).toEqual([expect.stringMatching(/No user is linked to contact 6001/)]);
+          expect(reply.body).toMatchObject({
+            status: 'skipped',
+            action,
+            contactId: '6001',
+            userId: null,
+            created: false,
+          });
+          expect(reply.body.notices).toEqual([
+            expect.stringMatching(/No user is linked to contact 6001/),
+          ]);
           expect(await storedEvent(t, reply.body.eventId)).toMatchObject({ status: 'skipped' });
         }
         expect(await usersWithEmail(t, 'nobody@example.com')).toBe(0);
-        const info = await queryActivity(t.service.database.db, { contactId: '6001', level: 'info' });
-        expect(info.map((row) => row.message)).toEqual(expect.arrayContaining([expect.stringMatching(/^Skipped update for contact 6001/)]));
+        const info = await queryActivity(t.service.database.db, {
+          contactId: '6001',
+          level: 'info',
+        });
+        expect(info.map((row) => row.message)).toEqual(
+          expect.arrayContaining([expect.stringMatching(/^Skipped update for contact 6001/)]),
+        );
       });
 
       it('with email= of an existing user not yet linked on the connection, update_tags updates that user and links the contact', async () => {
         // A user of the site with no contact of this connection (here: made through a payload connection).
         await t.addConnection({ id: 'payload', type: 'payload' });
-        const created = await send(t, `/webhooks/payload?wpf_action=add&access_key=${key}&contact_id=p-6002&email=linked@example.com`);
+        const created = await send(
+          t,
+          `/webhooks/payload?wpf_action=add&access_key=${key}&contact_id=p-6002&email=linked@example.com`,
+        );
         expect(created.status).toBe(200);
         const userId = created.body.userId;
 
         // A contact (with another e-mail in the CRM) is tied to the user by the email parameter.
         crm.addContact({ id: '6003', email: 'linked-crm@example.com', tags: ['3'] });
-        const reply = await send(t, `/?wpf_action=update_tags&access_key=${key}&contact_id=6003&email=linked@example.com`);
+        const reply = await send(
+          t,
+          `/?wpf_action=update_tags&access_key=${key}&contact_id=6003&email=linked@example.com`,
+        );
         expect(reply.status).toBe(200);
-        expect(reply.body).toMatchObject({ status: 'done', action: 'update_tags', userId, created: false });
+        expect(reply.body).toMatchObject({
+          status: 'done',
+          action: 'update_tags',
+          userId,
+          created: false,
+        });
         // The contact's tags become the user's tag set for the connection.
-        expect(reply.body.tags).toEqual({ added: ['Newsletter'], removed: [], current: ['Newsletter'] });
+        expect(reply.body.tags).toEqual({
+          added: ['Newsletter'],
+          removed: [],
+          current: ['Newsletter'],
+        });
 
         const user = await userByEmail(t, 'linked@example.com');
-        expect(user.contacts.map((link) => `${link.connection}/${link.contactId}`).sort()).toEqual(['crm/6003', 'payload/p-6002']);
+        expect(user.contacts.map((link) => `${link.connection}/${link.contactId}`).sort()).toEqual([
+          'crm/6003',
+          'payload/p-6002',
+        ]);
         expect(labels(user, 'crm')).toEqual(['Newsletter']);
         expect(await usersWithEmail(t, 'linked-crm@example.com')).toBe(0);
 
@@ -573,9 +856,14 @@ for (const dialect of testDialects()) {
 
         // Another contact naming the same user is not linked: the user has its contact on this connection.
         crm.addContact({ id: '6004', email: 'other-crm@example.com', tags: ['1'] });
-        const other = await send(t, `/?wpf_action=update_tags&access_key=${key}&contact_id=6004&email=linked@example.com`);
+        const other = await send(
+          t,
+          `/?wpf_action=update_tags&access_key=${key}&contact_id=6004&email=linked@example.com`,
+        );
         expect(other.body).toMatchObject({ status: 'skipped', userId: null });
-        expect(other.body.notices).toEqual([expect.stringMatching(/already linked to another contact of connection crm/)]);
+        expect(other.body.notices).toEqual([
+          expect.stringMatching(/already linked to another contact of connection crm/),
+        ]);
         expect(labels(await userByEmail(t, 'linked@example.com'), 'crm')).toEqual(['Newsletter']);
       });
     });
@@ -583,7 +871,12 @@ for (const dialect of testDialects()) {
     describe('browser view and secrets', () => {
       it('shows an HTML page with what was loaded; the mapped password never leaks', async () => {
         const { db } = t.service.database;
-        crm.addContact({ id: '8080', email: 'pat@example.com', fields: { first_name: 'Pat', password: PASSWORD }, tags: ['1', '2'] });
+        crm.addContact({
+          id: '8080',
+          email: 'pat@example.com',
+          fields: { first_name: 'Pat', password: PASSWORD },
+          tags: ['1', '2'],
+        });
 
         const html = await send(t, `/?wpf_action=add&access_key=${key}&contact_id=8080`, {
           headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' },
@@ -619,7 +912,9 @@ for (const dialect of testDialects()) {
       });
 
       it('shows errors on the HTML page too', async () => {
-        const reply = await send(t, `/?wpf_action=add&access_key=${key}`, { headers: { accept: 'text/html' } });
+        const reply = await send(t, `/?wpf_action=add&access_key=${key}`, {
+          headers: { accept: 'text/html' },
+        });
         expect(reply.status).toBe(422);
         expect(reply.headers.get('content-type')).toMatch(/^text\/html/);
         expect(reply.text).toContain('NO_CONTACT_ID');
@@ -633,7 +928,11 @@ for (const dialect of testDialects()) {
       await postForm(t, '/webhooks/crm', `wpf_action=update&access_key=${key}&contact_id=8100`);
       await postJson(t, '/', { wpf_action: 'update_tags', access_key: key, contact_id: '8100' });
       await send(t, '/?wpf_action=nonsense&contact_id=8100', { headers: { 'X-Access-Key': key } });
-      await send(t, `/?access_key=${key}`, { method: 'POST', headers: JSON_TYPE, body: '{"broken":' });
+      await send(t, `/?access_key=${key}`, {
+        method: 'POST',
+        headers: JSON_TYPE,
+        body: '{"broken":',
+      });
 
       expect(t.logLines.length).toBeGreaterThan(0);
       expect(t.logLines.join('')).not.toContain(key);
@@ -654,7 +953,10 @@ for (const dialect of testDialects()) {
       });
 
       it('creates the user from the query, tags from a comma list, other fields as meta', async () => {
-        const reply = await send(p, `/?wpf_action=add&access_key=${p.key}&contact_id=7&email=a@b.c&tags=Customer,VIP&plan=gold&first_name=Ann`);
+        const reply = await send(
+          p,
+          `/?wpf_action=add&access_key=${p.key}&contact_id=7&email=a@b.c&tags=Customer,VIP&plan=gold&first_name=Ann`,
+        );
         expect(reply.status).toBe(200);
         expect(reply.body).toMatchObject({
           status: 'done',
@@ -665,15 +967,28 @@ for (const dialect of testDialects()) {
         });
         expect(reply.body.tags?.current).toEqual(['Customer', 'VIP']);
         const user = await userByEmail(p, 'a@b.c');
-        expect(user).toMatchObject({ email: 'a@b.c', firstName: 'Ann', role: 'subscriber', meta: { plan: 'gold' } });
+        expect(user).toMatchObject({
+          email: 'a@b.c',
+          firstName: 'Ann',
+          role: 'subscriber',
+          meta: { plan: 'gold' },
+        });
         expect(Object.keys(user.meta)).toEqual(['plan']);
         expect(labels(user, 'payload')).toEqual(['Customer', 'VIP']);
-        expect(user.contacts).toEqual([expect.objectContaining({ connection: 'payload', contactId: '7' })]);
-        expect(await storedEvent(p, reply.body.eventId)).toMatchObject({ connection_id: 'payload', status: 'done' });
+        expect(user.contacts).toEqual([
+          expect.objectContaining({ connection: 'payload', contactId: '7' }),
+        ]);
+        expect(await storedEvent(p, reply.body.eventId)).toMatchObject({
+          connection_id: 'payload',
+          status: 'done',
+        });
       });
 
       it('takes tags as a JSON array in a JSON body (no comma splitting)', async () => {
-        const created = await send(p, `/?wpf_action=add&access_key=${p.key}&contact_id=17&email=json@b.c&tags=Customer,VIP&plan=gold`);
+        const created = await send(
+          p,
+          `/?wpf_action=add&access_key=${p.key}&contact_id=17&email=json@b.c&tags=Customer,VIP&plan=gold`,
+        );
         expect(created.body).toMatchObject({ status: 'done', created: true });
 
         const reply = await postJson(p, `/?wpf_action=update&access_key=${p.key}`, {
@@ -684,27 +999,47 @@ for (const dialect of testDialects()) {
         });
         expect(reply.status).toBe(200);
         expect(reply.body).toMatchObject({ status: 'done', action: 'update', created: false });
-        expect(reply.body.tags).toEqual({ added: ['Gold, Platinum'], removed: ['Customer'], current: ['VIP', 'Gold, Platinum'] });
+        expect(reply.body.tags).toEqual({
+          added: ['Gold, Platinum'],
+          removed: ['Customer'],
+          current: ['VIP', 'Gold, Platinum'],
+        });
         const user = await userByEmail(p, 'json@b.c');
         expect(labels(user, 'payload')).toEqual(['Gold, Platinum', 'VIP']);
         expect(user.meta).toEqual({ plan: 'platinum' });
       });
 
       it('keys a contact by e-mail when no id is sent, and rejects a request with neither', async () => {
-        const byEmail = await postJson(p, `/?wpf_action=add&access_key=${p.key}`, { email: 'solo@b.c', tags: [] });
+        const byEmail = await postJson(p, `/?wpf_action=add&access_key=${p.key}`, {
+          email: 'solo@b.c',
+          tags: [],
+        });
         expect(byEmail.status).toBe(200);
-        expect(byEmail.body).toMatchObject({ status: 'done', contactId: 'solo@b.c', created: true });
+        expect(byEmail.body).toMatchObject({
+          status: 'done',
+          contactId: 'solo@b.c',
+          created: true,
+        });
 
-        const neither = await postJson(p, `/?wpf_action=add&access_key=${p.key}`, { first_name: 'Nobody' });
+        const neither = await postJson(p, `/?wpf_action=add&access_key=${p.key}`, {
+          first_name: 'Nobody',
+        });
         expect(neither.status).toBe(422);
         expect(neither.body.error?.code).toBe('NO_CONTACT_ID');
       });
 
       it('sets a password sent as user_pass without writing it to any log', async () => {
         const secret = 'Hunter2-pass!';
-        const reply = await send(p, `/?wpf_action=add&access_key=${p.key}&contact_id=8&email=pw@b.c&user_pass=${encodeURIComponent(secret)}`);
+        const reply = await send(
+          p,
+          `/?wpf_action=add&access_key=${p.key}&contact_id=8&email=pw@b.c&user_pass=${encodeURIComponent(secret)}`,
+        );
         expect(reply.status).toBe(200);
-        expect(reply.body).toMatchObject({ status: 'done', created: true, passwordGenerated: false });
+        expect(reply.body).toMatchObject({
+          status: 'done',
+          created: true,
+          passwordGenerated: false,
+        });
         expect(reply.text).not.toContain(secret);
         const row = await findUserByEmail(p.service.database.db, 'pw@b.c');
         expect(await verifyPassword(secret, row?.password_hash ?? '')).toBe(true);
@@ -723,16 +1058,32 @@ for (const dialect of testDialects()) {
       });
 
       it('answers 413 to a larger body and stores a rejected event', async () => {
-        const big = JSON.stringify({ contact_id: '1', email: 'big@b.c', notes: 'x'.repeat(10_000) });
-        const reply = await send(s, `/?wpf_action=add&access_key=${s.key}&contact_id=1`, { method: 'POST', headers: JSON_TYPE, body: big });
+        const big = JSON.stringify({
+          contact_id: '1',
+          email: 'big@b.c',
+          notes: 'x'.repeat(10_000),
+        });
+        const reply = await send(s, `/?wpf_action=add&access_key=${s.key}&contact_id=1`, {
+          method: 'POST',
+          headers: JSON_TYPE,
+          body: big,
+        });
         expect(reply.status).toBe(413);
         expect(reply.body).toMatchObject({ status: 'rejected', error: { code: 'BODY_TOO_LARGE' } });
         const event = await storedEvent(s, reply.body.eventId);
-        expect(event).toMatchObject({ status: 'rejected', error_code: 'BODY_TOO_LARGE', action: 'add', contact_id: '1' });
+        expect(event).toMatchObject({
+          status: 'rejected',
+          error_code: 'BODY_TOO_LARGE',
+          action: 'add',
+          contact_id: '1',
+        });
         expect(await usersWithEmail(s, 'big@b.c')).toBe(0);
 
         // A body under the limit still works.
-        const small = await postJson(s, `/?wpf_action=add&access_key=${s.key}`, { contact_id: '2', email: 'small@b.c' });
+        const small = await postJson(s, `/?wpf_action=add&access_key=${s.key}`, {
+          contact_id: '2',
+          email: 'small@b.c',
+        });
         expect(small.status).toBe(200);
         expect(small.body).toMatchObject({ status: 'done', created: true });
       });
@@ -756,7 +1107,9 @@ for (const dialect of testDialects()) {
         expect(blocked.status).toBe(429);
         expect(blocked.body.error?.code).toBe('TOO_MANY_KEY_FAILURES');
         expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
-        const viaHeader = await send(s, '/?wpf_action=add&contact_id=1&email=x@y.z', { headers: { 'X-Access-Key': s.key } });
+        const viaHeader = await send(s, '/?wpf_action=add&contact_id=1&email=x@y.z', {
+          headers: { 'X-Access-Key': s.key },
+        });
         expect(viaHeader.status).toBe(429);
 
         const warnings = await queryActivity(s.service.database.db, { level: 'warning' });

@@ -26,15 +26,26 @@ for (const dialect of testDialects()) {
     let t: TestService;
     const extra: Array<{ close(): Promise<void> }> = [];
 
-    const start = async (env: Record<string, string> = {}, settings: Record<string, unknown> = {}) => {
+    const start = async (
+      env: Record<string, string> = {},
+      settings: Record<string, unknown> = {},
+    ) => {
       t = await startTestService(dialect, { env });
-      await t.addConnection({ id: 'crm', type: 'testcrm', apiUrl: crm.url, settings: { api_key: crm.apiKey, timeout_ms: 1_000, ...settings }, isDefault: true });
+      await t.addConnection({
+        id: 'crm',
+        type: 'testcrm',
+        apiUrl: crm.url,
+        settings: { api_key: crm.apiKey, timeout_ms: 1_000, ...settings },
+        isDefault: true,
+      });
       return t;
     };
     const hook = (query: string) => t.webhook(`/?access_key=${t.key}&${query}`);
     const allFinal = async () => {
       const events = await listEvents(t.service.database.db, { limit: 1_000 });
-      return events.every((event) => ['done', 'skipped', 'failed'].includes(event.status)) ? events : undefined;
+      return events.every((event) => ['done', 'skipped', 'failed'].includes(event.status))
+        ? events
+        : undefined;
     };
 
     beforeEach(async () => {
@@ -55,7 +66,8 @@ for (const dialect of testDialects()) {
       for (let i = 0; i < 50; i += 1) {
         // The CRM changes before each webhook, as a bulk edit would.
         const contact = crm.contacts.get('c1');
-        if (contact) contact.tags = labels.slice(0, (i % labels.length) + 1).filter((_, n) => n !== i % 2);
+        if (contact)
+          contact.tags = labels.slice(0, (i % labels.length) + 1).filter((_, n) => n !== i % 2);
         sends.push(hook(`wpf_action=${i === 0 ? 'add' : 'update_tags'}&contact_id=c1&async=true`));
       }
       const answers = (await Promise.all(sends)) as Array<{ status: number }>;
@@ -100,20 +112,33 @@ for (const dialect of testDialects()) {
         const row = await findEvent(t.service.database.db, id);
         return row?.status === 'done' ? row : undefined;
       });
-      expect(JSON.parse(event.result ?? '{}')).toMatchObject({ tags: { current: ['VIP', 'Newsletter'], added: ['VIP', 'Newsletter'], removed: ['Customer'] } });
+      expect(JSON.parse(event.result ?? '{}')).toMatchObject({
+        tags: {
+          current: ['VIP', 'Newsletter'],
+          added: ['VIP', 'Newsletter'],
+          removed: ['Customer'],
+        },
+      });
       expect(crm.loads('c2') - loadsBefore).toBe(2);
     });
 
     it('retries server errors with backoff and then succeeds', async () => {
       await start();
       crm.addContact({ id: 'c3', email: 'retry@example.com', tags: ['1'] });
-      crm.failNext({ kind: 'status', status: 503, body: { error: 'maintenance' } }, 2, '/contacts/c3');
+      crm.failNext(
+        { kind: 'status', status: 503, body: { error: 'maintenance' } },
+        2,
+        '/contacts/c3',
+      );
       const answer = await hook('wpf_action=add&contact_id=c3');
       expect(answer.status).toBe(200);
       expect(answer.body).toMatchObject({ status: 'done', created: true });
       const event = await findEvent(t.service.database.db, answer.body.eventId as number);
       expect(event?.attempts).toBe(3);
-      const warnings = await queryActivity(t.service.database.db, { eventId: event?.id, level: 'warning' });
+      const warnings = await queryActivity(t.service.database.db, {
+        eventId: event?.id,
+        level: 'warning',
+      });
       expect(warnings).toHaveLength(2);
       expect(warnings[0]?.message).toMatch(/retrying in/);
     });
@@ -124,14 +149,26 @@ for (const dialect of testDialects()) {
       crm.failNext({ kind: 'timeout' }, 1, '/contacts/c4');
       const answer = await hook('wpf_action=add&contact_id=c4');
       expect(answer.body).toMatchObject({ status: 'done' });
-      const warnings = await queryActivity(t.service.database.db, { eventId: answer.body.eventId as number, level: 'warning' });
+      const warnings = await queryActivity(t.service.database.db, {
+        eventId: answer.body.eventId as number,
+        level: 'warning',
+      });
       expect(warnings[0]?.message).toMatch(/did not answer in time/);
     });
 
     it('honours Retry-After on 429', async () => {
       await start();
       crm.addContact({ id: 'c5', email: 'limited@example.com' });
-      crm.failNext({ kind: 'status', status: 429, body: { error: 'slow down' }, headers: { 'retry-after': '1' } }, 1, '/contacts/c5');
+      crm.failNext(
+        {
+          kind: 'status',
+          status: 429,
+          body: { error: 'slow down' },
+          headers: { 'retry-after': '1' },
+        },
+        1,
+        '/contacts/c5',
+      );
       const answer = await hook('wpf_action=add&contact_id=c5');
       expect(answer.body).toMatchObject({ status: 'done' });
       const loads = crm.requests.filter((request) => request.path === '/contacts/c5');
@@ -145,14 +182,22 @@ for (const dialect of testDialects()) {
       expect(bad.status).toBe(422);
       expect(bad.body).toMatchObject({ status: 'failed', error: { code: 'CRM_AUTH_FAILED' } });
       expect(crm.requests).toHaveLength(1);
-      const errors = await queryActivity(t.service.database.db, { eventId: bad.body.eventId as number, level: 'error' });
+      const errors = await queryActivity(t.service.database.db, {
+        eventId: bad.body.eventId as number,
+        level: 'error',
+      });
       expect(errors[0]?.message).toMatch(/credentials.*invalid api key/);
 
       await t.close();
       await start();
       const missing = await hook('wpf_action=add&contact_id=nobody');
-      expect(missing.body).toMatchObject({ status: 'failed', error: { code: 'CONTACT_NOT_FOUND' } });
-      expect((await findEvent(t.service.database.db, missing.body.eventId as number))?.attempts).toBe(1);
+      expect(missing.body).toMatchObject({
+        status: 'failed',
+        error: { code: 'CONTACT_NOT_FOUND' },
+      });
+      expect(
+        (await findEvent(t.service.database.db, missing.body.eventId as number))?.attempts,
+      ).toBe(1);
     });
 
     it('gives up after the configured attempts', async () => {
@@ -171,12 +216,24 @@ for (const dialect of testDialects()) {
       const answer = await hook('wpf_action=add&contact_id=c8');
       expect(answer.status).toBe(202);
       const id = answer.body.eventId as number;
-      await waitFor('the event', async () => (await findEvent(t.service.database.db, id))?.status === 'done');
+      await waitFor(
+        'the event',
+        async () => (await findEvent(t.service.database.db, id))?.status === 'done',
+      );
     });
 
     it('picks a webhook up again after its worker process dies mid-run', async () => {
-      t = await startTestService(dialect, { runWorker: false, env: { CRM_BRIDGE_LEASE_MS: '1000' } });
-      await t.addConnection({ id: 'crm', type: 'testcrm', apiUrl: crm.url, settings: { api_key: crm.apiKey }, isDefault: true });
+      t = await startTestService(dialect, {
+        runWorker: false,
+        env: { CRM_BRIDGE_LEASE_MS: '1000' },
+      });
+      await t.addConnection({
+        id: 'crm',
+        type: 'testcrm',
+        apiUrl: crm.url,
+        settings: { api_key: crm.apiKey },
+        isDefault: true,
+      });
       crm.addContact({ id: 'c9', email: 'crash@example.com', tags: ['2'] });
       const stored = await hook('wpf_action=add&contact_id=c9&async=true');
       expect(stored.status).toBe(202);
@@ -190,17 +247,21 @@ for (const dialect of testDialects()) {
           await new Promise((later) => setTimeout(later, 500));
         };
       });
-      const child: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'bin/crm-bridge.js'), 'worker'], {
-        env: {
-          ...process.env,
-          CRM_BRIDGE_DATA_DIR: t.database.dataDir,
-          CRM_BRIDGE_DATABASE_URL: t.database.url,
-          CRM_BRIDGE_LEASE_MS: '1000',
-          CRM_BRIDGE_POLL_MS: '50',
-          CRM_BRIDGE_LOG_LEVEL: 'silent',
+      const child: ChildProcess = spawn(
+        process.execPath,
+        [path.join(ROOT, 'bin/crm-bridge.js'), 'worker'],
+        {
+          env: {
+            ...process.env,
+            CRM_BRIDGE_DATA_DIR: t.database.dataDir,
+            CRM_BRIDGE_DATABASE_URL: t.database.url,
+            CRM_BRIDGE_LEASE_MS: '1000',
+            CRM_BRIDGE_POLL_MS: '50',
+            CRM_BRIDGE_LOG_LEVEL: 'silent',
+          },
+          stdio: 'ignore',
         },
-        stdio: 'ignore',
-      });
+      );
       extra.push({ close: async () => void child.kill('SIGKILL') });
       await loaded;
       child.kill('SIGKILL');
@@ -208,7 +269,14 @@ for (const dialect of testDialects()) {
       expect((await findEvent(t.service.database.db, id))?.status).toBe('running');
 
       const worker = createWorker(
-        { db: t.service.database.db, clock: systemClock, registry: t.service.registry, settingOverrides: {}, logger: createLogger('silent'), sealer: t.service.sealer },
+        {
+          db: t.service.database.db,
+          clock: systemClock,
+          registry: t.service.registry,
+          settingOverrides: {},
+          logger: createLogger('silent'),
+          sealer: t.service.sealer,
+        },
         { concurrency: 2, leaseMs: 1_000, pollMs: 50 },
       );
       worker.start();
@@ -236,7 +304,9 @@ for (const dialect of testDialects()) {
           const contact = crm.contacts.get(id);
           if (contact) contact.tags = [String((i % 3) + 1)];
           const target = i % 2 === 0 ? t : second;
-          sends.push(target.webhook(`/?access_key=${t.key}&wpf_action=add&contact_id=${id}&async=true`));
+          sends.push(
+            target.webhook(`/?access_key=${t.key}&wpf_action=add&contact_id=${id}&async=true`),
+          );
         }
         await Promise.all(sends);
         const events = await waitFor('all events final', allFinal, 30_000);
@@ -245,9 +315,13 @@ for (const dialect of testDialects()) {
         for (const id of contacts) {
           expect(crm.maxConcurrentLoads(id)).toBe(1);
           const user = await findUserByEmail(t.service.database.db, `${id}@example.com`);
-          expect(await getUserTagIds(t.service.database.db, user?.id ?? 0, 'crm')).toEqual(crm.contacts.get(id)?.tags);
+          expect(await getUserTagIds(t.service.database.db, user?.id ?? 0, 'crm')).toEqual(
+            crm.contacts.get(id)?.tags,
+          );
         }
-        const owners = new Set(events.map((event) => JSON.parse(event.result ?? '{}').userId as number));
+        const owners = new Set(
+          events.map((event) => JSON.parse(event.result ?? '{}').userId as number),
+        );
         expect(owners.size).toBe(contacts.length);
       });
     }

@@ -5,7 +5,11 @@
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
 import { hashPassword, needsRehash, verifyPassword } from '../directory/passwords.js';
-import { findUserByEmail, findUserByLogin, replacePasswordHash } from '../directory/user.repository.js';
+import {
+  findUserByEmail,
+  findUserByLogin,
+  replacePasswordHash,
+} from '../directory/user.repository.js';
 import type { Settings } from '../settings/settings.js';
 import type { DB, UserRow } from '../storage/schema.js';
 import { hashSecret } from './password-tokens.repository.js';
@@ -55,7 +59,10 @@ function unknownNameLimitKey(identifier: string): string {
 }
 
 /** Finds the user a login form names: e-mail when it has an @ and matches, else username. */
-export async function findUserForLogin(db: Kysely<DB>, identifier: string): Promise<UserRow | undefined> {
+export async function findUserForLogin(
+  db: Kysely<DB>,
+  identifier: string,
+): Promise<UserRow | undefined> {
   const name = identifier.trim();
   if (!name) return undefined;
   if (name.includes('@')) {
@@ -75,21 +82,45 @@ export async function findUserForLogin(db: Kysely<DB>, identifier: string): Prom
  */
 export async function authenticate(
   deps: AuthDeps,
-  input: { identifier: string; password: string; ip?: string | undefined; channel?: LoginChannel | undefined },
+  input: {
+    identifier: string;
+    password: string;
+    ip?: string | undefined;
+    channel?: LoginChannel | undefined;
+  },
 ): Promise<AuthOutcome> {
   const { db, settings } = deps;
   const now = deps.clock.now();
   const user = await findUserForLogin(db, input.identifier);
   if (input.ip !== undefined) {
-    const perIp = await hitLimit(db, addressLimitKey(input.channel ?? 'page', input.ip), LOGIN_WINDOW_MS, now);
-    if (perIp.count > settings.login_limit_per_ip) return { ok: false, reason: 'rate_limited', retryAfterSeconds: perIp.retryAfterSeconds, user };
+    const perIp = await hitLimit(
+      db,
+      addressLimitKey(input.channel ?? 'page', input.ip),
+      LOGIN_WINDOW_MS,
+      now,
+    );
+    if (perIp.count > settings.login_limit_per_ip)
+      return {
+        ok: false,
+        reason: 'rate_limited',
+        retryAfterSeconds: perIp.retryAfterSeconds,
+        user,
+      };
   }
   const accountKey = user ? accountLimitKey(user) : unknownNameLimitKey(input.identifier);
   const attempt = await hitLimit(db, accountKey, LOGIN_WINDOW_MS, now);
   if (attempt.count > settings.login_limit_per_account) {
-    return { ok: false, reason: 'rate_limited', retryAfterSeconds: attempt.retryAfterSeconds, user };
+    return {
+      ok: false,
+      reason: 'rate_limited',
+      retryAfterSeconds: attempt.retryAfterSeconds,
+      user,
+    };
   }
-  const matches = await verifyPassword(input.password, user?.password_hash ?? (await throwawayHash()));
+  const matches = await verifyPassword(
+    input.password,
+    user?.password_hash ?? (await throwawayHash()),
+  );
   if (!user || !matches || input.password === '') return { ok: false, reason: 'invalid', user };
   await clearLimit(db, accountKey);
   if (needsRehash(user.password_hash)) {

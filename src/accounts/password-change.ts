@@ -8,20 +8,32 @@ import { verifyPassword } from '../directory/passwords.js';
 import { updateUser } from '../directory/user.repository.js';
 import type { DB, UserRow } from '../storage/schema.js';
 import { accountLimitKey, LOGIN_WINDOW_MS, type AuthDeps } from './authenticate.js';
-import { lookupPasswordToken, spendOpenTokens, spendPasswordToken } from './password-tokens.repository.js';
+import {
+  lookupPasswordToken,
+  spendOpenTokens,
+  spendPasswordToken,
+} from './password-tokens.repository.js';
 import { clearLimit, hitLimit } from './rate-limits.js';
 import { deleteUserSessions } from './sessions.repository.js';
 
-export type CurrentPasswordCheck = { ok: true } | { ok: false; reason: 'wrong' } | { ok: false; reason: 'rate_limited'; retryAfterSeconds: number };
+export type CurrentPasswordCheck =
+  | { ok: true }
+  | { ok: false; reason: 'wrong' }
+  | { ok: false; reason: 'rate_limited'; retryAfterSeconds: number };
 
 /** Checks the password a user typed as their current one, counted before the hash like a login attempt. */
-export async function verifyCurrentPassword(deps: AuthDeps, user: UserRow, password: string): Promise<CurrentPasswordCheck> {
+export async function verifyCurrentPassword(
+  deps: AuthDeps,
+  user: UserRow,
+  password: string,
+): Promise<CurrentPasswordCheck> {
   const key = accountLimitKey(user);
   const attempt = await hitLimit(deps.db, key, LOGIN_WINDOW_MS, deps.clock.now());
   if (attempt.count > deps.settings.login_limit_per_account) {
     return { ok: false, reason: 'rate_limited', retryAfterSeconds: attempt.retryAfterSeconds };
   }
-  if (password === '' || !(await verifyPassword(password, user.password_hash))) return { ok: false, reason: 'wrong' };
+  if (password === '' || !(await verifyPassword(password, user.password_hash)))
+    return { ok: false, reason: 'wrong' };
   await clearLimit(deps.db, key);
   return { ok: true };
 }
@@ -32,7 +44,12 @@ export async function verifyCurrentPassword(deps: AuthDeps, user: UserRow, passw
  * `keepSessionSecret`'s). Done with every password or e-mail change, so
  * whoever knew the old password, held a link or reads the old mailbox loses access.
  */
-export async function revokeAccess(trx: Kysely<DB>, userId: number, at: string, keepSessionSecret?: string): Promise<void> {
+export async function revokeAccess(
+  trx: Kysely<DB>,
+  userId: number,
+  at: string,
+  keepSessionSecret?: string,
+): Promise<void> {
   await spendOpenTokens(trx, userId, at);
   await deleteUserSessions(trx, userId, keepSessionSecret);
 }
@@ -47,7 +64,11 @@ export async function storeNewPassword(
   change: { userId: number; passwordHash: string; keepSessionSecret?: string | undefined },
   at: string,
 ): Promise<void> {
-  await updateUser(trx, change.userId, { password_hash: change.passwordHash, password_generated: 0, updated_at: at });
+  await updateUser(trx, change.userId, {
+    password_hash: change.passwordHash,
+    password_generated: 0,
+    updated_at: at,
+  });
   await revokeAccess(trx, change.userId, at, change.keepSessionSecret);
 }
 
@@ -60,14 +81,20 @@ export async function changePassword(
   await db.transaction().execute((trx) => storeNewPassword(trx, change, now.toISOString()));
 }
 
-export type TokenUse = { status: 'done'; userId: number } | { status: 'expired' | 'used' | 'unknown' };
+export type TokenUse =
+  { status: 'done'; userId: number } | { status: 'expired' | 'used' | 'unknown' };
 
 /**
  * Uses a set-password link, in one transaction: the link is spent and the
  * password stored as by a change, with every session ended. Two submissions
  * racing for one link: exactly one wins.
  */
-export async function setPasswordWithToken(db: Kysely<DB>, raw: string, passwordHash: string, now: Date): Promise<TokenUse> {
+export async function setPasswordWithToken(
+  db: Kysely<DB>,
+  raw: string,
+  passwordHash: string,
+  now: Date,
+): Promise<TokenUse> {
   return db.transaction().execute(async (trx) => {
     const userId = await spendPasswordToken(trx, raw, now);
     if (userId === undefined) {

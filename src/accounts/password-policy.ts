@@ -12,7 +12,8 @@ export const PASSWORD_MAX_LENGTH = 256;
 /** zxcvbn score (0–4) a password needs: 3 is "safely unguessable" against online and slow-hash attacks. */
 export const PASSWORD_MIN_SCORE = 3;
 
-export const OWN_WORDS_PROBLEM = 'Do not build it from your name, your e-mail address or the site name.';
+export const OWN_WORDS_PROBLEM =
+  'Do not build it from your name, your e-mail address or the site name.';
 
 export interface PasswordRules {
   minLength: number;
@@ -61,21 +62,29 @@ function charactersFrom(password: string, words: readonly string[]): number {
   const lower = password.toLowerCase();
   const covered = new Array<boolean>(lower.length).fill(false);
   for (const word of words) {
-    for (let at = lower.indexOf(word); at >= 0; at = lower.indexOf(word, at + 1)) covered.fill(true, at, at + word.length);
+    for (let at = lower.indexOf(word); at >= 0; at = lower.indexOf(word, at + 1))
+      covered.fill(true, at, at + word.length);
   }
   return covered.filter(Boolean).length;
 }
 
 export function checkPassword(password: string, rules: PasswordRules): PasswordCheck {
   const length = [...password].length;
-  if (length < rules.minLength) return { ok: false, problems: [`Use at least ${rules.minLength} characters.`] };
-  if (length > PASSWORD_MAX_LENGTH) return { ok: false, problems: [`Use at most ${PASSWORD_MAX_LENGTH} characters.`] };
+  if (length < rules.minLength)
+    return { ok: false, problems: [`Use at least ${rules.minLength} characters.`] };
+  if (length > PASSWORD_MAX_LENGTH)
+    return { ok: false, problems: [`Use at most ${PASSWORD_MAX_LENGTH} characters.`] };
   const words = guessableWords(rules.userInputs);
   const result = strengthEstimator().check(password, words);
   // zxcvbn rates "JaneDoeExample" fairly strong even knowing those words; an attacker who knows them tries such combinations first.
   const mostlyOwnWords = charactersFrom(password, words) * 2 >= password.length;
   if (result.score >= PASSWORD_MIN_SCORE && !mostlyOwnWords) return { ok: true };
   const { warning, suggestions } = result.feedback;
-  const problems = ['This password is too easy to guess.', ...(mostlyOwnWords ? [OWN_WORDS_PROBLEM] : []), ...(warning ? [warning] : []), ...suggestions];
+  const problems = [
+    'This password is too easy to guess.',
+    ...(mostlyOwnWords ? [OWN_WORDS_PROBLEM] : []),
+    ...(warning ? [warning] : []),
+    ...suggestions,
+  ];
   return { ok: false, problems: [...new Set(problems)] };
 }

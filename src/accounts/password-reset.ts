@@ -23,13 +23,17 @@ export interface ResetDeps {
   readonly mail?: { notify(): void } | undefined;
 }
 
-export type ResetOutcome = { status: 'accepted' } | { status: 'rate_limited'; retryAfterSeconds: number };
+export type ResetOutcome =
+  { status: 'accepted' } | { status: 'rate_limited'; retryAfterSeconds: number };
 
 /**
  * Both branches (account or not) make the same kind of database round trips,
  * so the answer time says as little as the answer.
  */
-export async function requestPasswordReset(deps: ResetDeps, input: { identifier: string; ip: string }): Promise<ResetOutcome> {
+export async function requestPasswordReset(
+  deps: ResetDeps,
+  input: { identifier: string; ip: string },
+): Promise<ResetOutcome> {
   const { db, settings } = deps;
   const now = deps.clock.now();
   const at = now.toISOString();
@@ -38,7 +42,11 @@ export async function requestPasswordReset(deps: ResetDeps, input: { identifier:
     // Only the first refusal of a window is logged: a flood must not flood the log too.
     if (perIp.count === settings.reset_limit_per_ip + 1) {
       const message = `Password resets refused for ${input.ip}: more than ${settings.reset_limit_per_ip} requests in an hour`;
-      await writeActivity(db, [{ level: 'warning', action: 'reset', message, data: { ip: input.ip } }], at);
+      await writeActivity(
+        db,
+        [{ level: 'warning', action: 'reset', message, data: { ip: input.ip } }],
+        at,
+      );
     }
     return { status: 'rate_limited', retryAfterSeconds: perIp.retryAfterSeconds };
   }
@@ -46,8 +54,24 @@ export async function requestPasswordReset(deps: ResetDeps, input: { identifier:
   const user = await findUserForLogin(db, input.identifier);
   if (!user) {
     // The typed name is neither logged nor stored as typed: people type passwords into it, or other people's addresses.
-    await hitLimit(db, `reset:name:${hashSecret(input.identifier.trim().toLowerCase())}`, RESET_WINDOW_MS, now);
-    await writeActivity(db, [{ level: 'notice', action: 'reset', message: 'Password reset requested for a name with no account', data: { ip: input.ip } }], at);
+    await hitLimit(
+      db,
+      `reset:name:${hashSecret(input.identifier.trim().toLowerCase())}`,
+      RESET_WINDOW_MS,
+      now,
+    );
+    await writeActivity(
+      db,
+      [
+        {
+          level: 'notice',
+          action: 'reset',
+          message: 'Password reset requested for a name with no account',
+          data: { ip: input.ip },
+        },
+      ],
+      at,
+    );
     return { status: 'accepted' };
   }
   const perAccount = await hitLimit(db, `reset:user:${user.id}`, RESET_WINDOW_MS, now);
@@ -69,7 +93,19 @@ export async function requestPasswordReset(deps: ResetDeps, input: { identifier:
   }
   await db.transaction().execute(async (trx) => {
     await enqueueMail(trx, { kind: 'password_reset', userId: user.id, to: user.email }, at);
-    await writeActivity(trx, [{ level: 'info', action: 'reset', userId: user.id, message: 'Password reset requested', data: { ip: input.ip } }], at);
+    await writeActivity(
+      trx,
+      [
+        {
+          level: 'info',
+          action: 'reset',
+          userId: user.id,
+          message: 'Password reset requested',
+          data: { ip: input.ip },
+        },
+      ],
+      at,
+    );
   });
   deps.mail?.notify();
   return { status: 'accepted' };

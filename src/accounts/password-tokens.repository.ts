@@ -45,9 +45,17 @@ export type TokenLookup =
   | { status: 'valid'; userId: number; purpose: TokenPurpose; expiresAt: string }
   | { status: 'expired' | 'used' | 'unknown' };
 
-export async function lookupPasswordToken(db: Kysely<DB>, raw: string, now: Date): Promise<TokenLookup> {
+export async function lookupPasswordToken(
+  db: Kysely<DB>,
+  raw: string,
+  now: Date,
+): Promise<TokenLookup> {
   if (!raw) return { status: 'unknown' };
-  const row = await db.selectFrom('password_tokens').selectAll().where('token_hash', '=', hashSecret(raw)).executeTakeFirst();
+  const row = await db
+    .selectFrom('password_tokens')
+    .selectAll()
+    .where('token_hash', '=', hashSecret(raw))
+    .executeTakeFirst();
   if (!row) return { status: 'unknown' };
   if (row.used_at !== null) return { status: 'used' };
   if (row.expires_at <= now.toISOString()) return { status: 'expired' };
@@ -55,7 +63,11 @@ export async function lookupPasswordToken(db: Kysely<DB>, raw: string, now: Date
 }
 
 /** Spends the token if it is open and unexpired; the user it belongs to, or undefined. */
-export async function spendPasswordToken(db: Kysely<DB>, raw: string, now: Date): Promise<number | undefined> {
+export async function spendPasswordToken(
+  db: Kysely<DB>,
+  raw: string,
+  now: Date,
+): Promise<number | undefined> {
   const at = now.toISOString();
   const spent = await db
     .updateTable('password_tokens')
@@ -70,7 +82,12 @@ export async function spendPasswordToken(db: Kysely<DB>, raw: string, now: Date)
 
 /** Spends every open link of the user. */
 export async function spendOpenTokens(db: Kysely<DB>, userId: number, at: string): Promise<void> {
-  await db.updateTable('password_tokens').set({ used_at: at }).where('user_id', '=', userId).where('used_at', 'is', null).execute();
+  await db
+    .updateTable('password_tokens')
+    .set({ used_at: at })
+    .where('user_id', '=', userId)
+    .where('used_at', 'is', null)
+    .execute();
 }
 
 /** Drops links that expired or were used more than a week ago. */

@@ -22,7 +22,12 @@ function secondsUntil(end: string, now: Date): number {
  * each see a different count, so a check of the count cannot be raced.
  * A window that has ended starts again at 1.
  */
-export async function hitLimit(db: Kysely<DB>, key: string, windowMs: number, now: Date): Promise<LimitState> {
+export async function hitLimit(
+  db: Kysely<DB>,
+  key: string,
+  windowMs: number,
+  now: Date,
+): Promise<LimitState> {
   const at = now.toISOString();
   const end = new Date(now.getTime() + windowMs).toISOString();
   const row = await db

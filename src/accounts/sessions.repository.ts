@@ -18,7 +18,11 @@ export interface NewSession {
 }
 
 /** Starts a session; the returned secret goes in the cookie and is never stored. */
-export async function createSession(db: Kysely<DB>, session: NewSession, now: Date): Promise<{ secret: string; expiresAt: Date }> {
+export async function createSession(
+  db: Kysely<DB>,
+  session: NewSession,
+  now: Date,
+): Promise<{ secret: string; expiresAt: Date }> {
   const secret = newSecret();
   const expiresAt = new Date(now.getTime() + session.ttlMs);
   await db
@@ -43,21 +47,32 @@ export interface ActiveSession {
 }
 
 /** The user of an unexpired session, noting that it was seen (at most once a minute). */
-export async function resumeSession(db: Kysely<DB>, secret: string, now: Date): Promise<ActiveSession | undefined> {
+export async function resumeSession(
+  db: Kysely<DB>,
+  secret: string,
+  now: Date,
+): Promise<ActiveSession | undefined> {
   if (!secret) return undefined;
   const idHash = hashSecret(secret);
   const row = await db
     .selectFrom('sessions')
     .innerJoin('users', 'users.id', 'sessions.user_id')
     .selectAll('users')
-    .select(['sessions.expires_at as session_expires_at', 'sessions.last_seen_at as session_last_seen_at'])
+    .select([
+      'sessions.expires_at as session_expires_at',
+      'sessions.last_seen_at as session_last_seen_at',
+    ])
     .where('sessions.id_hash', '=', idHash)
     .where('sessions.expires_at', '>', now.toISOString())
     .executeTakeFirst();
   if (!row) return undefined;
   const { session_expires_at: expiresAt, session_last_seen_at: lastSeenAt, ...user } = row;
   if (now.getTime() - Date.parse(lastSeenAt) >= SESSION_TOUCH_INTERVAL_MS) {
-    await db.updateTable('sessions').set({ last_seen_at: now.toISOString() }).where('id_hash', '=', idHash).execute();
+    await db
+      .updateTable('sessions')
+      .set({ last_seen_at: now.toISOString() })
+      .where('id_hash', '=', idHash)
+      .execute();
   }
   return { user, expiresAt };
 }
@@ -67,7 +82,11 @@ export async function deleteSession(db: Kysely<DB>, secret: string): Promise<voi
 }
 
 /** Ends every session of the user, except the one holding `keepSecret` when given. */
-export async function deleteUserSessions(db: Kysely<DB>, userId: number, keepSecret?: string): Promise<void> {
+export async function deleteUserSessions(
+  db: Kysely<DB>,
+  userId: number,
+  keepSecret?: string,
+): Promise<void> {
   let query = db.deleteFrom('sessions').where('user_id', '=', userId);
   if (keepSecret !== undefined) query = query.where('id_hash', '<>', hashSecret(keepSecret));
   await query.execute();

@@ -19,7 +19,10 @@ export function isAction(value: string): value is Action {
 }
 
 export function strongestAction(actions: readonly Action[]): Action {
-  return actions.reduce<Action>((best, action) => (PRECEDENCE[action] > PRECEDENCE[best] ? action : best), 'update_tags');
+  return actions.reduce<Action>(
+    (best, action) => (PRECEDENCE[action] > PRECEDENCE[best] ? action : best),
+    'update_tags',
+  );
 }
 
 /** `true`, `1`, `yes`, `on` are true; the string `false` (and anything else) is false. */
@@ -39,7 +42,15 @@ export interface MappedContact {
   meta: Record<string, string>;
 }
 
-const CORE_TARGETS = new Set(['email', 'first_name', 'last_name', 'display_name', 'user_login', 'user_pass', 'role']);
+const CORE_TARGETS = new Set([
+  'email',
+  'first_name',
+  'last_name',
+  'display_name',
+  'user_login',
+  'user_pass',
+  'role',
+]);
 
 /**
  * Applies a field mapping to a contact. The contact's own e-mail is used when
@@ -47,11 +58,19 @@ const CORE_TARGETS = new Set(['email', 'first_name', 'last_name', 'display_name'
  * but for secret-looking ones (a stray `password` or `api_token` must never be
  * stored where the API and the account pages read it).
  */
-export function mapContact(contact: ContactData, fieldMap: FieldMap, unmappedAsMeta: boolean): MappedContact {
+export function mapContact(
+  contact: ContactData,
+  fieldMap: FieldMap,
+  unmappedAsMeta: boolean,
+): MappedContact {
   const mapped: MappedContact = { meta: {} };
   for (const [crmField, value] of Object.entries(contact.fields)) {
     // Own entries only: a CRM field named `constructor` must not find Object's.
-    const target = Object.hasOwn(fieldMap, crmField) ? fieldMap[crmField] : unmappedAsMeta && !isSecretName(crmField) ? crmField : undefined;
+    const target = Object.hasOwn(fieldMap, crmField)
+      ? fieldMap[crmField]
+      : unmappedAsMeta && !isSecretName(crmField)
+        ? crmField
+        : undefined;
     if (!target) continue;
     if (CORE_TARGETS.has(target)) {
       (mapped as unknown as Record<string, string>)[target] = value;
@@ -89,7 +108,11 @@ export interface RoleDecision {
  * Picks the role for a user: the requested role (a slug or a title) if it
  * exists and is not admin-capable, else the default role with a notice.
  */
-export function resolveRole(requested: string | undefined, roles: readonly Role[], defaultRole: string): RoleDecision {
+export function resolveRole(
+  requested: string | undefined,
+  roles: readonly Role[],
+  defaultRole: string,
+): RoleDecision {
   const wanted = requested?.trim();
   if (!wanted) return { slug: defaultRole };
   const match =
@@ -97,7 +120,10 @@ export function resolveRole(requested: string | undefined, roles: readonly Role[
     roles.find((role) => role.slug === slugify(wanted)) ??
     roles.find((role) => role.name.toLowerCase() === wanted.toLowerCase());
   if (!match) {
-    return { slug: defaultRole, notice: `Role "${wanted}" does not exist; assigned the default role "${defaultRole}"` };
+    return {
+      slug: defaultRole,
+      notice: `Role "${wanted}" does not exist; assigned the default role "${defaultRole}"`,
+    };
   }
   if (match.isAdmin) {
     return {
@@ -128,16 +154,28 @@ export function sanitizeLogin(login: string): string {
 }
 
 /** The username a new user would get before making it unique. */
-export function usernameBase(format: UsernameFormat, person: { email: string; first_name?: string; last_name?: string }): string {
-  const first = sanitizeLogin(person.first_name ?? '').toLowerCase().replace(/ /g, '');
-  const last = sanitizeLogin(person.last_name ?? '').toLowerCase().replace(/ /g, '');
+export function usernameBase(
+  format: UsernameFormat,
+  person: { email: string; first_name?: string; last_name?: string },
+): string {
+  const first = sanitizeLogin(person.first_name ?? '')
+    .toLowerCase()
+    .replace(/ /g, '');
+  const last = sanitizeLogin(person.last_name ?? '')
+    .toLowerCase()
+    .replace(/ /g, '');
   if (format === 'first_last' && (first || last)) return [first, last].filter(Boolean).join('.');
   if (format === 'first_number' && first) return first;
   return sanitizeLogin(person.email.toLowerCase());
 }
 
 /** A candidate for the `attempt`-th try: the base itself first, then with a random suffix. */
-export function usernameCandidate(base: string, attempt: number, random: () => number, format: UsernameFormat): string {
+export function usernameCandidate(
+  base: string,
+  attempt: number,
+  random: () => number,
+  format: UsernameFormat,
+): string {
   if (attempt === 0 && format !== 'first_number') return base;
   const digits = attempt < 3 ? 4 : 6;
   const suffix = Math.floor(random() * 10 ** digits)
@@ -175,7 +213,10 @@ export function shownFields(
   for (const [key, value] of Object.entries(fields)) {
     const mapped = Object.hasOwn(fieldMap, key);
     if (!mapped && (!options.unmappedAsMeta || isSecretName(key))) continue;
-    const secret = isSecretName(key) || (mapped && fieldMap[key] === 'user_pass') || options.extraSecrets?.includes(key) === true;
+    const secret =
+      isSecretName(key) ||
+      (mapped && fieldMap[key] === 'user_pass') ||
+      options.extraSecrets?.includes(key) === true;
     shown[key] = secret && value !== '' ? MASK : value;
   }
   return shown;

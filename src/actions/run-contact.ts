@@ -70,7 +70,12 @@ export interface RunResult {
   login?: string | undefined;
   created: boolean;
   /** What came from the CRM (or the webhook): mapped fields only, secrets redacted. */
-  loaded: { source: 'webhook' | 'api'; email?: string | undefined; fields: Record<string, string>; tags?: string[] | undefined };
+  loaded: {
+    source: 'webhook' | 'api';
+    email?: string | undefined;
+    fields: Record<string, string>;
+    tags?: string[] | undefined;
+  };
   changes: string[];
   tags: TagReport;
   notices: string[];
@@ -87,11 +92,19 @@ export interface RunResult {
 const MAX_LOGIN_ATTEMPTS = 25;
 
 /** Runs the plan for one contact of one connection. Throws AppError on failure. */
-export async function runContact(deps: RunDeps, connection: Connection, plan: RunPlan): Promise<RunResult> {
+export async function runContact(
+  deps: RunDeps,
+  connection: Connection,
+  plan: RunPlan,
+): Promise<RunResult> {
   const { db, clock } = deps;
   const notices: string[] = [];
   const contact = await gatherContact(connection, plan);
-  const mapped = mapContact(contact, connection.fieldMap, connection.definition.unmappedFieldsAsMeta);
+  const mapped = mapContact(
+    contact,
+    connection.fieldMap,
+    connection.definition.unmappedFieldsAsMeta,
+  );
   const tagLabels = contact.tags ? await labelTags(deps, connection, contact, notices) : undefined;
 
   const base: Omit<RunResult, 'status' | 'userId' | 'created' | 'changes' | 'tags'> = {
@@ -115,7 +128,8 @@ export async function runContact(deps: RunDeps, connection: Connection, plan: Ru
   // Hashing takes tens of milliseconds: do it before the transaction so it never holds the database.
   const password = plan.action === 'add' ? await preparePassword(mapped) : undefined;
   let generatedPassword: string | undefined;
-  const wantsWelcome = plan.action === 'add' && (plan.sendNotification === true || deps.settings.send_welcome_email);
+  const wantsWelcome =
+    plan.action === 'add' && (plan.sendNotification === true || deps.settings.send_welcome_email);
   let welcomeEmailId: number | undefined;
   const outcome = await db.transaction().execute(async (trx) => {
     const match = await findUser(trx, connection.id, plan, mapped, roles);
@@ -124,36 +138,97 @@ export async function runContact(deps: RunDeps, connection: Connection, plan: Ru
       // and creating a second user with its e-mail is never allowed; a failed event shows
       // in the event list and can be replayed once the links are sorted out.
       if (plan.action === 'add') {
-        throw new AppError(match.refused.code, `user #${match.refused.userId}; contact ${plan.contactId} was not linked and no user was created`);
+        throw new AppError(
+          match.refused.code,
+          `user #${match.refused.userId}; contact ${plan.contactId} was not linked and no user was created`,
+        );
       }
-      notices.push(`${match.refused.reason}; contact ${plan.contactId} was not linked to it and nothing was changed`);
-      return { status: 'skipped' as const, user: undefined, created: false, changes: [] as string[], tags: emptyTags(), skipReason: match.refused.reason };
+      notices.push(
+        `${match.refused.reason}; contact ${plan.contactId} was not linked to it and nothing was changed`,
+      );
+      return {
+        status: 'skipped' as const,
+        user: undefined,
+        created: false,
+        changes: [] as string[],
+        tags: emptyTags(),
+        skipReason: match.refused.reason,
+      };
     }
     const user = match?.user;
     if (!user && plan.action !== 'add') {
-      notices.push(`No user is linked to contact ${plan.contactId}${plan.email ? ` or has the e-mail ${plan.email}` : ''}; nothing to update`);
-      return { status: 'skipped' as const, user: undefined, created: false, changes: [] as string[], tags: emptyTags(), skipReason: 'no matching user' };
+      notices.push(
+        `No user is linked to contact ${plan.contactId}${plan.email ? ` or has the e-mail ${plan.email}` : ''}; nothing to update`,
+      );
+      return {
+        status: 'skipped' as const,
+        user: undefined,
+        created: false,
+        changes: [] as string[],
+        tags: emptyTags(),
+        skipReason: 'no matching user',
+      };
     }
     const now = clock.now().toISOString();
     if (!user) {
-      const created = await createUser(trx, deps, mapped, plan, roles, notices, password ?? (await preparePassword(mapped)));
+      const created = await createUser(
+        trx,
+        deps,
+        mapped,
+        plan,
+        roles,
+        notices,
+        password ?? (await preparePassword(mapped)),
+      );
       generatedPassword = created.generatedPassword;
       await linkContact(trx, connection.id, plan.contactId, created.user.id, now);
-      const tags = await applyTags(trx, connection.id, created.user.id, contact.tags, tagLabels, now);
+      const tags = await applyTags(
+        trx,
+        connection.id,
+        created.user.id,
+        contact.tags,
+        tagLabels,
+        now,
+      );
       if (wantsWelcome) {
         // Queued in the same transaction as the user: both happen, or neither.
-        welcomeEmailId = await enqueueMail(trx, { kind: 'welcome', userId: created.user.id, to: created.user.email, eventId: deps.eventId }, now);
+        welcomeEmailId = await enqueueMail(
+          trx,
+          {
+            kind: 'welcome',
+            userId: created.user.id,
+            to: created.user.email,
+            eventId: deps.eventId,
+          },
+          now,
+        );
       }
-      return { status: 'done' as const, user: created.user, created: true, changes: ['created'], tags };
+      return {
+        status: 'done' as const,
+        user: created.user,
+        created: true,
+        changes: ['created'],
+        tags,
+      };
     }
     await linkContact(trx, connection.id, plan.contactId, user.id, now);
-    const changes = plan.action === 'update_tags' ? [] : await updateExistingUser(trx, user, mapped, plan, roles, deps, notices);
+    const changes =
+      plan.action === 'update_tags'
+        ? []
+        : await updateExistingUser(trx, user, mapped, plan, roles, deps, notices);
     const tags = await applyTags(trx, connection.id, user.id, contact.tags, tagLabels, now);
     return { status: 'done' as const, user, created: false, changes, tags };
   });
-  if (outcome.user && !outcome.created && plan.action !== 'update_tags' && mapped.user_pass?.trim()) {
+  if (
+    outcome.user &&
+    !outcome.created &&
+    plan.action !== 'update_tags' &&
+    mapped.user_pass?.trim()
+  ) {
     if (isAdminRole(outcome.user.role, roles)) {
-      notices.push(`User #${outcome.user.id} holds the admin role "${outcome.user.role}", whose password webhooks never change; kept it`);
+      notices.push(
+        `User #${outcome.user.id} holds the admin role "${outcome.user.role}", whose password webhooks never change; kept it`,
+      );
     } else if (await updatePassword(deps, outcome.user, mapped)) {
       outcome.changes.push('password');
     }
@@ -183,14 +258,21 @@ export async function runContact(deps: RunDeps, connection: Connection, plan: Ru
       result.welcomeEmailId = welcomeEmailId;
     }
     if (generatedPassword !== undefined && connection.returnPasswordField) {
-      result.returnPassword = await returnPassword(connection, plan.contactId, generatedPassword, notices);
+      result.returnPassword = await returnPassword(
+        connection,
+        plan.contactId,
+        generatedPassword,
+        notices,
+      );
     }
   }
   return result;
 }
 
 function contactSourceOf(connection: Connection, plan: RunPlan): 'webhook' | 'api' {
-  return plan.action === 'update_tags' && plan.snapshotHasTags ? 'webhook' : connection.definition.contactSource;
+  return plan.action === 'update_tags' && plan.snapshotHasTags
+    ? 'webhook'
+    : connection.definition.contactSource;
 }
 
 /** The contact from the webhook when it carries what the action needs, else from the CRM API. */
@@ -213,7 +295,12 @@ async function labelTags(
   const now = deps.clock.now().toISOString();
   if (contact.tagLabels) {
     const carried = ids.filter((id) => contact.tagLabels?.[id] !== undefined);
-    await saveTagLabels(deps.db, connection.id, carried.map((id) => ({ id, label: contact.tagLabels?.[id] ?? id })), now);
+    await saveTagLabels(
+      deps.db,
+      connection.id,
+      carried.map((id) => ({ id, label: contact.tagLabels?.[id] ?? id })),
+      now,
+    );
   }
   let labels = await getTagLabels(deps.db, connection.id, ids);
   if (ids.some((id) => !labels.has(id))) {
@@ -221,7 +308,9 @@ async function labelTags(
       await saveTagLabels(deps.db, connection.id, await connection.connector.listTags(), now);
       labels = await getTagLabels(deps.db, connection.id, ids);
     } catch (error) {
-      notices.push(`Could not load tag names from the CRM (${error instanceof Error ? error.message : String(error)}); showing tag ids`);
+      notices.push(
+        `Could not load tag names from the CRM (${error instanceof Error ? error.message : String(error)}); showing tag ids`,
+      );
     }
   }
   return labels;
@@ -295,12 +384,24 @@ async function preparePassword(mapped: MappedContact): Promise<PreparedPassword>
 }
 
 /** Sets the contact's mapped password on an existing user when it differs; true when changed. */
-async function updatePassword(deps: RunDeps, user: UserRow, mapped: MappedContact): Promise<boolean> {
+async function updatePassword(
+  deps: RunDeps,
+  user: UserRow,
+  mapped: MappedContact,
+): Promise<boolean> {
   if (!isGivenPassword(mapped.user_pass)) return false;
   if (await verifyPassword(mapped.user_pass, user.password_hash)) return false;
   const hash = await hashPassword(mapped.user_pass);
   // The old password no longer opens anything: logins made with it end, open links are spent.
-  await deps.db.transaction().execute((trx) => storeNewPassword(trx, { userId: user.id, passwordHash: hash }, deps.clock.now().toISOString()));
+  await deps.db
+    .transaction()
+    .execute((trx) =>
+      storeNewPassword(
+        trx,
+        { userId: user.id, passwordHash: hash },
+        deps.clock.now().toISOString(),
+      ),
+    );
   return true;
 }
 
@@ -315,13 +416,17 @@ async function createUser(
 ): Promise<{ user: UserRow; generatedPassword: string | undefined }> {
   const email = mapped.email;
   if (!email) throw new AppError('CONTACT_HAS_NO_EMAIL', `contact ${plan.contactId}`);
-  if (!isValidEmail(email)) throw new AppError('INVALID_EMAIL', `"${email}" (contact ${plan.contactId})`);
+  if (!isValidEmail(email))
+    throw new AppError('INVALID_EMAIL', `"${email}" (contact ${plan.contactId})`);
 
   const role = resolveRole(mapped.role ?? plan.role, roles, deps.settings.default_role);
   if (role.notice) notices.push(role.notice);
   // The default role is checked when set, but a role can be made an admin role afterwards.
   if (isAdminRole(role.slug, roles)) {
-    throw new AppError('INVALID_SETTING', `default_role "${role.slug}" is an admin role, which webhooks never assign; choose another`);
+    throw new AppError(
+      'INVALID_SETTING',
+      `default_role "${role.slug}" is an admin role, which webhooks never assign; choose another`,
+    );
   }
   const login = await uniqueLogin(db, deps, mapped, email, notices);
 
@@ -337,7 +442,8 @@ async function createUser(
     role: role.slug,
     first_name: firstName,
     last_name: lastName,
-    display_name: mapped.display_name?.trim() || [firstName, lastName].filter(Boolean).join(' ') || login,
+    display_name:
+      mapped.display_name?.trim() || [firstName, lastName].filter(Boolean).join(' ') || login,
     created_at: now,
     updated_at: now,
   });
@@ -385,9 +491,14 @@ async function updateExistingUser(
   const isAdmin = isAdminRole(user.role, roles);
   if (mapped.email && mapped.email.toLowerCase() !== user.email_lower) {
     const owner = await findUserByEmail(db, mapped.email);
-    if (isAdmin) notices.push(`User #${user.id} holds the admin role "${user.role}", whose e-mail webhooks never change; kept ${user.email}`);
-    else if (!isValidEmail(mapped.email)) notices.push(`E-mail "${mapped.email}" is not valid; kept "${user.email}"`);
-    else if (owner && owner.id !== user.id) notices.push(`E-mail ${mapped.email} belongs to user #${owner.id}; kept ${user.email}`);
+    if (isAdmin)
+      notices.push(
+        `User #${user.id} holds the admin role "${user.role}", whose e-mail webhooks never change; kept ${user.email}`,
+      );
+    else if (!isValidEmail(mapped.email))
+      notices.push(`E-mail "${mapped.email}" is not valid; kept "${user.email}"`);
+    else if (owner && owner.id !== user.id)
+      notices.push(`E-mail ${mapped.email} belongs to user #${owner.id}; kept ${user.email}`);
     else {
       update.email = mapped.email;
       update.email_lower = mapped.email.toLowerCase();
@@ -404,7 +515,9 @@ async function updateExistingUser(
   const requestedRole = mapped.role ?? plan.role;
   if (requestedRole?.trim()) {
     if (isAdmin) {
-      notices.push(`User #${user.id} holds the admin role "${user.role}", which webhooks never change`);
+      notices.push(
+        `User #${user.id} holds the admin role "${user.role}", which webhooks never change`,
+      );
     } else {
       const role = resolveRole(requestedRole, roles, deps.settings.default_role);
       if (role.notice) notices.push(role.notice);
@@ -415,7 +528,9 @@ async function updateExistingUser(
     }
   }
   const meta = await getUserMeta(db, user.id);
-  const metaChanges = Object.fromEntries(Object.entries(mapped.meta).filter(([key, value]) => meta[key] !== value));
+  const metaChanges = Object.fromEntries(
+    Object.entries(mapped.meta).filter(([key, value]) => meta[key] !== value),
+  );
   await setUserMeta(db, user.id, metaChanges);
   changes.push(...Object.keys(metaChanges).map((key) => `meta.${key}`));
   if (Object.keys(update).length > 0 || changes.length > 0) {
@@ -443,14 +558,22 @@ async function applyTags(
   const current = await getUserTagIds(db, userId, connectionId);
   const label = async (ids: readonly string[]) => {
     const known = labels ?? (await getTagLabels(db, connectionId, ids));
-    const stored = await getTagLabels(db, connectionId, ids.filter((id) => !known.has(id)));
+    const stored = await getTagLabels(
+      db,
+      connectionId,
+      ids.filter((id) => !known.has(id)),
+    );
     return ids.map((id) => known.get(id) ?? stored.get(id) ?? id);
   };
   if (tagIds === undefined) return { added: [], removed: [], current: await label(current) };
   const diff = diffTags(current, tagIds);
   await addUserTags(db, userId, connectionId, diff.added, at);
   await removeUserTags(db, userId, connectionId, diff.removed);
-  return { added: await label(diff.added), removed: await label(diff.removed), current: await label([...new Set(tagIds)]) };
+  return {
+    added: await label(diff.added),
+    removed: await label(diff.removed),
+    current: await label([...new Set(tagIds)]),
+  };
 }
 
 async function returnPassword(
@@ -466,7 +589,9 @@ async function returnPassword(
     notices.push(`Generated password written to CRM field ${field}`);
     return 'written';
   } catch (error) {
-    notices.push(`Could not write the generated password to CRM field ${field}: ${error instanceof Error ? error.message : String(error)}`);
+    notices.push(
+      `Could not write the generated password to CRM field ${field}: ${error instanceof Error ? error.message : String(error)}`,
+    );
     return 'failed';
   }
 }

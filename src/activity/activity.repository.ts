@@ -32,7 +32,11 @@ export function activityRow(entry: ActivityEntry, at: string) {
   };
 }
 
-export async function writeActivity(db: Db, entries: readonly ActivityEntry[], at: string): Promise<void> {
+export async function writeActivity(
+  db: Db,
+  entries: readonly ActivityEntry[],
+  at: string,
+): Promise<void> {
   if (entries.length === 0) return;
   await db
     .insertInto('activity_log')
@@ -55,14 +59,22 @@ export interface ActivityFilter {
 const LEVEL_ORDER: readonly LogLevel[] = ['debug', 'info', 'notice', 'warning', 'error'];
 
 /** Newest first, unless `afterId` is given (then oldest first, for tailing). */
-export async function queryActivity(db: Db, filter: ActivityFilter = {}): Promise<ActivityLogRow[]> {
-  let query = db.selectFrom('activity_log').selectAll().limit(filter.limit ?? 100);
+export async function queryActivity(
+  db: Db,
+  filter: ActivityFilter = {},
+): Promise<ActivityLogRow[]> {
+  let query = db
+    .selectFrom('activity_log')
+    .selectAll()
+    .limit(filter.limit ?? 100);
   if (filter.contactId) query = query.where('contact_id', '=', filter.contactId);
   if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
   if (filter.eventId !== undefined) query = query.where('event_id', '=', filter.eventId);
   if (filter.level) query = query.where('level', '=', filter.level);
-  if (filter.minLevel) query = query.where('level', 'in', LEVEL_ORDER.slice(LEVEL_ORDER.indexOf(filter.minLevel)));
+  if (filter.minLevel)
+    query = query.where('level', 'in', LEVEL_ORDER.slice(LEVEL_ORDER.indexOf(filter.minLevel)));
   if (filter.action) query = query.where('action', '=', filter.action);
-  if (filter.afterId !== undefined) return query.where('id', '>', filter.afterId).orderBy('id', 'asc').execute();
+  if (filter.afterId !== undefined)
+    return query.where('id', '>', filter.afterId).orderBy('id', 'asc').execute();
   return query.orderBy('id', 'desc').execute();
 }

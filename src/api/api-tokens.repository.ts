@@ -32,13 +32,24 @@ export function displayPrefix(prefix: string): string {
 }
 
 /** Creates a token; the returned `token` is the only copy of the secret that will ever exist. */
-export async function createApiToken(db: Db, name: string, now: Date): Promise<ApiTokenInfo & { token: string }> {
+export async function createApiToken(
+  db: Db,
+  name: string,
+  now: Date,
+): Promise<ApiTokenInfo & { token: string }> {
   const prefix = randomBytes(4).toString('hex');
   const token = `cb_${prefix}_${newSecret()}`;
   const createdAt = now.toISOString();
   const row = await db
     .insertInto('api_tokens')
-    .values({ name, token_hash: hashSecret(token), prefix, created_at: createdAt, last_used_at: null, revoked_at: null })
+    .values({
+      name,
+      token_hash: hashSecret(token),
+      prefix,
+      created_at: createdAt,
+      last_used_at: null,
+      revoked_at: null,
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return { id: row.id, name, prefix, createdAt, lastUsedAt: null, revokedAt: null, token };
@@ -71,7 +82,11 @@ export async function revokeApiToken(db: Db, id: number, now: Date): Promise<Rev
     .returning('id')
     .executeTakeFirst();
   if (updated) return 'revoked';
-  const exists = await db.selectFrom('api_tokens').select('id').where('id', '=', id).executeTakeFirst();
+  const exists = await db
+    .selectFrom('api_tokens')
+    .select('id')
+    .where('id', '=', id)
+    .executeTakeFirst();
   return exists ? 'already_revoked' : 'not_found';
 }
 
@@ -94,7 +109,12 @@ export async function findActiveApiToken(db: Db, raw: string): Promise<ActiveApi
 }
 
 /** Records a use, unless one was recorded less than `minIntervalMs` ago (by any process). */
-export async function touchApiToken(db: Db, id: number, now: Date, minIntervalMs: number): Promise<void> {
+export async function touchApiToken(
+  db: Db,
+  id: number,
+  now: Date,
+  minIntervalMs: number,
+): Promise<void> {
   const cutoff = new Date(now.getTime() - minIntervalMs).toISOString();
   await db
     .updateTable('api_tokens')

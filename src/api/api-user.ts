@@ -8,7 +8,11 @@ export function toApiTag(tag: UserTag): ApiTag {
   return { connection: tag.connectionId, id: tag.id, label: tag.label };
 }
 
-export function toApiUser(row: UserRow, tags: readonly UserTag[], meta: Readonly<Record<string, string>>): ApiUser {
+export function toApiUser(
+  row: UserRow,
+  tags: readonly UserTag[],
+  meta: Readonly<Record<string, string>>,
+): ApiUser {
   return {
     id: row.id,
     login: row.login,

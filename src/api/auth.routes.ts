@@ -16,7 +16,6 @@ export interface AuthRouteDeps {
   settingOverrides: Readonly<Record<string, string>>;
 }
 
-
 export function authRoutes(deps: AuthRouteDeps): ApiRoute[] {
   const { db } = deps;
   return [
@@ -30,13 +29,19 @@ export function authRoutes(deps: AuthRouteDeps): ApiRoute[] {
         'per client address (login_limit_per_ip) and per account (login_limit_per_account failures), in 15-minute windows. ' +
         'An unknown login and a wrong password get the same answer.',
       body: VerifyRequestSchema,
-      response: { description: 'The login and password match; the user.', schema: UserResponseSchema },
+      response: {
+        description: 'The login and password match; the user.',
+        schema: UserResponseSchema,
+      },
       errors: ['INVALID_CREDENTIALS', 'TOO_MANY_ATTEMPTS'],
       async handle({ body, request }) {
         const identifier = body.login ?? body.username ?? body.email ?? '';
         const ip = body.client_ip ?? request.ip;
         const settings = await loadSettings(db, deps.settingOverrides);
-        const outcome = await authenticate({ db, clock: deps.clock, settings }, { identifier, password: body.password, ip, channel: 'api' });
+        const outcome = await authenticate(
+          { db, clock: deps.clock, settings },
+          { identifier, password: body.password, ip, channel: 'api' },
+        );
         if (outcome.ok) return { user: await loadApiUser(db, outcome.user) };
 
         const { user } = outcome;
@@ -56,7 +61,9 @@ export function authRoutes(deps: AuthRouteDeps): ApiRoute[] {
           isoNow(deps.clock),
         );
         if (outcome.reason === 'rate_limited') {
-          throw new AppError('TOO_MANY_ATTEMPTS', undefined, { retryAfterMs: outcome.retryAfterSeconds * 1000 });
+          throw new AppError('TOO_MANY_ATTEMPTS', undefined, {
+            retryAfterMs: outcome.retryAfterSeconds * 1000,
+          });
         }
         throw new AppError('INVALID_CREDENTIALS');
       },

@@ -34,8 +34,17 @@ function bearerToken(request: FastifyRequest): string | undefined {
 /** Anything thrown while answering, as the AppError to answer with. */
 function toApiError(error: unknown): AppError {
   if (isAppError(error)) return error;
-  const { statusCode, code, message } = error as { statusCode?: number; code?: string; message?: string };
-  if (statusCode === 413 || code === 'FST_ERR_CTP_BODY_TOO_LARGE' || code === 'FST_REQ_FILE_TOO_LARGE') return new AppError('BODY_TOO_LARGE');
+  const { statusCode, code, message } = error as {
+    statusCode?: number;
+    code?: string;
+    message?: string;
+  };
+  if (
+    statusCode === 413 ||
+    code === 'FST_ERR_CTP_BODY_TOO_LARGE' ||
+    code === 'FST_REQ_FILE_TOO_LARGE'
+  )
+    return new AppError('BODY_TOO_LARGE');
   if (statusCode !== undefined && statusCode < 500) return new AppError('INVALID_REQUEST', message);
   // As elsewhere in the service: the caller should retry. No detail, as a message can name tables or values.
   return new AppError('STORAGE_UNAVAILABLE');
@@ -58,20 +67,36 @@ export async function registerApi(app: FastifyInstance, deps: AppDeps): Promise<
 
   app.setErrorHandler(async (error, request, reply) => {
     const appError = toApiError(error);
-    if (appError.status >= 500) request.log.error({ err: error, url: redactUrl(request.url) }, 'API request failed');
+    if (appError.status >= 500)
+      request.log.error({ err: error, url: redactUrl(request.url) }, 'API request failed');
     if (['INVALID_REQUEST', 'MALFORMED_BODY', 'BODY_TOO_LARGE'].includes(appError.code)) {
       // Refused input leaves a line in the activity log: what was wrong, never the values sent.
       await writeActivity(
         db,
-        [{ level: 'notice', action: 'api', message: `Refused ${request.method} ${request.url.split('?')[0]}: ${appError.message}`, data: { ip: request.ip, apiToken: request.apiToken?.name ?? null } }],
+        [
+          {
+            level: 'notice',
+            action: 'api',
+            message: `Refused ${request.method} ${request.url.split('?')[0]}: ${appError.message}`,
+            data: { ip: request.ip, apiToken: request.apiToken?.name ?? null },
+          },
+        ],
         clock.now().toISOString(),
-      ).catch((failure: unknown) => request.log.warn({ err: failure }, 'could not write the activity log'));
+      ).catch((failure: unknown) =>
+        request.log.warn({ err: failure }, 'could not write the activity log'),
+      );
     }
     if (appError.code === 'UNAUTHORIZED') {
-      reply.header('www-authenticate', request.headers.authorization === undefined ? REALM : `${REALM}, error="invalid_token"`);
+      reply.header(
+        'www-authenticate',
+        request.headers.authorization === undefined ? REALM : `${REALM}, error="invalid_token"`,
+      );
     }
-    if (appError.retryAfterMs !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(appError.retryAfterMs / 1000))));
-    return reply.code(appError.status).send({ status: 'error', error: { code: appError.code, message: appError.message } });
+    if (appError.retryAfterMs !== undefined)
+      reply.header('retry-after', String(Math.max(1, Math.ceil(appError.retryAfterMs / 1000))));
+    return reply
+      .code(appError.status)
+      .send({ status: 'error', error: { code: appError.code, message: appError.message } });
   });
 
   const routes: ApiRoute[] = [
@@ -91,7 +116,11 @@ export async function registerApi(app: FastifyInstance, deps: AppDeps): Promise<
     async handle() {
       // The public URL is known only once the server listens, so the document is built on first request.
       const serverUrl = baseUrl();
-      if (document?.serverUrl !== serverUrl) document = { serverUrl, document: buildOpenApiDocument([...routes, documentRoute], serverUrl) };
+      if (document?.serverUrl !== serverUrl)
+        document = {
+          serverUrl,
+          document: buildOpenApiDocument([...routes, documentRoute], serverUrl),
+        };
       return document.document;
     },
   });

@@ -35,14 +35,16 @@ function tidy(ctx: { jsonSchema: JsonSchema }): void {
   const schema = ctx.jsonSchema;
   if (schema.maximum === Number.MAX_SAFE_INTEGER) delete schema.maximum;
   if (schema.minimum === Number.MIN_SAFE_INTEGER) delete schema.minimum;
-  if (typeof schema.format === 'string' && FORMATS_WITHOUT_PATTERN.has(schema.format)) delete schema.pattern;
+  if (typeof schema.format === 'string' && FORMATS_WITHOUT_PATTERN.has(schema.format))
+    delete schema.pattern;
 }
 
 function withDescriptions(ctx: { zodSchema: unknown; jsonSchema: JsonSchema }): void {
   tidy(ctx);
   // Field descriptions live in zod's global registry (`.describe()`); the component registry only names schemas.
   const description = z.globalRegistry.get(ctx.zodSchema as z.ZodType)?.description;
-  if (description !== undefined && ctx.jsonSchema.description === undefined) ctx.jsonSchema.description = description;
+  if (description !== undefined && ctx.jsonSchema.description === undefined)
+    ctx.jsonSchema.description = description;
 }
 
 function strip(schema: JsonSchema): JsonSchema {
@@ -50,27 +52,46 @@ function strip(schema: JsonSchema): JsonSchema {
   return rest;
 }
 
-function componentSchemas(): { schemas: Record<string, JsonSchema>; names: Map<z.ZodType, string> } {
+function componentSchemas(): {
+  schemas: Record<string, JsonSchema>;
+  names: Map<z.ZodType, string>;
+} {
   const registry = z.registry<{ id: string }>();
   const names = new Map<z.ZodType, string>();
   for (const [name, schema] of Object.entries(COMPONENT_SCHEMAS)) {
     registry.add(schema, { id: name });
     names.set(schema, name);
   }
-  const converted = z.toJSONSchema(registry, { uri: (id) => `${SCHEMA_REF}${id}`, override: withDescriptions });
-  const schemas = Object.fromEntries(Object.entries(converted.schemas).map(([name, schema]) => [name, strip(schema as JsonSchema)]));
+  const converted = z.toJSONSchema(registry, {
+    uri: (id) => `${SCHEMA_REF}${id}`,
+    override: withDescriptions,
+  });
+  const schemas = Object.fromEntries(
+    Object.entries(converted.schemas).map(([name, schema]) => [name, strip(schema as JsonSchema)]),
+  );
   return { schemas, names };
 }
 
 function parameters(route: ApiRoute): JsonSchema[] {
   const result: JsonSchema[] = [];
-  for (const [where, object] of [['path', route.params], ['query', route.query]] as const) {
+  for (const [where, object] of [
+    ['path', route.params],
+    ['query', route.query],
+  ] as const) {
     if (!object) continue;
-    const required = new Set((z.toJSONSchema(object, { io: 'input' }).required as string[] | undefined) ?? []);
+    const required = new Set(
+      (z.toJSONSchema(object, { io: 'input' }).required as string[] | undefined) ?? [],
+    );
     for (const [name, field] of Object.entries(object.shape)) {
       const schema = strip(z.toJSONSchema(field, { io: 'input', override: tidy }) as JsonSchema);
       const { description, ...rest } = schema;
-      result.push({ name, in: where, required: where === 'path' || required.has(name), description, schema: rest });
+      result.push({
+        name,
+        in: where,
+        required: where === 'path' || required.has(name),
+        description,
+        schema: rest,
+      });
     }
   }
   return result;
@@ -86,10 +107,16 @@ function errorResponses(route: ApiRoute): Record<string, JsonSchema> {
   for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
     const headers: Record<string, JsonSchema> = {};
     if (codes.includes('UNAUTHORIZED')) {
-      headers['WWW-Authenticate'] = { description: 'Bearer challenge (RFC 6750).', schema: { type: 'string' } };
+      headers['WWW-Authenticate'] = {
+        description: 'Bearer challenge (RFC 6750).',
+        schema: { type: 'string' },
+      };
     }
     if (codes.includes('TOO_MANY_ATTEMPTS')) {
-      headers['Retry-After'] = { description: 'Seconds until the limit window ends.', schema: { type: 'integer' } };
+      headers['Retry-After'] = {
+        description: 'Seconds until the limit window ends.',
+        schema: { type: 'integer' },
+      };
     }
     responses[String(status)] = {
       description: codes.map((code) => `${code}: ${ERRORS[code].message}`).join('. '),
@@ -101,11 +128,15 @@ function errorResponses(route: ApiRoute): Record<string, JsonSchema> {
 }
 
 /** The document for `routes`, served from `serverUrl` (the API base URL). */
-export function buildOpenApiDocument(routes: readonly ApiRoute[], serverUrl: string): OpenApiDocument {
+export function buildOpenApiDocument(
+  routes: readonly ApiRoute[],
+  serverUrl: string,
+): OpenApiDocument {
   const { schemas, names } = componentSchemas();
   const ref = (schema: z.ZodType, route: ApiRoute) => {
     const name = names.get(schema);
-    if (!name) throw new Error(`${route.operationId}: its schemas must be listed in COMPONENT_SCHEMAS`);
+    if (!name)
+      throw new Error(`${route.operationId}: its schemas must be listed in COMPONENT_SCHEMAS`);
     return { $ref: `${SCHEMA_REF}${name}` };
   };
   const paths: Record<string, Record<string, unknown>> = {};
@@ -117,10 +148,18 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[], serverUrl: str
       ...(route.public ? { security: [] } : {}),
       parameters: parameters(route),
       ...(route.body
-        ? { requestBody: { required: true, content: { 'application/json': { schema: ref(route.body, route) } } } }
+        ? {
+            requestBody: {
+              required: true,
+              content: { 'application/json': { schema: ref(route.body, route) } },
+            },
+          }
         : {}),
       responses: {
-        '200': { description: route.response.description, content: { 'application/json': { schema: ref(route.response.schema, route) } } },
+        '200': {
+          description: route.response.description,
+          content: { 'application/json': { schema: ref(route.response.schema, route) } },
+        },
         ...errorResponses(route),
       },
     };
@@ -131,7 +170,8 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[], serverUrl: str
     info: {
       title: 'crm-bridge API',
       version: '1',
-      description: 'Users created by crm-bridge, for the site that uses it. Every operation but this document needs an API token.',
+      description:
+        'Users created by crm-bridge, for the site that uses it. Every operation but this document needs an API token.',
     },
     servers: [{ url: serverUrl }],
     security: [{ [SECURITY_SCHEME]: [] }],
@@ -142,7 +182,8 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[], serverUrl: str
         [SECURITY_SCHEME]: {
           type: 'http',
           scheme: 'bearer',
-          description: 'A token from `crm-bridge api-tokens create`, sent as `Authorization: Bearer cb_…`.',
+          description:
+            'A token from `crm-bridge api-tokens create`, sent as `Authorization: Bearer cb_…`.',
         },
       },
     },

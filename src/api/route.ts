@@ -2,7 +2,12 @@
  * One description per API operation: the Fastify route and the OpenAPI
  * operation are both made from it, and its schemas validate the input.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  onRequestAsyncHookHandler,
+} from 'fastify';
 import type { z } from 'zod';
 import { AppError, type ErrorCode } from '../errors.js';
 
@@ -74,7 +79,11 @@ function parseInput(schema: z.ZodType | undefined, value: unknown, where: string
 }
 
 /** Registers the routes; `requireToken` guards every route that is not public. */
-export function registerRoutes(app: FastifyInstance, routes: readonly ApiRoute[], requireToken: onRequestAsyncHookHandler): void {
+export function registerRoutes(
+  app: FastifyInstance,
+  routes: readonly ApiRoute[],
+  requireToken: onRequestAsyncHookHandler,
+): void {
   for (const route of routes) {
     app.route({
       method: route.method,
@@ -85,7 +94,10 @@ export function registerRoutes(app: FastifyInstance, routes: readonly ApiRoute[]
         const query = parseInput(route.query, request.query, 'query');
         // The root parser never throws on a bad body: it marks the request, and the API answers 400.
         if (route.body && request.bodyProblem) {
-          throw new AppError('MALFORMED_BODY', 'send a JSON object with Content-Type: application/json');
+          throw new AppError(
+            'MALFORMED_BODY',
+            'send a JSON object with Content-Type: application/json',
+          );
         }
         // No body at all reads as an empty object, so the answer names the missing fields.
         const body = parseInput(route.body, request.body ?? {}, 'body');

@@ -18,7 +18,9 @@ const userId = z.coerce
   .max(MAX_ID, { error: 'is too large' });
 
 export const TagSchema = z.strictObject({
-  connection: z.string().describe('The CRM connection the tag comes from (e.g. "payload", "ontraport").'),
+  connection: z
+    .string()
+    .describe('The CRM connection the tag comes from (e.g. "payload", "ontraport").'),
   id: z.string().describe('The tag id in that CRM.'),
   label: z.string().describe('The tag name; the id when no name is known.'),
 });
@@ -33,10 +35,14 @@ export const UserSchema = z.strictObject({
   display_name: z.string(),
   role: z.string().describe('Role slug, e.g. "subscriber".'),
   tags: z.array(TagSchema).describe('Every tag of the user, ordered by connection and tag id.'),
-  meta: z.record(z.string(), z.string()).describe('Other contact fields kept for the user (key → value).'),
+  meta: z
+    .record(z.string(), z.string())
+    .describe('Other contact fields kept for the user (key → value).'),
   password_change_required: z
     .boolean()
-    .describe('True while the user still has the password crm-bridge generated; the site should ask them to choose their own.'),
+    .describe(
+      'True while the user still has the password crm-bridge generated; the site should ask them to choose their own.',
+    ),
   created_at: z.iso.datetime().describe('ISO-8601 UTC.'),
   updated_at: z.iso.datetime().describe('ISO-8601 UTC.'),
 });
@@ -45,7 +51,9 @@ export type ApiUser = z.output<typeof UserSchema>;
 export const ErrorSchema = z.strictObject({
   status: z.literal('error'),
   error: z.strictObject({
-    code: z.string().describe('A stable code from the error table, e.g. UNAUTHORIZED or USER_NOT_FOUND.'),
+    code: z
+      .string()
+      .describe('A stable code from the error table, e.g. UNAUTHORIZED or USER_NOT_FOUND.'),
     message: z.string().describe('A sentence for people; do not parse it.'),
   }),
 });
@@ -74,18 +82,40 @@ export const VerifyRequestSchema = z
         "The address of the person logging in. Give it: the per-address login limit then applies to them rather than to the site's server.",
       ),
   })
-  .refine((body) => [body.login, body.username, body.email].filter((name) => name !== undefined).length === 1, {
-    error: 'give exactly one of login, username or email',
-    path: ['login'],
-  });
+  .refine(
+    (body) =>
+      [body.login, body.username, body.email].filter((name) => name !== undefined).length === 1,
+    {
+      error: 'give exactly one of login, username or email',
+      path: ['login'],
+    },
+  );
 
 export const UserParamsSchema = z.strictObject({ id: userId.describe('The user id.') });
 
 export const UsersQuerySchema = z
   .strictObject({
-    email: z.string().trim().min(1).max(320).optional().describe('Only the user with this e-mail address (case-insensitive).'),
-    tag: z.string().trim().min(1).max(255).optional().describe('Only users with this tag, given by id or by label (exact match).'),
-    connection: z.string().trim().min(1).max(64).optional().describe('With tag: only tags of this CRM connection.'),
+    email: z
+      .string()
+      .trim()
+      .min(1)
+      .max(320)
+      .optional()
+      .describe('Only the user with this e-mail address (case-insensitive).'),
+    tag: z
+      .string()
+      .trim()
+      .min(1)
+      .max(255)
+      .optional()
+      .describe('Only users with this tag, given by id or by label (exact match).'),
+    connection: z
+      .string()
+      .trim()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe('With tag: only tags of this CRM connection.'),
     limit: z.coerce
       .number(WHOLE)
       .int(WHOLE)
@@ -106,7 +136,11 @@ export const UsersQuerySchema = z
     path: ['connection'],
   });
 
-export const OpenApiDocumentSchema = z.looseObject({ openapi: z.string(), info: z.looseObject({}), paths: z.looseObject({}) });
+export const OpenApiDocumentSchema = z.looseObject({
+  openapi: z.string(),
+  info: z.looseObject({}),
+  paths: z.looseObject({}),
+});
 
 /** Schemas the OpenAPI document lists under components.schemas, by name. */
 export const COMPONENT_SCHEMAS = {

@@ -28,7 +28,11 @@ export interface TokenVerifierOptions {
 /** Beyond this many cached tokens the cache starts over (sites have a handful of tokens). */
 const MAX_CACHED = 1_000;
 
-export function createTokenVerifier(db: Kysely<DB>, clock: Clock, options: TokenVerifierOptions = {}): TokenVerifier {
+export function createTokenVerifier(
+  db: Kysely<DB>,
+  clock: Clock,
+  options: TokenVerifierOptions = {},
+): TokenVerifier {
   const cacheMs = options.cacheMs ?? 2_000;
   const touchEveryMs = options.touchEveryMs ?? 60_000;
   // Keyed by hash, so the raw secrets do not sit in memory longer than a request.
@@ -55,7 +59,8 @@ export function createTokenVerifier(db: Kysely<DB>, clock: Clock, options: Token
       const token = await findActiveApiToken(db, raw);
       if (!token) return null;
       const identity = { id: token.id, name: token.name };
-      if (token.lastUsedAt !== null && !lastTouched.has(token.id)) lastTouched.set(token.id, Date.parse(token.lastUsedAt));
+      if (token.lastUsedAt !== null && !lastTouched.has(token.id))
+        lastTouched.set(token.id, Date.parse(token.lastUsedAt));
       if (cache.size >= MAX_CACHED) cache.clear();
       cache.set(key, { identity, until: now.getTime() + cacheMs });
       await touch(identity, now);

@@ -23,7 +23,8 @@ export interface UserPageFilter {
 export async function listUserPage(db: Db, filter: UserPageFilter): Promise<UserRow[]> {
   let query = db.selectFrom('users').selectAll('users').orderBy('users.id').limit(filter.limit);
   if (filter.after !== undefined) query = query.where('users.id', '>', filter.after);
-  if (filter.email !== undefined) query = query.where('users.email_lower', '=', filter.email.trim().toLowerCase());
+  if (filter.email !== undefined)
+    query = query.where('users.email_lower', '=', filter.email.trim().toLowerCase());
   const { tag, connection } = filter;
   if (tag !== undefined) {
     // EXISTS rather than a join: a user holding the tag in two connections is still one row.
@@ -32,12 +33,18 @@ export async function listUserPage(db: Db, filter: UserPageFilter): Promise<User
         eb
           .selectFrom('user_tags')
           .leftJoin('tags', (join) =>
-            join.onRef('tags.connection_id', '=', 'user_tags.connection_id').onRef('tags.tag_id', '=', 'user_tags.tag_id'),
+            join
+              .onRef('tags.connection_id', '=', 'user_tags.connection_id')
+              .onRef('tags.tag_id', '=', 'user_tags.tag_id'),
           )
           .select('user_tags.user_id')
           .whereRef('user_tags.user_id', '=', 'users.id')
-          .where((inner) => inner.or([inner('user_tags.tag_id', '=', tag), inner('tags.label', '=', tag)]))
-          .$if(connection !== undefined, (qb) => qb.where('user_tags.connection_id', '=', connection ?? '')),
+          .where((inner) =>
+            inner.or([inner('user_tags.tag_id', '=', tag), inner('tags.label', '=', tag)]),
+          )
+          .$if(connection !== undefined, (qb) =>
+            qb.where('user_tags.connection_id', '=', connection ?? ''),
+          ),
       ),
     );
   }

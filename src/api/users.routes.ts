@@ -5,7 +5,13 @@ import { AppError } from '../errors.js';
 import type { DB, UserRow } from '../storage/schema.js';
 import { loadApiUser, loadApiUsers, toApiTag } from './api-user.js';
 import { defineRoute, type ApiRoute } from './route.js';
-import { TagListSchema, UserPageSchema, UserParamsSchema, UserResponseSchema, UsersQuerySchema } from './schemas.js';
+import {
+  TagListSchema,
+  UserPageSchema,
+  UserParamsSchema,
+  UserResponseSchema,
+  UsersQuerySchema,
+} from './schemas.js';
 import { listUserTags } from '../directory/user.repository.js';
 import { listUserPage } from './users.repository.js';
 

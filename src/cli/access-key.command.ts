@@ -10,7 +10,9 @@ export function registerAccessKeyCommands(program: Command, { io, clock, withDb 
     .command('show')
     .description('print the current access key')
     .action((_options: unknown, command: Command) =>
-      withDb(command, async ({ db }, _config, sealer) => io.out((await currentAccessKey(db, clock, sealer)).secret)),
+      withDb(command, async ({ db }, _config, sealer) =>
+        io.out((await currentAccessKey(db, clock, sealer)).secret),
+      ),
     );
   accessKey
     .command('rotate')
@@ -19,8 +21,12 @@ export function registerAccessKeyCommands(program: Command, { io, clock, withDb 
     .action((options: { graceHours?: string }, command: Command) =>
       withDb(command, async ({ db }, config, sealer) => {
         const settings = await loadSettings(db, config.settingOverrides);
-        const hours = options.graceHours === undefined ? settings.access_key_grace_hours : Number(options.graceHours);
-        if (!Number.isFinite(hours) || hours < 0) throw new Error('--grace-hours must be a number of hours');
+        const hours =
+          options.graceHours === undefined
+            ? settings.access_key_grace_hours
+            : Number(options.graceHours);
+        if (!Number.isFinite(hours) || hours < 0)
+          throw new Error('--grace-hours must be a number of hours');
         const key = await rotateAccessKey(db, clock, sealer, hours * 3_600_000);
         io.out(key.secret);
         io.err(`the previous key stays valid for ${hours} hour(s)`);

@@ -1,11 +1,21 @@
 /** `crm-bridge api-tokens create|list|revoke`: tokens for the REST API. */
 import type { Command } from 'commander';
-import { createApiToken, displayPrefix, listApiTokens, revokeApiToken } from '../api/api-tokens.repository.js';
+import {
+  createApiToken,
+  displayPrefix,
+  listApiTokens,
+  revokeApiToken,
+} from '../api/api-tokens.repository.js';
 import type { CliDeps } from './deps.js';
 import { formatTable } from './output.js';
 
-export function registerApiTokenCommands(program: Command, { io, clock, withDb, print }: CliDeps): void {
-  const tokens = program.command('api-tokens').description('tokens the site uses for the REST API (/api/v1)');
+export function registerApiTokenCommands(
+  program: Command,
+  { io, clock, withDb, print }: CliDeps,
+): void {
+  const tokens = program
+    .command('api-tokens')
+    .description('tokens the site uses for the REST API (/api/v1)');
 
   tokens
     .command('create')
@@ -19,7 +29,10 @@ export function registerApiTokenCommands(program: Command, { io, clock, withDb, 
         const created = await createApiToken(db, name, clock.now());
         // Only the token on stdout, so `TOKEN=$(crm-bridge api-tokens create --name site)` works.
         print(created, options.json, () => created.token);
-        if (!options.json) io.err(`API token #${created.id} "${created.name}" created; it is shown only this once, so store it now`);
+        if (!options.json)
+          io.err(
+            `API token #${created.id} "${created.name}" created; it is shown only this once, so store it now`,
+          );
       }),
     );
 
@@ -33,7 +46,14 @@ export function registerApiTokenCommands(program: Command, { io, clock, withDb, 
         print(rows, options.json, () =>
           formatTable(
             ['id', 'name', 'token', 'created', 'last used', 'revoked'],
-            rows.map((row) => [String(row.id), row.name, displayPrefix(row.prefix), row.createdAt, row.lastUsedAt ?? 'never', row.revokedAt ?? '']),
+            rows.map((row) => [
+              String(row.id),
+              row.name,
+              displayPrefix(row.prefix),
+              row.createdAt,
+              row.lastUsedAt ?? 'never',
+              row.revokedAt ?? '',
+            ]),
           ),
         );
       }),
@@ -44,10 +64,15 @@ export function registerApiTokenCommands(program: Command, { io, clock, withDb, 
     .description('stop a token from working (running servers notice within seconds)')
     .action((id: string, _options: unknown, command: Command) =>
       withDb(command, async ({ db }) => {
-        if (!/^\d{1,9}$/.test(id)) throw new Error(`"${id}" is not a token id; see api-tokens list`);
+        if (!/^\d{1,9}$/.test(id))
+          throw new Error(`"${id}" is not a token id; see api-tokens list`);
         const outcome = await revokeApiToken(db, Number(id), clock.now());
         if (outcome === 'not_found') throw new Error(`no API token #${id}`);
-        io.out(outcome === 'revoked' ? `API token #${id} revoked` : `API token #${id} was already revoked`);
+        io.out(
+          outcome === 'revoked'
+            ? `API token #${id} revoked`
+            : `API token #${id} was already revoked`,
+        );
       }),
     );
 }

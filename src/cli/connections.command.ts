@@ -13,7 +13,11 @@ import {
   setDefaultConnection,
   updateConnection,
 } from '../connections/connection.repository.js';
-import { CommonSettingsSchema, createConnectionRegistry, withSecretOverrides } from '../connections/registry.js';
+import {
+  CommonSettingsSchema,
+  createConnectionRegistry,
+  withSecretOverrides,
+} from '../connections/registry.js';
 import { isInsecureHttpUrl } from '../connectors/http-client.js';
 import { CONNECTOR_TYPES, connectorDefinition } from '../connectors/index.js';
 import { sealCredentials, openCredentials } from '../connections/credentials.js';
@@ -25,8 +29,14 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 /** Reads `key=value` text into a setting value: booleans and numbers where the key calls for them. */
 function coerce(key: string, value: string): unknown {
-  if (key === 'return_password' || key === 'allow_insecure_http') return ['true', '1', 'yes', 'on'].includes(value.toLowerCase());
-  if (['rate_limit_per_minute', 'rate_limit_requests', 'rate_limit_window_ms', 'timeout_ms'].includes(key)) return Number(value);
+  if (key === 'return_password' || key === 'allow_insecure_http')
+    return ['true', '1', 'yes', 'on'].includes(value.toLowerCase());
+  if (
+    ['rate_limit_per_minute', 'rate_limit_requests', 'rate_limit_window_ms', 'timeout_ms'].includes(
+      key,
+    )
+  )
+    return Number(value);
   return value;
 }
 
@@ -35,7 +45,10 @@ function coerce(key: string, value: string): unknown {
  * breaks dropped), so it never appears in `ps` or shell history; `@@` stands
  * for a value that really starts with `@`.
  */
-export function readCredentialFiles(pairs: readonly string[], isSecret: (key: string) => boolean): string[] {
+export function readCredentialFiles(
+  pairs: readonly string[],
+  isSecret: (key: string) => boolean,
+): string[] {
   return pairs.map((pair) => {
     const at = pair.indexOf('=');
     const key = pair.slice(0, at).trim();
@@ -47,15 +60,23 @@ export function readCredentialFiles(pairs: readonly string[], isSecret: (key: st
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (error) {
-      throw new Error(`cannot read ${key} from ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      throw new Error(
+        `cannot read ${key} from ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      );
     }
     return `${key}=${text.replace(/[\r\n]+$/, '')}`;
   });
 }
 
 /** Applies `key=value` pairs to stored settings; `map.<field>=<target>` edits the field mapping. */
-export function applySettingPairs(settings: Record<string, unknown>, pairs: readonly string[]): Record<string, unknown> {
-  const next: Record<string, unknown> = { ...settings, field_map: { ...(settings.field_map as Record<string, string> | undefined) } };
+export function applySettingPairs(
+  settings: Record<string, unknown>,
+  pairs: readonly string[],
+): Record<string, unknown> {
+  const next: Record<string, unknown> = {
+    ...settings,
+    field_map: { ...(settings.field_map as Record<string, string> | undefined) },
+  };
   for (const pair of pairs) {
     const at = pair.indexOf('=');
     if (at <= 0) throw new Error(`expected key=value, got "${pair}"`);
@@ -73,10 +94,18 @@ export function applySettingPairs(settings: Record<string, unknown>, pairs: read
 /** Masks secret settings for display. */
 function maskSettings(type: string, settings: Record<string, unknown>): Record<string, unknown> {
   const secrets = new Set(connectorDefinition(type)?.secretSettings ?? []);
-  return Object.fromEntries(Object.entries(settings).map(([key, value]) => [key, (secrets.has(key) || isSecretName(key)) && value ? MASK : value]));
+  return Object.fromEntries(
+    Object.entries(settings).map(([key, value]) => [
+      key,
+      (secrets.has(key) || isSecretName(key)) && value ? MASK : value,
+    ]),
+  );
 }
 
-export function registerConnectionCommands(program: Command, { io, clock, withDb, print }: CliDeps): void {
+export function registerConnectionCommands(
+  program: Command,
+  { io, clock, withDb, print }: CliDeps,
+): void {
   const connectorTypes = CONNECTOR_TYPES;
   const connections = program.command('connections').description('CRM connections');
 
@@ -88,36 +117,50 @@ export function registerConnectionCommands(program: Command, { io, clock, withDb
     .option('--api-url <url>', 'the CRM API base URL (FunnelKit: the CRM site URL)')
     .option('--set <key=value>', 'a setting (repeatable), e.g. api_key=…', collect, [])
     .option('--default', 'webhooks to / use this connection')
-    .action((type: string, options: { id?: string; name?: string; apiUrl?: string; set: string[]; default?: boolean }, command: Command) =>
-      withDb(command, async ({ db }, config, sealer) => {
-        const definition = connectorDefinition(type);
-        if (!definition) throw new Error(`unknown CRM type "${type}"; known: ${connectorTypes.join(', ')}`);
-        const id = options.id ?? type;
-        if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new Error('a connection id uses letters, digits, _ and -');
-        if (await findConnection(db, id)) throw new Error(`connection "${id}" exists; use connections set`);
-        const isSecret = (key: string) => definition.secretSettings.includes(key) || isSecretName(key);
-        const settings = applySettingPairs({}, readCredentialFiles(options.set, isSecret));
-        validate(definition.settingsSchema, withSecretOverrides(id, definition, settings, config.secretOverrides));
-        checkTransport(options.apiUrl ?? definition.defaultApiUrl, settings);
-        const now = isoNow(clock);
-        await insertConnection(db, {
-          id,
-          type,
-          name: options.name ?? definition.label,
-          api_url: options.apiUrl ?? null,
-          settings: JSON.stringify(sealCredentials(definition, settings, sealer)),
-          is_default: 0,
-          created_at: now,
-          updated_at: now,
-        });
-        if (options.default) await setDefaultConnection(db, id, now);
-        io.out(`connection ${id} (${type}) added; webhooks: /webhooks/${id}`);
-      }),
+    .action(
+      (
+        type: string,
+        options: { id?: string; name?: string; apiUrl?: string; set: string[]; default?: boolean },
+        command: Command,
+      ) =>
+        withDb(command, async ({ db }, config, sealer) => {
+          const definition = connectorDefinition(type);
+          if (!definition)
+            throw new Error(`unknown CRM type "${type}"; known: ${connectorTypes.join(', ')}`);
+          const id = options.id ?? type;
+          if (!/^[A-Za-z0-9_-]{1,64}$/.test(id))
+            throw new Error('a connection id uses letters, digits, _ and -');
+          if (await findConnection(db, id))
+            throw new Error(`connection "${id}" exists; use connections set`);
+          const isSecret = (key: string) =>
+            definition.secretSettings.includes(key) || isSecretName(key);
+          const settings = applySettingPairs({}, readCredentialFiles(options.set, isSecret));
+          validate(
+            definition.settingsSchema,
+            withSecretOverrides(id, definition, settings, config.secretOverrides),
+          );
+          checkTransport(options.apiUrl ?? definition.defaultApiUrl, settings);
+          const now = isoNow(clock);
+          await insertConnection(db, {
+            id,
+            type,
+            name: options.name ?? definition.label,
+            api_url: options.apiUrl ?? null,
+            settings: JSON.stringify(sealCredentials(definition, settings, sealer)),
+            is_default: 0,
+            created_at: now,
+            updated_at: now,
+          });
+          if (options.default) await setDefaultConnection(db, id, now);
+          io.out(`connection ${id} (${type}) added; webhooks: /webhooks/${id}`);
+        }),
     );
 
   connections
     .command('set <id> <pairs...>')
-    .description('change settings: key=value, map.<CRM field>=<user field or meta key>, api_url=…, name=…, default=true')
+    .description(
+      'change settings: key=value, map.<CRM field>=<user field or meta key>, api_url=…, name=…, default=true',
+    )
     .action((id: string, pairs: string[], _options: unknown, command: Command) =>
       withDb(command, async ({ db }, config, sealer) => {
         const row = await findConnection(db, id);
@@ -134,11 +177,24 @@ export function registerConnectionCommands(program: Command, { io, clock, withDb
           }
           return true;
         });
-        const isSecret = (key: string) => definition.secretSettings.includes(key) || isSecretName(key);
-        const current = openCredentials(id, definition, JSON.parse(row.settings) as Record<string, unknown>, sealer);
+        const isSecret = (key: string) =>
+          definition.secretSettings.includes(key) || isSecretName(key);
+        const current = openCredentials(
+          id,
+          definition,
+          JSON.parse(row.settings) as Record<string, unknown>,
+          sealer,
+        );
         const settings = applySettingPairs(current, readCredentialFiles(rest, isSecret));
-        validate(definition.settingsSchema, withSecretOverrides(id, definition, settings, config.secretOverrides));
-        checkTransport((special.has('api_url') ? special.get('api_url') : row.api_url) || definition.defaultApiUrl, settings);
+        validate(
+          definition.settingsSchema,
+          withSecretOverrides(id, definition, settings, config.secretOverrides),
+        );
+        checkTransport(
+          (special.has('api_url') ? special.get('api_url') : row.api_url) ||
+            definition.defaultApiUrl,
+          settings,
+        );
         await updateConnection(
           db,
           id,
@@ -171,21 +227,29 @@ export function registerConnectionCommands(program: Command, { io, clock, withDb
         print(views, options.json, () =>
           rows.length === 0
             ? 'no connections: webhooks use the built-in payload connection (contact data in the webhook)'
-            : formatTable(['id', 'type', 'default', 'api url', 'name'], views.map((v) => [v.id, v.type, v.default ? 'yes' : '', v.apiUrl ?? '', v.name])),
+            : formatTable(
+                ['id', 'type', 'default', 'api url', 'name'],
+                views.map((v) => [v.id, v.type, v.default ? 'yes' : '', v.apiUrl ?? '', v.name]),
+              ),
         );
       }),
     );
 
-  connections
-    .command('remove <id>')
-    .action((id: string, _options: unknown, command: Command) =>
-      withDb(command, async ({ db }) => {
-        if (!(await deleteConnection(db, id))) throw new Error(`no connection "${id}"`);
-        io.out(`connection ${id} removed`);
-      }),
-    );
+  connections.command('remove <id>').action((id: string, _options: unknown, command: Command) =>
+    withDb(command, async ({ db }) => {
+      if (!(await deleteConnection(db, id))) throw new Error(`no connection "${id}"`);
+      io.out(`connection ${id} removed`);
+    }),
+  );
 
-  const withConnector = (name: string, description: string, run: (connection: Awaited<ReturnType<ReturnType<typeof createConnectionRegistry>['resolve']>>, json: boolean | undefined) => Promise<void>) =>
+  const withConnector = (
+    name: string,
+    description: string,
+    run: (
+      connection: Awaited<ReturnType<ReturnType<typeof createConnectionRegistry>['resolve']>>,
+      json: boolean | undefined,
+    ) => Promise<void>,
+  ) =>
     connections
       .command(`${name} <id>`)
       .description(description)
@@ -207,17 +271,38 @@ export function registerConnectionCommands(program: Command, { io, clock, withDb
   });
   withConnector('tags', 'list the CRM tags (id and label)', async (connection, json) => {
     const tags = await connection.connector.listTags();
-    print(tags, json, () => formatTable(['id', 'label'], tags.map((t) => [t.id, t.label])));
+    print(tags, json, () =>
+      formatTable(
+        ['id', 'label'],
+        tags.map((t) => [t.id, t.label]),
+      ),
+    );
   });
-  withConnector('fields', 'list the CRM fields and the current mapping', async (connection, json) => {
-    const fields = await connection.connector.listFields();
-    const rows = fields.map((f) => ({ ...f, mappedTo: (Object.hasOwn(connection.fieldMap, f.id) ? connection.fieldMap[f.id] : undefined) ?? '' }));
-    print(rows, json, () => formatTable(['id', 'label', 'type', 'mapped to'], rows.map((f) => [f.id, f.label, f.type ?? '', f.mappedTo])));
-  });
+  withConnector(
+    'fields',
+    'list the CRM fields and the current mapping',
+    async (connection, json) => {
+      const fields = await connection.connector.listFields();
+      const rows = fields.map((f) => ({
+        ...f,
+        mappedTo:
+          (Object.hasOwn(connection.fieldMap, f.id) ? connection.fieldMap[f.id] : undefined) ?? '',
+      }));
+      print(rows, json, () =>
+        formatTable(
+          ['id', 'label', 'type', 'mapped to'],
+          rows.map((f) => [f.id, f.label, f.type ?? '', f.mappedTo]),
+        ),
+      );
+    },
+  );
 }
 
 /** Refuses an API URL that would send the credentials unencrypted over a network, unless the connection allows it. */
-function checkTransport(apiUrl: string | null | undefined, settings: Record<string, unknown>): void {
+function checkTransport(
+  apiUrl: string | null | undefined,
+  settings: Record<string, unknown>,
+): void {
   if (!apiUrl || settings.allow_insecure_http === true || !isInsecureHttpUrl(apiUrl.trim())) return;
   throw new Error(
     `the API URL ${apiUrl} is plain http to a host other than this machine, so the CRM credentials would travel unencrypted; ` +
@@ -226,8 +311,13 @@ function checkTransport(apiUrl: string | null | undefined, settings: Record<stri
 }
 
 function validate(schema: z.ZodType, settings: Record<string, unknown>): void {
-  const problems = [...(CommonSettingsSchema.safeParse(settings).error?.issues ?? []), ...(schema.safeParse(settings).error?.issues ?? [])];
+  const problems = [
+    ...(CommonSettingsSchema.safeParse(settings).error?.issues ?? []),
+    ...(schema.safeParse(settings).error?.issues ?? []),
+  ];
   if (problems.length > 0) {
-    throw new Error(problems.map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`).join('; '));
+    throw new Error(
+      problems.map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`).join('; '),
+    );
   }
 }

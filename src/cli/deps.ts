@@ -23,7 +23,10 @@ export interface CliDeps {
   /** The configuration for one command: global flags, then the environment. */
   configFor(command: Command, extra?: ConfigFlags): Config;
   /** Opens the database for one command and always closes it. */
-  withDb<T>(command: Command, work: (database: Database, config: Config, sealer: Sealer) => Promise<T>): Promise<T>;
+  withDb<T>(
+    command: Command,
+    work: (database: Database, config: Config, sealer: Sealer) => Promise<T>,
+  ): Promise<T>;
   /** Prints `value` as JSON with `--json`, else the text. */
   print(value: unknown, json: boolean | undefined, text: () => string): void;
   /** Resolves at the first SIGINT or SIGTERM. */
@@ -54,7 +57,10 @@ export function createCliDeps(rawIo: CliIo, clock: Clock): CliDeps {
   const io: CliIo = { ...rawIo, out: terminalSafe(rawIo.out), err: terminalSafe(rawIo.err) };
   const configFor = (command: Command, extra: ConfigFlags = {}): Config => {
     const globals = command.optsWithGlobals<GlobalOptions>();
-    return loadConfig({ dataDir: globals.dataDir, databaseUrl: globals.databaseUrl, ...extra }, io.env);
+    return loadConfig(
+      { dataDir: globals.dataDir, databaseUrl: globals.databaseUrl, ...extra },
+      io.env,
+    );
   };
   return {
     io,

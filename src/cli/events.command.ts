@@ -14,7 +14,10 @@ import { formatTable } from './output.js';
 /** How long `events replay` waits for a run another worker took. */
 const REPLAY_WAIT_MS = 30_000;
 
-export function registerEventCommands(program: Command, { io, clock, withDb, print, configFor }: CliDeps): void {
+export function registerEventCommands(
+  program: Command,
+  { io, clock, withDb, print, configFor }: CliDeps,
+): void {
   const events = program.command('events').description('stored webhooks');
   events
     .command('list')
@@ -26,7 +29,14 @@ export function registerEventCommands(program: Command, { io, clock, withDb, pri
     .option('--json', 'print JSON')
     .action(
       (
-        options: { status?: string; contact?: string; connection?: string; action?: string; limit: string; json?: boolean },
+        options: {
+          status?: string;
+          contact?: string;
+          connection?: string;
+          action?: string;
+          limit: string;
+          json?: boolean;
+        },
         command: Command,
       ) =>
         withDb(command, async ({ db }) => {
@@ -41,7 +51,16 @@ export function registerEventCommands(program: Command, { io, clock, withDb, pri
           print(views, options.json, () =>
             formatTable(
               ['id', 'received', 'connection', 'action', 'contact', 'status', 'tries', 'error'],
-              views.map((e) => [String(e.id), e.receivedAt, e.connection, e.action, e.contactId ?? '', e.status, String(e.attempts), e.error?.message ?? '']),
+              views.map((e) => [
+                String(e.id),
+                e.receivedAt,
+                e.connection,
+                e.action,
+                e.contactId ?? '',
+                e.status,
+                String(e.attempts),
+                e.error?.message ?? '',
+              ]),
             ),
           );
         }),
@@ -66,7 +85,11 @@ export function registerEventCommands(program: Command, { io, clock, withDb, pri
     .option('--no-process', 'only store it; a running worker picks it up')
     .action(async (id: string, options: { process: boolean }, command: Command) => {
       const config = { ...configFor(command), syncWaitMs: 0 };
-      const service = await createService(config, { clock, logger: createLogger('warn'), runWorker: true });
+      const service = await createService(config, {
+        clock,
+        logger: createLogger('warn'),
+        runWorker: true,
+      });
       try {
         const outcome = await replayEvent(service, Number(id));
         if (outcome.eventId === undefined) {
@@ -76,11 +99,19 @@ export function registerEventCommands(program: Command, { io, clock, withDb, pri
         if (options.process) await service.worker?.drain();
         let row = await findEvent(service.database.db, outcome.eventId);
         // Another running worker may have taken the event first: wait a while for its outcome.
-        for (let waited = 0; options.process && waited < REPLAY_WAIT_MS && (row?.status === 'pending' || row?.status === 'running'); waited += 100) {
+        for (
+          let waited = 0;
+          options.process &&
+          waited < REPLAY_WAIT_MS &&
+          (row?.status === 'pending' || row?.status === 'running');
+          waited += 100
+        ) {
           await sleep(100);
           row = await findEvent(service.database.db, outcome.eventId);
         }
-        io.out(`replayed #${id} as #${outcome.eventId}: ${row?.status ?? 'unknown'}${row?.error_message ? ` (${row.error_message})` : ''}`);
+        io.out(
+          `replayed #${id} as #${outcome.eventId}: ${row?.status ?? 'unknown'}${row?.error_message ? ` (${row.error_message})` : ''}`,
+        );
         if (row?.status === 'failed' || row?.status === 'rejected') throw new CliExit(4);
       } finally {
         await service.close();

@@ -20,7 +20,16 @@ export function registerLogCommand(program: Command, { io, withDb, untilSignal }
     .option('--json', 'one JSON object per line')
     .action(
       (
-        options: { contact?: string; user?: string; event?: string; level?: LogLevel; action?: string; limit: string; follow?: boolean; json?: boolean },
+        options: {
+          contact?: string;
+          user?: string;
+          event?: string;
+          level?: LogLevel;
+          action?: string;
+          limit: string;
+          follow?: boolean;
+          json?: boolean;
+        },
         command: Command,
       ) =>
         withDb(command, async ({ db }) => {
@@ -31,8 +40,11 @@ export function registerLogCommand(program: Command, { io, withDb, untilSignal }
             minLevel: options.level,
             action: options.action,
           };
-          const show = (row: ActivityLogRow) => io.out(options.json ? JSON.stringify(row) : formatActivity(row));
-          const recent = (await queryActivity(db, { ...filter, limit: Number(options.limit) })).reverse();
+          const show = (row: ActivityLogRow) =>
+            io.out(options.json ? JSON.stringify(row) : formatActivity(row));
+          const recent = (
+            await queryActivity(db, { ...filter, limit: Number(options.limit) })
+          ).reverse();
           recent.forEach(show);
           if (!options.follow) return;
           let lastId = recent.at(-1)?.id ?? (await queryActivity(db, { limit: 1 }))[0]?.id ?? 0;

@@ -44,7 +44,11 @@ const defaultIo: CliIo = {
 };
 
 /** Runs the CLI; resolves to the exit code. */
-export async function main(argv: string[], io: CliIo = defaultIo, clock: Clock = systemClock): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIo = defaultIo,
+  clock: Clock = systemClock,
+): Promise<number> {
   const deps = createCliDeps(io, clock);
   const program = buildProgram(deps);
   try {
@@ -57,7 +61,9 @@ export async function main(argv: string[], io: CliIo = defaultIo, clock: Clock =
       return error.exitCode;
     }
     // An error may quote outside data (a user reference, a CRM's answer): escaped like every other output.
-    deps.io.err(`error: ${isAppError(error) ? error.message : error instanceof Error ? error.message : String(error)}`);
+    deps.io.err(
+      `error: ${isAppError(error) ? error.message : error instanceof Error ? error.message : String(error)}`,
+    );
     return isAppError(error) && error.status < 500 ? 2 : 1;
   }
 }
@@ -69,7 +75,10 @@ export function buildProgram(deps: CliDeps): Command {
     .option('--data-dir <dir>', 'data directory (env CRM_BRIDGE_DATA_DIR, default ./data)')
     .option('--database-url <url>', 'SQLite path or postgres:// URL (env CRM_BRIDGE_DATABASE_URL)')
     .exitOverride()
-    .configureOutput({ writeOut: (text) => io.out(text.trimEnd()), writeErr: (text) => io.err(text.trimEnd()) })
+    .configureOutput({
+      writeOut: (text) => io.out(text.trimEnd()),
+      writeErr: (text) => io.err(text.trimEnd()),
+    })
     .showHelpAfterError();
   for (const register of COMMAND_GROUPS) register(program, deps);
   return program;

@@ -13,7 +13,12 @@ export function registerRoleCommands(program: Command, { io, withDb, print }: Cl
     .action((options: { json?: boolean }, command: Command) =>
       withDb(command, async ({ db }) => {
         const rows = await listRoles(db);
-        print(rows, options.json, () => formatTable(['slug', 'name', 'admin'], rows.map((r) => [r.slug, r.name, r.isAdmin ? 'yes' : ''])));
+        print(rows, options.json, () =>
+          formatTable(
+            ['slug', 'name', 'admin'],
+            rows.map((r) => [r.slug, r.name, r.isAdmin ? 'yes' : '']),
+          ),
+        );
       }),
     );
   roles
@@ -22,9 +27,15 @@ export function registerRoleCommands(program: Command, { io, withDb, print }: Cl
     .option('--admin', 'the role can manage the site (never assigned by webhooks)')
     .action((slug: string, name: string, options: { admin?: boolean }, command: Command) =>
       withDb(command, async ({ db }, config) => {
-        if (!/^[a-z0-9_-]+$/.test(slug)) throw new Error('a role slug uses lower-case letters, digits, _ and -');
-        if (options.admin === true && (await loadSettings(db, config.settingOverrides)).default_role.trim() === slug) {
-          throw new Error(`"${slug}" is the default role of new users, which can never be an admin role; change default_role first`);
+        if (!/^[a-z0-9_-]+$/.test(slug))
+          throw new Error('a role slug uses lower-case letters, digits, _ and -');
+        if (
+          options.admin === true &&
+          (await loadSettings(db, config.settingOverrides)).default_role.trim() === slug
+        ) {
+          throw new Error(
+            `"${slug}" is the default role of new users, which can never be an admin role; change default_role first`,
+          );
         }
         await saveRole(db, { slug, name, isAdmin: options.admin === true });
         io.out(`role ${slug} saved`);

@@ -4,7 +4,10 @@ import { createLogger } from '../logger.js';
 import { createService } from '../service.js';
 import type { CliDeps } from './deps.js';
 
-export function registerServeCommand(program: Command, { io, clock, configFor, untilSignal }: CliDeps): void {
+export function registerServeCommand(
+  program: Command,
+  { io, clock, configFor, untilSignal }: CliDeps,
+): void {
   program
     .command('serve')
     .description('run the HTTP server and the worker')
@@ -25,7 +28,9 @@ export function registerServeCommand(program: Command, { io, clock, configFor, u
           : `  Access key:       fingerprint ${key.fingerprint}; \`crm-bridge access-key show\` prints it`,
       );
       io.out(`  Database:         ${service.database.displayUrl}`);
-      io.out(`  E-mail:           ${service.mailer.kind === 'smtp' ? service.mailer.target : `written to ${service.mailer.target} (no CRM_BRIDGE_SMTP_URL)`}`);
+      io.out(
+        `  E-mail:           ${service.mailer.kind === 'smtp' ? service.mailer.target : `written to ${service.mailer.target} (no CRM_BRIDGE_SMTP_URL)`}`,
+      );
       io.out(`  Try it:           curl '${base}/?wpf_action=test&access_key=${shownKey}'`);
       await untilSignal();
       await service.close();

@@ -5,7 +5,10 @@ import { readSettingValues, saveSetting, isSettingName } from '../settings/setti
 import type { CliDeps } from './deps.js';
 import { formatTable } from './output.js';
 
-export function registerSettingsCommands(program: Command, { io, clock, withDb, print }: CliDeps): void {
+export function registerSettingsCommands(
+  program: Command,
+  { io, clock, withDb, print }: CliDeps,
+): void {
   const settings = program.command('settings').description('read and change settings');
   settings
     .command('list')
@@ -14,7 +17,12 @@ export function registerSettingsCommands(program: Command, { io, clock, withDb, 
     .action((options: { json?: boolean }, command: Command) =>
       withDb(command, async ({ db }, config) => {
         const values = await readSettingValues(db, config.settingOverrides);
-        print(values, options.json, () => formatTable(['setting', 'value', 'source'], values.map((v) => [v.name, v.value, v.source])));
+        print(values, options.json, () =>
+          formatTable(
+            ['setting', 'value', 'source'],
+            values.map((v) => [v.name, v.value, v.source]),
+          ),
+        );
       }),
     );
   settings
@@ -23,7 +31,9 @@ export function registerSettingsCommands(program: Command, { io, clock, withDb, 
     .action((name: string, _options: unknown, command: Command) =>
       withDb(command, async ({ db }, config) => {
         if (!isSettingName(name)) throw new Error(`unknown setting "${name}"`);
-        const value = (await readSettingValues(db, config.settingOverrides)).find((v) => v.name === name);
+        const value = (await readSettingValues(db, config.settingOverrides)).find(
+          (v) => v.name === name,
+        );
         io.out(value?.value ?? '');
       }),
     );
@@ -33,7 +43,8 @@ export function registerSettingsCommands(program: Command, { io, clock, withDb, 
     .action((name: string, value: string, _options: unknown, command: Command) =>
       withDb(command, async ({ db }, config) => {
         await saveSetting(db, name, value, isoNow(clock));
-        if (config.settingOverrides[name] !== undefined) io.err(`note: CRM_BRIDGE_SETTING_${name.toUpperCase()} overrides this value`);
+        if (config.settingOverrides[name] !== undefined)
+          io.err(`note: CRM_BRIDGE_SETTING_${name.toUpperCase()} overrides this value`);
         io.out(`${name} = ${value}`);
       }),
     );

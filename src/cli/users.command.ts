@@ -13,17 +13,31 @@ export function registerUserCommands(program: Command, { withDb, print }: CliDep
     .option('--role <role>', 'only this role')
     .option('--limit <n>', 'how many', '50')
     .option('--json', 'print JSON')
-    .action((options: { search?: string; role?: string; limit: string; json?: boolean }, command: Command) =>
-      withDb(command, async ({ db }) => {
-        const rows = await listUsers(db, { search: options.search, role: options.role, limit: Number(options.limit) });
-        const views = await Promise.all(rows.map((row) => describeUser(db, row)));
-        print(views, options.json, () =>
-          formatTable(
-            ['id', 'login', 'email', 'role', 'tags'],
-            views.map((u) => [String(u.id), u.login, u.email, u.role, u.tags.map((t) => t.label).join(', ')]),
-          ),
-        );
-      }),
+    .action(
+      (
+        options: { search?: string; role?: string; limit: string; json?: boolean },
+        command: Command,
+      ) =>
+        withDb(command, async ({ db }) => {
+          const rows = await listUsers(db, {
+            search: options.search,
+            role: options.role,
+            limit: Number(options.limit),
+          });
+          const views = await Promise.all(rows.map((row) => describeUser(db, row)));
+          print(views, options.json, () =>
+            formatTable(
+              ['id', 'login', 'email', 'role', 'tags'],
+              views.map((u) => [
+                String(u.id),
+                u.login,
+                u.email,
+                u.role,
+                u.tags.map((t) => t.label).join(', '),
+              ]),
+            ),
+          );
+        }),
     );
   users
     .command('show <user>')
@@ -41,7 +55,9 @@ export function registerUserCommands(program: Command, { withDb, print }: CliDep
             `name:     ${[view.firstName, view.lastName].filter(Boolean).join(' ')}`,
             `tags:     ${view.tags.map((t) => `${t.label} (${t.connection}:${t.id})`).join(', ') || 'none'}`,
             `contacts: ${view.contacts.map((c) => `${c.connection}:${c.contactId}`).join(', ') || 'none'}`,
-            ...Object.entries(view.meta).map(([key, value]) => `meta ${escapeControls(key)}: ${escapeControls(value)}`),
+            ...Object.entries(view.meta).map(
+              ([key, value]) => `meta ${escapeControls(key)}: ${escapeControls(value)}`,
+            ),
           ].join('\n'),
         );
       }),

@@ -32,8 +32,16 @@ export async function updateConnection(
 /** Makes `id` the only default connection. */
 export async function setDefaultConnection(db: Db, id: string, at: string): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    await trx.updateTable('connections').set({ is_default: 0 }).where('is_default', '=', 1).execute();
-    await trx.updateTable('connections').set({ is_default: 1, updated_at: at }).where('id', '=', id).execute();
+    await trx
+      .updateTable('connections')
+      .set({ is_default: 0 })
+      .where('is_default', '=', 1)
+      .execute();
+    await trx
+      .updateTable('connections')
+      .set({ is_default: 1, updated_at: at })
+      .where('id', '=', id)
+      .execute();
   });
 }
 

@@ -14,17 +14,27 @@ import type { DB } from '../storage/schema.js';
 type Settings = Record<string, unknown>;
 
 /** The settings with every secret setting that is text sealed. */
-export function sealCredentials(definition: ConnectorDefinition, settings: Readonly<Settings>, sealer: Sealer): Settings {
+export function sealCredentials(
+  definition: ConnectorDefinition,
+  settings: Readonly<Settings>,
+  sealer: Sealer,
+): Settings {
   const result: Settings = { ...settings };
   for (const name of definition.secretSettings) {
     const value = result[name];
-    if (typeof value === 'string' && value !== '' && !isSealed(value)) result[name] = sealer.seal(value);
+    if (typeof value === 'string' && value !== '' && !isSealed(value))
+      result[name] = sealer.seal(value);
   }
   return result;
 }
 
 /** The settings with sealed secret settings opened, for the connector. */
-export function openCredentials(connectionId: string, definition: ConnectorDefinition, settings: Readonly<Settings>, sealer: Sealer): Settings {
+export function openCredentials(
+  connectionId: string,
+  definition: ConnectorDefinition,
+  settings: Readonly<Settings>,
+  sealer: Sealer,
+): Settings {
   const result: Settings = { ...settings };
   for (const name of definition.secretSettings) {
     const value = result[name];
@@ -51,7 +61,11 @@ export async function sealStoredCredentials(db: Kysely<DB>, sealer: Sealer): Pro
     const settings = JSON.parse(row.settings) as Settings;
     const sealed = sealCredentials(definition, settings, sealer);
     if (definition.secretSettings.every((name) => sealed[name] === settings[name])) continue;
-    await db.updateTable('connections').set({ settings: JSON.stringify(sealed) }).where('id', '=', row.id).execute();
+    await db
+      .updateTable('connections')
+      .set({ settings: JSON.stringify(sealed) })
+      .where('id', '=', row.id)
+      .execute();
     changed += 1;
   }
   return changed;

@@ -9,7 +9,12 @@ import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import { connectorDefinition } from '../connectors/index.js';
 import { createHttpClient } from '../connectors/http-client.js';
-import type { ConnectorDefinition, CrmConnector, FieldMap, RateLimit } from '../connectors/types.js';
+import type {
+  ConnectorDefinition,
+  CrmConnector,
+  FieldMap,
+  RateLimit,
+} from '../connectors/types.js';
 import { AppError } from '../errors.js';
 import type { ConnectionRow, DB } from '../storage/schema.js';
 import { createRateLimiter, type RateLimiter } from '../worker/rate-limiter.js';
@@ -86,7 +91,11 @@ export function withSecretOverrides(
   return result;
 }
 
-export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: RegistryOptions): ConnectionRegistry {
+export function createConnectionRegistry(
+  db: Kysely<DB>,
+  clock: Clock,
+  options: RegistryOptions,
+): ConnectionRegistry {
   const cacheMs = options.cacheMs ?? 2_000;
   const cache = new Map<string, { until: number; connection: Promise<Connection> }>();
   // Limiters outlive cache entries: a refreshed connection must not get a fresh budget.
@@ -103,14 +112,25 @@ export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: 
 
   const build = (row: ConnectionRow): Connection => {
     const definition = connectorDefinition(row.type);
-    if (!definition) throw new AppError('UNKNOWN_CONNECTION', `connection "${row.id}" has unknown type "${row.type}"`);
-    const opened = openCredentials(row.id, definition, JSON.parse(row.settings) as Record<string, unknown>, options.sealer);
+    if (!definition)
+      throw new AppError(
+        'UNKNOWN_CONNECTION',
+        `connection "${row.id}" has unknown type "${row.type}"`,
+      );
+    const opened = openCredentials(
+      row.id,
+      definition,
+      JSON.parse(row.settings) as Record<string, unknown>,
+      options.sealer,
+    );
     const stored = withSecretOverrides(row.id, definition, opened, options.secretOverrides);
     const common = CommonSettingsSchema.safeParse(stored);
     const specific = definition.settingsSchema.safeParse(stored);
     const problems = [...(common.error?.issues ?? []), ...(specific.error?.issues ?? [])];
     if (!common.success || !specific.success) {
-      const text = problems.map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`).join('; ');
+      const text = problems
+        .map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`)
+        .join('; ');
       throw new AppError('INVALID_CONFIG', `connection "${row.id}": ${text}`);
     }
     const rateLimit = rateLimitOf(common.data, definition.defaultRateLimit);
@@ -132,7 +152,9 @@ export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: 
       connector,
       fieldMap: mergeFieldMap(definition.defaultFieldMap, common.data.field_map),
       rateLimit,
-      returnPasswordField: common.data.return_password ? common.data.return_password_field || undefined : undefined,
+      returnPasswordField: common.data.return_password
+        ? common.data.return_password_field || undefined
+        : undefined,
     };
   };
 
@@ -157,13 +179,20 @@ export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: 
       // The built-in payload connection stands in only while no CRM is configured. Once one is, a
       // webhook that brings its own contact data (and e-mail, and password) must be set up on purpose
       // (`connections add payload`), or any key holder could link and update users that CRM owns.
-      if (id === BUILT_IN_PAYLOAD_ID && (await listConnections(db)).length === 0) return build(builtInPayload());
+      if (id === BUILT_IN_PAYLOAD_ID && (await listConnections(db)).length === 0)
+        return build(builtInPayload());
       throw new AppError('UNKNOWN_CONNECTION', `"${id}"`);
     }
     const rows = await listConnections(db);
     const preferred =
       options.settingOverrides?.default_connection ??
-      (await db.selectFrom('settings').select('value').where('key', '=', 'default_connection').executeTakeFirst())?.value;
+      (
+        await db
+          .selectFrom('settings')
+          .select('value')
+          .where('key', '=', 'default_connection')
+          .executeTakeFirst()
+      )?.value;
     const chosen =
       rows.find((row) => preferred && row.id === preferred) ??
       rows.find((row) => row.is_default === 1) ??
@@ -193,19 +222,28 @@ export function createConnectionRegistry(db: Kysely<DB>, clock: Clock, options: 
   };
 }
 
-function rateLimitOf(settings: z.infer<typeof CommonSettingsSchema>, fallback: RateLimit): RateLimit {
+function rateLimitOf(
+  settings: z.infer<typeof CommonSettingsSchema>,
+  fallback: RateLimit,
+): RateLimit {
   if (settings.rate_limit_requests || settings.rate_limit_window_ms) {
     return {
       requests: settings.rate_limit_requests ?? fallback.requests,
       windowMs: settings.rate_limit_window_ms ?? fallback.windowMs,
     };
   }
-  return settings.rate_limit_per_minute ? { requests: settings.rate_limit_per_minute, windowMs: 60_000 } : fallback;
+  return settings.rate_limit_per_minute
+    ? { requests: settings.rate_limit_per_minute, windowMs: 60_000 }
+    : fallback;
 }
 
 /** The connector's default mapping with the connection's own entries on top; an empty target removes one. */
-export function mergeFieldMap(defaults: FieldMap, overrides: Readonly<Record<string, string>>): FieldMap {
+export function mergeFieldMap(
+  defaults: FieldMap,
+  overrides: Readonly<Record<string, string>>,
+): FieldMap {
   const merged: Record<string, string> = { ...defaults, ...overrides };
-  for (const [field, target] of Object.entries(merged)) if (target.trim() === '') delete merged[field];
+  for (const [field, target] of Object.entries(merged))
+    if (target.trim() === '') delete merged[field];
   return Object.freeze(merged);
 }

@@ -7,7 +7,10 @@ export function requireApiUrl(connection: ConnectionConfig<unknown>, what = 'an 
   const url = connection.apiUrl?.trim();
   if (!url) throw new AppError('INVALID_CONFIG', `connection ${connection.id} needs ${what}`);
   if (!URL.canParse(url) || !/^https?:/i.test(url)) {
-    throw new AppError('INVALID_CONFIG', `connection ${connection.id}: "${url}" is not an http(s) URL`);
+    throw new AppError(
+      'INVALID_CONFIG',
+      `connection ${connection.id}: "${url}" is not an http(s) URL`,
+    );
   }
   return url;
 }

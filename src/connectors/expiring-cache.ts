@@ -11,7 +11,11 @@ export interface ExpiringCache<T> {
  * while a load is under way share it; a failed load is forgotten at once, so
  * the next call tries again instead of repeating the failure until expiry.
  */
-export function createExpiringCache<T>(clock: Clock, ttlMs: number, load: () => Promise<T>): ExpiringCache<T> {
+export function createExpiringCache<T>(
+  clock: Clock,
+  ttlMs: number,
+  load: () => Promise<T>,
+): ExpiringCache<T> {
   let entry: { until: number; value: Promise<T> } | undefined;
   return {
     get() {

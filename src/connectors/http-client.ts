@@ -47,7 +47,12 @@ export interface HttpClientOptions {
 /** Loopback hosts, which browsers also treat as trustworthy over plain http. */
 function isLoopback(hostname: string): boolean {
   const host = hostname.toLowerCase();
-  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  return (
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    host === '[::1]' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+  );
 }
 
 /** True for an `http://` URL to a host that is not loopback: credentials sent there travel unencrypted. */
@@ -59,7 +64,8 @@ export function isInsecureHttpUrl(url: string): boolean {
 
 /** Reads a body up to `limit` bytes; a longer one is cancelled and refused. */
 async function readLimited(response: Response, limit: number, what: string): Promise<string> {
-  const tooLarge = () => new AppError('CRM_RESPONSE_TOO_LARGE', `${what}: more than ${limit} bytes`);
+  const tooLarge = () =>
+    new AppError('CRM_RESPONSE_TOO_LARGE', `${what}: more than ${limit} bytes`);
   const declared = Number(response.headers.get('content-length') ?? '');
   if (Number.isFinite(declared) && declared > limit) {
     await response.body?.cancel();
@@ -112,17 +118,32 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         if (response.status >= 300 && response.status < 400) {
           await response.body?.cancel();
           const location = response.headers.get('location');
-          throw new AppError('CRM_REDIRECTED', `${what} answered ${response.status}${location && URL.canParse(location, request.url) ? ` to ${redactUrl(new URL(location, request.url).toString())}` : ''}`);
+          throw new AppError(
+            'CRM_REDIRECTED',
+            `${what} answered ${response.status}${location && URL.canParse(location, request.url) ? ` to ${redactUrl(new URL(location, request.url).toString())}` : ''}`,
+          );
         }
-        return { status: response.status, headers: response.headers, text: await readLimited(response, maxResponseBytes, what) };
+        return {
+          status: response.status,
+          headers: response.headers,
+          text: await readLimited(response, maxResponseBytes, what),
+        };
       } catch (error) {
         if (isAppError(error)) throw error;
         const name = error instanceof Error ? error.name : '';
         if (name === 'TimeoutError' || name === 'AbortError') {
-          throw new AppError('CRM_TIMEOUT', `${request.method} ${redactUrl(request.url)} after ${timeoutMs} ms`);
+          throw new AppError(
+            'CRM_TIMEOUT',
+            `${request.method} ${redactUrl(request.url)} after ${timeoutMs} ms`,
+          );
         }
-        const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
-        throw new AppError('CRM_NETWORK', `${request.method} ${redactUrl(request.url)}: ${cause}`, { cause: error });
+        const cause =
+          error instanceof Error && error.cause instanceof Error
+            ? error.cause.message
+            : String(error);
+        throw new AppError('CRM_NETWORK', `${request.method} ${redactUrl(request.url)}: ${cause}`, {
+          cause: error,
+        });
       } finally {
         finished?.();
       }
@@ -147,10 +168,13 @@ export function retryAfterMs(headers: Headers, now = Date.now()): number | undef
  */
 export function errorForStatus(response: HttpResponse, message: string): AppError {
   const { status } = response;
-  if (status === 401 || status === 403) return new AppError('CRM_AUTH_FAILED', `${status} ${message}`);
+  if (status === 401 || status === 403)
+    return new AppError('CRM_AUTH_FAILED', `${status} ${message}`);
   if (status === 404) return new AppError('CONTACT_NOT_FOUND', message);
   if (status === 429) {
-    return new AppError('CRM_RATE_LIMITED', message, { retryAfterMs: retryAfterMs(response.headers) });
+    return new AppError('CRM_RATE_LIMITED', message, {
+      retryAfterMs: retryAfterMs(response.headers),
+    });
   }
   if (status >= 500) return new AppError('CRM_UNAVAILABLE', `${status} ${message}`);
   return new AppError('CRM_REJECTED', `${status} ${message}`);

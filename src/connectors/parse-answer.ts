@@ -12,5 +12,8 @@ export function parseAnswer<T>(schema: z.ZodType<T>, value: unknown, crm: string
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   const where = issue?.path.join('.') || 'answer';
-  throw new AppError('CRM_REJECTED', `${what}: unexpected answer from ${crm} (${where}: ${issue?.message ?? 'invalid'})`);
+  throw new AppError(
+    'CRM_REJECTED',
+    `${what}: unexpected answer from ${crm} (${where}: ${issue?.message ?? 'invalid'})`,
+  );
 }

@@ -3,7 +3,8 @@
 /** Reads a tag list given as a JSON array, a JSON array in a string, or comma-separated text. */
 export function parseTagList(value: unknown): string[] | undefined {
   if (value === undefined || value === null) return undefined;
-  if (Array.isArray(value)) return value.map((tag) => String(tag).trim()).filter((tag) => tag !== '');
+  if (Array.isArray(value))
+    return value.map((tag) => String(tag).trim()).filter((tag) => tag !== '');
   const text = String(value).trim();
   if (text.startsWith('[')) {
     try {

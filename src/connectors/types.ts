@@ -8,7 +8,15 @@ import type { Clock } from '../clock.js';
 import type { HttpClient } from './http-client.js';
 
 /** Fields of a user a CRM field can be mapped to; any other target is a meta key. */
-export const USER_FIELDS = ['email', 'first_name', 'last_name', 'display_name', 'user_login', 'user_pass', 'role'] as const;
+export const USER_FIELDS = [
+  'email',
+  'first_name',
+  'last_name',
+  'display_name',
+  'user_login',
+  'user_pass',
+  'role',
+] as const;
 export type UserField = (typeof USER_FIELDS)[number];
 
 /** CRM field id → user field or meta key. */

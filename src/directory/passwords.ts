@@ -8,7 +8,12 @@
  * Both run on libuv's thread pool (the argon2 binding's async API and
  * node:crypto's scrypt), never on the event loop.
  */
-import { randomInt, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import {
+  randomInt,
+  scrypt as scryptCallback,
+  timingSafeEqual,
+  type ScryptOptions,
+} from 'node:crypto';
 import { hash as argon2Hash, verify as argon2Verify, type Algorithm } from '@node-rs/argon2';
 
 /** OWASP Password Storage Cheat Sheet, argon2id: m=19456 KiB, t=2, p=1. */
@@ -25,8 +30,12 @@ export const GENERATED_PASSWORD_LENGTH = 16;
 
 function scrypt(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    scryptCallback(password, salt, SCRYPT_KEY_LENGTH, { ...options, maxmem: 64 * 1024 * 1024 }, (error, key) =>
-      error ? reject(error) : resolve(key),
+    scryptCallback(
+      password,
+      salt,
+      SCRYPT_KEY_LENGTH,
+      { ...options, maxmem: 64 * 1024 * 1024 },
+      (error, key) => (error ? reject(error) : resolve(key)),
     );
   });
 }
@@ -39,7 +48,11 @@ async function verifyScrypt(password: string, stored: string): Promise<boolean> 
   const [, n, r, p, salt, hash] = stored.split('$');
   if (!n || !r || !p || !salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64');
-  const actual = await scrypt(password, Buffer.from(salt, 'base64'), { N: Number(n), r: Number(r), p: Number(p) });
+  const actual = await scrypt(password, Buffer.from(salt, 'base64'), {
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+  });
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 
@@ -62,6 +75,7 @@ export function needsRehash(stored: string): boolean {
 /** A cryptographically random password with letters, digits and symbols. */
 export function generatePassword(length = GENERATED_PASSWORD_LENGTH): string {
   let password = '';
-  for (let i = 0; i < length; i += 1) password += GENERATED_ALPHABET[randomInt(GENERATED_ALPHABET.length)];
+  for (let i = 0; i < length; i += 1)
+    password += GENERATED_ALPHABET[randomInt(GENERATED_ALPHABET.length)];
   return password;
 }

@@ -16,6 +16,8 @@ export async function saveRole(db: Db, role: Role): Promise<void> {
   await db
     .insertInto('roles')
     .values({ slug: role.slug, name: role.name, is_admin: role.isAdmin ? 1 : 0 })
-    .onConflict((oc) => oc.column('slug').doUpdateSet({ name: role.name, is_admin: role.isAdmin ? 1 : 0 }))
+    .onConflict((oc) =>
+      oc.column('slug').doUpdateSet({ name: role.name, is_admin: role.isAdmin ? 1 : 0 }),
+    )
     .execute();
 }

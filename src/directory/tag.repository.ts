@@ -2,10 +2,19 @@
 import { chunked } from '../lib/chunks.js';
 import type { Db } from './user.repository.js';
 
-export async function getTagLabels(db: Db, connectionId: string, tagIds: readonly string[]): Promise<Map<string, string>> {
+export async function getTagLabels(
+  db: Db,
+  connectionId: string,
+  tagIds: readonly string[],
+): Promise<Map<string, string>> {
   const labels = new Map<string, string>();
   for (const chunk of chunked(tagIds)) {
-    const rows = await db.selectFrom('tags').select(['tag_id', 'label']).where('connection_id', '=', connectionId).where('tag_id', 'in', chunk).execute();
+    const rows = await db
+      .selectFrom('tags')
+      .select(['tag_id', 'label'])
+      .where('connection_id', '=', connectionId)
+      .where('tag_id', 'in', chunk)
+      .execute();
     for (const row of rows) labels.set(row.tag_id, row.label);
   }
   return labels;
@@ -22,7 +31,14 @@ export async function saveTagLabels(
   for (const chunk of chunked(unique)) {
     await db
       .insertInto('tags')
-      .values(chunk.map((tag) => ({ connection_id: connectionId, tag_id: tag.id, label: tag.label, updated_at: at })))
+      .values(
+        chunk.map((tag) => ({
+          connection_id: connectionId,
+          tag_id: tag.id,
+          label: tag.label,
+          updated_at: at,
+        })),
+      )
       .onConflict((oc) =>
         oc.columns(['connection_id', 'tag_id']).doUpdateSet((eb) => ({
           label: eb.ref('excluded.label'),

@@ -37,6 +37,10 @@ export async function describeUser(db: Db, user: UserRow): Promise<UserView> {
     updatedAt: user.updated_at,
     tags: tags.map((tag) => ({ connection: tag.connectionId, id: tag.id, label: tag.label })),
     meta,
-    contacts: links.map((link) => ({ connection: link.connection_id, contactId: link.contact_id, linkedAt: link.created_at })),
+    contacts: links.map((link) => ({
+      connection: link.connection_id,
+      contactId: link.contact_id,
+      linkedAt: link.created_at,
+    })),
   };
 }

@@ -17,10 +17,18 @@ export function findUserByLogin(db: Db, login: string): Promise<UserRow | undefi
 }
 
 export function findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {
-  return db.selectFrom('users').selectAll().where('email_lower', '=', email.trim().toLowerCase()).executeTakeFirst();
+  return db
+    .selectFrom('users')
+    .selectAll()
+    .where('email_lower', '=', email.trim().toLowerCase())
+    .executeTakeFirst();
 }
 
-export function findUserByContact(db: Db, connectionId: string, contactId: string): Promise<UserRow | undefined> {
+export function findUserByContact(
+  db: Db,
+  connectionId: string,
+  contactId: string,
+): Promise<UserRow | undefined> {
   return db
     .selectFrom('contact_links')
     .innerJoin('users', 'users.id', 'contact_links.user_id')
@@ -44,7 +52,11 @@ export async function findUserByReference(db: Db, reference: string): Promise<Us
 }
 
 export async function loginExists(db: Db, login: string): Promise<boolean> {
-  const row = await db.selectFrom('users').select('id').where('login', '=', login).executeTakeFirst();
+  const row = await db
+    .selectFrom('users')
+    .select('id')
+    .where('login', '=', login)
+    .executeTakeFirst();
   return row !== undefined;
 }
 
@@ -60,8 +72,18 @@ export async function updateUser(db: Db, id: number, changes: UserUpdate): Promi
  * Replaces the stored hash of the same password (a stronger format), only if
  * it is still `oldHash`: a password changed meanwhile is left as it is.
  */
-export async function replacePasswordHash(db: Db, id: number, oldHash: string, newHash: string): Promise<void> {
-  await db.updateTable('users').set({ password_hash: newHash }).where('id', '=', id).where('password_hash', '=', oldHash).execute();
+export async function replacePasswordHash(
+  db: Db,
+  id: number,
+  oldHash: string,
+  newHash: string,
+): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({ password_hash: newHash })
+    .where('id', '=', id)
+    .where('password_hash', '=', oldHash)
+    .execute();
 }
 
 export async function getUserMeta(db: Db, userId: number): Promise<Record<string, string>> {
@@ -69,7 +91,10 @@ export async function getUserMeta(db: Db, userId: number): Promise<Record<string
 }
 
 /** The meta of each of `userIds`, in one query. */
-export async function listMetaOfUsers(db: Db, userIds: readonly number[]): Promise<Map<number, Record<string, string>>> {
+export async function listMetaOfUsers(
+  db: Db,
+  userIds: readonly number[],
+): Promise<Map<number, Record<string, string>>> {
   const entries = new Map<number, Array<[string, string]>>(userIds.map((id) => [id, []]));
   if (userIds.length > 0) {
     const rows = await db
@@ -85,17 +110,29 @@ export async function listMetaOfUsers(db: Db, userIds: readonly number[]): Promi
   return new Map([...entries].map(([id, pairs]) => [id, Object.fromEntries(pairs)]));
 }
 
-export async function setUserMeta(db: Db, userId: number, meta: Readonly<Record<string, string>>): Promise<void> {
+export async function setUserMeta(
+  db: Db,
+  userId: number,
+  meta: Readonly<Record<string, string>>,
+): Promise<void> {
   const entries = Object.entries(meta);
   if (entries.length === 0) return;
   await db
     .insertInto('user_meta')
     .values(entries.map(([key, value]) => ({ user_id: userId, meta_key: key, meta_value: value })))
-    .onConflict((oc) => oc.columns(['user_id', 'meta_key']).doUpdateSet((eb) => ({ meta_value: eb.ref('excluded.meta_value') })))
+    .onConflict((oc) =>
+      oc
+        .columns(['user_id', 'meta_key'])
+        .doUpdateSet((eb) => ({ meta_value: eb.ref('excluded.meta_value') })),
+    )
     .execute();
 }
 
-export async function getUserTagIds(db: Db, userId: number, connectionId: string): Promise<string[]> {
+export async function getUserTagIds(
+  db: Db,
+  userId: number,
+  connectionId: string,
+): Promise<string[]> {
   const rows = await db
     .selectFrom('user_tags')
     .select('tag_id')
@@ -106,17 +143,35 @@ export async function getUserTagIds(db: Db, userId: number, connectionId: string
   return rows.map((row) => row.tag_id);
 }
 
-export async function addUserTags(db: Db, userId: number, connectionId: string, tagIds: readonly string[], at: string) {
+export async function addUserTags(
+  db: Db,
+  userId: number,
+  connectionId: string,
+  tagIds: readonly string[],
+  at: string,
+) {
   for (const chunk of chunked(tagIds)) {
     await db
       .insertInto('user_tags')
-      .values(chunk.map((tagId) => ({ user_id: userId, connection_id: connectionId, tag_id: tagId, added_at: at })))
+      .values(
+        chunk.map((tagId) => ({
+          user_id: userId,
+          connection_id: connectionId,
+          tag_id: tagId,
+          added_at: at,
+        })),
+      )
       .onConflict((oc) => oc.doNothing())
       .execute();
   }
 }
 
-export async function removeUserTags(db: Db, userId: number, connectionId: string, tagIds: readonly string[]) {
+export async function removeUserTags(
+  db: Db,
+  userId: number,
+  connectionId: string,
+  tagIds: readonly string[],
+) {
   for (const chunk of chunked(tagIds)) {
     await db
       .deleteFrom('user_tags')
@@ -139,13 +194,18 @@ export async function listUserTags(db: Db, userId: number): Promise<UserTag[]> {
 }
 
 /** The tags of each of `userIds`, labelled, in one query; ordered by connection and tag id. */
-export async function listTagsOfUsers(db: Db, userIds: readonly number[]): Promise<Map<number, UserTag[]>> {
+export async function listTagsOfUsers(
+  db: Db,
+  userIds: readonly number[],
+): Promise<Map<number, UserTag[]>> {
   const result = new Map<number, UserTag[]>(userIds.map((id) => [id, []]));
   if (userIds.length === 0) return result;
   const rows = await db
     .selectFrom('user_tags')
     .leftJoin('tags', (join) =>
-      join.onRef('tags.connection_id', '=', 'user_tags.connection_id').onRef('tags.tag_id', '=', 'user_tags.tag_id'),
+      join
+        .onRef('tags.connection_id', '=', 'user_tags.connection_id')
+        .onRef('tags.tag_id', '=', 'user_tags.tag_id'),
     )
     .select(['user_tags.user_id', 'user_tags.connection_id', 'user_tags.tag_id', 'tags.label'])
     .where('user_tags.user_id', 'in', [...userIds])
@@ -154,21 +214,35 @@ export async function listTagsOfUsers(db: Db, userIds: readonly number[]): Promi
     .orderBy('user_tags.tag_id')
     .execute();
   for (const row of rows) {
-    result.get(row.user_id)?.push({ connectionId: row.connection_id, id: row.tag_id, label: row.label ?? row.tag_id });
+    result
+      .get(row.user_id)
+      ?.push({ connectionId: row.connection_id, id: row.tag_id, label: row.label ?? row.tag_id });
   }
   return result;
 }
 
-export async function linkContact(db: Db, connectionId: string, contactId: string, userId: number, at: string) {
+export async function linkContact(
+  db: Db,
+  connectionId: string,
+  contactId: string,
+  userId: number,
+  at: string,
+) {
   await db
     .insertInto('contact_links')
     .values({ connection_id: connectionId, contact_id: contactId, user_id: userId, created_at: at })
-    .onConflict((oc) => oc.columns(['connection_id', 'contact_id']).doUpdateSet({ user_id: userId }))
+    .onConflict((oc) =>
+      oc.columns(['connection_id', 'contact_id']).doUpdateSet({ user_id: userId }),
+    )
     .execute();
 }
 
 /** The contact the user is linked to on the connection, if any. */
-export async function findLinkedContact(db: Db, userId: number, connectionId: string): Promise<string | undefined> {
+export async function findLinkedContact(
+  db: Db,
+  userId: number,
+  connectionId: string,
+): Promise<string | undefined> {
   const row = await db
     .selectFrom('contact_links')
     .select('contact_id')
@@ -209,11 +283,18 @@ export interface UserListFilter {
 }
 
 export async function listUsers(db: Db, filter: UserListFilter = {}): Promise<UserRow[]> {
-  let query = db.selectFrom('users').selectAll().orderBy('id').limit(filter.limit ?? 100).offset(filter.offset ?? 0);
+  let query = db
+    .selectFrom('users')
+    .selectAll()
+    .orderBy('id')
+    .limit(filter.limit ?? 100)
+    .offset(filter.offset ?? 0);
   if (filter.role) query = query.where('role', '=', filter.role);
   if (filter.search) {
     const pattern = `%${filter.search.toLowerCase()}%`;
-    query = query.where((eb) => eb.or([eb('email_lower', 'like', pattern), eb('login', 'like', pattern)]));
+    query = query.where((eb) =>
+      eb.or([eb('email_lower', 'like', pattern), eb('login', 'like', pattern)]),
+    );
   }
   return query.execute();
 }

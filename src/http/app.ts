@@ -14,7 +14,13 @@ import { redactUnparsed, redactUrl } from '../lib/secrets.js';
 import type { Logger } from '../logger.js';
 import type { DB } from '../storage/schema.js';
 import type { Intake, IntakeRequest, IntakeResponse } from '../webhook/intake.js';
-import { BodyError, parseForm, parseJsonBody, parseLooseBody, parseMultipart } from './body-parsers.js';
+import {
+  BodyError,
+  parseForm,
+  parseJsonBody,
+  parseLooseBody,
+  parseMultipart,
+} from './body-parsers.js';
 import { renderDebugPage } from './debug-page.js';
 import { escapeHtml, page } from './html.js';
 import { registerAccountPages } from './pages/index.js';
@@ -58,7 +64,9 @@ const WEBHOOK_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
  * rule instead: the socket's peer and the next `hops - 1` X-Forwarded-For
  * entries from the right are proxies, the entry after them is the client.
  */
-function fastifyTrustProxy(setting: AppDeps['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+function fastifyTrustProxy(
+  setting: AppDeps['trustProxy'],
+): boolean | string[] | ((address: string, hop: number) => boolean) {
   if (typeof setting === 'number') return setting === 0 ? false : (_address, hop) => hop < setting;
   return setting;
 }
@@ -86,7 +94,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // handler marked as malformed instead of failing early: it must still be stored.
   // Such a body is kept with its secret-looking values masked, since it cannot be redacted later.
   const problemOf = (error: unknown): NonNullable<IntakeRequest['bodyProblem']> =>
-    error instanceof BodyError ? error.problem : { code: 'MALFORMED_BODY', detail: 'the body could not be read' };
+    error instanceof BodyError
+      ? error.problem
+      : { code: 'MALFORMED_BODY', detail: 'the body could not be read' };
   const keepRaw = (request: FastifyRequest, text: string, parse: (text: string) => unknown) => {
     request.rawBody = text;
     try {
@@ -103,32 +113,43 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     done(null, keepRaw(request, body as string, parseJsonBody));
   });
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
-    done(null, keepRaw(request, body as string, parseForm));
-  });
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string' },
+    (request, body, done) => {
+      done(null, keepRaw(request, body as string, parseForm));
+    },
+  );
   /** Webhook routes also read multipart and bodies of any other type. */
   const addWebhookParsers = (scope: FastifyInstance) => {
-    scope.addContentTypeParser('multipart/form-data', { parseAs: 'buffer' }, (request, body, done) => {
-      parseMultipart(body as Buffer, request.headers['content-type'] ?? '', deps.bodyLimit).then(
-        (fields) => {
-          // Multipart fields are kept as JSON, which replays like the original.
-          request.rawBody = JSON.stringify(fields);
-          request.rawBodyType = 'application/json';
-          done(null, fields);
-        },
-        (error: unknown) => {
-          request.rawBody = redactUnparsed((body as Buffer).toString('utf8'));
-          request.bodyProblem = problemOf(error);
-          done(null, undefined);
-        },
-      );
-    });
+    scope.addContentTypeParser(
+      'multipart/form-data',
+      { parseAs: 'buffer' },
+      (request, body, done) => {
+        parseMultipart(body as Buffer, request.headers['content-type'] ?? '', deps.bodyLimit).then(
+          (fields) => {
+            // Multipart fields are kept as JSON, which replays like the original.
+            request.rawBody = JSON.stringify(fields);
+            request.rawBodyType = 'application/json';
+            done(null, fields);
+          },
+          (error: unknown) => {
+            request.rawBody = redactUnparsed((body as Buffer).toString('utf8'));
+            request.bodyProblem = problemOf(error);
+            done(null, undefined);
+          },
+        );
+      },
+    );
     scope.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
       done(null, keepRaw(request, body as string, parseLooseBody));
     });
   };
 
-  const toIntakeRequest = (request: FastifyRequest, params: { connection?: string }): IntakeRequest => {
+  const toIntakeRequest = (
+    request: FastifyRequest,
+    params: { connection?: string },
+  ): IntakeRequest => {
     const header = request.headers['x-access-key'];
     return {
       method: request.method,
@@ -146,18 +167,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const send = (request: FastifyRequest, reply: FastifyReply, response: IntakeResponse) => {
     reply.code(response.statusCode);
-    if (response.retryAfterSeconds !== undefined) reply.header('retry-after', String(response.retryAfterSeconds));
-    if (wantsHtml(request)) return reply.type('text/html; charset=utf-8').send(renderDebugPage(response));
+    if (response.retryAfterSeconds !== undefined)
+      reply.header('retry-after', String(response.retryAfterSeconds));
+    if (wantsHtml(request))
+      return reply.type('text/html; charset=utf-8').send(renderDebugPage(response));
     return reply.send(response.body);
   };
 
-  const runIntake = async (request: FastifyRequest, reply: FastifyReply, intakeRequest: IntakeRequest) => {
+  const runIntake = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    intakeRequest: IntakeRequest,
+  ) => {
     try {
       return send(request, reply, await deps.intake.handle(intakeRequest));
     } catch (error) {
       // Anything that goes wrong here is storage failing: answer 503 so the CRM retries.
       request.log.error({ err: error, url: redactUrl(request.url) }, 'webhook could not be stored');
-      const appError = isAppError(error) && error.status < 500 ? error : new AppError('STORAGE_UNAVAILABLE');
+      const appError =
+        isAppError(error) && error.status < 500 ? error : new AppError('STORAGE_UNAVAILABLE');
       reply.header('retry-after', '30');
       return send(request, reply, {
         statusCode: appError.status,
@@ -167,15 +195,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
 
   const isLanding = (request: FastifyRequest) =>
-    request.method === 'GET' && Object.keys(request.query as object).length === 0 && !request.headers['x-access-key'];
+    request.method === 'GET' &&
+    Object.keys(request.query as object).length === 0 &&
+    !request.headers['x-access-key'];
 
-  const handler = async (request: FastifyRequest<{ Params: { connection?: string } }>, reply: FastifyReply) => {
+  const handler = async (
+    request: FastifyRequest<{ Params: { connection?: string } }>,
+    reply: FastifyReply,
+  ) => {
     if (request.routeOptions.url === '/' && isLanding(request)) {
-      const text = 'crm-bridge is running. Webhooks: ?wpf_action=update_tags|update|add|test&access_key=…&contact_id=…';
+      const text =
+        'crm-bridge is running. Webhooks: ?wpf_action=update_tags|update|add|test&access_key=…&contact_id=…';
       return wantsHtml(request)
         ? reply
             .type('text/html; charset=utf-8')
-            .send(page('crm-bridge', `<h1>crm-bridge</h1><p>${escapeHtml(text)}</p><p><a href="/login">Log in</a> · <a href="/lost-password">Lost your password?</a></p>`))
+            .send(
+              page(
+                'crm-bridge',
+                `<h1>crm-bridge</h1><p>${escapeHtml(text)}</p><p><a href="/login">Log in</a> · <a href="/lost-password">Lost your password?</a></p>`,
+              ),
+            )
         : reply.send({ service: 'crm-bridge', status: 'ok', message: text });
     }
     return runIntake(request, reply, toIntakeRequest(request, request.params));
@@ -185,32 +224,63 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await sql`select 1`.execute(deps.db);
       return { status: 'ok' };
     } catch {
-      return reply.code(503).send({ status: 'error', error: { code: 'STORAGE_UNAVAILABLE', message: 'database unreachable' } });
+      return reply
+        .code(503)
+        .send({
+          status: 'error',
+          error: { code: 'STORAGE_UNAVAILABLE', message: 'database unreachable' },
+        });
     }
   });
 
-  app.setErrorHandler(async (error: Error & { code?: string; statusCode?: number }, request, reply) => {
-    const isWebhook = request.routeOptions.url === '/' || request.routeOptions.url === '/webhooks/:connection';
-    const tooLarge = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413;
-    const unreadable = error.code?.startsWith('FST_ERR_CTP_') === true || (error.statusCode !== undefined && error.statusCode < 500);
-    if (isWebhook && (tooLarge || unreadable)) {
-      const params = request.params as { connection?: string };
-      const intakeRequest = toIntakeRequest(request, params);
-      intakeRequest.rawBody = undefined;
-      intakeRequest.bodyProblem = tooLarge
-        ? { code: 'BODY_TOO_LARGE', detail: `the limit is ${deps.bodyLimit} bytes` }
-        : { code: 'MALFORMED_BODY', detail: `the body could not be read${error.code ? ` (${error.code})` : ''}` };
-      return runIntake(request, reply, intakeRequest);
-    }
-    if (error.statusCode !== undefined && error.statusCode < 500) {
-      return reply.code(error.statusCode).send({ status: 'error', error: { code: error.code ?? 'BAD_REQUEST', message: error.message } });
-    }
-    request.log.error({ err: error, url: redactUrl(request.url) }, 'request failed');
-    return reply.code(503).send({ status: 'error', error: { code: 'STORAGE_UNAVAILABLE', message: 'Temporarily unavailable; please retry' } });
-  });
+  app.setErrorHandler(
+    async (error: Error & { code?: string; statusCode?: number }, request, reply) => {
+      const isWebhook =
+        request.routeOptions.url === '/' || request.routeOptions.url === '/webhooks/:connection';
+      const tooLarge = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || error.statusCode === 413;
+      const unreadable =
+        error.code?.startsWith('FST_ERR_CTP_') === true ||
+        (error.statusCode !== undefined && error.statusCode < 500);
+      if (isWebhook && (tooLarge || unreadable)) {
+        const params = request.params as { connection?: string };
+        const intakeRequest = toIntakeRequest(request, params);
+        intakeRequest.rawBody = undefined;
+        intakeRequest.bodyProblem = tooLarge
+          ? { code: 'BODY_TOO_LARGE', detail: `the limit is ${deps.bodyLimit} bytes` }
+          : {
+              code: 'MALFORMED_BODY',
+              detail: `the body could not be read${error.code ? ` (${error.code})` : ''}`,
+            };
+        return runIntake(request, reply, intakeRequest);
+      }
+      if (error.statusCode !== undefined && error.statusCode < 500) {
+        return reply
+          .code(error.statusCode)
+          .send({
+            status: 'error',
+            error: { code: error.code ?? 'BAD_REQUEST', message: error.message },
+          });
+      }
+      request.log.error({ err: error, url: redactUrl(request.url) }, 'request failed');
+      return reply
+        .code(503)
+        .send({
+          status: 'error',
+          error: { code: 'STORAGE_UNAVAILABLE', message: 'Temporarily unavailable; please retry' },
+        });
+    },
+  );
 
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ status: 'error', error: { code: 'NOT_FOUND', message: `No route for ${request.method} ${request.url.split('?')[0]}` } }),
+    reply
+      .code(404)
+      .send({
+        status: 'error',
+        error: {
+          code: 'NOT_FOUND',
+          message: `No route for ${request.method} ${request.url.split('?')[0]}`,
+        },
+      }),
   );
   // Registered last: awaiting a plugin builds the routes declared so far, and they must see the error handler above.
   await app.register(async (scope) => {

@@ -26,7 +26,8 @@ export class BodyError extends Error {
 }
 
 /** PostgreSQL text cannot hold NUL; a form value with one keeps a visible stand-in instead. */
-const withoutNul = (text: string): string => (text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text);
+const withoutNul = (text: string): string =>
+  text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
 
 function addField(fields: FormFields, key: string, value: string): void {
   const existing = Object.hasOwn(fields, key) ? fields[key] : undefined;
@@ -35,7 +36,8 @@ function addField(fields: FormFields, key: string, value: string): void {
   else fields[key] = [existing, value];
 }
 
-const tooManyFields = () => new BodyError({ code: 'BODY_TOO_LARGE', detail: `more than ${MAX_FORM_FIELDS} fields` });
+const tooManyFields = () =>
+  new BodyError({ code: 'BODY_TOO_LARGE', detail: `more than ${MAX_FORM_FIELDS} fields` });
 
 /** Form bodies: repeated keys become arrays, as PHP-style senders expect. */
 export function parseForm(text: string): FormFields {
@@ -82,9 +84,16 @@ export function parseJsonBody(text: string): unknown {
   if (text.trim() === '') return {};
   const scan = scanJson(text);
   if (scan === 'too-deep') {
-    throw new BodyError({ code: 'BODY_TOO_DEEP', detail: `the JSON body nests deeper than ${MAX_JSON_DEPTH} levels` });
+    throw new BodyError({
+      code: 'BODY_TOO_DEEP',
+      detail: `the JSON body nests deeper than ${MAX_JSON_DEPTH} levels`,
+    });
   }
-  if (scan === 'nul') throw new BodyError({ code: 'MALFORMED_BODY', detail: 'the JSON body holds a NUL character (\\u0000)' });
+  if (scan === 'nul')
+    throw new BodyError({
+      code: 'MALFORMED_BODY',
+      detail: 'the JSON body holds a NUL character (\\u0000)',
+    });
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
@@ -106,9 +115,17 @@ export function parseLooseBody(text: string): unknown {
 }
 
 /** Multipart bodies, already read whole (so the body limit applies): fields only, no files. */
-export function parseMultipart(body: Buffer, contentType: string, maxFieldBytes: number): Promise<FormFields> {
+export function parseMultipart(
+  body: Buffer,
+  contentType: string,
+  maxFieldBytes: number,
+): Promise<FormFields> {
   return new Promise((resolve, reject) => {
-    const malformed = () => new BodyError({ code: 'MALFORMED_BODY', detail: 'the multipart body is incomplete or malformed' });
+    const malformed = () =>
+      new BodyError({
+        code: 'MALFORMED_BODY',
+        detail: 'the multipart body is incomplete or malformed',
+      });
     let parser: ReturnType<typeof Busboy>;
     try {
       parser = Busboy({
@@ -132,12 +149,28 @@ export function parseMultipart(body: Buffer, contentType: string, maxFieldBytes:
     const fail = (error: BodyError) => {
       problem ??= error;
     };
-    const noFiles = () => fail(new BodyError({ code: 'UNSUPPORTED_MEDIA_TYPE', detail: 'a webhook carries no file uploads' }));
-    parser.on('field', (name: string, value: string, nameTruncated: boolean, valueTruncated: boolean) => {
-      if (nameTruncated) fail(new BodyError({ code: 'BODY_TOO_LARGE', detail: `a field name is longer than ${MAX_FIELD_NAME_BYTES} bytes` }));
-      else if (valueTruncated) fail(new BodyError({ code: 'BODY_TOO_LARGE', detail: 'a field is too large' }));
-      else addField(fields, withoutNul(name), withoutNul(value));
-    });
+    const noFiles = () =>
+      fail(
+        new BodyError({
+          code: 'UNSUPPORTED_MEDIA_TYPE',
+          detail: 'a webhook carries no file uploads',
+        }),
+      );
+    parser.on(
+      'field',
+      (name: string, value: string, nameTruncated: boolean, valueTruncated: boolean) => {
+        if (nameTruncated)
+          fail(
+            new BodyError({
+              code: 'BODY_TOO_LARGE',
+              detail: `a field name is longer than ${MAX_FIELD_NAME_BYTES} bytes`,
+            }),
+          );
+        else if (valueTruncated)
+          fail(new BodyError({ code: 'BODY_TOO_LARGE', detail: 'a field is too large' }));
+        else addField(fields, withoutNul(name), withoutNul(value));
+      },
+    );
     parser.on('file', (_name: string, stream: NodeJS.ReadableStream) => {
       stream.resume();
       noFiles();

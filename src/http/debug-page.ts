@@ -5,7 +5,14 @@
 import type { IntakeResponse } from '../webhook/intake.js';
 import { escapeHtml, page } from './html.js';
 
-const STATUS_CLASS: Record<string, string> = { done: 'ok', skipped: 'warn', accepted: 'warn', rejected: 'bad', failed: 'bad', error: 'bad' };
+const STATUS_CLASS: Record<string, string> = {
+  done: 'ok',
+  skipped: 'warn',
+  accepted: 'warn',
+  rejected: 'bad',
+  failed: 'bad',
+  error: 'bad',
+};
 
 function list(items: unknown): string {
   if (!Array.isArray(items) || items.length === 0) return '<em>none</em>';
@@ -25,7 +32,10 @@ export function renderDebugPage(response: IntakeResponse): string {
   ];
   if (body.success === true) parts.push('<p>The access key is valid. Test webhooks work.</p>');
   const error = body.error as { code?: string; message?: string } | undefined;
-  if (error) parts.push(`<p role="alert"><strong>${escapeHtml(error.code)}</strong>: ${escapeHtml(error.message)}</p>`);
+  if (error)
+    parts.push(
+      `<p role="alert"><strong>${escapeHtml(error.code)}</strong>: ${escapeHtml(error.message)}</p>`,
+    );
   if (typeof body.message === 'string') parts.push(`<p>${escapeHtml(body.message)}</p>`);
 
   const summary: Array<[string, string]> = [];
@@ -36,17 +46,30 @@ export function renderDebugPage(response: IntakeResponse): string {
 
   const tags = body.tags as { added?: unknown; removed?: unknown; current?: unknown } | undefined;
   if (tags) {
-    parts.push('<h2>Tags</h2>', table([['Added', list(tags.added)], ['Removed', list(tags.removed)], ['Current', list(tags.current)]]));
+    parts.push(
+      '<h2>Tags</h2>',
+      table([
+        ['Added', list(tags.added)],
+        ['Removed', list(tags.removed)],
+        ['Current', list(tags.current)],
+      ]),
+    );
   }
-  const loaded = body.loaded as { source?: string; email?: string; fields?: Record<string, string>; tags?: unknown } | undefined;
+  const loaded = body.loaded as
+    | { source?: string; email?: string; fields?: Record<string, string>; tags?: unknown }
+    | undefined;
   if (loaded) {
-    const fields = Object.entries(loaded.fields ?? {}).map(([key, value]): [string, string] => [key, escapeHtml(value)]);
+    const fields = Object.entries(loaded.fields ?? {}).map(([key, value]): [string, string] => [
+      key,
+      escapeHtml(value),
+    ]);
     parts.push(
       `<h2>Loaded from the ${loaded.source === 'api' ? 'CRM' : 'webhook'}</h2>`,
       table([['E-mail', escapeHtml(loaded.email ?? '')], ...fields]),
     );
   }
   if (Array.isArray(body.changes)) parts.push('<h2>Changes</h2>', list(body.changes));
-  if (Array.isArray(body.notices) && body.notices.length) parts.push('<h2>Notices</h2>', list(body.notices));
+  if (Array.isArray(body.notices) && body.notices.length)
+    parts.push('<h2>Notices</h2>', list(body.notices));
   return page('crm-bridge webhook', parts.join('\n'));
 }

@@ -10,9 +10,13 @@ import type { FastifyInstance } from 'fastify';
 /** Nothing may load, frame or be framed: for JSON and the plain HTML pages without forms. */
 export const DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'";
 /** The HTML pages of this file's routes style themselves inline and have no forms. */
-const HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const HTML_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-export function registerSecurityHeaders(app: FastifyInstance, options: { publicUrl: () => string }): void {
+export function registerSecurityHeaders(
+  app: FastifyInstance,
+  options: { publicUrl: () => string },
+): void {
   app.addHook('onSend', async (_request, reply, payload) => {
     const html = String(reply.getHeader('content-type') ?? '').startsWith('text/html');
     const headers: Record<string, string> = {
@@ -23,8 +27,10 @@ export function registerSecurityHeaders(app: FastifyInstance, options: { publicU
       'referrer-policy': 'no-referrer',
     };
     // Only when users reach the service over https: on plain http the header is ignored, and it would pin a bare host.
-    if (options.publicUrl().startsWith('https:')) headers['strict-transport-security'] = 'max-age=31536000';
-    for (const [name, value] of Object.entries(headers)) if (!reply.hasHeader(name)) reply.header(name, value);
+    if (options.publicUrl().startsWith('https:'))
+      headers['strict-transport-security'] = 'max-age=31536000';
+    for (const [name, value] of Object.entries(headers))
+      if (!reply.hasHeader(name)) reply.header(name, value);
     return payload;
   });
 }

@@ -43,11 +43,16 @@ export interface PlanOptions {
  * changed, load them", and any tags an older webhook carried are stale.
  */
 function speaksAboutTags(event: StoredParams, options: PlanOptions): boolean {
-  return event.contact?.tags !== undefined || (event.action === 'update_tags' && options.canLoadTags);
+  return (
+    event.contact?.tags !== undefined || (event.action === 'update_tags' && options.canLoadTags)
+  );
 }
 
 /** Plans one run from the due events of a contact, given in arrival order. */
-export function planRun(events: readonly StoredParams[], options: PlanOptions = { canLoadTags: true }): RunPlan {
+export function planRun(
+  events: readonly StoredParams[],
+  options: PlanOptions = { canLoadTags: true },
+): RunPlan {
   const first = events[0];
   if (!first) throw new Error('planRun needs at least one event');
   let role: string | undefined;
@@ -60,7 +65,8 @@ export function planRun(events: readonly StoredParams[], options: PlanOptions = 
     if (event.email?.trim()) email = event.email.trim();
     if (event.action === 'add' && event.sendNotification) sendNotification = true;
     if (event.contact) snapshot = mergeSnapshots(snapshot, event.contact);
-    if (speaksAboutTags(event, options) && snapshot) snapshot = { ...snapshot, tags: event.contact?.tags };
+    if (speaksAboutTags(event, options) && snapshot)
+      snapshot = { ...snapshot, tags: event.contact?.tags };
   }
   return {
     action: strongestAction(events.map((event) => event.action)),

@@ -37,8 +37,13 @@ const MAX_ACTIVITY_ROWS_PER_INSERT = 1000;
  * in text), integrity violations (23) and limits (54); SQLite's constraint, size and type errors.
  */
 function isRefusedData(error: unknown): boolean {
-  const code = typeof error === 'object' && error !== null ? String((error as { code?: unknown }).code ?? '') : '';
-  return /^(22|23|54)[0-9A-Z]{3}$/.test(code) || /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/.test(code);
+  const code =
+    typeof error === 'object' && error !== null
+      ? String((error as { code?: unknown }).code ?? '')
+      : '';
+  return (
+    /^(22|23|54)[0-9A-Z]{3}$/.test(code) || /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/.test(code)
+  );
 }
 
 export function createInboxWriter(db: Kysely<DB>): InboxWriter {
@@ -74,7 +79,8 @@ export function createInboxWriter(db: Kysely<DB>): InboxWriter {
           .values(chunk.map(({ item }) => item.event))
           .returning('id')
           .execute();
-        if (rows.length !== chunk.length) throw new Error(`inserted ${rows.length} of ${chunk.length} webhooks`);
+        if (rows.length !== chunk.length)
+          throw new Error(`inserted ${rows.length} of ${chunk.length} webhooks`);
         // One statement numbers its rows in the order of its VALUES list on both databases
         // (SQLite under the write lock, PostgreSQL calling nextval row by row), so the
         // ascending ids belong to the items in order, whatever order RETURNING uses.
@@ -82,7 +88,8 @@ export function createInboxWriter(db: Kysely<DB>): InboxWriter {
         chunk.forEach(({ item }, index) => {
           const id = ids[index] ?? 0;
           written.push(id);
-          for (const entry of item.activity) activity.push(activityRow({ ...entry, eventId: id }, item.event.received_at));
+          for (const entry of item.activity)
+            activity.push(activityRow({ ...entry, eventId: id }, item.event.received_at));
         });
       }
       // The batch's activity entries go in together, in the same order as before,

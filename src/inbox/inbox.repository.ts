@@ -11,7 +11,11 @@ type Db = Kysely<DB>;
 
 export async function insertEvents(db: Db, rows: readonly NewWebhookEventRow[]): Promise<number[]> {
   if (rows.length === 0) return [];
-  const inserted = await db.insertInto('webhook_events').values([...rows]).returning('id').execute();
+  const inserted = await db
+    .insertInto('webhook_events')
+    .values([...rows])
+    .returning('id')
+    .execute();
   return inserted.map((row) => row.id);
 }
 
@@ -83,7 +87,12 @@ export async function acquireContactLease(
 ): Promise<boolean> {
   const row = await db
     .insertInto('contact_leases')
-    .values({ connection_id: contact.connectionId, contact_id: contact.contactId, owner, expires_at: expiresAt })
+    .values({
+      connection_id: contact.connectionId,
+      contact_id: contact.contactId,
+      owner,
+      expires_at: expiresAt,
+    })
     .onConflict((oc) =>
       oc
         .columns(['connection_id', 'contact_id'])
@@ -95,7 +104,11 @@ export async function acquireContactLease(
   return row?.owner === owner;
 }
 
-export async function releaseContactLease(db: Db, contact: DueContact, owner: string): Promise<void> {
+export async function releaseContactLease(
+  db: Db,
+  contact: DueContact,
+  owner: string,
+): Promise<void> {
   await db
     .deleteFrom('contact_leases')
     .where('connection_id', '=', contact.connectionId)
@@ -114,11 +127,19 @@ export async function claimContactEvents(
 ): Promise<WebhookEventRow[]> {
   const rows = await db
     .updateTable('webhook_events')
-    .set((eb) => ({ status: 'running', locked_by: owner, locked_until: lockedUntil, attempts: eb('attempts', '+', 1) }))
+    .set((eb) => ({
+      status: 'running',
+      locked_by: owner,
+      locked_until: lockedUntil,
+      attempts: eb('attempts', '+', 1),
+    }))
     .where('connection_id', '=', contact.connectionId)
     .where('contact_id', '=', contact.contactId)
     .where((eb) =>
-      eb.or([eb('status', '=', 'pending'), eb.and([eb('status', '=', 'running'), eb('locked_until', '<', now)])]),
+      eb.or([
+        eb('status', '=', 'pending'),
+        eb.and([eb('status', '=', 'running'), eb('locked_until', '<', now)]),
+      ]),
     )
     .returningAll()
     .execute();
@@ -126,7 +147,12 @@ export async function claimContactEvents(
 }
 
 /** Extends the lease of a contact and its running events (a long CRM call must not lose them). */
-export async function extendLease(db: Db, contact: DueContact, owner: string, until: string): Promise<void> {
+export async function extendLease(
+  db: Db,
+  contact: DueContact,
+  owner: string,
+  until: string,
+): Promise<void> {
   await db
     .updateTable('contact_leases')
     .set({ expires_at: until })
@@ -151,7 +177,13 @@ export interface EventOutcome {
   errorMessage?: string | undefined;
 }
 
-export async function finishEvents(db: Db, ids: readonly number[], owner: string, outcome: EventOutcome, at: string) {
+export async function finishEvents(
+  db: Db,
+  ids: readonly number[],
+  owner: string,
+  outcome: EventOutcome,
+  at: string,
+) {
   if (ids.length === 0) return;
   await db
     .updateTable('webhook_events')

@@ -34,7 +34,11 @@ export async function replayEvent(service: Service, id: number): Promise<ReplayO
   const body = response.json<Record<string, unknown>>();
   const eventId = typeof body.eventId === 'number' ? body.eventId : undefined;
   if (eventId !== undefined) {
-    await db.updateTable('webhook_events').set({ replay_of: id }).where('id', '=', eventId).execute();
+    await db
+      .updateTable('webhook_events')
+      .set({ replay_of: id })
+      .where('id', '=', eventId)
+      .execute();
   }
   return { statusCode: response.statusCode, eventId, body };
 }

@@ -8,7 +8,11 @@ export interface RetryPolicy {
   readonly maxDelayMs: number;
 }
 
-export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxAttempts: 10, baseDelayMs: 2_000, maxDelayMs: 30 * 60_000 };
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  maxAttempts: 10,
+  baseDelayMs: 2_000,
+  maxDelayMs: 30 * 60_000,
+};
 
 /**
  * Delay before attempt `attempt + 1` after `attempt` failures: exponential,
@@ -21,7 +25,10 @@ export function calculateDelay(
   random: () => number = Math.random,
   requestedMs?: number,
 ): number {
-  const exponential = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
+  const exponential = Math.min(
+    policy.maxDelayMs,
+    policy.baseDelayMs * 2 ** Math.max(0, attempt - 1),
+  );
   const jittered = Math.round(exponential * (0.75 + random() * 0.5));
   if (requestedMs === undefined) return jittered;
   // Spread the callers a little past the requested moment, never before it.

@@ -47,7 +47,10 @@ function openSealed(sealer: Sealer, sealed: string): string {
   try {
     return sealer.open(sealed);
   } catch {
-    throw new AppError('SEALED_VALUE_UNREADABLE', 'this webhook was stored under another encryption key');
+    throw new AppError(
+      'SEALED_VALUE_UNREADABLE',
+      'this webhook was stored under another encryption key',
+    );
   }
 }
 
@@ -56,9 +59,15 @@ function openSealed(sealer: Sealer, sealed: string): string {
  * that hold secrets beyond the name rule (fields mapped to `user_pass`, the
  * Return Password field).
  */
-export function sealParams(params: ParamsLike, sealer: Sealer, isSecretField: (name: string) => boolean = () => false): string {
+export function sealParams(
+  params: ParamsLike,
+  sealer: Sealer,
+  isSecretField: (name: string) => boolean = () => false,
+): string {
   const raw = split(params.raw, isSecretName);
-  const fields = params.contact ? split(params.contact.fields, (name) => isSecretName(name) || isSecretField(name)) : undefined;
+  const fields = params.contact
+    ? split(params.contact.fields, (name) => isSecretName(name) || isSecretField(name))
+    : undefined;
   const sealedValues: SealedValues = {};
   if (raw.any) sealedValues.raw = raw.taken;
   if (fields?.any) sealedValues.fields = fields.taken;
@@ -76,7 +85,9 @@ export function openParams(text: string, sealer: Sealer): StoredParams {
   return {
     ...params,
     raw: { ...params.raw, ...values.raw },
-    contact: params.contact ? { ...params.contact, fields: { ...params.contact.fields, ...values.fields } } : undefined,
+    contact: params.contact
+      ? { ...params.contact, fields: { ...params.contact.fields, ...values.fields } }
+      : undefined,
   };
 }
 

@@ -8,6 +8,7 @@ export const ROWS_PER_STATEMENT = 500;
 /** `items` cut into consecutive pieces of at most `size`. */
 export function chunked<T>(items: readonly T[], size = ROWS_PER_STATEMENT): T[][] {
   const pieces: T[][] = [];
-  for (let start = 0; start < items.length; start += size) pieces.push(items.slice(start, start + size));
+  for (let start = 0; start < items.length; start += size)
+    pieces.push(items.slice(start, start + size));
   return pieces;
 }

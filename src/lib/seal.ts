@@ -4,7 +4,14 @@
  * with AES-256-GCM under a key that lives apart from the database, so a dump
  * of the database alone reveals none of them.
  */
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  hkdfSync,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 
 const PREFIX = 'sealed:v1:';
 const IV_BYTES = 12;
@@ -48,7 +55,10 @@ export function createSealer(key: Buffer): Sealer {
       const raw = Buffer.from(sealed.slice(PREFIX.length), 'base64url');
       const decipher = createDecipheriv('aes-256-gcm', encryptionKey, raw.subarray(0, IV_BYTES));
       decipher.setAuthTag(raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES));
-      return Buffer.concat([decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)), decipher.final()]).toString('utf8');
+      return Buffer.concat([
+        decipher.update(raw.subarray(IV_BYTES + TAG_BYTES)),
+        decipher.final(),
+      ]).toString('utf8');
     },
     digest(text) {
       return createHmac('sha256', digestKey).update(text).digest();

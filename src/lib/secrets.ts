@@ -36,11 +36,16 @@ function words(name: string): string[] {
 
 /** True when a parameter, field or setting with this name holds a secret (bracket forms included). */
 export function isSecretName(name: string): boolean {
-  return words(name).some((word) => SECRET_WORDS.has(word) || SECRET_PARTS.some((part) => word.includes(part)));
+  return words(name).some(
+    (word) => SECRET_WORDS.has(word) || SECRET_PARTS.some((part) => word.includes(part)),
+  );
 }
 
 /** A copy with the values of secret-named entries masked (an empty value stays empty). */
-export function redactRecord<T>(record: Readonly<Record<string, T>>, isSecret: (name: string) => boolean = isSecretName): Record<string, T | string> {
+export function redactRecord<T>(
+  record: Readonly<Record<string, T>>,
+  isSecret: (name: string) => boolean = isSecretName,
+): Record<string, T | string> {
   const result: Record<string, T | string> = {};
   for (const [key, value] of Object.entries(record)) {
     result[key] = isSecret(key) && value !== '' ? MASK : value;
@@ -58,7 +63,8 @@ export function redactDeep(value: unknown, depth = 0): unknown {
   if (value !== null && typeof value === 'object') {
     const result: Record<string, unknown> = {};
     for (const [key, inner] of Object.entries(value)) {
-      result[key] = isSecretName(key) && inner !== '' && inner !== null ? MASK : redactDeep(inner, depth + 1);
+      result[key] =
+        isSecretName(key) && inner !== '' && inner !== null ? MASK : redactDeep(inner, depth + 1);
     }
     return result;
   }
@@ -69,7 +75,12 @@ export function redactDeep(value: unknown, depth = 0): unknown {
 export function redactQuery(query: string): string {
   const entries = [...new URLSearchParams(query)];
   if (!entries.some(([key]) => isSecretName(key))) return query;
-  return new URLSearchParams(entries.map(([key, value]): [string, string] => [key, isSecretName(key) && value !== '' ? MASK : value])).toString();
+  return new URLSearchParams(
+    entries.map(([key, value]): [string, string] => [
+      key,
+      isSecretName(key) && value !== '' ? MASK : value,
+    ]),
+  ).toString();
 }
 
 /** Masks secret query values in a URL or a path with a query. */
@@ -91,8 +102,10 @@ export function redactUnparsed(text: string): string {
   const masked = text.replace(jsonPairs, (whole, key: string, colon: string, value: string) =>
     isSecretName(key) && value !== '""' ? `"${key}"${colon}"${MASK}"` : whole,
   );
-  return masked.replace(/(^|[&?\s{,])([^=&\s"{},]+)=([^&\s"]*)/g, (whole, lead: string, key: string, value: string) =>
-    isSecretName(key) && value !== '' ? `${lead}${key}=${MASK}` : whole,
+  return masked.replace(
+    /(^|[&?\s{,])([^=&\s"{},]+)=([^&\s"]*)/g,
+    (whole, lead: string, key: string, value: string) =>
+      isSecretName(key) && value !== '' ? `${lead}${key}=${MASK}` : whole,
   );
 }
 
@@ -107,6 +120,7 @@ export function redactBody(body: string | null, contentType: string | null): str
       return redactUnparsed(body);
     }
   }
-  if ((contentType ?? '').includes('form-urlencoded') || /^[^=&\s]+=/.test(body)) return redactQuery(body);
+  if ((contentType ?? '').includes('form-urlencoded') || /^[^=&\s]+=/.test(body))
+    return redactQuery(body);
   return body;
 }

@@ -24,8 +24,16 @@ export function formatDuration(ms: number): string {
 }
 
 const TEMPLATES = {
-  welcome: { subject: 'welcome_email_subject', text: 'welcome_email_text', html: 'welcome_email_html' },
-  password_reset: { subject: 'reset_email_subject', text: 'reset_email_text', html: 'reset_email_html' },
+  welcome: {
+    subject: 'welcome_email_subject',
+    text: 'welcome_email_text',
+    html: 'welcome_email_html',
+  },
+  password_reset: {
+    subject: 'reset_email_subject',
+    text: 'reset_email_text',
+    html: 'reset_email_html',
+  },
 } as const satisfies Record<MailKind, Record<'subject' | 'text' | 'html', keyof Settings>>;
 
 /** Sender address: the setting, else no-reply at the public host. */
@@ -36,7 +44,10 @@ export function senderOf(settings: Settings, publicUrl: string): OutgoingMail['f
   } catch {
     // keep localhost
   }
-  return { name: settings.mail_from_name || settings.site_name, address: settings.mail_from_address || `no-reply@${host}` };
+  return {
+    name: settings.mail_from_name || settings.site_name,
+    address: settings.mail_from_address || `no-reply@${host}`,
+  };
 }
 
 export function composeMail(

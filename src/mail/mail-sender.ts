@@ -7,7 +7,10 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Kysely } from 'kysely';
-import { createPasswordToken, deletePasswordToken } from '../accounts/password-tokens.repository.js';
+import {
+  createPasswordToken,
+  deletePasswordToken,
+} from '../accounts/password-tokens.repository.js';
 import { writeActivity, type ActivityEntry } from '../activity/activity.repository.js';
 import { createNap, type Clock } from '../clock.js';
 import { findUserById } from '../directory/user.repository.js';
@@ -58,7 +61,8 @@ const LABEL = { welcome: 'welcome e-mail', password_reset: 'password-reset e-mai
 const MAX_DELAY_MS = 30 * 60_000;
 
 export function createMailSender(deps: MailSenderDeps, options: MailSenderOptions): MailSender {
-  const owner = options.owner ?? `${hostname()}:${process.pid}:mail:${randomBytes(3).toString('hex')}`;
+  const owner =
+    options.owner ?? `${hostname()}:${process.pid}:mail:${randomBytes(3).toString('hex')}`;
   const events = new EventEmitter();
   events.setMaxListeners(0);
   const { db, clock, logger, mailer } = deps;
@@ -86,13 +90,20 @@ export function createMailSender(deps: MailSenderDeps, options: MailSenderOption
     const user = row.user_id === null ? undefined : await findUserById(db, row.user_id);
     if (!user) {
       const message = `The ${label} #${row.id} to ${row.to_address} was not sent: the user no longer exists`;
-      await recordOutcome((trx) => markMailFailed(trx, row.id, owner, 'the user no longer exists', iso()), [{ level: 'warning', message, ...context }]);
+      await recordOutcome(
+        (trx) => markMailFailed(trx, row.id, owner, 'the user no longer exists', iso()),
+        [{ level: 'warning', message, ...context }],
+      );
       return { id: row.id, status: 'failed' };
     }
 
     const ttlMs = settings.password_link_hours * 3_600_000;
     // The link is made now, so the raw token exists only in the message itself.
-    const token = await createPasswordToken(db, { userId: user.id, purpose: row.kind, ttlMs }, clock.now());
+    const token = await createPasswordToken(
+      db,
+      { userId: user.id, purpose: row.kind, ttlMs },
+      clock.now(),
+    );
     const base = deps.publicUrl();
     const mail = composeMail(
       row.kind,
@@ -107,43 +118,88 @@ export function createMailSender(deps: MailSenderDeps, options: MailSenderOption
       senderOf(settings, base),
     );
     try {
-      const delivery = await mailer.send(mail, `${iso().replace(/[:.]/g, '-')}-${row.id}-${row.kind}`);
-      await markMailSent(db, row.id, owner, { subject: mail.subject, deliveredTo: delivery.deliveredTo }, iso());
+      const delivery = await mailer.send(
+        mail,
+        `${iso().replace(/[:.]/g, '-')}-${row.id}-${row.kind}`,
+      );
+      await markMailSent(
+        db,
+        row.id,
+        owner,
+        { subject: mail.subject, deliveredTo: delivery.deliveredTo },
+        iso(),
+      );
       const message =
         mailer.kind === 'smtp'
           ? `Sent the ${label} #${row.id} to ${user.email} via ${delivery.deliveredTo}`
           : `Wrote the ${label} #${row.id} for ${user.email} to ${delivery.deliveredTo} (no mail server is configured)`;
       await writeActivity(db, [{ level: 'info', message, ...context }], iso());
-      logger.info({ mail: row.id, kind: row.kind, user: user.id, deliveredTo: delivery.deliveredTo }, `${label} sent`);
+      logger.info(
+        { mail: row.id, kind: row.kind, user: user.id, deliveredTo: delivery.deliveredTo },
+        `${label} sent`,
+      );
       return { id: row.id, status: 'sent' };
     } catch (error) {
       await deletePasswordToken(db, token.raw);
-      return failed(row, user.email, error, settings.mail_retry_max_attempts, settings.retry_base_delay_ms);
+      return failed(
+        row,
+        user.email,
+        error,
+        settings.mail_retry_max_attempts,
+        settings.retry_base_delay_ms,
+      );
     }
   }
 
   /** A message's new status and its activity line, in one transaction: whoever sees one sees both. */
-  async function recordOutcome(mark: (trx: Kysely<DB>) => Promise<void>, activity: ActivityEntry[]): Promise<void> {
+  async function recordOutcome(
+    mark: (trx: Kysely<DB>) => Promise<void>,
+    activity: ActivityEntry[],
+  ): Promise<void> {
     await db.transaction().execute(async (trx) => {
       await mark(trx);
       await writeActivity(trx, activity, iso());
     });
   }
 
-  async function failed(row: MailRow, to: string, error: unknown, maxAttempts: number, baseDelayMs: number): Promise<MailOutcome> {
+  async function failed(
+    row: MailRow,
+    to: string,
+    error: unknown,
+    maxAttempts: number,
+    baseDelayMs: number,
+  ): Promise<MailOutcome> {
     const label = LABEL[row.kind];
     const reason = error instanceof Error ? error.message : String(error);
-    const context: Omit<ActivityEntry, 'level' | 'message'> = { userId: row.user_id, eventId: row.event_id, action: 'mail', data: { mail: row.id } };
+    const context: Omit<ActivityEntry, 'level' | 'message'> = {
+      userId: row.user_id,
+      eventId: row.event_id,
+      action: 'mail',
+      data: { mail: row.id },
+    };
     if (!(error instanceof PermanentMailError) && row.attempts < maxAttempts) {
-      const delay = calculateDelay(row.attempts, { maxAttempts, baseDelayMs, maxDelayMs: MAX_DELAY_MS }, deps.random);
+      const delay = calculateDelay(
+        row.attempts,
+        { maxAttempts, baseDelayMs, maxDelayMs: MAX_DELAY_MS },
+        deps.random,
+      );
       const message = `Could not send the ${label} #${row.id} to ${to} (attempt ${row.attempts} of ${maxAttempts}): ${reason}; retrying in ${Math.max(1, Math.round(delay / 1000))} s`;
-      await recordOutcome((trx) => markMailRetry(trx, row.id, owner, iso(delay), reason), [{ level: 'warning', message, ...context }]);
+      await recordOutcome(
+        (trx) => markMailRetry(trx, row.id, owner, iso(delay), reason),
+        [{ level: 'warning', message, ...context }],
+      );
       logger.warn({ mail: row.id, err: reason }, `${label} not sent; will retry`);
       return { id: row.id, status: 'pending' };
     }
-    const why = error instanceof PermanentMailError ? 'the mail server refused it' : `gave up after ${row.attempts} attempts`;
+    const why =
+      error instanceof PermanentMailError
+        ? 'the mail server refused it'
+        : `gave up after ${row.attempts} attempts`;
     const message = `The ${label} #${row.id} to ${to} was not sent (${why}): ${reason}. Send it again with: crm-bridge mail retry ${row.id}`;
-    await recordOutcome((trx) => markMailFailed(trx, row.id, owner, reason, iso()), [{ level: 'error', message, ...context }]);
+    await recordOutcome(
+      (trx) => markMailFailed(trx, row.id, owner, reason, iso()),
+      [{ level: 'error', message, ...context }],
+    );
     logger.error({ mail: row.id, err: reason }, `${label} failed`);
     return { id: row.id, status: 'failed' };
   }
@@ -153,7 +209,9 @@ export function createMailSender(deps: MailSenderDeps, options: MailSenderOption
     const now = clock.now().getTime();
     if (now - lastHousekeeping < options.housekeeping.everyMs) return;
     lastHousekeeping = now;
-    await options.housekeeping.run().catch((error: unknown) => logger.warn({ err: error }, 'housekeeping failed'));
+    await options.housekeeping
+      .run()
+      .catch((error: unknown) => logger.warn({ err: error }, 'housekeeping failed'));
   }
 
   async function loop(): Promise<void> {

@@ -31,17 +31,20 @@ export async function enqueueMail(db: Kysely<DB>, mail: NewMail, at: string): Pr
 }
 
 /** No sender holds the message, or its hold has run out. */
-const unlocked =
-  (now: string) =>
-  (eb: ExpressionBuilder<DB, 'mail_queue'>) =>
-    eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]);
+const unlocked = (now: string) => (eb: ExpressionBuilder<DB, 'mail_queue'>) =>
+  eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', now)]);
 
 /**
  * Takes the oldest due message for `owner` until `lockedUntil`. The
  * conditions are repeated on the update so two processes racing for one row
  * cannot both win (PostgreSQL re-checks them after the other commits).
  */
-export async function claimNextMail(db: Kysely<DB>, owner: string, now: string, lockedUntil: string): Promise<MailRow | undefined> {
+export async function claimNextMail(
+  db: Kysely<DB>,
+  owner: string,
+  now: string,
+  lockedUntil: string,
+): Promise<MailRow | undefined> {
   const next = await db
     .selectFrom('mail_queue')
     .select('id')
@@ -55,7 +58,11 @@ export async function claimNextMail(db: Kysely<DB>, owner: string, now: string, 
   if (!next) return undefined;
   return db
     .updateTable('mail_queue')
-    .set((eb) => ({ locked_by: owner, locked_until: lockedUntil, attempts: eb('attempts', '+', 1) }))
+    .set((eb) => ({
+      locked_by: owner,
+      locked_until: lockedUntil,
+      attempts: eb('attempts', '+', 1),
+    }))
     .where('id', '=', next.id)
     .where('status', '=', 'pending')
     .where(unlocked(now))
@@ -63,16 +70,36 @@ export async function claimNextMail(db: Kysely<DB>, owner: string, now: string, 
     .executeTakeFirst();
 }
 
-export async function markMailSent(db: Kysely<DB>, id: number, owner: string, sent: { subject: string; deliveredTo: string }, at: string) {
+export async function markMailSent(
+  db: Kysely<DB>,
+  id: number,
+  owner: string,
+  sent: { subject: string; deliveredTo: string },
+  at: string,
+) {
   await db
     .updateTable('mail_queue')
-    .set({ status: 'sent', subject: sent.subject, delivered_to: sent.deliveredTo, sent_at: at, locked_by: null, locked_until: null, error_message: null })
+    .set({
+      status: 'sent',
+      subject: sent.subject,
+      delivered_to: sent.deliveredTo,
+      sent_at: at,
+      locked_by: null,
+      locked_until: null,
+      error_message: null,
+    })
     .where('id', '=', id)
     .where('locked_by', '=', owner)
     .execute();
 }
 
-export async function markMailRetry(db: Kysely<DB>, id: number, owner: string, availableAt: string, error: string) {
+export async function markMailRetry(
+  db: Kysely<DB>,
+  id: number,
+  owner: string,
+  availableAt: string,
+  error: string,
+) {
   await db
     .updateTable('mail_queue')
     .set({ available_at: availableAt, error_message: error, locked_by: null, locked_until: null })
@@ -81,10 +108,23 @@ export async function markMailRetry(db: Kysely<DB>, id: number, owner: string, a
     .execute();
 }
 
-export async function markMailFailed(db: Kysely<DB>, id: number, owner: string, error: string, at: string) {
+export async function markMailFailed(
+  db: Kysely<DB>,
+  id: number,
+  owner: string,
+  error: string,
+  at: string,
+) {
   await db
     .updateTable('mail_queue')
-    .set({ status: 'failed', error_message: error, sent_at: null, available_at: at, locked_by: null, locked_until: null })
+    .set({
+      status: 'failed',
+      error_message: error,
+      sent_at: null,
+      available_at: at,
+      locked_by: null,
+      locked_until: null,
+    })
     .where('id', '=', id)
     .where('locked_by', '=', owner)
     .execute();
@@ -108,7 +148,11 @@ export interface MailFilter {
 }
 
 export async function listMail(db: Kysely<DB>, filter: MailFilter = {}): Promise<MailRow[]> {
-  let query = db.selectFrom('mail_queue').selectAll().orderBy('id', 'desc').limit(filter.limit ?? 50);
+  let query = db
+    .selectFrom('mail_queue')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(filter.limit ?? 50);
   if (filter.status) query = query.where('status', '=', filter.status);
   if (filter.userId !== undefined) query = query.where('user_id', '=', filter.userId);
   return query.execute();

@@ -50,7 +50,10 @@ export function createSmtpMailer(url: string, options: { timeoutMs: number }): M
     async send(mail): Promise<Delivery> {
       try {
         const info = await transport.sendMail(envelope(mail));
-        return { deliveredTo: `${target} (${String(info.response).slice(0, 120)})`, messageId: info.messageId };
+        return {
+          deliveredTo: `${target} (${String(info.response).slice(0, 120)})`,
+          messageId: info.messageId,
+        };
       } catch (error) {
         const failure = error as SmtpFailure;
         // A refused login or a server without STARTTLS may be fixed by the site owner, so they are retried;

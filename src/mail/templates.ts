@@ -23,11 +23,17 @@ const PLACEHOLDER = /\{([a-z_]+)\}/g;
 /** Placeholders in a template that rendering would not fill (typos, mostly). */
 export function unknownPlaceholders(template: string): string[] {
   const known = new Set<string>(TEMPLATE_PLACEHOLDERS);
-  return [...new Set([...template.matchAll(PLACEHOLDER)].map((match) => match[1] ?? ''))].filter((name) => !known.has(name));
+  return [...new Set([...template.matchAll(PLACEHOLDER)].map((match) => match[1] ?? ''))].filter(
+    (name) => !known.has(name),
+  );
 }
 
 /** Fills the placeholders; `html` escapes every value (templates themselves are trusted HTML). */
-export function renderTemplate(template: string, values: TemplateValues, options: { html: boolean }): string {
+export function renderTemplate(
+  template: string,
+  values: TemplateValues,
+  options: { html: boolean },
+): string {
   return template.replace(PLACEHOLDER, (whole, name: string) => {
     if (!Object.hasOwn(values, name)) return whole;
     const value = values[name as TemplatePlaceholder];
@@ -37,7 +43,9 @@ export function renderTemplate(template: string, values: TemplateValues, options
 
 /** A subject is one line: any line break a value brings in becomes a space. */
 export function renderSubject(template: string, values: TemplateValues): string {
-  return renderTemplate(template, values, { html: false }).replace(/\s*[\r\n]+\s*/g, ' ').trim();
+  return renderTemplate(template, values, { html: false })
+    .replace(/\s*[\r\n]+\s*/g, ' ')
+    .trim();
 }
 
 export const DEFAULT_TEMPLATES = {

@@ -72,7 +72,10 @@ export async function sealStoredAccessKeys(db: Db, sealer: Sealer): Promise<numb
     const secret = isSealed(row.secret) ? openSecret(sealer, row.secret) : row.secret;
     await db
       .updateTable('access_keys')
-      .set({ secret: sealer.seal(secret), secret_hash: sealer.digest(secret).toString('base64url') })
+      .set({
+        secret: sealer.seal(secret),
+        secret_hash: sealer.digest(secret).toString('base64url'),
+      })
       .where('id', '=', row.id)
       .execute();
     sealed += 1;
@@ -81,11 +84,21 @@ export async function sealStoredAccessKeys(db: Db, sealer: Sealer): Promise<numb
 }
 
 /** The current key, created on first use (`created` tells, so it is printed once). */
-export async function currentAccessKey(db: Db, clock: Clock, sealer: Sealer): Promise<AccessKeyInfo & { created: boolean }> {
+export async function currentAccessKey(
+  db: Db,
+  clock: Clock,
+  sealer: Sealer,
+): Promise<AccessKeyInfo & { created: boolean }> {
   const now = clock.now().toISOString();
   const current = (await activeKeyRows(db, now)).find((row) => row.expires_at === null);
   if (current) {
-    return { secret: openSecret(sealer, current.secret), fingerprint: current.fingerprint, createdAt: current.created_at, expiresAt: null, created: false };
+    return {
+      secret: openSecret(sealer, current.secret),
+      fingerprint: current.fingerprint,
+      createdAt: current.created_at,
+      expiresAt: null,
+      created: false,
+    };
   }
   const secret = generateAccessKey();
   const row = newKeyRow(secret, sealer, now);
@@ -94,7 +107,12 @@ export async function currentAccessKey(db: Db, clock: Clock, sealer: Sealer): Pr
 }
 
 /** Makes a new current key; the old one stays valid for `graceMs`. */
-export async function rotateAccessKey(db: Db, clock: Clock, sealer: Sealer, graceMs: number): Promise<AccessKeyInfo> {
+export async function rotateAccessKey(
+  db: Db,
+  clock: Clock,
+  sealer: Sealer,
+  graceMs: number,
+): Promise<AccessKeyInfo> {
   const now = clock.now();
   const graceEnd = new Date(now.getTime() + graceMs).toISOString();
   const secret = generateAccessKey();
@@ -120,8 +138,18 @@ export interface KeyChecker {
  * Checks keys against a short-lived cache of the active keys' digests, so the
  * webhook hot path does not query for them; a rotation is seen within `cacheMs`.
  */
-export function createKeyChecker(db: Db, clock: Clock, sealer: Sealer, cacheMs = 2_000): KeyChecker {
-  let cached: { until: number; keys: Array<{ digest: Buffer; fingerprint: string; expiresAt: string | null }> } | undefined;
+export function createKeyChecker(
+  db: Db,
+  clock: Clock,
+  sealer: Sealer,
+  cacheMs = 2_000,
+): KeyChecker {
+  let cached:
+    | {
+        until: number;
+        keys: Array<{ digest: Buffer; fingerprint: string; expiresAt: string | null }>;
+      }
+    | undefined;
   const keys = async () => {
     const now = clock.now();
     if (!cached || cached.until <= now.getTime()) {
@@ -130,7 +158,11 @@ export function createKeyChecker(db: Db, clock: Clock, sealer: Sealer, cacheMs =
         until: now.getTime() + cacheMs,
         keys: active
           .filter((row) => row.secret_hash !== null)
-          .map((row) => ({ digest: Buffer.from(row.secret_hash ?? '', 'base64url'), fingerprint: row.fingerprint, expiresAt: row.expires_at })),
+          .map((row) => ({
+            digest: Buffer.from(row.secret_hash ?? '', 'base64url'),
+            fingerprint: row.fingerprint,
+            expiresAt: row.expires_at,
+          })),
       };
     }
     return cached.keys;

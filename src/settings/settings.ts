@@ -23,7 +23,10 @@ const template = (what: string) =>
     .string()
     .refine((value) => value.trim() !== '', `the ${what} cannot be empty`)
     .refine((value) => unknownPlaceholders(value).length === 0, {
-      error: (issue) => `unknown placeholder ${unknownPlaceholders(String(issue.input)).map((name) => `{${name}}`).join(', ')}`,
+      error: (issue) =>
+        `unknown placeholder ${unknownPlaceholders(String(issue.input))
+          .map((name) => `{${name}}`)
+          .join(', ')}`,
     });
 
 const count = (max: number) => z.coerce.number().int().min(1).max(max);
@@ -34,7 +37,11 @@ export const SETTINGS = {
     default: 'email',
     doc: 'Username of new users without a mapped user_login: email, first_last (jane.doe) or first_number (jane1234).',
   },
-  default_role: { schema: z.string().trim().min(1), default: 'subscriber', doc: 'Role of new users when none is given.' },
+  default_role: {
+    schema: z.string().trim().min(1),
+    default: 'subscriber',
+    doc: 'Role of new users when none is given.',
+  },
   send_welcome_email: {
     schema: booleanSetting,
     default: 'false',
@@ -46,7 +53,10 @@ export const SETTINGS = {
     doc: 'Connection that webhooks to / use when several exist (empty: the only one, or the one marked default).',
   },
   access_key_grace_hours: {
-    schema: z.coerce.number().min(0).max(24 * 90),
+    schema: z.coerce
+      .number()
+      .min(0)
+      .max(24 * 90),
     default: '24',
     doc: 'How long the previous access key keeps working after a rotation.',
   },
@@ -60,15 +70,26 @@ export const SETTINGS = {
     default: '2000',
     doc: 'First retry delay; it doubles on every attempt (with jitter) up to 30 minutes.',
   },
-  site_name: { schema: z.string().trim().min(1), default: 'crm-bridge', doc: 'Site name used in e-mails and pages.' },
+  site_name: {
+    schema: z.string().trim().min(1),
+    default: 'crm-bridge',
+    doc: 'Site name used in e-mails and pages.',
+  },
   site_url: {
     schema: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]),
     default: '',
     doc: 'The site users go to after logging in (empty: their account page here).',
   },
-  mail_from_name: { schema: z.string().trim(), default: '', doc: 'Sender name of e-mails (empty: the site name).' },
+  mail_from_name: {
+    schema: z.string().trim(),
+    default: '',
+    doc: 'Sender name of e-mails (empty: the site name).',
+  },
   mail_from_address: {
-    schema: z.string().trim().refine((value) => value === '' || isValidEmail(value), 'must be an e-mail address'),
+    schema: z
+      .string()
+      .trim()
+      .refine((value) => value === '' || isValidEmail(value), 'must be an e-mail address'),
     default: '',
     doc: 'Sender address of e-mails (empty: no-reply@ the host of PUBLIC_URL).',
   },
@@ -78,26 +99,76 @@ export const SETTINGS = {
     doc: 'Delivery attempts of one e-mail before it is marked failed (the delay doubles from retry_base_delay_ms up to 30 minutes).',
   },
   password_link_hours: {
-    schema: z.coerce.number().min(0.1).max(24 * 30),
+    schema: z.coerce
+      .number()
+      .min(0.1)
+      .max(24 * 30),
     default: '24',
     doc: 'How long a set-password or reset link stays valid.',
   },
-  password_min_length: { schema: z.coerce.number().int().min(8).max(128), default: '10', doc: 'Shortest password a user may choose.' },
-  session_hours: { schema: z.coerce.number().min(0.1).max(24 * 365), default: '336', doc: 'How long a login lasts.' },
-  login_limit_per_ip: { schema: count(10_000), default: '30', doc: 'Login attempts per client address in 15 minutes.' },
+  password_min_length: {
+    schema: z.coerce.number().int().min(8).max(128),
+    default: '10',
+    doc: 'Shortest password a user may choose.',
+  },
+  session_hours: {
+    schema: z.coerce
+      .number()
+      .min(0.1)
+      .max(24 * 365),
+    default: '336',
+    doc: 'How long a login lasts.',
+  },
+  login_limit_per_ip: {
+    schema: count(10_000),
+    default: '30',
+    doc: 'Login attempts per client address in 15 minutes.',
+  },
   login_limit_per_account: {
     schema: count(1_000),
     default: '5',
     doc: 'Failed logins per account in 15 minutes before further tries are refused for the rest of the window.',
   },
-  reset_limit_per_ip: { schema: count(10_000), default: '10', doc: 'Password-reset requests per client address in an hour.' },
-  reset_limit_per_account: { schema: count(100), default: '3', doc: 'Password-reset e-mails per account in an hour.' },
-  welcome_email_subject: { schema: template('subject'), default: DEFAULT_TEMPLATES.welcome_email_subject, doc: 'Subject of the welcome e-mail (placeholders: see docs/mail.md).' },
-  welcome_email_text: { schema: template('text body'), default: DEFAULT_TEMPLATES.welcome_email_text, doc: 'Plain-text body of the welcome e-mail.' },
-  welcome_email_html: { schema: template('HTML body'), default: DEFAULT_TEMPLATES.welcome_email_html, doc: 'HTML body of the welcome e-mail; placeholder values are HTML-escaped.' },
-  reset_email_subject: { schema: template('subject'), default: DEFAULT_TEMPLATES.reset_email_subject, doc: 'Subject of the password-reset e-mail.' },
-  reset_email_text: { schema: template('text body'), default: DEFAULT_TEMPLATES.reset_email_text, doc: 'Plain-text body of the password-reset e-mail.' },
-  reset_email_html: { schema: template('HTML body'), default: DEFAULT_TEMPLATES.reset_email_html, doc: 'HTML body of the password-reset e-mail.' },
+  reset_limit_per_ip: {
+    schema: count(10_000),
+    default: '10',
+    doc: 'Password-reset requests per client address in an hour.',
+  },
+  reset_limit_per_account: {
+    schema: count(100),
+    default: '3',
+    doc: 'Password-reset e-mails per account in an hour.',
+  },
+  welcome_email_subject: {
+    schema: template('subject'),
+    default: DEFAULT_TEMPLATES.welcome_email_subject,
+    doc: 'Subject of the welcome e-mail (placeholders: see docs/mail.md).',
+  },
+  welcome_email_text: {
+    schema: template('text body'),
+    default: DEFAULT_TEMPLATES.welcome_email_text,
+    doc: 'Plain-text body of the welcome e-mail.',
+  },
+  welcome_email_html: {
+    schema: template('HTML body'),
+    default: DEFAULT_TEMPLATES.welcome_email_html,
+    doc: 'HTML body of the welcome e-mail; placeholder values are HTML-escaped.',
+  },
+  reset_email_subject: {
+    schema: template('subject'),
+    default: DEFAULT_TEMPLATES.reset_email_subject,
+    doc: 'Subject of the password-reset e-mail.',
+  },
+  reset_email_text: {
+    schema: template('text body'),
+    default: DEFAULT_TEMPLATES.reset_email_text,
+    doc: 'Plain-text body of the password-reset e-mail.',
+  },
+  reset_email_html: {
+    schema: template('HTML body'),
+    default: DEFAULT_TEMPLATES.reset_email_html,
+    doc: 'HTML body of the password-reset e-mail.',
+  },
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -111,7 +182,10 @@ export function isSettingName(name: string): name is SettingName {
 function parseSetting<K extends SettingName>(name: K, raw: string): Settings[K] {
   const parsed = SETTINGS[name].schema.safeParse(raw);
   if (!parsed.success) {
-    throw new AppError('INVALID_SETTING', `${name}=${JSON.stringify(raw)}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    throw new AppError(
+      'INVALID_SETTING',
+      `${name}=${JSON.stringify(raw)}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+    );
   }
   return parsed.data as Settings[K];
 }
@@ -127,7 +201,9 @@ export async function readSettingValues(
   db: Kysely<DB>,
   overrides: Readonly<Record<string, string>>,
 ): Promise<SettingValue[]> {
-  const stored = new Map((await db.selectFrom('settings').selectAll().execute()).map((row) => [row.key, row.value]));
+  const stored = new Map(
+    (await db.selectFrom('settings').selectAll().execute()).map((row) => [row.key, row.value]),
+  );
   return SETTING_NAMES.map((name) => {
     const override = overrides[name];
     if (override !== undefined) return { name, value: override, source: 'environment' as const };
@@ -138,7 +214,10 @@ export async function readSettingValues(
 }
 
 /** Reads and validates every setting. */
-export async function loadSettings(db: Kysely<DB>, overrides: Readonly<Record<string, string>>): Promise<Settings> {
+export async function loadSettings(
+  db: Kysely<DB>,
+  overrides: Readonly<Record<string, string>>,
+): Promise<Settings> {
   const values = await readSettingValues(db, overrides);
   const settings: Record<string, unknown> = {};
   for (const { name, value } of values) settings[name] = parseSetting(name, value);
@@ -153,13 +232,24 @@ export async function loadSettings(db: Kysely<DB>, overrides: Readonly<Record<st
 export async function checkDefaultRole(db: Kysely<DB>, role: string): Promise<void> {
   const slug = role.trim();
   if (isAdminRole(slug, await listRoles(db))) {
-    throw new AppError('INVALID_SETTING', `default_role=${JSON.stringify(role)}: "${slug}" is an admin role, which webhooks never assign`);
+    throw new AppError(
+      'INVALID_SETTING',
+      `default_role=${JSON.stringify(role)}: "${slug}" is an admin role, which webhooks never assign`,
+    );
   }
 }
 
-export async function saveSetting(db: Kysely<DB>, name: string, value: string, at: string): Promise<void> {
+export async function saveSetting(
+  db: Kysely<DB>,
+  name: string,
+  value: string,
+  at: string,
+): Promise<void> {
   if (!isSettingName(name)) {
-    throw new AppError('INVALID_SETTING', `unknown setting "${name}"; known: ${SETTING_NAMES.join(', ')}`);
+    throw new AppError(
+      'INVALID_SETTING',
+      `unknown setting "${name}"; known: ${SETTING_NAMES.join(', ')}`,
+    );
   }
   parseSetting(name, value);
   if (name === 'default_role') await checkDefaultRole(db, value);

@@ -83,7 +83,14 @@ export interface ConnectionsTable {
   updated_at: string;
 }
 
-export const EVENT_STATUSES = ['pending', 'running', 'done', 'skipped', 'failed', 'rejected'] as const;
+export const EVENT_STATUSES = [
+  'pending',
+  'running',
+  'done',
+  'skipped',
+  'failed',
+  'rejected',
+] as const;
 export type EventStatus = (typeof EVENT_STATUSES)[number];
 
 export interface WebhookEventsTable {

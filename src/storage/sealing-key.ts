@@ -14,7 +14,11 @@ export const SEALING_KEY_FILE = 'encryption.key';
 /** Reads a key given as base64, base64url or hex text; undefined when it is not 32 bytes. */
 export function decodeSealingKey(text: string): Buffer | undefined {
   const trimmed = text.trim();
-  const candidates = [/^[0-9a-f]+$/i.test(trimmed) ? Buffer.from(trimmed, 'hex') : undefined, Buffer.from(trimmed, 'base64url'), Buffer.from(trimmed, 'base64')];
+  const candidates = [
+    /^[0-9a-f]+$/i.test(trimmed) ? Buffer.from(trimmed, 'hex') : undefined,
+    Buffer.from(trimmed, 'base64url'),
+    Buffer.from(trimmed, 'base64'),
+  ];
   return candidates.find((key) => key?.length === SEAL_KEY_BYTES);
 }
 
@@ -22,7 +26,11 @@ export function decodeSealingKey(text: string): Buffer | undefined {
 export function loadSealingKey(dataDir: string, configured: string | undefined): Buffer {
   if (configured !== undefined) {
     const key = decodeSealingKey(configured);
-    if (!key) throw new AppError('INVALID_CONFIG', `CRM_BRIDGE_ENCRYPTION_KEY must be ${SEAL_KEY_BYTES} bytes in base64 or hex`);
+    if (!key)
+      throw new AppError(
+        'INVALID_CONFIG',
+        `CRM_BRIDGE_ENCRYPTION_KEY must be ${SEAL_KEY_BYTES} bytes in base64 or hex`,
+      );
     return key;
   }
   const file = path.join(dataDir, SEALING_KEY_FILE);
@@ -31,7 +39,10 @@ export function loadSealingKey(dataDir: string, configured: string | undefined):
     // Written aside, then linked into place: two processes starting together cannot both make a key,
     // and neither can read a half-written one.
     const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-    fs.writeFileSync(draft, `${randomBytes(SEAL_KEY_BYTES).toString('base64url')}\n`, { flag: 'wx', mode: 0o600 });
+    fs.writeFileSync(draft, `${randomBytes(SEAL_KEY_BYTES).toString('base64url')}\n`, {
+      flag: 'wx',
+      mode: 0o600,
+    });
     try {
       fs.linkSync(draft, file);
     } catch (error) {
@@ -41,6 +52,7 @@ export function loadSealingKey(dataDir: string, configured: string | undefined):
     }
   }
   const key = decodeSealingKey(fs.readFileSync(file, 'utf8'));
-  if (!key) throw new AppError('INVALID_CONFIG', `${file} does not hold a ${SEAL_KEY_BYTES}-byte key`);
+  if (!key)
+    throw new AppError('INVALID_CONFIG', `${file} does not hold a ${SEAL_KEY_BYTES}-byte key`);
   return key;
 }

@@ -38,7 +38,15 @@ export interface IntakeRequest {
   accessKeyHeader: string | undefined;
   ip: string;
   /** Set when the body could not be read. */
-  bodyProblem?: { code: Extract<ErrorCode, 'MALFORMED_BODY' | 'BODY_TOO_DEEP' | 'BODY_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE'>; detail: string } | undefined;
+  bodyProblem?:
+    | {
+        code: Extract<
+          ErrorCode,
+          'MALFORMED_BODY' | 'BODY_TOO_DEEP' | 'BODY_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE'
+        >;
+        detail: string;
+      }
+    | undefined;
 }
 
 /** What the HTTP layer sends back: a status and a JSON-able body. */
@@ -92,11 +100,16 @@ export function createIntake(deps: IntakeDeps): Intake {
     return entry.count;
   };
   const pruneFailures = (now: number) => {
-    for (const [ip, entry] of failures) if (now - entry.since > KEY_FAILURE_WINDOW_MS) failures.delete(ip);
+    for (const [ip, entry] of failures)
+      if (now - entry.since > KEY_FAILURE_WINDOW_MS) failures.delete(ip);
   };
   const isBlocked = (ip: string): boolean => {
     const entry = failures.get(ip);
-    return entry !== undefined && entry.count >= deps.keyFailureLimit && deps.clock.now().getTime() - entry.since <= KEY_FAILURE_WINDOW_MS;
+    return (
+      entry !== undefined &&
+      entry.count >= deps.keyFailureLimit &&
+      deps.clock.now().getTime() - entry.since <= KEY_FAILURE_WINDOW_MS
+    );
   };
 
   async function log(entry: ActivityEntry): Promise<void> {
@@ -107,14 +120,22 @@ export function createIntake(deps: IntakeDeps): Intake {
     }
   }
 
-  const errorResponse = (code: ErrorCode, detail?: string, extra: Record<string, unknown> = {}): IntakeResponse => {
+  const errorResponse = (
+    code: ErrorCode,
+    detail?: string,
+    extra: Record<string, unknown> = {},
+  ): IntakeResponse => {
     const error = new AppError(code, detail);
-    return { statusCode: error.status, body: { status: 'error', error: { code, message: error.message }, ...extra } };
+    return {
+      statusCode: error.status,
+      body: { status: 'error', error: { code, message: error.message }, ...extra },
+    };
   };
 
   async function waitForEvent(id: number, timeoutMs: number): Promise<WebhookEventRow | undefined> {
     const deadline = Date.now() + timeoutMs;
-    const isFinal = (row: WebhookEventRow | undefined) => row !== undefined && FINAL_STATUSES.includes(row.status);
+    const isFinal = (row: WebhookEventRow | undefined) =>
+      row !== undefined && FINAL_STATUSES.includes(row.status);
     for (;;) {
       const row = await findEvent(deps.db, id);
       if (isFinal(row)) return row;
@@ -210,19 +231,34 @@ export function createIntake(deps: IntakeDeps): Intake {
         error: { code, message: error.message },
         result: { status: 'rejected', error: { code, message: error.message } },
       },
-      [{ level: 'warning', message: `Rejected webhook: ${error.message}`, connectionId, contactId, action: action || null }],
+      [
+        {
+          level: 'warning',
+          message: `Rejected webhook: ${error.message}`,
+          connectionId,
+          contactId,
+          action: action || null,
+        },
+      ],
     );
-    return { statusCode: error.status, body: { status: 'rejected', eventId: id, error: { code, message: error.message } } };
+    return {
+      statusCode: error.status,
+      body: { status: 'rejected', eventId: id, error: { code, message: error.message } },
+    };
   }
 
   async function handle(request: IntakeRequest): Promise<IntakeResponse> {
     const params = mergeParams(request.query, request.bodyProblem ? undefined : request.body);
     if (isBlocked(request.ip)) {
-      return { ...errorResponse('TOO_MANY_KEY_FAILURES'), retryAfterSeconds: Math.ceil(KEY_FAILURE_WINDOW_MS / 1000) };
+      return {
+        ...errorResponse('TOO_MANY_KEY_FAILURES'),
+        retryAfterSeconds: Math.ceil(KEY_FAILURE_WINDOW_MS / 1000),
+      };
     }
     // Either place may hold a valid key (a replay sends the current key in the header).
     const fingerprint =
-      (await deps.keys.check(params.access_key)) ?? (await deps.keys.check(request.accessKeyHeader));
+      (await deps.keys.check(params.access_key)) ??
+      (await deps.keys.check(request.accessKeyHeader));
     if (!fingerprint) {
       const count = recordKeyFailure(request.ip);
       if (count <= deps.keyFailureLimit) {
@@ -239,11 +275,19 @@ export function createIntake(deps: IntakeDeps): Intake {
 
     const pathConnection = request.connectionId;
     if (request.bodyProblem) {
-      return reject(request, params, pathConnection ?? '', request.bodyProblem.code, request.bodyProblem.detail);
+      return reject(
+        request,
+        params,
+        pathConnection ?? '',
+        request.bodyProblem.code,
+        request.bodyProblem.detail,
+      );
     }
 
     /** The connection, or the stored rejection when it cannot be used; storage failures propagate (503). */
-    const resolveConnection = async (id: string | undefined): Promise<Connection | IntakeResponse> => {
+    const resolveConnection = async (
+      id: string | undefined,
+    ): Promise<Connection | IntakeResponse> => {
       try {
         return await deps.registry.resolve(id);
       } catch (error) {
@@ -263,8 +307,21 @@ export function createIntake(deps: IntakeDeps): Intake {
       const connectionId = pathConnection ?? '';
       await store(
         request,
-        { connectionId, action, status: 'done', params: { raw: withoutKey(params) }, result: { success: true } },
-        [{ level: 'info', message: `Test webhook received (key ${fingerprint})`, connectionId: connectionId || null, action }],
+        {
+          connectionId,
+          action,
+          status: 'done',
+          params: { raw: withoutKey(params) },
+          result: { success: true },
+        },
+        [
+          {
+            level: 'info',
+            message: `Test webhook received (key ${fingerprint})`,
+            connectionId: connectionId || null,
+            action,
+          },
+        ],
       );
       return { statusCode: 200, body: { success: true } };
     }
@@ -273,25 +330,53 @@ export function createIntake(deps: IntakeDeps): Intake {
     if ('statusCode' in connection) return connection;
     if (!action) return reject(request, params, connection.id, 'NO_ACTION', undefined);
     if (!isAction(action)) {
-      return reject(request, params, connection.id, 'UNKNOWN_ACTION', `"${action}"; use update_tags, update, add or test`);
+      return reject(
+        request,
+        params,
+        connection.id,
+        'UNKNOWN_ACTION',
+        `"${action}"; use update_tags, update, add or test`,
+      );
     }
 
     let parsed;
     try {
-      parsed = connection.connector.parseWebhook({ method: request.method, params, json: request.body });
+      parsed = connection.connector.parseWebhook({
+        method: request.method,
+        params,
+        json: request.body,
+      });
     } catch (error) {
       return reject(request, params, connection.id, 'MALFORMED_BODY', toAppError(error).message);
     }
     const contactId = parsed.contactId?.trim();
     if (!contactId) {
-      return reject(request, params, connection.id, 'NO_CONTACT_ID', `the ${connection.type} connection found none in this request`);
+      return reject(
+        request,
+        params,
+        connection.id,
+        'NO_CONTACT_ID',
+        `the ${connection.type} connection found none in this request`,
+      );
     }
     if (isUnfilledMergeField(contactId)) {
-      return reject(request, { ...params, contact_id: contactId }, connection.id, 'UNSUBSTITUTED_MERGE_FIELD', `"${contactId}"`);
+      return reject(
+        request,
+        { ...params, contact_id: contactId },
+        connection.id,
+        'UNSUBSTITUTED_MERGE_FIELD',
+        `"${contactId}"`,
+      );
     }
     const tagCount = parsed.contact?.tags?.length ?? 0;
     if (tagCount > MAX_TAGS_PER_WEBHOOK) {
-      return reject(request, params, connection.id, 'TOO_MANY_TAGS', `${tagCount} tags; at most ${MAX_TAGS_PER_WEBHOOK} in one webhook`);
+      return reject(
+        request,
+        params,
+        connection.id,
+        'TOO_MANY_TAGS',
+        `${tagCount} tags; at most ${MAX_TAGS_PER_WEBHOOK} in one webhook`,
+      );
     }
 
     const stored: StoredParams = {
@@ -313,7 +398,8 @@ export function createIntake(deps: IntakeDeps): Intake {
         contactId,
         email: stored.email,
         params: stored,
-        isSecretField: (name) => connection.fieldMap[name] === 'user_pass' || name === connection.returnPasswordField,
+        isSecretField: (name) =>
+          connection.fieldMap[name] === 'user_pass' || name === connection.returnPasswordField,
       },
       [
         {
@@ -328,16 +414,28 @@ export function createIntake(deps: IntakeDeps): Intake {
     );
     deps.worker?.notify();
 
-    if (stored.async) return accepted(eventId, action, contactId, 'Stored; it will be processed in the background');
+    if (stored.async)
+      return accepted(eventId, action, contactId, 'Stored; it will be processed in the background');
     const event = await waitForEvent(eventId, deps.syncWaitMs);
-    if (!event) return accepted(eventId, action, contactId, 'Still processing; the outcome will be in the activity log');
+    if (!event)
+      return accepted(
+        eventId,
+        action,
+        contactId,
+        'Still processing; the outcome will be in the activity log',
+      );
     return responseForEvent(event);
   }
 
   return { handle, waitForEvent };
 }
 
-function accepted(eventId: number, action: Action, contactId: string, message: string): IntakeResponse {
+function accepted(
+  eventId: number,
+  action: Action,
+  contactId: string,
+  message: string,
+): IntakeResponse {
   return { statusCode: 202, body: { status: 'accepted', action, eventId, contactId, message } };
 }
 
@@ -347,7 +445,8 @@ export function responseForEvent(event: WebhookEventRow): IntakeResponse {
   const base = { action: event.action, eventId: event.id, contactId: event.contact_id };
   if (event.status === 'failed' || event.status === 'rejected') {
     const code = (event.error_code ?? 'INTERNAL') as ErrorCode;
-    const status = Object.hasOwn(ERRORS, code) && ERRORS[code].status < 500 ? ERRORS[code].status : 422;
+    const status =
+      Object.hasOwn(ERRORS, code) && ERRORS[code].status < 500 ? ERRORS[code].status : 422;
     return {
       statusCode: status,
       body: { ...base, status: event.status, error: { code, message: event.error_message ?? '' } },
@@ -373,7 +472,9 @@ function withoutKeyInBody(body: string): string {
   try {
     const parsed: unknown = JSON.parse(body);
     if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
-      return JSON.stringify(Object.fromEntries(Object.entries(parsed).filter(([key]) => !isAccessKeyName(key))));
+      return JSON.stringify(
+        Object.fromEntries(Object.entries(parsed).filter(([key]) => !isAccessKeyName(key))),
+      );
     }
     return body;
   } catch {

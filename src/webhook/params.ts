@@ -8,7 +8,8 @@ export type ParamValue = string | string[] | undefined;
 function asText(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
   if (Array.isArray(value) && value.every((item) => item === null || typeof item !== 'object')) {
     return value.map((item) => (item === null ? '' : String(item))).join(',');
   }

@@ -33,7 +33,8 @@ export function createRateLimiter(limit: RateLimit, now: () => number = Date.now
   const takeSlot = async (): Promise<() => void> => {
     for (;;) {
       const current = now();
-      while (finished.length > 0 && current - (finished[0] ?? 0) >= limit.windowMs) finished.shift();
+      while (finished.length > 0 && current - (finished[0] ?? 0) >= limit.windowMs)
+        finished.shift();
       if (inFlight + finished.length < limit.requests) {
         inFlight += 1;
         let released = false;

@@ -108,18 +108,24 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
   }
 
   async function runClaimed(contact: DueContact): Promise<void> {
-    const heartbeat = setInterval(() => {
-      extendLease(db, contact, owner, iso(options.leaseMs)).catch((error: unknown) =>
-        logger.warn({ err: error }, 'could not extend a contact lease'),
-      );
-    }, Math.max(50, Math.floor(options.leaseMs / 3)));
+    const heartbeat = setInterval(
+      () => {
+        extendLease(db, contact, owner, iso(options.leaseMs)).catch((error: unknown) =>
+          logger.warn({ err: error }, 'could not extend a contact lease'),
+        );
+      },
+      Math.max(50, Math.floor(options.leaseMs / 3)),
+    );
     let claimed: WebhookEventRow[] = [];
     try {
       claimed = await claimContactEvents(db, contact, owner, iso(), iso(options.leaseMs));
       if (claimed.length > 0) await processEvents(contact, claimed);
     } catch (error) {
       // Storage failed mid-run: the lease runs out and another attempt picks the events up.
-      logger.error({ err: error, connection: contact.connectionId, contact: contact.contactId }, 'run failed to record');
+      logger.error(
+        { err: error, connection: contact.connectionId, contact: contact.contactId },
+        'run failed to record',
+      );
     } finally {
       clearInterval(heartbeat);
       await releaseContactLease(db, contact, owner).catch(() => undefined);
@@ -131,10 +137,18 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
    * outcome: a run of them crashed the process (or hung it) each time. They are
    * failed here, before another run can crash it again.
    */
-  async function deadLetter(contact: DueContact, poisoned: readonly WebhookEventRow[], maxAttempts: number): Promise<void> {
+  async function deadLetter(
+    contact: DueContact,
+    poisoned: readonly WebhookEventRow[],
+    maxAttempts: number,
+  ): Promise<void> {
     const ids = poisoned.map((event) => event.id);
     const message = `Gave up: claimed ${Math.max(...poisoned.map((event) => event.attempts))} times (the limit is ${maxAttempts}) without an outcome; a run of it may crash the worker. Replay it with: crm-bridge events replay ${ids.join(', ')}`;
-    const context = { connectionId: contact.connectionId, contactId: contact.contactId, action: poisoned[0]?.action ?? '' };
+    const context = {
+      connectionId: contact.connectionId,
+      contactId: contact.contactId,
+      action: poisoned[0]?.action ?? '',
+    };
     await failEvents(ids, { code: 'RETRIES_EXHAUSTED', message }, message, context);
   }
 
@@ -146,8 +160,18 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     context: { connectionId: string; contactId: string; action: string },
   ): Promise<void> {
     const result = { status: 'failed', error: failure };
-    await finishEvents(db, ids, owner, { status: 'failed', result, errorCode: failure.code, errorMessage: failure.message }, iso());
-    await writeActivity(db, [entry('error', logLine, ids[ids.length - 1] ?? null, context, { code: failure.code })], iso());
+    await finishEvents(
+      db,
+      ids,
+      owner,
+      { status: 'failed', result, errorCode: failure.code, errorMessage: failure.message },
+      iso(),
+    );
+    await writeActivity(
+      db,
+      [entry('error', logLine, ids[ids.length - 1] ?? null, context, { code: failure.code })],
+      iso(),
+    );
     events.emit('finished', { ids, status: 'failed' } satisfies EventsFinished);
   }
 
@@ -160,30 +184,46 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     const ids = claimed.map((event) => event.id);
     const lastId = ids[ids.length - 1] ?? null;
     const actions = claimed.map((event) => event.action).filter(isAction);
-    const context = { connectionId: contact.connectionId, contactId: contact.contactId, action: strongestAction(actions) };
-    const coalesced = ids.length > 1 ? ` (${ids.length} webhooks coalesced: #${ids.join(', #')})` : '';
+    const context = {
+      connectionId: contact.connectionId,
+      contactId: contact.contactId,
+      action: strongestAction(actions),
+    };
+    const coalesced =
+      ids.length > 1 ? ` (${ids.length} webhooks coalesced: #${ids.join(', #')})` : '';
     try {
       const connection = await deps.registry.resolve(contact.connectionId);
       const plan = planRun(
         claimed.map((event) => openParams(event.params, deps.sealer)),
         { canLoadTags: connection.definition.contactSource === 'api' },
       );
-      const result = await runContact({ db, clock, settings, random: deps.random, eventId: lastId }, connection, plan);
+      const result = await runContact(
+        { db, clock, settings, random: deps.random, eventId: lastId },
+        connection,
+        plan,
+      );
       if (result.welcomeEmailId !== undefined) deps.mail?.notify();
       await finishEvents(db, ids, owner, { status: result.status, result }, iso());
       await writeActivity(db, describeResult(result, lastId, context, coalesced), iso());
       events.emit('finished', { ids, status: result.status } satisfies EventsFinished);
     } catch (thrown) {
       const error = toAppError(thrown);
-      const policy = { maxAttempts: settings.retry_max_attempts, baseDelayMs: settings.retry_base_delay_ms, maxDelayMs: 30 * 60_000 };
+      const policy = {
+        maxAttempts: settings.retry_max_attempts,
+        baseDelayMs: settings.retry_base_delay_ms,
+        maxDelayMs: 30 * 60_000,
+      };
       // Attempts count per webhook: one that arrived during an outage has its own budget.
-      const retrying = error.retryable ? claimed.filter((event) => event.attempts < policy.maxAttempts) : [];
+      const retrying = error.retryable
+        ? claimed.filter((event) => event.attempts < policy.maxAttempts)
+        : [];
       const exhausted = claimed.filter((event) => !retrying.includes(event));
       if (exhausted.length > 0) {
         const attempts = Math.max(...exhausted.map((event) => event.attempts));
         const final = failureOf(error, attempts);
         const failedIds = exhausted.map((event) => event.id);
-        const which = retrying.length > 0 ? ` (#${failedIds.join(', #')}; the others retry)` : coalesced;
+        const which =
+          retrying.length > 0 ? ` (#${failedIds.join(', #')}; the others retry)` : coalesced;
         await failEvents(failedIds, final, `Failed: ${final.message}${which}`, context);
         if (error.code === 'INTERNAL') logger.error({ err: thrown }, 'unexpected error in a run');
       }
@@ -194,7 +234,15 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
         await rescheduleEvents(db, retryIds, owner, iso(delay), error.code, error.message);
         await writeActivity(
           db,
-          [entry('warning', `Attempt ${attempts} of ${policy.maxAttempts} failed: ${error.message}; retrying in ${formatDelay(delay)}${coalesced}`, lastId, context, { code: error.code })],
+          [
+            entry(
+              'warning',
+              `Attempt ${attempts} of ${policy.maxAttempts} failed: ${error.message}; retrying in ${formatDelay(delay)}${coalesced}`,
+              lastId,
+              context,
+              { code: error.code },
+            ),
+          ],
           iso(),
         );
         events.emit('finished', { ids: retryIds, status: 'pending' } satisfies EventsFinished);
@@ -260,12 +308,20 @@ function entry(
 }
 
 function failureOf(error: AppError, attempts: number): { code: string; message: string } {
-  if (error.retryable) return { code: 'RETRIES_EXHAUSTED', message: `Gave up after ${attempts} attempts; last error: ${error.message}` };
+  if (error.retryable)
+    return {
+      code: 'RETRIES_EXHAUSTED',
+      message: `Gave up after ${attempts} attempts; last error: ${error.message}`,
+    };
   return { code: error.code, message: error.message };
 }
 
 function formatDelay(ms: number): string {
-  return ms < 1_000 ? `${ms} ms` : ms < 120_000 ? `${Math.round(ms / 1_000)} s` : `${Math.round(ms / 60_000)} min`;
+  return ms < 1_000
+    ? `${ms} ms`
+    : ms < 120_000
+      ? `${Math.round(ms / 1_000)} s`
+      : `${Math.round(ms / 60_000)} min`;
 }
 
 /** The activity lines for a finished run: what was loaded, what changed, and any notices. */
@@ -288,9 +344,19 @@ export function describeResult(
       userId,
     ),
   );
-  for (const notice of result.notices) lines.push(entry('notice', notice, eventId, context, undefined, userId));
+  for (const notice of result.notices)
+    lines.push(entry('notice', notice, eventId, context, undefined, userId));
   if (result.status === 'skipped') {
-    lines.push(entry('info', `Skipped ${result.action} for contact ${result.contactId}: ${result.skipReason ?? 'no matching user'}${coalesced}`, eventId, context, undefined, null));
+    lines.push(
+      entry(
+        'info',
+        `Skipped ${result.action} for contact ${result.contactId}: ${result.skipReason ?? 'no matching user'}${coalesced}`,
+        eventId,
+        context,
+        undefined,
+        null,
+      ),
+    );
     return lines;
   }
   const tagText = [
@@ -304,7 +370,10 @@ export function describeResult(
     : result.changes.length
       ? `Updated user #${userId} (${result.login}): ${result.changes.join(', ')}`
       : `User #${userId} (${result.login}) was already up to date`;
-  const welcome = result.welcomeEmail === 'queued' ? `; welcome e-mail queued (mail #${result.welcomeEmailId})` : '';
+  const welcome =
+    result.welcomeEmail === 'queued'
+      ? `; welcome e-mail queued (mail #${result.welcomeEmailId})`
+      : '';
   lines.push(
     entry(
       'info',

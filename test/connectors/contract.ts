@@ -8,10 +8,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { createHttpClient } from '../../src/connectors/http-client.js';
-import type { ConnectorDefinition, CrmConnector, ParsedWebhook, WebhookInput } from '../../src/connectors/types.js';
+import type {
+  ConnectorDefinition,
+  CrmConnector,
+  ParsedWebhook,
+  WebhookInput,
+} from '../../src/connectors/types.js';
 import { AppError } from '../../src/errors.js';
 import { mergeParams } from '../../src/webhook/params.js';
-import { parseBody, startFakeHttpServer, type InjectedFailure, type RecordedRequest } from '../fakes/fake-http.js';
+import {
+  parseBody,
+  startFakeHttpServer,
+  type InjectedFailure,
+  type RecordedRequest,
+} from '../fakes/fake-http.js';
 
 export interface SeedContact {
   email: string;
@@ -45,7 +55,11 @@ export interface NoApiContractAdapter extends WebhookAdapter {
 
 export interface ContractAdapter extends WebhookAdapter {
   /** Starts the fake; returns what the connection needs. */
-  start(): Promise<{ apiUrl: string; settings: Record<string, unknown>; badSettings: Record<string, unknown> }>;
+  start(): Promise<{
+    apiUrl: string;
+    settings: Record<string, unknown>;
+    badSettings: Record<string, unknown>;
+  }>;
   stop(): Promise<void>;
   /** Adds a contact to the fake; returns its contact id as the connector will see it. */
   seed(contact: SeedContact): Promise<string>;
@@ -73,7 +87,11 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<AppE
 /** A received request as the intake hands it to a connector: query and body merged, the parsed body as `json`. */
 function webhookInput(request: RecordedRequest): WebhookInput {
   const body = parseBody(request);
-  return { method: request.method, params: mergeParams(Object.fromEntries(request.query), body), json: body };
+  return {
+    method: request.method,
+    params: mergeParams(Object.fromEntries(request.query), body),
+    json: body,
+  };
 }
 
 function webhookContract(name: string, adapter: WebhookAdapter): void {
@@ -108,7 +126,11 @@ function webhookContract(name: string, adapter: WebhookAdapter): void {
     }
 
     it('finds no contact in a webhook that names none', () => {
-      const parsed = connector().parseWebhook({ method: 'POST', params: { wpf_action: 'add', access_key: 'k' }, json: {} });
+      const parsed = connector().parseWebhook({
+        method: 'POST',
+        params: { wpf_action: 'add', access_key: 'k' },
+        json: {},
+      });
       expect(parsed.contactId).toBeUndefined();
       expect(parsed.email).toBeUndefined();
     });
@@ -130,7 +152,11 @@ export function noApiConnectorContract(name: string, adapter: NoApiContractAdapt
     });
 
     it('refuses to load or write contacts, as permanent rejections', async () => {
-      const calls = [() => connector.loadContact('1'), () => connector.getContactTags('1'), () => connector.updateContact('1', { a: 'b' })];
+      const calls = [
+        () => connector.loadContact('1'),
+        () => connector.getContactTags('1'),
+        () => connector.updateContact('1', { a: 'b' }),
+      ];
       for (const call of calls) {
         // Thrown or rejected, the caller awaits it either way.
         const error = await expectCode((async () => call())(), 'CRM_REJECTED');
@@ -155,7 +181,11 @@ export function connectorContract(name: string, adapter: ContractAdapter): void 
     let bad: CrmConnector;
     let jane = '';
 
-    const make = (apiUrl: string, settings: Record<string, unknown>, timeoutMs = 2_000): CrmConnector => {
+    const make = (
+      apiUrl: string,
+      settings: Record<string, unknown>,
+      timeoutMs = 2_000,
+    ): CrmConnector => {
       const parsed = adapter.definition.settingsSchema.parse(settings);
       return adapter.definition.create(
         { id: name, apiUrl, settings: parsed },
@@ -167,7 +197,12 @@ export function connectorContract(name: string, adapter: ContractAdapter): void 
       const { apiUrl, settings, badSettings } = await adapter.start();
       connector = make(apiUrl, settings, 1_000);
       bad = make(apiUrl, badSettings);
-      jane = await adapter.seed({ email: 'jane.contract@example.com', firstName: 'Jane', lastName: 'Doe', tags: ['Customer', 'VIP'] });
+      jane = await adapter.seed({
+        email: 'jane.contract@example.com',
+        firstName: 'Jane',
+        lastName: 'Doe',
+        tags: ['Customer', 'VIP'],
+      });
     });
     afterAll(() => adapter.stop());
 
@@ -188,9 +223,13 @@ export function connectorContract(name: string, adapter: ContractAdapter): void 
       expect(first && contact.fields[first]).toBe('Jane');
       expect(last && contact.fields[last]).toBe('Doe');
       const tags = await connector.listTags();
-      const labels = (contact.tags ?? []).map((id) => tags.find((tag) => tag.id === id)?.label ?? contact.tagLabels?.[id]);
+      const labels = (contact.tags ?? []).map(
+        (id) => tags.find((tag) => tag.id === id)?.label ?? contact.tagLabels?.[id],
+      );
       expect(labels.sort()).toEqual(['Customer', 'VIP']);
-      expect((await connector.getContactTags(jane)).sort()).toEqual([...(contact.tags ?? [])].sort());
+      expect((await connector.getContactTags(jane)).sort()).toEqual(
+        [...(contact.tags ?? [])].sort(),
+      );
     });
 
     it('finds a contact by e-mail, and answers null for an unknown one', async () => {
@@ -210,7 +249,10 @@ export function connectorContract(name: string, adapter: ContractAdapter): void 
     });
 
     it('reports an unknown contact as a permanent CONTACT_NOT_FOUND', async () => {
-      const error = await expectCode(connector.loadContact(adapter.unknownContactId), 'CONTACT_NOT_FOUND');
+      const error = await expectCode(
+        connector.loadContact(adapter.unknownContactId),
+        'CONTACT_NOT_FOUND',
+      );
       expect(error.retryable).toBe(false);
     });
 
@@ -223,7 +265,9 @@ export function connectorContract(name: string, adapter: ContractAdapter): void 
 
     it('reports server errors and timeouts as retryable', async () => {
       adapter.failNext({ kind: 'status', status: 503, body: { error: 'maintenance' } });
-      expect((await expectCode(connector.loadContact(jane), 'CRM_UNAVAILABLE')).retryable).toBe(true);
+      expect((await expectCode(connector.loadContact(jane), 'CRM_UNAVAILABLE')).retryable).toBe(
+        true,
+      );
       adapter.failNext({ kind: 'timeout' });
       expect((await expectCode(connector.loadContact(jane), 'CRM_TIMEOUT')).retryable).toBe(true);
       await expect(connector.loadContact(jane)).resolves.toMatchObject({ id: jane });

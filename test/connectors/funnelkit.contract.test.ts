@@ -10,7 +10,12 @@ import { funnelkitConnector } from '../../src/connectors/funnelkit/index.js';
 import { createHttpClient } from '../../src/connectors/http-client.js';
 import type { CrmConnector } from '../../src/connectors/types.js';
 import { AppError } from '../../src/errors.js';
-import { sendFunnelKitWebhook, startFakeFunnelKit, type FakeFunnelKit, type FakeFunnelKitOptions } from '../fakes/funnelkit.fake.js';
+import {
+  sendFunnelKitWebhook,
+  startFakeFunnelKit,
+  type FakeFunnelKit,
+  type FakeFunnelKitOptions,
+} from '../fakes/funnelkit.fake.js';
 import { connectorContract } from './contract.js';
 
 const APP_PASSWORD = 'abcd efgh ijkl mnop qrst uvwx';
@@ -20,23 +25,45 @@ let fake: FakeFunnelKit;
 
 connectorContract('funnelkit', {
   definition: funnelkitConnector,
-  offline: { apiUrl: 'http://127.0.0.1:9', settings: { username: 'admin', app_password: APP_PASSWORD } },
+  offline: {
+    apiUrl: 'http://127.0.0.1:9',
+    settings: { username: 'admin', app_password: APP_PASSWORD },
+  },
   webhooks: [
     {
       name: 'a GET with the data rows in the query',
-      send: (url) => sendFunnelKitWebhook(url, { action: 'add', accessKey: 'KEY123', contactId: 42, method: 'GET' }),
+      send: (url) =>
+        sendFunnelKitWebhook(url, {
+          action: 'add',
+          accessKey: 'KEY123',
+          contactId: 42,
+          method: 'GET',
+        }),
       expected: { contactId: '42', email: undefined },
     },
     {
       name: 'a form POST with the "Add Contact Details" contact_email row',
       send: (url) =>
-        sendFunnelKitWebhook(url, { action: 'update', accessKey: 'KEY123', contactId: 42, method: 'POST', extra: { contact_email: 'jane@example.com' } }),
+        sendFunnelKitWebhook(url, {
+          action: 'update',
+          accessKey: 'KEY123',
+          contactId: 42,
+          method: 'POST',
+          extra: { contact_email: 'jane@example.com' },
+        }),
       expected: { contactId: '42', email: 'jane@example.com' },
     },
     {
       name: 'a JSON PUT',
       send: (url) =>
-        sendFunnelKitWebhook(url, { action: 'add', accessKey: 'KEY123', contactId: '42', method: 'PUT', encoding: 'json', extra: { email: 'jane@example.com' } }),
+        sendFunnelKitWebhook(url, {
+          action: 'add',
+          accessKey: 'KEY123',
+          contactId: '42',
+          method: 'PUT',
+          encoding: 'json',
+          extra: { email: 'jane@example.com' },
+        }),
       expected: { contactId: '42', email: 'jane@example.com' },
     },
   ],
@@ -52,7 +79,12 @@ connectorContract('funnelkit', {
   stop: () => fake.close(),
   async seed(contact) {
     const tagIds = contact.tags.map((label) => fake.addTag(label));
-    return fake.addContact({ email: contact.email, f_name: contact.firstName, l_name: contact.lastName, tagIds });
+    return fake.addContact({
+      email: contact.email,
+      f_name: contact.firstName,
+      l_name: contact.lastName,
+      tagIds,
+    });
   },
   unknownContactId: '999999',
   writableField: String(PASSWORD_FIELD),
@@ -77,12 +109,20 @@ describe('funnelkit connector specifics', () => {
     sites.push(started);
     return started;
   };
-  const connect = (target: { url: string }, settings: Record<string, unknown> = {}, apiUrl = target.url): CrmConnector =>
+  const connect = (
+    target: { url: string },
+    settings: Record<string, unknown> = {},
+    apiUrl = target.url,
+  ): CrmConnector =>
     funnelkitConnector.create(
       {
         id: 'fk',
         apiUrl,
-        settings: funnelkitConnector.settingsSchema.parse({ username: 'admin', app_password: APP_PASSWORD, ...settings }),
+        settings: funnelkitConnector.settingsSchema.parse({
+          username: 'admin',
+          app_password: APP_PASSWORD,
+          ...settings,
+        }),
       },
       { http: createHttpClient({ timeoutMs: 2_000 }), clock: systemClock },
     );
@@ -102,7 +142,10 @@ describe('funnelkit connector specifics', () => {
   });
 
   it('needs the site URL: create() refuses a connection without one', () => {
-    const settings = funnelkitConnector.settingsSchema.parse({ username: 'admin', app_password: APP_PASSWORD });
+    const settings = funnelkitConnector.settingsSchema.parse({
+      username: 'admin',
+      app_password: APP_PASSWORD,
+    });
     const deps = { http: createHttpClient({ timeoutMs: 1_000 }), clock: systemClock };
     expect(() => funnelkitConnector.create({ id: 'fk', apiUrl: null, settings }, deps)).toThrow(
       expect.objectContaining({ code: 'INVALID_CONFIG' }),
@@ -114,12 +157,24 @@ describe('funnelkit connector specifics', () => {
     const schema = funnelkitConnector.settingsSchema;
     expect(schema.safeParse({ username: 'admin' }).success).toBe(false);
     expect(schema.safeParse({ app_password: APP_PASSWORD }).success).toBe(false);
-    expect(schema.parse({ username: 'admin', app_password: APP_PASSWORD })).toMatchObject({ routes: 'auto', pretty_permalinks: true });
-    expect(schema.parse({ username: 'admin', app_password: APP_PASSWORD, pretty_permalinks: 'false', routes: 'legacy' })).toMatchObject({
+    expect(schema.parse({ username: 'admin', app_password: APP_PASSWORD })).toMatchObject({
+      routes: 'auto',
+      pretty_permalinks: true,
+    });
+    expect(
+      schema.parse({
+        username: 'admin',
+        app_password: APP_PASSWORD,
+        pretty_permalinks: 'false',
+        routes: 'legacy',
+      }),
+    ).toMatchObject({
       routes: 'legacy',
       pretty_permalinks: false,
     });
-    expect(schema.safeParse({ username: 'admin', app_password: APP_PASSWORD, routes: 'v2' }).success).toBe(false);
+    expect(
+      schema.safeParse({ username: 'admin', app_password: APP_PASSWORD, routes: 'v2' }).success,
+    ).toBe(false);
     expect(funnelkitConnector.secretSettings).toEqual(['app_password']);
   });
 
@@ -128,7 +183,9 @@ describe('funnelkit connector specifics', () => {
     const connector = connect(target, {}, `${target.url}/wp-json/autonami-app/`);
     await connector.testConnection();
     const sent = target.requests[0]?.headers.authorization ?? '';
-    expect(Buffer.from(sent.replace(/^Basic /, ''), 'base64').toString()).toBe(`admin:${APP_PASSWORD}`);
+    expect(Buffer.from(sent.replace(/^Basic /, ''), 'base64').toString()).toBe(
+      `admin:${APP_PASSWORD}`,
+    );
     expect(target.requests[0]?.path).toBe('/wp-json/autonami-app/v3/contacts');
     expect(target.requests[0]?.query.get('limit')).toBe('1');
   });
@@ -136,12 +193,19 @@ describe('funnelkit connector specifics', () => {
   it('auto routes: v3 first; falls back to the unversioned routes and remembers them', async () => {
     const target = await site();
     // Simulate a site whose v3 routes are missing (old plugin with Pro): 404 rest_no_route on v3 only.
-    const noRoute = { code: 'rest_no_route', message: 'No route was found matching the URL and request method.', data: { status: 404 } };
+    const noRoute = {
+      code: 'rest_no_route',
+      message: 'No route was found matching the URL and request method.',
+      data: { status: 404 },
+    };
     target.failNext({ kind: 'status', status: 404, body: noRoute }, 1, '/v3/');
     const id = target.addContact({ email: 'fallback@example.com', f_name: 'Fal' });
     const connector = connect(target);
     expect((await connector.loadContact(id)).fields.f_name).toBe('Fal');
-    expect(apiPaths(target)).toEqual([`/wp-json/autonami-app/v3/contacts/${id}`, `/wp-json/autonami-app/contacts/${id}`]);
+    expect(apiPaths(target)).toEqual([
+      `/wp-json/autonami-app/v3/contacts/${id}`,
+      `/wp-json/autonami-app/contacts/${id}`,
+    ]);
     await connector.loadContact(id);
     expect(apiPaths(target).at(-1)).toBe(`/wp-json/autonami-app/contacts/${id}`);
     expect(target.requests).toHaveLength(3);
@@ -166,9 +230,15 @@ describe('funnelkit connector specifics', () => {
 
   it('reports missing routes on both generations as a configuration problem, not a missing contact', async () => {
     const target = await site();
-    const noRoute = { code: 'rest_no_route', message: 'No route was found matching the URL and request method.', data: { status: 404 } };
+    const noRoute = {
+      code: 'rest_no_route',
+      message: 'No route was found matching the URL and request method.',
+      data: { status: 404 },
+    };
     target.failNext({ kind: 'status', status: 404, body: noRoute }, 2);
-    const error = await failure(connect(target).loadContact(target.addContact({ email: 'x@example.com' })));
+    const error = await failure(
+      connect(target).loadContact(target.addContact({ email: 'x@example.com' })),
+    );
     expect(error.code).toBe('CRM_REJECTED');
     expect(error.message).toMatch(/is FunnelKit Automations active/);
   });
@@ -207,7 +277,11 @@ describe('funnelkit connector specifics', () => {
     const tags = await connect(target).listTags();
     expect(tags).toHaveLength(230);
     expect(tags.find((tag) => tag.id === String(ids[229]))?.label).toBe('Tag 230');
-    expect(target.requests.map((request) => request.query.get('offset'))).toEqual(['0', '100', '200']);
+    expect(target.requests.map((request) => request.query.get('offset'))).toEqual([
+      '0',
+      '100',
+      '200',
+    ]);
   });
 
   it('loads a contact: standard fields, custom fields by id, JSON lists as text, tags with labels', async () => {
@@ -230,7 +304,15 @@ describe('funnelkit connector specifics', () => {
       tags: [String(vip)],
       tagLabels: { [String(vip)]: 'VIP' },
     });
-    expect(contact.fields).toMatchObject({ email: 'Ann@Example.com', f_name: 'Ann', l_name: 'Lee', country: 'US', 5: 'annlee', 9: 'Golf, Chess', 11: '1 Main St' });
+    expect(contact.fields).toMatchObject({
+      email: 'Ann@Example.com',
+      f_name: 'Ann',
+      l_name: 'Lee',
+      country: 'US',
+      5: 'annlee',
+      9: 'Golf, Chess',
+      11: '1 Main St',
+    });
     expect(await connect(target).getContactTags(id)).toEqual([String(vip)]);
   });
 
@@ -241,26 +323,41 @@ describe('funnelkit connector specifics', () => {
     const fields = await connect(target).listFields();
     const ids = fields.map((field) => field.id);
     expect(ids.slice(0, 3)).toEqual(['email', 'f_name', 'l_name']);
-    expect(fields).toEqual(expect.arrayContaining([{ id: '5', label: 'Username' }, { id: '7', label: 'WP Password' }, { id: '11', label: 'Address 1' }]));
+    expect(fields).toEqual(
+      expect.arrayContaining([
+        { id: '5', label: 'Username' },
+        { id: '7', label: 'WP Password' },
+        { id: '11', label: 'Address 1' },
+      ]),
+    );
     expect(new Set(ids).size).toBe(ids.length);
   });
 
   it('treats "Unable to Update fields" as success only when the value is already stored', async () => {
     const target = await site();
     target.addField(PASSWORD_FIELD, 'WP Password');
-    const id = target.addContact({ email: 'same@example.com', fields: { [PASSWORD_FIELD]: 'Already-There-1' } });
+    const id = target.addContact({
+      email: 'same@example.com',
+      fields: { [PASSWORD_FIELD]: 'Already-There-1' },
+    });
     const connector = connect(target);
-    await expect(connector.updateContact(id, { [PASSWORD_FIELD]: 'Already-There-1' })).resolves.toBeUndefined();
+    await expect(
+      connector.updateContact(id, { [PASSWORD_FIELD]: 'Already-There-1' }),
+    ).resolves.toBeUndefined();
     const unknownField = await failure(connector.updateContact(id, { 4242: 'Lost-Value-9' }));
     expect(unknownField.code).toBe('CRM_REJECTED');
-    expect(unknownField.message).toMatch(/did not store the value written to field 4242.*Unable to Update fields/);
+    expect(unknownField.message).toMatch(
+      /did not store the value written to field 4242.*Unable to Update fields/,
+    );
   });
 
   it('refuses to report a write that WordPress sanitizing changed, without echoing the value', async () => {
     const target = await site();
     target.addField(PASSWORD_FIELD, 'WP Password');
     const id = target.addContact({ email: 'san@example.com' });
-    const error = await failure(connect(target).updateContact(id, { [PASSWORD_FIELD]: 'Ab%41cd<b>x</b>' }));
+    const error = await failure(
+      connect(target).updateContact(id, { [PASSWORD_FIELD]: 'Ab%41cd<b>x</b>' }),
+    );
     expect(error.code).toBe('CRM_REJECTED');
     expect(error.message).toMatch(/field 7.*sanitizing/);
     expect(error.message).not.toContain('Ab%41cd');
@@ -271,11 +368,19 @@ describe('funnelkit connector specifics', () => {
     const badUser = await failure(connect(target, { username: 'nobody' }).testConnection());
     expect(badUser.code).toBe('CRM_AUTH_FAILED');
     expect(badUser.message).toMatch(/Unknown username.*invalid_username/);
-    const badPassword = await failure(connect(target, { app_password: 'wxyz wxyz wxyz wxyz wxyz wxyz' }).testConnection());
-    expect(badPassword.message).toMatch(/401 The provided password is an invalid application password\. \(incorrect_password\)/);
+    const badPassword = await failure(
+      connect(target, { app_password: 'wxyz wxyz wxyz wxyz wxyz wxyz' }).testConnection(),
+    );
+    expect(badPassword.message).toMatch(
+      /401 The provided password is an invalid application password\. \(incorrect_password\)/,
+    );
     expect(badPassword.message).not.toContain('wxyz');
 
-    const forbidden = { code: 'rest_forbidden', message: 'Sorry, you are not allowed to do that.', data: { status: 403 } };
+    const forbidden = {
+      code: 'rest_forbidden',
+      message: 'Sorry, you are not allowed to do that.',
+      data: { status: 403 },
+    };
     target.failNext({ kind: 'status', status: 403, body: forbidden });
     const notAdmin = await failure(connect(target).testConnection());
     expect(notAdmin.code).toBe('CRM_AUTH_FAILED');
@@ -288,7 +393,15 @@ describe('funnelkit connector specifics', () => {
     expect(missing.code).toBe('CONTACT_NOT_FOUND');
     expect(missing.message).toMatch(/No contact found with given id #999/);
     const id = target.addContact({ email: 'err@example.com' });
-    target.failNext({ kind: 'status', status: 500, body: { code: 500, message: 'Call to undefined function bwf()', data: { status: 500, error_data: [] } } });
+    target.failNext({
+      kind: 'status',
+      status: 500,
+      body: {
+        code: 500,
+        message: 'Call to undefined function bwf()',
+        data: { status: 500, error_data: [] },
+      },
+    });
     const crash = await failure(connect(target).loadContact(id));
     expect(crash.code).toBe('CRM_UNAVAILABLE');
     expect(crash.retryable).toBe(true);
@@ -320,7 +433,13 @@ describe('funnelkit connector specifics', () => {
   it('reads the JSON after PHP notices a site prints before it', async () => {
     const target = await site();
     const id = target.addContact({ email: 'notice@example.com', f_name: 'Noel' });
-    const envelope = JSON.stringify({ code: 200, message: '', result: target.getContact(id), limit: 0, offset: 0 });
+    const envelope = JSON.stringify({
+      code: 200,
+      message: '',
+      result: target.getContact(id),
+      limit: 0,
+      offset: 0,
+    });
     target.failNext({
       kind: 'status',
       status: 200,
@@ -356,15 +475,36 @@ describe('funnelkit connector specifics', () => {
 
   it('stops paging tags when a site ignores offset and repeats the same page', async () => {
     const target = await site();
-    const page = Array.from({ length: 100 }, (_, n) => ({ ID: n + 1, name: `Tag ${n + 1}`, type: 1, created_at: '', updated_at: null, data: null }));
-    target.failNext({ kind: 'status', status: 200, body: { code: 200, message: '', result: page, limit: 100, offset: 0 } }, 5, '/tags');
+    const page = Array.from({ length: 100 }, (_, n) => ({
+      ID: n + 1,
+      name: `Tag ${n + 1}`,
+      type: 1,
+      created_at: '',
+      updated_at: null,
+      data: null,
+    }));
+    target.failNext(
+      {
+        kind: 'status',
+        status: 200,
+        body: { code: 200, message: '', result: page, limit: 100, offset: 0 },
+      },
+      5,
+      '/tags',
+    );
     expect(await connect(target).listTags()).toHaveLength(100);
     expect(target.requests).toHaveLength(2);
   });
 
   it('parses webhooks: contact_id from the merged parameters, e-mail from email or contact_email', () => {
     const connector = connect({ url: 'http://127.0.0.1:9' });
-    expect(connector.parseWebhook({ method: 'GET', params: { contact_id: ' 128 ', wpf_action: 'add' }, json: undefined })).toEqual({
+    expect(
+      connector.parseWebhook({
+        method: 'GET',
+        params: { contact_id: ' 128 ', wpf_action: 'add' },
+        json: undefined,
+      }),
+    ).toEqual({
       contactId: '128',
       email: undefined,
     });
@@ -374,6 +514,8 @@ describe('funnelkit connector specifics', () => {
       json: { contact_id: 128, contact_email: 'jane@example.com' },
     });
     expect(posted).toEqual({ contactId: '128', email: 'jane@example.com' });
-    expect(connector.parseWebhook({ method: 'POST', params: {}, json: undefined }).contactId).toBeUndefined();
+    expect(
+      connector.parseWebhook({ method: 'POST', params: {}, json: undefined }).contactId,
+    ).toBeUndefined();
   });
 });

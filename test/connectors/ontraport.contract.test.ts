@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { ontraportConnector } from '../../src/connectors/ontraport/index.js';
 import { systemClock } from '../../src/clock.js';
 import { createHttpClient } from '../../src/connectors/http-client.js';
-import { sendOntraportWebhook, startFakeOntraport, type FakeOntraport, type FakeOntraportOptions } from '../fakes/ontraport.fake.js';
+import {
+  sendOntraportWebhook,
+  startFakeOntraport,
+  type FakeOntraport,
+  type FakeOntraportOptions,
+} from '../fakes/ontraport.fake.js';
 import { connectorContract } from './contract.js';
 
 let fake: FakeOntraport;
@@ -19,17 +24,31 @@ connectorContract('ontraport', {
   webhooks: [
     {
       name: 'a Ping URL POST: the id merged into the query, an empty form body',
-      send: (url) => sendOntraportWebhook(url, { action: 'add', accessKey: 'KEY123', contactId: '4711' }),
+      send: (url) =>
+        sendOntraportWebhook(url, { action: 'add', accessKey: 'KEY123', contactId: '4711' }),
       expected: { contactId: '4711', email: undefined },
     },
     {
       name: 'a rule whose post data carries the e-mail',
-      send: (url) => sendOntraportWebhook(url, { action: 'update', accessKey: 'KEY123', contactId: '4711', postData: { email: 'jane@example.com' } }),
+      send: (url) =>
+        sendOntraportWebhook(url, {
+          action: 'update',
+          accessKey: 'KEY123',
+          contactId: '4711',
+          postData: { email: 'jane@example.com' },
+        }),
       expected: { contactId: '4711', email: 'jane@example.com' },
     },
     {
       name: 'a GET with an unfilled [Email] merge field',
-      send: (url) => sendOntraportWebhook(url, { action: 'add', accessKey: 'KEY123', contactId: '4711', method: 'GET', postData: { email: '[Email]' } }),
+      send: (url) =>
+        sendOntraportWebhook(url, {
+          action: 'add',
+          accessKey: 'KEY123',
+          contactId: '4711',
+          method: 'GET',
+          postData: { email: '[Email]' },
+        }),
       expected: { contactId: '4711', email: undefined },
     },
   ],
@@ -43,7 +62,11 @@ connectorContract('ontraport', {
   },
   stop: () => fake.close(),
   async seed(contact) {
-    const id = fake.addContact({ email: contact.email, firstname: contact.firstName, lastname: contact.lastName });
+    const id = fake.addContact({
+      email: contact.email,
+      firstname: contact.firstName,
+      lastname: contact.lastName,
+    });
     fake.setTags(id, contact.tags.map(tagIdFor));
     return id;
   },
@@ -57,7 +80,12 @@ connectorContract('ontraport', {
       kind: 'status',
       status: 429,
       body: 'You have exceeded the maximum rate limit of 180 requests per minute. Please wait and try again.',
-      headers: { 'content-type': 'text/plain', 'x-rate-limit-limit': '180', 'x-rate-limit-remaining': '0', 'x-rate-limit-reset': '7' },
+      headers: {
+        'content-type': 'text/plain',
+        'x-rate-limit-limit': '180',
+        'x-rate-limit-remaining': '0',
+        'x-rate-limit-reset': '7',
+      },
     },
     retryAfterMs: 7_000,
   },
@@ -65,9 +93,16 @@ connectorContract('ontraport', {
 
 /** Ontraport's quirks the shared contract does not cover. */
 describe('ontraport connector specifics', () => {
-  const connect = async (options: FakeOntraportOptions = {}, settings: Record<string, unknown> = {}) => {
+  const connect = async (
+    options: FakeOntraportOptions = {},
+    settings: Record<string, unknown> = {},
+  ) => {
     const crm = await startFakeOntraport(options);
-    const parsed = ontraportConnector.settingsSchema.parse({ app_id: crm.appId, api_key: crm.apiKey, ...settings });
+    const parsed = ontraportConnector.settingsSchema.parse({
+      app_id: crm.appId,
+      api_key: crm.apiKey,
+      ...settings,
+    });
     const connector = ontraportConnector.create(
       { id: 'op', apiUrl: crm.apiUrl, settings: parsed },
       { http: createHttpClient({ timeoutMs: 2_000 }), clock: systemClock },
@@ -80,7 +115,12 @@ describe('ontraport connector specifics', () => {
     try {
       const contact = await connector.loadContact('4711');
       expect(contact).toMatchObject({ id: '4711', email: 'jane@example.com', tags: ['3', '7'] });
-      expect(contact.fields).toMatchObject({ firstname: 'Jane', lastname: 'Doe', f1585: 'jane_d', unique_id: 'AB12CD3' });
+      expect(contact.fields).toMatchObject({
+        firstname: 'Jane',
+        lastname: 'Doe',
+        f1585: 'jane_d',
+        unique_id: 'AB12CD3',
+      });
       const load = crm.requests.find((request) => request.path === '/1/object');
       expect(load?.query.get('objectID')).toBe('0');
       expect(load?.headers['api-appid']).toBe(crm.appId);
@@ -107,7 +147,10 @@ describe('ontraport connector specifics', () => {
     const raw = await connect({}, { dropdown_labels: 'false' });
     try {
       const id = crm.addContact({ email: 'opts@example.com', f1601: '1', f1602: '*/*1*/*2*/*' });
-      expect((await connector.loadContact(id)).fields).toMatchObject({ f1601: 'Basic', f1602: 'News, Offers' });
+      expect((await connector.loadContact(id)).fields).toMatchObject({
+        f1601: 'Basic',
+        f1602: 'News, Offers',
+      });
       // The sample contact's plan is option 2.
       expect((await raw.connector.loadContact('4711')).fields.f1601).toBe('2');
       expect(raw.crm.requests.some((request) => request.path === '/1/objects/meta')).toBe(false);
@@ -122,9 +165,15 @@ describe('ontraport connector specifics', () => {
     const { crm, connector } = await connect({}, { dropdown_labels: false });
     try {
       crm.failNext({ kind: 'status', status: 400, body: 'Object not found' }, 1, '/1/object');
-      await expect(connector.loadContact('4711')).rejects.toMatchObject({ code: 'CONTACT_NOT_FOUND', retryable: false });
+      await expect(connector.loadContact('4711')).rejects.toMatchObject({
+        code: 'CONTACT_NOT_FOUND',
+        retryable: false,
+      });
       crm.failNext({ kind: 'status', status: 400, body: 'Invalid id parameter' }, 1, '/1/object');
-      await expect(connector.loadContact('4711')).rejects.toMatchObject({ code: 'CRM_REJECTED', message: /Invalid id parameter/ });
+      await expect(connector.loadContact('4711')).rejects.toMatchObject({
+        code: 'CRM_REJECTED',
+        message: /Invalid id parameter/,
+      });
     } finally {
       await crm.close();
     }
@@ -150,7 +199,9 @@ describe('ontraport connector specifics', () => {
       expect(tags).toHaveLength(123);
       expect(tags.map((tag) => tag.label)).not.toContain('Partner Lead');
       expect(tags).toContainEqual({ id: '3', label: 'Customer' });
-      const pages = crm.requests.filter((request) => request.path === '/1/objects').map((request) => request.query.get('start'));
+      const pages = crm.requests
+        .filter((request) => request.path === '/1/objects')
+        .map((request) => request.query.get('start'));
       expect(pages).toEqual(['0', '50', '100']);
     } finally {
       await crm.close();
@@ -173,13 +224,22 @@ describe('ontraport connector specifics', () => {
     try {
       await connector.updateContact('4711', { f1586: 'Gen3rated-Pass' });
       const put = crm.requests.find((request) => request.method === 'PUT');
-      expect(JSON.parse(put?.body ?? '{}')).toEqual({ objectID: 0, id: '4711', f1586: 'Gen3rated-Pass', background_request: true });
+      expect(JSON.parse(put?.body ?? '{}')).toEqual({
+        objectID: 0,
+        id: '4711',
+        f1586: 'Gen3rated-Pass',
+        background_request: true,
+      });
       expect(crm.getContact('4711')?.f1586).toBe('Gen3rated-Pass');
-      await expect(connector.updateContact('4711', { email: 'not an address' })).rejects.toMatchObject({
+      await expect(
+        connector.updateContact('4711', { email: 'not an address' }),
+      ).rejects.toMatchObject({
         code: 'CRM_REJECTED',
         message: /422.*Invalid email address/,
       });
-      await expect(connector.updateContact('999999', { f1586: 'x' })).rejects.toMatchObject({ code: 'CONTACT_NOT_FOUND' });
+      await expect(connector.updateContact('999999', { f1586: 'x' })).rejects.toMatchObject({
+        code: 'CONTACT_NOT_FOUND',
+      });
     } finally {
       await crm.close();
     }
@@ -189,7 +249,10 @@ describe('ontraport connector specifics', () => {
     const { crm, connector } = await connect({}, { api_key: 'wrong-secret-key' });
     try {
       const error = await connector.loadContact('4711').catch((thrown: unknown) => thrown);
-      expect(error).toMatchObject({ code: 'CRM_AUTH_FAILED', message: /401.*Unauthorized.*check app_id and api_key/ });
+      expect(error).toMatchObject({
+        code: 'CRM_AUTH_FAILED',
+        message: /401.*Unauthorized.*check app_id and api_key/,
+      });
       expect(String((error as Error).message)).not.toContain('wrong-secret-key');
     } finally {
       await crm.close();
@@ -198,15 +261,34 @@ describe('ontraport connector specifics', () => {
 
   it('takes the contact id from the URL and refuses empty credentials', () => {
     const connector = ontraportConnector.create(
-      { id: 'op', apiUrl: ontraportConnector.defaultApiUrl, settings: ontraportConnector.settingsSchema.parse({ app_id: 'a', api_key: 'k' }) },
+      {
+        id: 'op',
+        apiUrl: ontraportConnector.defaultApiUrl,
+        settings: ontraportConnector.settingsSchema.parse({ app_id: 'a', api_key: 'k' }),
+      },
       { http: createHttpClient({ timeoutMs: 1_000 }), clock: systemClock },
     );
-    expect(connector.parseWebhook({ method: 'POST', params: { wpf_action: 'add', contact_id: ' 4711 ' }, json: {} })).toEqual({
+    expect(
+      connector.parseWebhook({
+        method: 'POST',
+        params: { wpf_action: 'add', contact_id: ' 4711 ' },
+        json: {},
+      }),
+    ).toEqual({
       contactId: '4711',
       email: undefined,
     });
-    expect(connector.parseWebhook({ method: 'GET', params: { contact_id: '5', email: '[Email]' }, json: undefined }).email).toBeUndefined();
+    expect(
+      connector.parseWebhook({
+        method: 'GET',
+        params: { contact_id: '5', email: '[Email]' },
+        json: undefined,
+      }).email,
+    ).toBeUndefined();
     const missing = ontraportConnector.settingsSchema.safeParse({ app_id: ' ', api_key: '' });
-    expect(missing.error?.issues.map((issue) => issue.path.join('.')).sort()).toEqual(['api_key', 'app_id']);
+    expect(missing.error?.issues.map((issue) => issue.path.join('.')).sort()).toEqual([
+      'api_key',
+      'app_id',
+    ]);
   });
 });

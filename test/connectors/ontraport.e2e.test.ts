@@ -13,15 +13,24 @@ import { findEvent, listEvents } from '../../src/inbox/inbox.repository.js';
 import { testDialects } from '../helpers/databases.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';
-import { sendOntraportWebhook, startFakeOntraport, type FakeOntraport, type FakeOntraportOptions } from '../fakes/ontraport.fake.js';
+import {
+  sendOntraportWebhook,
+  startFakeOntraport,
+  type FakeOntraport,
+  type FakeOntraportOptions,
+} from '../fakes/ontraport.fake.js';
 
 /** The example URLs users copy from the setup guide (shared/seeds), character for character. */
 const SEED_URLS = {
-  update_tags: 'https://mydomain.com/?wpf_action=update_tags&access_key=YOURACCESSKEY&contact_id=[Contact ID]',
-  update: 'https://mydomain.com/?wpf_action=update&access_key=YOURACCESSKEY&contact_id=[Contact ID]',
+  update_tags:
+    'https://mydomain.com/?wpf_action=update_tags&access_key=YOURACCESSKEY&contact_id=[Contact ID]',
+  update:
+    'https://mydomain.com/?wpf_action=update&access_key=YOURACCESSKEY&contact_id=[Contact ID]',
   add: 'https://mydomain.com/?wpf_action=add&access_key=YOURACCESSKEY&contact_id=[Contact ID]',
-  addNotify: 'https://mydomain.com/?wpf_action=add&access_key=YOURACCESSKEY&contact_id=[Contact ID]&send_notification=true',
-  addRole: 'https://mydomain.com/?wpf_action=add&access_key=YOURACCESSKEY&contact_id=[Contact ID]&role=customer',
+  addNotify:
+    'https://mydomain.com/?wpf_action=add&access_key=YOURACCESSKEY&contact_id=[Contact ID]&send_notification=true',
+  addRole:
+    'https://mydomain.com/?wpf_action=add&access_key=YOURACCESSKEY&contact_id=[Contact ID]&role=customer',
 } as const;
 
 for (const dialect of testDialects()) {
@@ -29,7 +38,10 @@ for (const dialect of testDialects()) {
     let crm: FakeOntraport | undefined;
     let t: TestService | undefined;
 
-    const start = async (settings: Record<string, unknown> = {}, fakeOptions: FakeOntraportOptions = {}) => {
+    const start = async (
+      settings: Record<string, unknown> = {},
+      fakeOptions: FakeOntraportOptions = {},
+    ) => {
       crm = await startFakeOntraport(fakeOptions);
       t = await startTestService(dialect);
       // No API URL on the row would mean api.ontraport.com; tests point it at the fake.
@@ -44,10 +56,23 @@ for (const dialect of testDialects()) {
     };
     /** What Ontraport requests once it has filled `[Contact ID]` into a URL from the guide. */
     const seedUrl = (service: TestService, url: string, contactId: string) =>
-      url.replace('https://mydomain.com', service.baseUrl).replace('YOURACCESSKEY', service.key).replace('[Contact ID]', contactId);
+      url
+        .replace('https://mydomain.com', service.baseUrl)
+        .replace('YOURACCESSKEY', service.key)
+        .replace('[Contact ID]', contactId);
     /** Ontraport's Ping URL: the filled-in URL, POSTed with an empty form body. */
-    const send = async (service: TestService, action: string, contactId: string, query: Record<string, string> = {}) => {
-      const response = await sendOntraportWebhook(service.baseUrl, { action, accessKey: service.key, contactId, query });
+    const send = async (
+      service: TestService,
+      action: string,
+      contactId: string,
+      query: Record<string, string> = {},
+    ) => {
+      const response = await sendOntraportWebhook(service.baseUrl, {
+        action,
+        accessKey: service.key,
+        contactId,
+        query,
+      });
       return { status: response.status, body: (await response.json()) as Record<string, unknown> };
     };
     const userOf = async (service: TestService, email: string) => {
@@ -65,19 +90,35 @@ for (const dialect of testDialects()) {
 
     it('accepts every example URL of the setup guide verbatim, sent as a POST ping or a GET', async () => {
       const { crm, t } = await start();
-      const ids = ['a', 'b', 'c'].map((name) => crm.addContact({ email: `${name}@example.com`, firstname: name.toUpperCase() }));
+      const ids = ['a', 'b', 'c'].map((name) =>
+        crm.addContact({ email: `${name}@example.com`, firstname: name.toUpperCase() }),
+      );
       const [plain = '', notify = '', role = ''] = ids;
       crm.setTags(plain, ['3']);
       const ping = (url: string) =>
-        t.webhook(url.slice(t.baseUrl.length), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+        t.webhook(url.slice(t.baseUrl.length), {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: '',
+        });
       const get = (url: string) => t.webhook(url.slice(t.baseUrl.length));
 
       const added = await ping(seedUrl(t, SEED_URLS.add, plain));
-      expect(added).toMatchObject({ status: 200, body: { status: 'done', created: true, contactId: plain, tags: { current: ['Customer'] } } });
-      expect((await get(seedUrl(t, SEED_URLS.add, plain))).body).toMatchObject({ status: 'done', created: false });
+      expect(added).toMatchObject({
+        status: 200,
+        body: { status: 'done', created: true, contactId: plain, tags: { current: ['Customer'] } },
+      });
+      expect((await get(seedUrl(t, SEED_URLS.add, plain))).body).toMatchObject({
+        status: 'done',
+        created: false,
+      });
 
       const notified = await ping(seedUrl(t, SEED_URLS.addNotify, notify));
-      expect(notified.body).toMatchObject({ status: 'done', created: true, welcomeEmail: 'queued' });
+      expect(notified.body).toMatchObject({
+        status: 'done',
+        created: true,
+        welcomeEmail: 'queued',
+      });
 
       const withRole = await get(seedUrl(t, SEED_URLS.addRole, role));
       expect(withRole.body).toMatchObject({ status: 'done', created: true });
@@ -85,7 +126,10 @@ for (const dialect of testDialects()) {
 
       crm.setTags(plain, ['3', '7']);
       const tagged = await ping(seedUrl(t, SEED_URLS.update_tags, plain));
-      expect(tagged.body).toMatchObject({ status: 'done', tags: { added: ['WP User'], removed: [], current: ['Customer', 'WP User'] } });
+      expect(tagged.body).toMatchObject({
+        status: 'done',
+        tags: { added: ['WP User'], removed: [], current: ['Customer', 'WP User'] },
+      });
       crm.setField(plain, 'firstname', 'Ada');
       const updated = await get(seedUrl(t, SEED_URLS.update, plain));
       expect(updated.body).toMatchObject({ status: 'done', changes: ['first_name'] });
@@ -93,30 +137,61 @@ for (const dialect of testDialects()) {
 
       // A rule whose merge field Ontraport did not fill is refused, not sent to the API.
       const unfilled = await ping(seedUrl(t, SEED_URLS.add, '[Contact ID]'));
-      expect(unfilled).toMatchObject({ status: 422, body: { error: { code: 'UNSUBSTITUTED_MERGE_FIELD' } } });
-      expect(crm.requests.some((request) => request.query.get('id') === '[Contact ID]')).toBe(false);
+      expect(unfilled).toMatchObject({
+        status: 422,
+        body: { error: { code: 'UNSUBSTITUTED_MERGE_FIELD' } },
+      });
+      expect(crm.requests.some((request) => request.query.get('id') === '[Contact ID]')).toBe(
+        false,
+      );
     });
 
     it('creates a user from the contact: e-mail, names, mapped username and password, tags by label, dropdown by label', async () => {
-      const { crm, t } = await start({ field_map: { f1585: 'user_login', f1586: 'user_pass', f1601: 'plan' } });
-      const id = crm.addContact({ email: 'Grace@Example.com', firstname: 'Grace', lastname: 'Hopper', f1585: 'ghopper', f1586: 'Cobol-Rules-59', f1601: '2' });
+      const { crm, t } = await start({
+        field_map: { f1585: 'user_login', f1586: 'user_pass', f1601: 'plan' },
+      });
+      const id = crm.addContact({
+        email: 'Grace@Example.com',
+        firstname: 'Grace',
+        lastname: 'Hopper',
+        f1585: 'ghopper',
+        f1586: 'Cobol-Rules-59',
+        f1601: '2',
+      });
       crm.setTags(id, ['3', '12']);
       const answer = await send(t, 'add', id);
       expect(answer.status).toBe(200);
-      expect(answer.body).toMatchObject({ status: 'done', created: true, login: 'ghopper', passwordGenerated: false });
+      expect(answer.body).toMatchObject({
+        status: 'done',
+        created: true,
+        login: 'ghopper',
+        passwordGenerated: false,
+      });
       expect(JSON.stringify(answer.body)).not.toContain('Cobol-Rules-59');
 
       const user = await userOf(t, 'grace@example.com');
       expect(await verifyPassword('Cobol-Rules-59', user.password_hash)).toBe(true);
       const view = await describeUser(t.service.database.db, user);
-      expect(view).toMatchObject({ login: 'ghopper', email: 'Grace@Example.com', firstName: 'Grace', lastName: 'Hopper', role: 'subscriber', meta: { plan: 'Pro' } });
+      expect(view).toMatchObject({
+        login: 'ghopper',
+        email: 'Grace@Example.com',
+        firstName: 'Grace',
+        lastName: 'Hopper',
+        role: 'subscriber',
+        meta: { plan: 'Pro' },
+      });
       expect(view.tags.map((tag) => tag.label).sort()).toEqual(['Customer', 'VIP']);
       expect(view.contacts).toEqual([expect.objectContaining({ connection: 'op', contactId: id })]);
 
       // add again updates the same user and never makes a second one.
       crm.setField(id, 'lastname', 'Murray Hopper');
       const again = await send(t, 'add', id);
-      expect(again.body).toMatchObject({ status: 'done', created: false, userId: answer.body.userId, changes: ['last_name'] });
+      expect(again.body).toMatchObject({
+        status: 'done',
+        created: false,
+        userId: answer.body.userId,
+        changes: ['last_name'],
+      });
       expect(await listUsers(t.service.database.db)).toHaveLength(1);
     });
 
@@ -138,22 +213,40 @@ for (const dialect of testDialects()) {
 
     it('update_tags changes only tags; update changes fields and tags; both report labels added and removed', async () => {
       const { crm, t } = await start({ field_map: { f1601: 'plan', city: 'city' } });
-      const id = crm.addContact({ email: 'mover@example.com', firstname: 'Max', city: 'Oslo', f1601: '1' });
+      const id = crm.addContact({
+        email: 'mover@example.com',
+        firstname: 'Max',
+        city: 'Oslo',
+        f1601: '1',
+      });
       crm.setTags(id, ['3']);
       await send(t, 'add', id);
 
       crm.setTags(id, ['7', '12']);
       crm.setField(id, 'city', 'Bergen');
       const tagsOnly = await send(t, 'update_tags', id);
-      expect(tagsOnly.body).toMatchObject({ status: 'done', changes: [], tags: { added: ['WP User', 'VIP'], removed: ['Customer'], current: ['WP User', 'VIP'] } });
-      expect((await describeUser(t.service.database.db, await userOf(t, 'mover@example.com'))).meta).toEqual({ plan: 'Basic', city: 'Oslo' });
+      expect(tagsOnly.body).toMatchObject({
+        status: 'done',
+        changes: [],
+        tags: { added: ['WP User', 'VIP'], removed: ['Customer'], current: ['WP User', 'VIP'] },
+      });
+      expect(
+        (await describeUser(t.service.database.db, await userOf(t, 'mover@example.com'))).meta,
+      ).toEqual({ plan: 'Basic', city: 'Oslo' });
 
       crm.setTags(id, ['12']);
       crm.setField(id, 'firstname', 'Maxine');
       crm.setField(id, 'f1601', '2');
       const full = await send(t, 'update', id);
-      expect(full.body).toMatchObject({ status: 'done', tags: { added: [], removed: ['WP User'], current: ['VIP'] } });
-      expect((full.body.changes as string[]).sort()).toEqual(['first_name', 'meta.city', 'meta.plan']);
+      expect(full.body).toMatchObject({
+        status: 'done',
+        tags: { added: [], removed: ['WP User'], current: ['VIP'] },
+      });
+      expect((full.body.changes as string[]).sort()).toEqual([
+        'first_name',
+        'meta.city',
+        'meta.plan',
+      ]);
       const view = await describeUser(t.service.database.db, await userOf(t, 'mover@example.com'));
       expect(view).toMatchObject({ firstName: 'Maxine', meta: { plan: 'Pro', city: 'Bergen' } });
       expect(view.tags.map((tag) => tag.label)).toEqual(['VIP']);
@@ -163,19 +256,39 @@ for (const dialect of testDialects()) {
       const { crm, t } = await start({ return_password: true, return_password_field: 'f1586' });
       const id = crm.addContact({ email: 'newbie@example.com', firstname: 'New' });
       const answer = await send(t, 'add', id);
-      expect(answer.body).toMatchObject({ status: 'done', created: true, login: 'newbie@example.com', passwordGenerated: true, returnPassword: 'written' });
+      expect(answer.body).toMatchObject({
+        status: 'done',
+        created: true,
+        login: 'newbie@example.com',
+        passwordGenerated: true,
+        returnPassword: 'written',
+      });
       const written = crm.getContact(id)?.f1586 ?? '';
       expect(written.length).toBeGreaterThanOrEqual(12);
-      expect(await verifyPassword(written, (await userOf(t, 'newbie@example.com')).password_hash)).toBe(true);
-      const put = crm.requests.find((request) => request.method === 'PUT' && request.path === '/1/objects');
-      expect(JSON.parse(put?.body ?? '{}')).toMatchObject({ objectID: 0, id, background_request: true });
+      expect(
+        await verifyPassword(written, (await userOf(t, 'newbie@example.com')).password_hash),
+      ).toBe(true);
+      const put = crm.requests.find(
+        (request) => request.method === 'PUT' && request.path === '/1/objects',
+      );
+      expect(JSON.parse(put?.body ?? '{}')).toMatchObject({
+        objectID: 0,
+        id,
+        background_request: true,
+      });
       const activity = JSON.stringify(await queryActivity(t.service.database.db, { limit: 1_000 }));
-      for (const place of [activity, t.logLines.join(''), JSON.stringify(answer.body)]) expect(place).not.toContain(written);
+      for (const place of [activity, t.logLines.join(''), JSON.stringify(answer.body)])
+        expect(place).not.toContain(written);
     });
 
     it('shows neither the unmapped "WP Password" field nor other unmapped fields in answers and stored results', async () => {
       const { crm, t } = await start();
-      const id = crm.addContact({ email: 'shown@example.com', firstname: 'Shown', f1586: 'Old-Wp-Password-77', f1587: 'unmapped note' });
+      const id = crm.addContact({
+        email: 'shown@example.com',
+        firstname: 'Shown',
+        f1586: 'Old-Wp-Password-77',
+        f1587: 'unmapped note',
+      });
       const answer = await send(t, 'update', id);
       await send(t, 'add', id);
       const again = await send(t, 'update', id);
@@ -184,8 +297,15 @@ for (const dialect of testDialects()) {
       expect(loaded).toMatchObject({ firstname: 'Shown' });
       expect(Object.keys(loaded)).not.toContain('f1586');
       expect(Object.keys(loaded)).not.toContain('f1587');
-      const stored = await t.service.database.db.selectFrom('webhook_events').select('result').execute();
-      for (const place of [JSON.stringify(stored), JSON.stringify(answer.body), JSON.stringify(again.body)]) {
+      const stored = await t.service.database.db
+        .selectFrom('webhook_events')
+        .select('result')
+        .execute();
+      for (const place of [
+        JSON.stringify(stored),
+        JSON.stringify(answer.body),
+        JSON.stringify(again.body),
+      ]) {
         expect(place).not.toContain('Old-Wp-Password-77');
         expect(place).not.toContain('unmapped note');
       }
@@ -196,16 +316,38 @@ for (const dialect of testDialects()) {
       const bad = await send(t, 'add', '4711');
       expect(bad.status).toBe(422);
       expect(bad.body).toMatchObject({ status: 'failed', error: { code: 'CRM_AUTH_FAILED' } });
-      const errors = await queryActivity(t.service.database.db, { eventId: bad.body.eventId as number, level: 'error' });
-      expect(errors[0]?.message).toMatch(/credentials.*401.*Unauthorized: invalid or missing Api-Appid \/ Api-Key/);
-      expect(JSON.stringify(await queryActivity(t.service.database.db, { limit: 1_000 }))).not.toContain('revoked-key-123');
-      expect((await findEvent(t.service.database.db, bad.body.eventId as number))?.attempts).toBe(1);
+      const errors = await queryActivity(t.service.database.db, {
+        eventId: bad.body.eventId as number,
+        level: 'error',
+      });
+      expect(errors[0]?.message).toMatch(
+        /credentials.*401.*Unauthorized: invalid or missing Api-Appid \/ Api-Key/,
+      );
+      expect(
+        JSON.stringify(await queryActivity(t.service.database.db, { limit: 1_000 })),
+      ).not.toContain('revoked-key-123');
+      expect((await findEvent(t.service.database.db, bad.body.eventId as number))?.attempts).toBe(
+        1,
+      );
 
-      await t.addConnection({ id: 'good', type: 'ontraport', apiUrl: crm.apiUrl, settings: { app_id: crm.appId, api_key: crm.apiKey } });
-      const missing = await sendOntraportWebhook(t.baseUrl, { action: 'add', accessKey: t.key, contactId: '999999', path: '/webhooks/good' });
+      await t.addConnection({
+        id: 'good',
+        type: 'ontraport',
+        apiUrl: crm.apiUrl,
+        settings: { app_id: crm.appId, api_key: crm.apiKey },
+      });
+      const missing = await sendOntraportWebhook(t.baseUrl, {
+        action: 'add',
+        accessKey: t.key,
+        contactId: '999999',
+        path: '/webhooks/good',
+      });
       const body = (await missing.json()) as Record<string, unknown>;
       expect(missing.status).toBe(422);
-      expect(body).toMatchObject({ status: 'failed', error: { code: 'CONTACT_NOT_FOUND', message: expect.stringMatching(/Object not found/) } });
+      expect(body).toMatchObject({
+        status: 'failed',
+        error: { code: 'CONTACT_NOT_FOUND', message: expect.stringMatching(/Object not found/) },
+      });
       expect((await findEvent(t.service.database.db, body.eventId as number))?.attempts).toBe(1);
     });
 
@@ -216,21 +358,33 @@ for (const dialect of testDialects()) {
         kind: 'status',
         status: 429,
         body: 'You have exceeded the maximum rate limit of 180 requests per minute. Please wait and try again.',
-        headers: { 'content-type': 'text/plain', 'x-rate-limit-limit': '180', 'x-rate-limit-remaining': '0', 'x-rate-limit-reset': '1' },
+        headers: {
+          'content-type': 'text/plain',
+          'x-rate-limit-limit': '180',
+          'x-rate-limit-remaining': '0',
+          'x-rate-limit-reset': '1',
+        },
       });
       const answer = await send(t, 'add', limited);
       expect(answer.body).toMatchObject({ status: 'done', created: true });
-      const loads = crm.requests.filter((request) => request.path === '/1/object' && request.query.get('id') === limited);
+      const loads = crm.requests.filter(
+        (request) => request.path === '/1/object' && request.query.get('id') === limited,
+      );
       expect(loads).toHaveLength(2);
       expect((loads[1]?.at ?? 0) - (loads[0]?.at ?? 0)).toBeGreaterThanOrEqual(1_000);
-      const warnings = await queryActivity(t.service.database.db, { eventId: answer.body.eventId as number, level: 'warning' });
+      const warnings = await queryActivity(t.service.database.db, {
+        eventId: answer.body.eventId as number,
+        level: 'warning',
+      });
       expect(warnings[0]?.message).toMatch(/rate limit.*exceeded the maximum rate limit/);
 
       const flaky = crm.addContact({ email: 'flaky@example.com' });
       crm.failNext({ kind: 'status', status: 500, body: 'Internal Server Error' }, 2);
       const recovered = await send(t, 'add', flaky);
       expect(recovered.body).toMatchObject({ status: 'done', created: true });
-      expect((await findEvent(t.service.database.db, recovered.body.eventId as number))?.attempts).toBe(3);
+      expect(
+        (await findEvent(t.service.database.db, recovered.body.eventId as number))?.attempts,
+      ).toBe(3);
     });
 
     it('retries a call that timed out', async () => {
@@ -239,7 +393,10 @@ for (const dialect of testDialects()) {
       crm.failNext({ kind: 'timeout' });
       const answer = await send(t, 'add', id);
       expect(answer.body).toMatchObject({ status: 'done', created: true });
-      const warnings = await queryActivity(t.service.database.db, { eventId: answer.body.eventId as number, level: 'warning' });
+      const warnings = await queryActivity(t.service.database.db, {
+        eventId: answer.body.eventId as number,
+        level: 'warning',
+      });
       expect(warnings[0]?.message).toMatch(/did not answer in time/);
     });
 
@@ -250,17 +407,28 @@ for (const dialect of testDialects()) {
       // Fake and connection use the same limit: the service must keep under it with no margin.
       // Regression: a limiter counting only request starts let early, slow-to-arrive calls share
       // the CRM's window with later ones, and the fake answered 429 to about one run in ten.
-      const { crm, t } = await start({ rate_limit_requests: 20, rate_limit_window_ms: 2_000 }, { rateLimit: { limit: 20, windowMs: 2_000 } });
-      const ids = Array.from({ length: 150 }, (_, n) => crm.addContact({ email: `burst${n}@example.com`, firstname: `B${n}` }));
+      const { crm, t } = await start(
+        { rate_limit_requests: 20, rate_limit_window_ms: 2_000 },
+        { rateLimit: { limit: 20, windowMs: 2_000 } },
+      );
+      const ids = Array.from({ length: 150 }, (_, n) =>
+        crm.addContact({ email: `burst${n}@example.com`, firstname: `B${n}` }),
+      );
       ids.forEach((id, n) => crm.setTags(id, [n % 2 === 0 ? '3' : '7']));
       const answers = await Promise.all(ids.map((id) => send(t, 'add', id, { async: 'true' })));
       expect(answers.every((answer) => answer.status === 202)).toBe(true);
 
       const db = t.service.database.db;
-      const events = await waitFor('every webhook to finish', async () => {
-        const rows = await listEvents(db, { limit: 1_000 });
-        return rows.every((row) => ['done', 'skipped', 'failed'].includes(row.status)) ? rows : undefined;
-      }, 60_000);
+      const events = await waitFor(
+        'every webhook to finish',
+        async () => {
+          const rows = await listEvents(db, { limit: 1_000 });
+          return rows.every((row) => ['done', 'skipped', 'failed'].includes(row.status))
+            ? rows
+            : undefined;
+        },
+        60_000,
+      );
       expect(events).toHaveLength(150);
       expect(events.every((event) => event.status === 'done' && event.attempts === 1)).toBe(true);
       // The fake never answered 429: no run was rate limited, nor was the tag list.

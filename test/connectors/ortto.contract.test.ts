@@ -12,17 +12,31 @@ connectorContract('ortto', {
       // The body's `id` is not the person: only `contact_id` is.
       name: 'a journey\u2019s "Send to webhook" JSON body',
       send: (url) =>
-        sendOrttoWebhook(url, { action: 'add', accessKey: 'KEY123', contactId: '0069a1b2c3d4e5f607182930', email: 'jane@example.com' }),
+        sendOrttoWebhook(url, {
+          action: 'add',
+          accessKey: 'KEY123',
+          contactId: '0069a1b2c3d4e5f607182930',
+          email: 'jane@example.com',
+        }),
       expected: { contactId: '0069a1b2c3d4e5f607182930', email: 'jane@example.com' },
     },
   ],
   async start() {
     fake = await startFakeOrtto();
-    return { apiUrl: fake.apiUrl, settings: { api_key: fake.apiKey }, badSettings: { api_key: 'not-the-key' } };
+    return {
+      apiUrl: fake.apiUrl,
+      settings: { api_key: fake.apiKey },
+      badSettings: { api_key: 'not-the-key' },
+    };
   },
   stop: () => fake.close(),
   async seed(contact) {
-    return fake.addContact({ email: contact.email, first: contact.firstName, last: contact.lastName, tags: contact.tags });
+    return fake.addContact({
+      email: contact.email,
+      first: contact.firstName,
+      last: contact.lastName,
+      tags: contact.tags,
+    });
   },
   // Shaped like a real person id, so only its absence is tested.
   unknownContactId: '0069ffffffffffffffffff00',
@@ -33,7 +47,11 @@ connectorContract('ortto', {
   },
   failNext: (failure, count) => fake.failNext(failure, count),
   rateLimited: {
-    failure: { kind: 'status', status: 429, body: { error: { code: 'rate-limit', message: 'rate limit', 'try-in-seconds': 7 } } },
+    failure: {
+      kind: 'status',
+      status: 429,
+      body: { error: { code: 'rate-limit', message: 'rate limit', 'try-in-seconds': 7 } },
+    },
     retryAfterMs: 7_000,
   },
 });

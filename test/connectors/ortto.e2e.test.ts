@@ -6,7 +6,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { queryActivity } from '../../src/activity/activity.repository.js';
 import { systemClock } from '../../src/clock.js';
-import { ORTTO_API_URLS, orttoApiUrl, readAnswer } from '../../src/connectors/ortto/ortto.client.js';
+import {
+  ORTTO_API_URLS,
+  orttoApiUrl,
+  readAnswer,
+} from '../../src/connectors/ortto/ortto.client.js';
 import { orttoConnector } from '../../src/connectors/ortto/index.js';
 import type { HttpClient, HttpRequest } from '../../src/connectors/http-client.js';
 import { verifyPassword } from '../../src/directory/passwords.js';
@@ -34,7 +38,11 @@ const SEED = {
   addRole: 'https://mydomain.com/?wpf_action=add&access_key=YOURACCESSKEY&role=customer',
 } as const;
 
-const FIELD_MAP = { 'str:cm:wp-username': 'user_login', 'str:cm:wp-password': 'user_pass', 'str:cm:plan': 'membership' };
+const FIELD_MAP = {
+  'str:cm:wp-username': 'user_login',
+  'str:cm:wp-password': 'user_pass',
+  'str:cm:plan': 'membership',
+};
 const RATE_LIMITED = { error: { code: 'rate-limit', message: 'rate limit', 'try-in-seconds': 1 } };
 
 interface Answer {
@@ -50,7 +58,13 @@ for (const dialect of testDialects()) {
 
     const db = () => t.service.database.db;
     const connect = (settings: Record<string, unknown> = {}, apiUrl = ortto.apiUrl) =>
-      t.addConnection({ id: 'ortto', type: 'ortto', apiUrl, settings: { api_key: ortto.apiKey, field_map: FIELD_MAP, ...settings }, isDefault: true });
+      t.addConnection({
+        id: 'ortto',
+        type: 'ortto',
+        apiUrl,
+        settings: { api_key: ortto.apiKey, field_map: FIELD_MAP, ...settings },
+        isDefault: true,
+      });
     const restart = async (settings: Record<string, unknown> = {}, apiUrl?: string) => {
       await t.close();
       t = await startTestService(dialect);
@@ -68,8 +82,18 @@ for (const dialect of testDialects()) {
       const action = url.searchParams.get('wpf_action') ?? '';
       url.searchParams.delete('wpf_action');
       url.searchParams.delete('access_key');
-      const res = await sendOrttoWebhook(t.baseUrl, { action, accessKey: t.key, path: `/${url.search}`, ...person, ...more });
-      return { status: res.status, contentType: res.headers.get('content-type'), body: (await res.json()) as Record<string, unknown> };
+      const res = await sendOrttoWebhook(t.baseUrl, {
+        action,
+        accessKey: t.key,
+        path: `/${url.search}`,
+        ...person,
+        ...more,
+      });
+      return {
+        status: res.status,
+        contentType: res.headers.get('content-type'),
+        body: (await res.json()) as Record<string, unknown>,
+      };
     };
     const jane = { contactId: ORTTO_SAMPLE_CONTACT_ID, email: 'jane@example.com' };
     const userOf = async (email: string) => {
@@ -78,7 +102,10 @@ for (const dialect of testDialects()) {
       return row;
     };
     const loadsOf = (contactId: string) =>
-      ortto.requests.filter((request) => request.path.endsWith('/person/get-by-ids') && request.body.includes(contactId));
+      ortto.requests.filter(
+        (request) =>
+          request.path.endsWith('/person/get-by-ids') && request.body.includes(contactId),
+      );
 
     beforeEach(async () => {
       ortto = await startFakeOrtto();
@@ -101,44 +128,87 @@ for (const dialect of testDialects()) {
       const answer = await seedHook(SEED.add, jane, { id: bob });
       expect(answer.status).toBe(200);
       expect(answer.contentType).toMatch(/^application\/json/);
-      expect(answer.body).toMatchObject({ status: 'done', created: true, login: 'jsmith', passwordGenerated: false, contactId: jane.contactId });
+      expect(answer.body).toMatchObject({
+        status: 'done',
+        created: true,
+        login: 'jsmith',
+        passwordGenerated: false,
+        contactId: jane.contactId,
+      });
 
       const user = await userOf('jane@example.com');
       expect(await verifyPassword('Correct-Horse-9', user.password_hash)).toBe(true);
       const view = await describeUser(db(), user);
-      expect(view).toMatchObject({ login: 'jsmith', email: 'jane@example.com', firstName: 'Jane', lastName: 'Smith', role: 'subscriber', meta: { membership: 'Basic' } });
+      expect(view).toMatchObject({
+        login: 'jsmith',
+        email: 'jane@example.com',
+        firstName: 'Jane',
+        lastName: 'Smith',
+        role: 'subscriber',
+        meta: { membership: 'Basic' },
+      });
       expect(view.tags.map((tag) => tag.label).sort()).toEqual(['VIP', 'WP User']);
-      expect(view.contacts).toEqual([expect.objectContaining({ connection: 'ortto', contactId: jane.contactId })]);
+      expect(view.contacts).toEqual([
+        expect.objectContaining({ connection: 'ortto', contactId: jane.contactId }),
+      ]);
       expect(await findUserByEmail(db(), 'bob@example.com')).toBeUndefined();
       expect(JSON.stringify(answer.body)).not.toContain('Correct-Horse-9');
 
       ortto.setField(jane.contactId, 'str::last', 'Jones');
       const again = await seedHook(SEED.add, jane);
-      expect(again.body).toMatchObject({ status: 'done', created: false, userId: answer.body.userId, changes: ['last_name'] });
+      expect(again.body).toMatchObject({
+        status: 'done',
+        created: false,
+        userId: answer.body.userId,
+        changes: ['last_name'],
+      });
       expect(await listUsers(db())).toHaveLength(1);
 
-      const everything = JSON.stringify(await queryActivity(db(), { limit: 1_000 })) + t.logLines.join('');
+      const everything =
+        JSON.stringify(await queryActivity(db(), { limit: 1_000 })) + t.logLines.join('');
       expect(everything).not.toContain(ortto.apiKey);
     });
 
     it('falls back to the body id only when contact_id is missing', async () => {
-      const answer = await seedHook(SEED.add, jane, { id: jane.contactId, extra: { contact_id: undefined } });
-      expect(answer.body).toMatchObject({ status: 'done', created: true, contactId: jane.contactId });
+      const answer = await seedHook(SEED.add, jane, {
+        id: jane.contactId,
+        extra: { contact_id: undefined },
+      });
+      expect(answer.body).toMatchObject({
+        status: 'done',
+        created: true,
+        contactId: jane.contactId,
+      });
     });
 
     it('add with send_notification=true asks for the welcome e-mail; role=customer needs the role to exist', async () => {
       const notify = await seedHook(SEED.addNotify, jane);
       expect(notify.body).toMatchObject({ status: 'done', created: true, welcomeEmail: 'queued' });
 
-      const ann = { contactId: ortto.addContact({ email: 'ann@example.com', first: 'Ann' }), email: 'ann@example.com' };
+      const ann = {
+        contactId: ortto.addContact({ email: 'ann@example.com', first: 'Ann' }),
+        email: 'ann@example.com',
+      };
       const unknownRole = await seedHook(SEED.addRole, ann);
-      expect(unknownRole.body).toMatchObject({ status: 'done', created: true, welcomeEmail: 'not requested' });
-      expect(unknownRole.body.notices).toEqual([expect.stringMatching(/"customer" does not exist/)]);
+      expect(unknownRole.body).toMatchObject({
+        status: 'done',
+        created: true,
+        welcomeEmail: 'not requested',
+      });
+      expect(unknownRole.body.notices).toEqual([
+        expect.stringMatching(/"customer" does not exist/),
+      ]);
       expect((await userOf('ann@example.com')).role).toBe('subscriber');
 
       await saveRole(db(), { slug: 'customer', name: 'Customer', isAdmin: false });
-      const cid = { contactId: ortto.addContact({ email: 'cid@example.com' }), email: 'cid@example.com' };
-      expect((await seedHook(SEED.addRole, cid)).body).toMatchObject({ status: 'done', created: true });
+      const cid = {
+        contactId: ortto.addContact({ email: 'cid@example.com' }),
+        email: 'cid@example.com',
+      };
+      expect((await seedHook(SEED.addRole, cid)).body).toMatchObject({
+        status: 'done',
+        created: true,
+      });
       expect((await userOf('cid@example.com')).role).toBe('customer');
     });
 
@@ -150,8 +220,15 @@ for (const dialect of testDialects()) {
       ortto.setTags(jane.contactId, ['VIP', 'Gold']);
 
       const tagsOnly = await seedHook(SEED.updateTags, jane);
-      expect(tagsOnly.body).toMatchObject({ status: 'done', changes: [], tags: { added: ['VIP', 'Gold'], removed: ['WP User'], current: ['VIP', 'Gold'] } });
-      expect(await describeUser(db(), await userOf('jane@example.com'))).toMatchObject({ firstName: 'Jane', meta: { membership: 'Basic' } });
+      expect(tagsOnly.body).toMatchObject({
+        status: 'done',
+        changes: [],
+        tags: { added: ['VIP', 'Gold'], removed: ['WP User'], current: ['VIP', 'Gold'] },
+      });
+      expect(await describeUser(db(), await userOf('jane@example.com'))).toMatchObject({
+        firstName: 'Jane',
+        meta: { membership: 'Basic' },
+      });
 
       const full = await seedHook(SEED.update, jane);
       expect(full.body).toMatchObject({ status: 'done', tags: { added: [], removed: [] } });
@@ -162,12 +239,23 @@ for (const dialect of testDialects()) {
     });
 
     it('writes a generated password back to the chosen Ortto field by person id', async () => {
-      await restart({ return_password: true, return_password_field: 'str:cm:wp-password', field_map: {} });
+      await restart({
+        return_password: true,
+        return_password_field: 'str:cm:wp-password',
+        field_map: {},
+      });
       const answer = await seedHook(SEED.add, jane);
-      expect(answer.body).toMatchObject({ status: 'done', created: true, passwordGenerated: true, returnPassword: 'written' });
+      expect(answer.body).toMatchObject({
+        status: 'done',
+        created: true,
+        passwordGenerated: true,
+        returnPassword: 'written',
+      });
       const written = ortto.getContact(jane.contactId)?.fields['str:cm:wp-password'];
       expect(typeof written).toBe('string');
-      expect(await verifyPassword(String(written), (await userOf('jane@example.com')).password_hash)).toBe(true);
+      expect(
+        await verifyPassword(String(written), (await userOf('jane@example.com')).password_hash),
+      ).toBe(true);
 
       const merge = ortto.requests.find((request) => request.path.endsWith('/person/merge'));
       expect(JSON.parse(merge?.body ?? '{}')).toMatchObject({
@@ -175,14 +263,21 @@ for (const dialect of testDialects()) {
         people: [{ fields: { 'str::person_id': jane.contactId } }],
       });
       const activity = JSON.stringify(await queryActivity(db(), { limit: 1_000 }));
-      for (const place of [activity, t.logLines.join(''), JSON.stringify(answer.body)]) expect(place).not.toContain(String(written));
+      for (const place of [activity, t.logLines.join(''), JSON.stringify(answer.body)])
+        expect(place).not.toContain(String(written));
     });
 
     it('keeps the import and logs Ortto\u2019s refusal when the Return Password field does not exist', async () => {
       await restart({ return_password: true, return_password_field: 'str:cm:nope', field_map: {} });
       const answer = await seedHook(SEED.add, jane);
-      expect(answer.body).toMatchObject({ status: 'done', created: true, returnPassword: 'failed' });
-      expect(answer.body.notices).toEqual([expect.stringMatching(/str:cm:nope.*rejected.*failed to validate field str:cm:nope/)]);
+      expect(answer.body).toMatchObject({
+        status: 'done',
+        created: true,
+        returnPassword: 'failed',
+      });
+      expect(answer.body.notices).toEqual([
+        expect.stringMatching(/str:cm:nope.*rejected.*failed to validate field str:cm:nope/),
+      ]);
       expect(await findUserByEmail(db(), 'jane@example.com')).toBeDefined();
     });
 
@@ -192,7 +287,10 @@ for (const dialect of testDialects()) {
       expect(answer.status).toBe(422);
       expect(answer.body).toMatchObject({ status: 'failed', error: { code: 'CRM_AUTH_FAILED' } });
       expect((await findEvent(db(), answer.body.eventId as number))?.attempts).toBe(1);
-      const errors = await queryActivity(db(), { eventId: answer.body.eventId as number, level: 'error' });
+      const errors = await queryActivity(db(), {
+        eventId: answer.body.eventId as number,
+        level: 'error',
+      });
       expect(errors[0]?.message).toMatch(/invalid API key for this region/);
       expect(errors[0]?.message).not.toContain('not-the-key');
     });
@@ -206,7 +304,10 @@ for (const dialect of testDialects()) {
     });
 
     it('fails at once for a person Ortto does not have', async () => {
-      const answer = await seedHook(SEED.add, { contactId: '0069ffffffffffffffffff00', email: 'ghost@example.com' });
+      const answer = await seedHook(SEED.add, {
+        contactId: '0069ffffffffffffffffff00',
+        email: 'ghost@example.com',
+      });
       expect(answer.status).toBe(422);
       expect(answer.body).toMatchObject({ status: 'failed', error: { code: 'CONTACT_NOT_FOUND' } });
       expect((await findEvent(db(), answer.body.eventId as number))?.attempts).toBe(1);
@@ -223,7 +324,11 @@ for (const dialect of testDialects()) {
     });
 
     it('retries server errors, then succeeds', async () => {
-      ortto.failNext({ kind: 'status', status: 503, body: { error: 'maintenance' } }, 2, 'person/get-by-ids');
+      ortto.failNext(
+        { kind: 'status', status: 503, body: { error: 'maintenance' } },
+        2,
+        'person/get-by-ids',
+      );
       const answer = await seedHook(SEED.add, jane);
       expect(answer.body).toMatchObject({ status: 'done', created: true });
       expect((await findEvent(db(), answer.body.eventId as number))?.attempts).toBe(3);
@@ -235,8 +340,13 @@ for (const dialect of testDialects()) {
       ortto.failNext({ kind: 'timeout' }, 1, 'person/get-by-ids');
       const answer = await seedHook(SEED.add, jane);
       expect(answer.body).toMatchObject({ status: 'done', created: true });
-      const warnings = await queryActivity(db(), { eventId: answer.body.eventId as number, level: 'warning' });
-      expect(warnings.map((warning) => warning.message).join('\n')).toMatch(/did not answer in time/);
+      const warnings = await queryActivity(db(), {
+        eventId: answer.body.eventId as number,
+        level: 'warning',
+      });
+      expect(warnings.map((warning) => warning.message).join('\n')).toMatch(
+        /did not answer in time/,
+      );
     });
   });
 }
@@ -249,12 +359,19 @@ describe('ortto regions and webhook parsing', () => {
       urls,
       send(request: HttpRequest) {
         urls.push(request.url);
-        return Promise.resolve({ status: 200, headers: new Headers(), text: '{"contacts":[],"has_more":false}' });
+        return Promise.resolve({
+          status: 200,
+          headers: new Headers(),
+          text: '{"contacts":[],"has_more":false}',
+        });
       },
     };
   };
   const connect = (settings: Record<string, unknown>, apiUrl: string | null, http: HttpClient) =>
-    orttoConnector.create({ id: 'o', apiUrl, settings: orttoConnector.settingsSchema.parse(settings) }, { http, clock: systemClock });
+    orttoConnector.create(
+      { id: 'o', apiUrl, settings: orttoConnector.settingsSchema.parse(settings) },
+      { http, clock: systemClock },
+    );
 
   it('picks the host of the region when no API URL was given, and lets an explicit URL win', async () => {
     expect(orttoApiUrl(null, 'eu')).toBe('https://api.eu.ap3api.com/v1');
@@ -264,7 +381,11 @@ describe('ortto regions and webhook parsing', () => {
 
     // What the registry passes for a connection without an API URL: the definition's default.
     const http = recordingHttp();
-    await connect({ api_key: 'k', region: 'eu' }, orttoConnector.defaultApiUrl, http).testConnection();
+    await connect(
+      { api_key: 'k', region: 'eu' },
+      orttoConnector.defaultApiUrl,
+      http,
+    ).testConnection();
     expect(orttoConnector.defaultApiUrl).toBe(ORTTO_API_URLS.rest);
     expect(http.urls).toEqual(['https://api.eu.ap3api.com/v1/person/get']);
   });
@@ -272,12 +393,18 @@ describe('ortto regions and webhook parsing', () => {
   it('accepts the region in any case, defaults it to rest, and refuses an unknown one', () => {
     expect(orttoConnector.settingsSchema.parse({ api_key: 'k' }).region).toBe('rest');
     expect(orttoConnector.settingsSchema.parse({ api_key: 'k', region: 'EU' }).region).toBe('eu');
-    expect(orttoConnector.settingsSchema.safeParse({ api_key: 'k', region: 'us' }).success).toBe(false);
+    expect(orttoConnector.settingsSchema.safeParse({ api_key: 'k', region: 'us' }).success).toBe(
+      false,
+    );
     expect(orttoConnector.settingsSchema.safeParse({ region: 'eu' }).success).toBe(false);
   });
 
   it('turns Ortto\u2019s failure answers into error codes carrying its message', () => {
-    const answer = (status: number, body: unknown) => ({ status, headers: new Headers(), text: JSON.stringify(body) });
+    const answer = (status: number, body: unknown) => ({
+      status,
+      headers: new Headers(),
+      text: JSON.stringify(body),
+    });
     const thrown = (status: number, body: unknown) => {
       try {
         readAnswer(answer(status, body), 'person/get');
@@ -286,25 +413,54 @@ describe('ortto regions and webhook parsing', () => {
       }
       throw new Error('no error thrown');
     };
-    expect(thrown(403, { error: 'Forbidden: key revoked' })).toMatchObject({ code: 'CRM_AUTH_FAILED', message: expect.stringContaining('key revoked') });
-    expect(thrown(400, { code: 400, error: 'No valid contacts provided' })).toMatchObject({ code: 'CRM_REJECTED', message: expect.stringContaining('No valid contacts') });
+    expect(thrown(403, { error: 'Forbidden: key revoked' })).toMatchObject({
+      code: 'CRM_AUTH_FAILED',
+      message: expect.stringContaining('key revoked'),
+    });
+    expect(thrown(400, { code: 400, error: 'No valid contacts provided' })).toMatchObject({
+      code: 'CRM_REJECTED',
+      message: expect.stringContaining('No valid contacts'),
+    });
     // A 404 from Ortto is a wrong URL, not a missing person.
-    expect(thrown(404, { error: 'Not found' })).toMatchObject({ code: 'CRM_REJECTED', message: expect.stringContaining('API URL') });
+    expect(thrown(404, { error: 'Not found' })).toMatchObject({
+      code: 'CRM_REJECTED',
+      message: expect.stringContaining('API URL'),
+    });
     expect(thrown(200, { error: 'something went wrong' })).toMatchObject({ code: 'CRM_REJECTED' });
-    expect(thrown(502, '<html>bad gateway</html>')).toMatchObject({ code: 'CRM_UNAVAILABLE', retryable: true });
-    expect(thrown(429, RATE_LIMITED)).toMatchObject({ code: 'CRM_RATE_LIMITED', retryAfterMs: 1_000 });
+    expect(thrown(502, '<html>bad gateway</html>')).toMatchObject({
+      code: 'CRM_UNAVAILABLE',
+      retryable: true,
+    });
+    expect(thrown(429, RATE_LIMITED)).toMatchObject({
+      code: 'CRM_RATE_LIMITED',
+      retryAfterMs: 1_000,
+    });
     expect(readAnswer(answer(200, [{ name: 'VIP' }]), 'tags/get')).toEqual([{ name: 'VIP' }]);
   });
 
   it('reads the person from contact_id before id, and passes the e-mail on', () => {
     const connector = connect({ api_key: 'k' }, null, recordingHttp());
-    const body = { contact_id: '006913c5b9ca58778a137d00', id: '0065f0e1d2c3b4a5968778a1', email: 'jane@example.com' };
-    expect(connector.parseWebhook({ method: 'POST', params: { wpf_action: 'add', ...body }, json: body })).toEqual({
+    const body = {
+      contact_id: '006913c5b9ca58778a137d00',
+      id: '0065f0e1d2c3b4a5968778a1',
+      email: 'jane@example.com',
+    };
+    expect(
+      connector.parseWebhook({
+        method: 'POST',
+        params: { wpf_action: 'add', ...body },
+        json: body,
+      }),
+    ).toEqual({
       contactId: '006913c5b9ca58778a137d00',
       email: 'jane@example.com',
     });
-    expect(connector.parseWebhook({ method: 'POST', params: { id: '0065f0e1d2c3b4a5968778a1' }, json: {} }).contactId).toBe(
-      '0065f0e1d2c3b4a5968778a1',
-    );
+    expect(
+      connector.parseWebhook({
+        method: 'POST',
+        params: { id: '0065f0e1d2c3b4a5968778a1' },
+        json: {},
+      }).contactId,
+    ).toBe('0065f0e1d2c3b4a5968778a1');
   });
 });

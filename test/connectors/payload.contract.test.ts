@@ -20,7 +20,12 @@ noApiConnectorContract('payload', {
         fetch(`${url}/?wpf_action=add&${KEY}`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ email: 'jane@example.com', first_name: 'Jane', last_name: 'Doe', tags: ['Customer', 'VIP'] }),
+          body: JSON.stringify({
+            email: 'jane@example.com',
+            first_name: 'Jane',
+            last_name: 'Doe',
+            tags: ['Customer', 'VIP'],
+          }),
         }),
       expected: { contactId: 'jane@example.com', email: 'jane@example.com' },
     },
@@ -30,13 +35,18 @@ noApiConnectorContract('payload', {
         fetch(`${url}/?wpf_action=update&${KEY}`, {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ contact_id: 'crm-77', email: 'jane@example.com', tags: 'Customer, VIP' }).toString(),
+          body: new URLSearchParams({
+            contact_id: 'crm-77',
+            email: 'jane@example.com',
+            tags: 'Customer, VIP',
+          }).toString(),
         }),
       expected: { contactId: 'crm-77', email: 'jane@example.com' },
     },
     {
       name: 'a GET with everything in the query',
-      send: (url) => fetch(`${url}/?wpf_action=add&${KEY}&email=jane%40example.com&first_name=Jane`),
+      send: (url) =>
+        fetch(`${url}/?wpf_action=add&${KEY}&email=jane%40example.com&first_name=Jane`),
       expected: { contactId: 'jane@example.com', email: 'jane@example.com' },
     },
   ],
@@ -48,7 +58,14 @@ describe('payload connector specifics', () => {
   it('carries the contact in the webhook: fields without the control parameters, tags as their own labels', () => {
     const parsed = connector.parseWebhook({
       method: 'POST',
-      params: { wpf_action: 'add', access_key: 'k', email: 'jane@example.com', first_name: 'Jane', plan: 'gold', tags: 'a,b' },
+      params: {
+        wpf_action: 'add',
+        access_key: 'k',
+        email: 'jane@example.com',
+        first_name: 'Jane',
+        plan: 'gold',
+        tags: 'a,b',
+      },
       json: { tags: ['Customer', 'VIP'] },
     });
     expect(parsed.contact).toEqual({

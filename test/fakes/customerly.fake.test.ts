@@ -1,6 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeHttpServer, type FakeHttpServer } from './fake-http.js';
-import { sendCustomerlyWebhook, startFakeCustomerly, type FakeCustomerly } from './customerly.fake.js';
+import {
+  sendCustomerlyWebhook,
+  startFakeCustomerly,
+  type FakeCustomerly,
+} from './customerly.fake.js';
 
 const TOKEN = 'test-token';
 const bearer = { authorization: `Bearer ${TOKEN}` };
@@ -18,7 +22,10 @@ afterEach(async () => {
 // Bodies are arbitrary JSON; `any` keeps the shape assertions readable.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function call(path: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${fake.apiUrl}${path}`, { ...init, headers: { ...bearer, ...init.headers } });
+  const response = await fetch(`${fake.apiUrl}${path}`, {
+    ...init,
+    headers: { ...bearer, ...init.headers },
+  });
   return { status: response.status, body: await response.json() };
 }
 
@@ -35,7 +42,9 @@ describe('authentication', () => {
   });
 
   it('accepts the Bearer header', async () => {
-    const response = await fetch(`${fake.apiUrl}/users?email=jane%40example.com`, { headers: bearer });
+    const response = await fetch(`${fake.apiUrl}/users?email=jane%40example.com`, {
+      headers: bearer,
+    });
     expect(response.status).toBe(200);
   });
 
@@ -44,29 +53,41 @@ describe('authentication', () => {
       headers: { authentication: `AccessToken: ${TOKEN}` },
     });
     expect(response.status).toBe(200);
-    expect(((await response.json()) as { data: { email: string } }).data.email).toBe('jane@example.com');
+    expect(((await response.json()) as { data: { email: string } }).data.email).toBe(
+      'jane@example.com',
+    );
   });
 
   it('answers a missing or wrong token with 500 and the error envelope by default', async () => {
     const missing = await fetch(`${fake.apiUrl}/tags`);
     expect(missing.status).toBe(500);
-    expect(await missing.json()).toEqual({ error: { message: 'Access token not found.', code: 0 } });
+    expect(await missing.json()).toEqual({
+      error: { message: 'Access token not found.', code: 0 },
+    });
 
     const wrong = await fetch(`${fake.apiUrl}/tags`, { headers: { authorization: 'Bearer nope' } });
     expect(wrong.status).toBe(500);
-    const wrongLegacy = await fetch(`${fake.apiUrl}/tags`, { headers: { authentication: 'AccessToken: nope' } });
+    const wrongLegacy = await fetch(`${fake.apiUrl}/tags`, {
+      headers: { authentication: 'AccessToken: nope' },
+    });
     expect(wrongLegacy.status).toBe(500);
     // The token in the wrong scheme does not count either.
-    const wrongScheme = await fetch(`${fake.apiUrl}/tags`, { headers: { authorization: `AccessToken: ${TOKEN}` } });
+    const wrongScheme = await fetch(`${fake.apiUrl}/tags`, {
+      headers: { authorization: `AccessToken: ${TOKEN}` },
+    });
     expect(wrongScheme.status).toBe(500);
   });
 
   it('can answer a bad token with 401 instead', async () => {
     const strict = await startFakeCustomerly({ accessToken: TOKEN, badTokenStatus: 401 });
     try {
-      const response = await fetch(`${strict.apiUrl}/users`, { headers: { authorization: 'Bearer nope' } });
+      const response = await fetch(`${strict.apiUrl}/users`, {
+        headers: { authorization: 'Bearer nope' },
+      });
       expect(response.status).toBe(401);
-      expect(await response.json()).toEqual({ error: { message: 'Access token not found.', code: 0 } });
+      expect(await response.json()).toEqual({
+        error: { message: 'Access token not found.', code: 0 },
+      });
     } finally {
       await strict.close();
     }
@@ -102,7 +123,7 @@ describe('GET /v1/users', () => {
     expect(byUserId.body.data.email).toBe('jane@example.com');
   });
 
-  it("answers an unknown user with 404 and \"User doesn't exist\"", async () => {
+  it('answers an unknown user with 404 and "User doesn\'t exist"', async () => {
     const unknown = await call('/users?email=ghost%40example.com');
     expect(unknown.status).toBe(404);
     expect(unknown.body).toEqual({ error: { message: "User doesn't exist", code: 0 } });
@@ -115,13 +136,23 @@ describe('GET /v1/users', () => {
 
 describe('POST /v1/users', () => {
   it('creates users and reports how many were inserted', async () => {
-    const result = await postUsers([{ email: 'new@example.com', name: 'New Person', attributes: { wp_password: 'x' } }]);
+    const result = await postUsers([
+      { email: 'new@example.com', name: 'New Person', attributes: { wp_password: 'x' } },
+    ]);
     expect(result).toEqual({ status: 200, body: { data: { inserted: 1, not_added: [] } } });
-    expect(fake.getUser('new@example.com')).toMatchObject({ name: 'New Person', attributes: { wp_password: 'x' } });
+    expect(fake.getUser('new@example.com')).toMatchObject({
+      name: 'New Person',
+      attributes: { wp_password: 'x' },
+    });
   });
 
   it('merges attributes and replaces tags of an existing user', async () => {
-    fake.addUser({ email: 'jane@example.com', name: 'Jane', attributes: { plan: 'pro', wp_password: '' }, tags: ['a', 'b'] });
+    fake.addUser({
+      email: 'jane@example.com',
+      name: 'Jane',
+      attributes: { plan: 'pro', wp_password: '' },
+      tags: ['a', 'b'],
+    });
 
     await postUsers([{ email: 'jane@example.com', attributes: { wp_password: 'Gen3rated!Pass' } }]);
     expect(fake.getUser('jane@example.com')).toMatchObject({
@@ -170,7 +201,9 @@ describe('GET /v1/users/list', () => {
   it('pages from 0 and ends with a short, then an empty page', async () => {
     for (let index = 0; index < 5; index += 1) fake.addUser({ email: `u${index}@example.com` });
     const page = async (n: number) =>
-      ((await call(`/users/list?page=${n}&per_page=2`)).body.data.users as Array<{ email: string }>).map((u) => u.email);
+      (
+        (await call(`/users/list?page=${n}&per_page=2`)).body.data.users as Array<{ email: string }>
+      ).map((u) => u.email);
 
     expect(await page(0)).toEqual(['u0@example.com', 'u1@example.com']);
     expect(await page(1)).toEqual(['u2@example.com', 'u3@example.com']);
@@ -194,7 +227,10 @@ describe('state helpers', () => {
 
 describe('server behaviour', () => {
   it('rate-limits with 429 when a limit is configured', async () => {
-    const limited = await startFakeCustomerly({ accessToken: TOKEN, rateLimit: { limit: 2, windowMs: 60_000 } });
+    const limited = await startFakeCustomerly({
+      accessToken: TOKEN,
+      rateLimit: { limit: 2, windowMs: 60_000 },
+    });
     try {
       const statuses: number[] = [];
       for (let index = 0; index < 3; index += 1) {
@@ -213,7 +249,11 @@ describe('server behaviour', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(110);
     fake.latencyMs = 0;
 
-    fake.failNext({ kind: 'status', status: 503, body: { error: { message: 'down', code: 0 } } }, 1, '/tags');
+    fake.failNext(
+      { kind: 'status', status: 503, body: { error: { message: 'down', code: 0 } } },
+      1,
+      '/tags',
+    );
     expect((await call('/tags')).status).toBe(503);
     expect((await call('/tags')).status).toBe(200);
 
@@ -259,12 +299,21 @@ describe('sendCustomerlyWebhook', () => {
     const [request] = receiver.requests;
     expect(request?.method).toBe('POST');
     expect(request?.path).toBe('/');
-    expect(Object.fromEntries(request?.query ?? [])).toEqual({ wpf_action: 'update_tags', access_key: 'KEY123' });
+    expect(Object.fromEntries(request?.query ?? [])).toEqual({
+      wpf_action: 'update_tags',
+      access_key: 'KEY123',
+    });
     expect(request?.headers['content-type']).toMatch(/^application\/json/);
     const body = JSON.parse(request?.body ?? '');
     expect(body.type).toBe('user_tagged');
     expect(body.data.user.data).toMatchObject({ email: 'jane@example.com', tags: ['customer'] });
-    expect(Object.keys(body.data.user.data).sort()).toEqual(['crmhero_user_id', 'email', 'name', 'tags', 'user_id']);
+    expect(Object.keys(body.data.user.data).sort()).toEqual([
+      'crmhero_user_id',
+      'email',
+      'name',
+      'tags',
+      'user_id',
+    ]);
   });
 
   it('adds contact_id to the query only when asked, and honours path and type', async () => {

@@ -89,7 +89,10 @@ export interface FakeCustomerly extends FakeHttpServer {
 const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 const errorBody = (message: string) => ({ error: { message, code: 0 } });
-const errorReply = (status: number, message: string): FakeReply => ({ status, body: errorBody(message) });
+const errorReply = (status: number, message: string): FakeReply => ({
+  status,
+  body: errorBody(message),
+});
 
 const formatTimestamp = (date: Date): string => date.toISOString().slice(0, 19).replace('T', ' ');
 
@@ -125,11 +128,15 @@ function readIndex(query: URLSearchParams, name: string, fallback: number): numb
 }
 
 /** Starts a fake Customerly API on 127.0.0.1. */
-export async function startFakeCustomerly(options: FakeCustomerlyOptions = {}): Promise<FakeCustomerly> {
+export async function startFakeCustomerly(
+  options: FakeCustomerlyOptions = {},
+): Promise<FakeCustomerly> {
   const accessToken = options.accessToken ?? 'test-token';
   const badTokenStatus = options.badTokenStatus ?? 500;
   const appId = options.appId ?? 'f4k3app1';
-  const limiter = options.rateLimit ? createWindowLimiter(options.rateLimit.limit, options.rateLimit.windowMs) : undefined;
+  const limiter = options.rateLimit
+    ? createWindowLimiter(options.rateLimit.limit, options.rateLimit.windowMs)
+    : undefined;
 
   // Insertion order doubles as the default listing order.
   const users = new Map<string, CustomerlyUser>();
@@ -177,7 +184,13 @@ export async function startFakeCustomerly(options: FakeCustomerlyOptions = {}): 
     const { email, name, user_id: userId, attributes, tags } = item;
     if (typeof email !== 'string' || !EMAIL_PATTERN.test(email.trim())) return false;
     if (name !== undefined && typeof name !== 'string') return false;
-    if (userId !== undefined && userId !== null && typeof userId !== 'string' && typeof userId !== 'number') return false;
+    if (
+      userId !== undefined &&
+      userId !== null &&
+      typeof userId !== 'string' &&
+      typeof userId !== 'number'
+    )
+      return false;
     if (attributes !== undefined && !isPlainObject(attributes)) return false;
     if (tags !== undefined && !isStringList(tags)) return false;
 
@@ -203,7 +216,11 @@ export async function startFakeCustomerly(options: FakeCustomerlyOptions = {}): 
 
   const handleUsersLookup = (req: RecordedRequest): FakeReply => {
     const user = findUser(req.query);
-    if (!user) return errorReply(CUSTOMERLY_FAKE_DECISIONS.userNotFoundStatus, CUSTOMERLY_MESSAGES.userNotFound);
+    if (!user)
+      return errorReply(
+        CUSTOMERLY_FAKE_DECISIONS.userNotFoundStatus,
+        CUSTOMERLY_MESSAGES.userNotFound,
+      );
     return { status: 200, body: { data: structuredClone(user) } };
   };
 
@@ -234,7 +251,9 @@ export async function startFakeCustomerly(options: FakeCustomerlyOptions = {}): 
     const sortKey = req.query.get('sort');
     if (sortKey === 'last_update' || sortKey === 'first_seen_at' || sortKey === 'email') {
       const direction = req.query.get('sort_direction') === 'desc' ? -1 : 1;
-      all.sort((a, b) => (a[sortKey] < b[sortKey] ? -direction : a[sortKey] > b[sortKey] ? direction : 0));
+      all.sort((a, b) =>
+        a[sortKey] < b[sortKey] ? -direction : a[sortKey] > b[sortKey] ? direction : 0,
+      );
     }
     const slice = all.slice(page * perPage, (page + 1) * perPage);
     return { status: 200, body: { data: { users: slice.map((user) => structuredClone(user)) } } };
@@ -248,10 +267,12 @@ export async function startFakeCustomerly(options: FakeCustomerlyOptions = {}): 
 
   const handler = (req: RecordedRequest): FakeReply => {
     const path = req.path.length > 1 ? req.path.replace(/\/+$/, '') : req.path;
-    if (path !== '/v1' && !path.startsWith('/v1/')) return errorReply(404, CUSTOMERLY_MESSAGES.notFound);
+    if (path !== '/v1' && !path.startsWith('/v1/'))
+      return errorReply(404, CUSTOMERLY_MESSAGES.notFound);
 
     if (limiter && !limiter.hit().allowed) return errorReply(429, CUSTOMERLY_MESSAGES.rateLimited);
-    if (!presentedTokens(req).includes(accessToken)) return errorReply(badTokenStatus, CUSTOMERLY_MESSAGES.badToken);
+    if (!presentedTokens(req).includes(accessToken))
+      return errorReply(badTokenStatus, CUSTOMERLY_MESSAGES.badToken);
 
     const route = routes[path];
     if (!route) return errorReply(404, CUSTOMERLY_MESSAGES.notFound);
@@ -266,7 +287,8 @@ export async function startFakeCustomerly(options: FakeCustomerlyOptions = {}): 
   return extendFake<FakeCustomerly>(base, {
     apiUrl: `${base.url}/v1`,
     addUser(input) {
-      if (users.has(emailKey(input.email))) throw new Error(`fake Customerly: user ${input.email} already exists`);
+      if (users.has(emailKey(input.email)))
+        throw new Error(`fake Customerly: user ${input.email} already exists`);
       return structuredClone(createUser(input));
     },
     getUser(email) {
@@ -307,7 +329,10 @@ export interface CustomerlyWebhookOptions {
  * Sends a webhook the way Customerly does: a JSON POST whose only contact
  * reference is `data.user.data.email` (the URL carries no merge fields).
  */
-export async function sendCustomerlyWebhook(baseUrl: string, options: CustomerlyWebhookOptions): Promise<Response> {
+export async function sendCustomerlyWebhook(
+  baseUrl: string,
+  options: CustomerlyWebhookOptions,
+): Promise<Response> {
   const query = new URLSearchParams({ wpf_action: options.action, access_key: options.accessKey });
   if (options.contactIdInQuery) query.set('contact_id', options.email);
   const path = options.path ?? '/';

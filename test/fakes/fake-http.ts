@@ -62,7 +62,9 @@ export async function startFakeHttpServer(handler: FakeHandler): Promise<FakeHtt
   let inFlight = 0;
 
   const takeFailure = (path: string): InjectedFailure | undefined => {
-    const queued = failures.find((f) => f.remaining > 0 && (f.pathPart === undefined || path.includes(f.pathPart)));
+    const queued = failures.find(
+      (f) => f.remaining > 0 && (f.pathPart === undefined || path.includes(f.pathPart)),
+    );
     if (!queued) return undefined;
     queued.remaining -= 1;
     return queued.failure;
@@ -70,7 +72,8 @@ export async function startFakeHttpServer(handler: FakeHandler): Promise<FakeHtt
 
   const send = (res: ServerResponse, reply: FakeReply): void => {
     const isText = typeof reply.body === 'string';
-    const payload = reply.body === undefined ? '' : isText ? (reply.body as string) : JSON.stringify(reply.body);
+    const payload =
+      reply.body === undefined ? '' : isText ? (reply.body as string) : JSON.stringify(reply.body);
     const headers: Record<string, string> = {
       'content-type': isText ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',
       ...reply.headers,
@@ -189,7 +192,10 @@ export function parseBody(req: RecordedRequest): Record<string, unknown> {
  * Gives a CRM fake the base server's members by reference (a spread would copy
  * `inFlight` once and cut `latencyMs` off from the server).
  */
-export function extendFake<T extends FakeHttpServer>(base: FakeHttpServer, extra: Omit<T, keyof FakeHttpServer>): T {
+export function extendFake<T extends FakeHttpServer>(
+  base: FakeHttpServer,
+  extra: Omit<T, keyof FakeHttpServer>,
+): T {
   const fake = Object.create(base) as T;
   // The one writable member: a write must reach the server that reads it.
   Object.defineProperty(fake, 'latencyMs', {

@@ -19,14 +19,24 @@ afterEach(async () => {
 });
 
 // Bodies are arbitrary JSON; `any` keeps the shape assertions readable.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function call(pathAndQuery: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${fake.url}${pathAndQuery}`, { ...init, headers: { ...admin, ...init.headers } });
+async function call(
+  pathAndQuery: string,
+  init: RequestInit = {},
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${fake.url}${pathAndQuery}`, {
+    ...init,
+    headers: { ...admin, ...init.headers },
+  });
   return { status: response.status, body: await response.json() };
 }
 
 const sendJson = (method: string, path: string, body: unknown) =>
-  call(path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  call(path, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 
 describe('authentication', () => {
   it('answers an anonymous call to a real route with 401 rest_forbidden', async () => {
@@ -41,7 +51,9 @@ describe('authentication', () => {
 
   it('rejects a wrong application password with 401 incorrect_password, even on unknown routes', async () => {
     for (const path of ['/wp-json/autonami-app/v3/contacts', '/wp-json/nothing/here']) {
-      const response = await fetch(`${fake.url}${path}`, { headers: basic('admin', 'wrong pass word') });
+      const response = await fetch(`${fake.url}${path}`, {
+        headers: basic('admin', 'wrong pass word'),
+      });
       expect(response.status).toBe(401);
       expect(await response.json()).toEqual({
         code: 'incorrect_password',
@@ -78,7 +90,13 @@ describe('GET contacts/{id}', () => {
     fake.addField(5, 'Username');
     fake.addField(7, 'WP Password', 'Account');
     const customer = fake.addTag('Customer');
-    const id = fake.addContact({ email: 'jane@example.com', f_name: 'Jane', l_name: 'Doe', fields: { '5': 'jane_d' }, tagIds: [customer] });
+    const id = fake.addContact({
+      email: 'jane@example.com',
+      f_name: 'Jane',
+      l_name: 'Doe',
+      fields: { '5': 'jane_d' },
+      tagIds: [customer],
+    });
 
     for (const prefix of ['/wp-json/autonami-app/v3', '/wp-json/autonami-app']) {
       const { status, body } = await call(`${prefix}/contacts/${id}`);
@@ -141,7 +159,9 @@ describe('route generations and URL styles', () => {
       const pretty = await fetch(`${plain.url}/wp-json/autonami-app/v3/tags`, { headers: admin });
       expect(pretty.status).toBe(404);
       expect(pretty.headers.get('content-type')).toMatch(/text\/html/);
-      const query = await fetch(`${plain.url}/?rest_route=/autonami-app/v3/tags`, { headers: admin });
+      const query = await fetch(`${plain.url}/?rest_route=/autonami-app/v3/tags`, {
+        headers: admin,
+      });
       expect(query.status).toBe(200);
     } finally {
       await plain.close();
@@ -151,9 +171,13 @@ describe('route generations and URL styles', () => {
   it('allows PUT/PATCH on v3 fields but only POST on the unversioned route', async () => {
     fake.addField(7, 'WP Password');
     const id = fake.addContact({ email: 'jane@example.com' });
-    const patch = await sendJson('PATCH', `/wp-json/autonami-app/v3/contacts/${id}/fields`, { fields: { '7': 'a' } });
+    const patch = await sendJson('PATCH', `/wp-json/autonami-app/v3/contacts/${id}/fields`, {
+      fields: { '7': 'a' },
+    });
     expect(patch.status).toBe(200);
-    const put = await sendJson('PUT', `/wp-json/autonami-app/contacts/${id}/fields`, { fields: { '7': 'b' } });
+    const put = await sendJson('PUT', `/wp-json/autonami-app/contacts/${id}/fields`, {
+      fields: { '7': 'b' },
+    });
     expect(put.status).toBe(404);
     expect(put.body.code).toBe('rest_no_route');
     expect(fake.getContact(id)?.fields['7']).toBe('a');
@@ -167,7 +191,9 @@ describe('GET contacts (search)', () => {
     fake.addContact({ email: 'bob@example.com', f_name: 'Bob', l_name: 'Janeway' });
     fake.addContact({ email: 'other@example.com' });
 
-    const { body } = await call('/wp-json/autonami-app/v3/contacts?search=jane%40example.com&limit=10&offset=0');
+    const { body } = await call(
+      '/wp-json/autonami-app/v3/contacts?search=jane%40example.com&limit=10&offset=0',
+    );
     expect(body.result.map((c: { email: string }) => c.email)).toEqual(['jane@example.com']);
     expect(body).toMatchObject({ code: 200, limit: 10, offset: 0, total_count: 1 });
 
@@ -196,14 +222,31 @@ describe('GET tags', () => {
     const first = await call('/wp-json/autonami-app/v3/tags?limit=2&offset=0&search=');
     expect(first.body).toMatchObject({ code: 200, limit: 2, offset: 0, total_count: 5 });
     expect(first.body.result).toEqual([
-      { ID: ids[0], name: 'Customer', type: 1, created_at: expect.any(String), updated_at: null, data: null },
-      { ID: ids[1], name: 'Lead', type: 1, created_at: expect.any(String), updated_at: null, data: null },
+      {
+        ID: ids[0],
+        name: 'Customer',
+        type: 1,
+        created_at: expect.any(String),
+        updated_at: null,
+        data: null,
+      },
+      {
+        ID: ids[1],
+        name: 'Lead',
+        type: 1,
+        created_at: expect.any(String),
+        updated_at: null,
+        data: null,
+      },
     ]);
     const last = await call('/wp-json/autonami-app/tags?limit=2&offset=4');
     expect(last.body.result.map((t: { name: string }) => t.name)).toEqual(['Newsletter']);
 
     const search = await call('/wp-json/autonami-app/v3/tags?search=customer');
-    expect(search.body.result.map((t: { name: string }) => t.name)).toEqual(['Customer', 'Customer Plus']);
+    expect(search.body.result.map((t: { name: string }) => t.name)).toEqual([
+      'Customer',
+      'Customer Plus',
+    ]);
   });
 });
 
@@ -221,25 +264,43 @@ describe('contacts/{id}/fields', () => {
       status: true,
     });
     expect(status).toBe(200);
-    expect(body).toMatchObject({ code: 200, message: 'Contact updated', result: { id, fields: { '7': 'Gen3rated!Pass' } } });
+    expect(body).toMatchObject({
+      code: 200,
+      message: 'Contact updated',
+      result: { id, fields: { '7': 'Gen3rated!Pass' } },
+    });
     expect(fake.getContact(id)?.fields['7']).toBe('Gen3rated!Pass');
   });
 
   it('reports "Unable to Update fields" with an empty result when nothing changes', async () => {
     fake.setField(id, 7, 'same');
-    const unchanged = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/fields`, { fields: { '7': 'same' } });
+    const unchanged = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/fields`, {
+      fields: { '7': 'same' },
+    });
     expect(unchanged.status).toBe(200);
-    expect(unchanged.body).toMatchObject({ code: 200, message: 'Unable to Update fields', result: '' });
+    expect(unchanged.body).toMatchObject({
+      code: 200,
+      message: 'Unable to Update fields',
+      result: '',
+    });
 
     // Field ids FunnelKit does not know are dropped, so nothing changes either.
-    const unknownField = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/fields`, { fields: { '99': 'x' } });
+    const unknownField = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/fields`, {
+      fields: { '99': 'x' },
+    });
     expect(unknownField.body.message).toBe('Unable to Update fields');
   });
 
   it('answers empty fields with 400 Required Fields missing', async () => {
-    const empty = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/fields`, { fields: {} });
+    const empty = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/fields`, {
+      fields: {},
+    });
     expect(empty.status).toBe(400);
-    expect(empty.body).toEqual({ code: 400, message: 'Required Fields missing', data: { status: 400, error_data: [] } });
+    expect(empty.body).toEqual({
+      code: 400,
+      message: 'Required Fields missing',
+      data: { status: 400, error_data: [] },
+    });
 
     // WordPress ignores a JSON body sent without the JSON content type.
     const untyped = await call(`/wp-json/autonami-app/v3/contacts/${id}/fields`, {
@@ -261,7 +322,9 @@ describe('contacts/{id}/fields', () => {
   });
 
   it('answers an unknown contact with 404 and rejects a taken email', async () => {
-    const missing = await sendJson('POST', '/wp-json/autonami-app/v3/contacts/999/fields', { fields: { '7': 'x' } });
+    const missing = await sendJson('POST', '/wp-json/autonami-app/v3/contacts/999/fields', {
+      fields: { '7': 'x' },
+    });
     expect(missing.status).toBe(404);
     expect(missing.body.code).toBe(404);
 
@@ -279,25 +342,37 @@ describe('contacts/{id}/tags', () => {
     const customer = fake.addTag('Customer');
     const id = fake.addContact({ email: 'jane@example.com' });
 
-    const applied = await sendJson('POST', `/wp-json/autonami-app/contacts/${id}/tags`, { tags: [{ id: customer }] });
+    const applied = await sendJson('POST', `/wp-json/autonami-app/contacts/${id}/tags`, {
+      tags: [{ id: customer }],
+    });
     expect(applied.status).toBe(200);
     expect(applied.body.message).toBe('Tag(s) added');
-    expect(applied.body.result.tags_added).toEqual([expect.objectContaining({ ID: customer, name: 'Customer' })]);
+    expect(applied.body.result.tags_added).toEqual([
+      expect.objectContaining({ ID: customer, name: 'Customer' }),
+    ]);
 
-    const byName = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/tags`, { tags: 'Customer,Fresh'.split(',') });
+    const byName = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/tags`, {
+      tags: 'Customer,Fresh'.split(','),
+    });
     expect(byName.body.message).toBe('Some tags are applied already. Applied Tags are: Fresh');
     const fresh = byName.body.result.tags_added[0].ID as number;
     expect(fake.getContact(id)?.tags.map((t) => t.ID)).toEqual([customer, fresh]);
 
-    const again = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/tags`, { tags: [customer] });
+    const again = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/tags`, {
+      tags: [customer],
+    });
     expect(again.body).toMatchObject({ message: 'Provided tags are applied already.', result: '' });
 
-    const removed = await sendJson('DELETE', `/wp-json/autonami-app/contacts/${id}/tags`, { tags: [customer] });
+    const removed = await sendJson('DELETE', `/wp-json/autonami-app/contacts/${id}/tags`, {
+      tags: [customer],
+    });
     expect(removed.status).toBe(200);
     expect(removed.body.message).toBe('Tag removed');
     expect(fake.getContact(id)?.tags.map((t) => t.ID)).toEqual([fresh]);
 
-    const notThere = await sendJson('DELETE', `/wp-json/autonami-app/v3/contacts/${id}/tags`, { tags: [customer] });
+    const notThere = await sendJson('DELETE', `/wp-json/autonami-app/v3/contacts/${id}/tags`, {
+      tags: [customer],
+    });
     expect(notThere.status).toBe(500);
     expect(notThere.body.message).toBe('Unable to remove any tag');
   });
@@ -315,9 +390,15 @@ describe('contacts/{id}/tags', () => {
 
   it('rejects an empty tag list with 400 No Tags provided', async () => {
     const id = fake.addContact({ email: 'jane@example.com' });
-    const empty = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/tags`, { tags: [] });
+    const empty = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/tags`, {
+      tags: [],
+    });
     expect(empty.status).toBe(400);
-    expect(empty.body).toEqual({ code: 400, message: 'No Tags provided', data: { status: 400, error_data: [] } });
+    expect(empty.body).toEqual({
+      code: 400,
+      message: 'No Tags provided',
+      data: { status: 400, error_data: [] },
+    });
   });
 });
 
@@ -327,12 +408,20 @@ describe('GET groupfields', () => {
     fake.addField(7, 'WP Password', 'Account');
     const { status, body } = await call('/wp-json/autonami-app/v3/groupfields');
     expect(status).toBe(200);
-    expect(body).toMatchObject({ code: 200, message: 'Got ALL Groups with Fields', total_count: 2 });
+    expect(body).toMatchObject({
+      code: 200,
+      message: 'Got ALL Groups with Fields',
+      total_count: 2,
+    });
     const [general, account] = body.result.fields;
     expect(general).toMatchObject({ id: 0, name: 'General' });
     expect(general.fields).toContainEqual({ id: 'f_name', name: 'First Name' });
     expect(general.fields).toContainEqual({ id: 5, name: 'Username', type: 1 });
-    expect(account).toEqual({ id: 1, name: 'Account', fields: [{ id: 7, name: 'WP Password', type: 1 }] });
+    expect(account).toEqual({
+      id: 1,
+      name: 'Account',
+      fields: [{ id: 7, name: 'WP Password', type: 1 }],
+    });
     expect(body.result.extra_fields).toEqual([{ ID: 11, name: 'Address 1' }]);
     expect(() => fake.addField(11, 'Clash')).toThrow(/already exists/);
   });
@@ -343,13 +432,19 @@ describe('server behaviour', () => {
     const slow = await startFakeFunnelKit({ latencyMs: 100 });
     try {
       const started = Date.now();
-      expect((await fetch(`${slow.url}/wp-json/autonami-app/v3/tags`, { headers: admin })).status).toBe(200);
+      expect(
+        (await fetch(`${slow.url}/wp-json/autonami-app/v3/tags`, { headers: admin })).status,
+      ).toBe(200);
       expect(Date.now() - started).toBeGreaterThanOrEqual(90);
     } finally {
       await slow.close();
     }
 
-    fake.failNext({ kind: 'status', status: 503, body: '<html>Enable JavaScript</html>' }, 1, '/tags');
+    fake.failNext(
+      { kind: 'status', status: 503, body: '<html>Enable JavaScript</html>' },
+      1,
+      '/tags',
+    );
     const failed = await fetch(`${fake.url}/wp-json/autonami-app/v3/tags`, { headers: admin });
     expect(failed.status).toBe(503);
     expect(await failed.text()).toContain('Enable JavaScript');
@@ -357,7 +452,10 @@ describe('server behaviour', () => {
 
     fake.failNext({ kind: 'timeout' });
     await expect(
-      fetch(`${fake.url}/wp-json/autonami-app/v3/tags`, { headers: admin, signal: AbortSignal.timeout(100) }),
+      fetch(`${fake.url}/wp-json/autonami-app/v3/tags`, {
+        headers: admin,
+        signal: AbortSignal.timeout(100),
+      }),
     ).rejects.toThrow();
     expect(fake.requests).toHaveLength(3);
   });
@@ -374,7 +472,12 @@ describe('sendFunnelKitWebhook', () => {
     await receiver.close();
   });
 
-  const rows = { contact_id: '128', access_key: 'KEY123', wpf_action: 'add', send_notification: 'true' };
+  const rows = {
+    contact_id: '128',
+    access_key: 'KEY123',
+    wpf_action: 'add',
+    send_notification: 'true',
+  };
 
   it('puts every data row in the query string for GET', async () => {
     await sendFunnelKitWebhook(receiver.url, {

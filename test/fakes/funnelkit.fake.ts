@@ -19,7 +19,13 @@
  * Unversioned (Pro) routes are assumed to answer exactly like v3.
  */
 import { Buffer } from 'node:buffer';
-import { startFakeHttpServer, type FakeHttpServer, type FakeReply, type RecordedRequest, extendFake } from './fake-http.js';
+import {
+  startFakeHttpServer,
+  type FakeHttpServer,
+  type FakeReply,
+  type RecordedRequest,
+  extendFake,
+} from './fake-http.js';
 
 export interface FunnelKitTag {
   ID: number;
@@ -217,10 +223,13 @@ function parsePhpParams(pairs: Iterable<[string, string]>): Params {
   const root: Params = {};
   for (const [key, value] of pairs) {
     const match = /^([^[]+)((?:\[[^\]]*\])+)$/.exec(key);
-    const segments = match ? [match[1] ?? key, ...[...(match[2] ?? '').matchAll(/\[([^\]]*)\]/g)].map((m) => m[1] ?? '')] : [key];
+    const segments = match
+      ? [match[1] ?? key, ...[...(match[2] ?? '').matchAll(/\[([^\]]*)\]/g)].map((m) => m[1] ?? '')]
+      : [key];
     let node: Params = root;
     for (let index = 0; index < segments.length; index += 1) {
-      const segment = segments[index] === '' ? String(Object.keys(node).length) : (segments[index] ?? '');
+      const segment =
+        segments[index] === '' ? String(Object.keys(node).length) : (segments[index] ?? '');
       if (index === segments.length - 1) {
         node[segment] = value;
         break;
@@ -262,7 +271,12 @@ const wpError = (status: number, message: string): FakeReply => ({
   body: { code: status, message, data: { status, error_data: [] } },
 });
 
-const coreError = (status: number, code: string, message: string, extra: Params = {}): FakeReply => ({
+const coreError = (
+  status: number,
+  code: string,
+  message: string,
+  extra: Params = {},
+): FakeReply => ({
   status,
   body: { code, message, data: { status, ...extra } },
 });
@@ -306,13 +320,17 @@ interface RouteDefinition {
 }
 
 /** Starts a fake FunnelKit site on 127.0.0.1; its `url` is what a connection stores as the CRM URL. */
-export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Promise<FakeFunnelKit> {
+export async function startFakeFunnelKit(
+  options: FakeFunnelKitOptions = {},
+): Promise<FakeFunnelKit> {
   const username = options.username ?? 'admin';
   const userEmail = options.userEmail ?? 'admin@example.com';
   const appPassword = options.appPassword ?? 'abcd efgh ijkl mnop qrst uvwx';
   const proRoutes = options.proRoutes ?? true;
   const prettyPermalinks = options.prettyPermalinks ?? true;
-  const extraFields = (options.extraFields ?? [{ ID: 11, name: 'Address 1' }]).map((field) => ({ ...field }));
+  const extraFields = (options.extraFields ?? [{ ID: 11, name: 'Address 1' }]).map((field) => ({
+    ...field,
+  }));
 
   const contacts = new Map<number, StoredContact>();
   const tags = new Map<number, FunnelKitTag>();
@@ -324,7 +342,10 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
   let nextGroupId = 1;
 
   const now = (): string => formatTimestamp(new Date());
-  const knownFieldIds = (): string[] => [...fieldDefinitions.keys(), ...extraFields.map((field) => String(field.ID))];
+  const knownFieldIds = (): string[] => [
+    ...fieldDefinitions.keys(),
+    ...extraFields.map((field) => String(field.ID)),
+  ];
   const isKnownField = (fieldId: string): boolean => knownFieldIds().includes(fieldId);
 
   const defineField = (id: number, name: string, group = 'General'): void => {
@@ -348,7 +369,9 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
     country: contact.country,
     creation_date: contact.creation_date,
     timezone: contact.timezone,
-    fields: Object.fromEntries(knownFieldIds().map((fieldId) => [fieldId, contact.fields.get(fieldId) ?? ''])),
+    fields: Object.fromEntries(
+      knownFieldIds().map((fieldId) => [fieldId, contact.fields.get(fieldId) ?? '']),
+    ),
     last_modified: contact.last_modified,
     unsubscribed: false,
     source: '',
@@ -369,13 +392,24 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
     return contact;
   };
   const emailTaken = (email: string, exceptId?: number): boolean =>
-    [...contacts.values()].some((c) => c.id !== exceptId && c.email.toLowerCase() === email.toLowerCase());
+    [...contacts.values()].some(
+      (c) => c.id !== exceptId && c.email.toLowerCase() === email.toLowerCase(),
+    );
 
   const findOrCreateTag = (name: string): FunnelKitTag => {
     const trimmed = name.trim();
-    const existing = [...tags.values()].find((tag) => tag.name.toLowerCase() === trimmed.toLowerCase());
+    const existing = [...tags.values()].find(
+      (tag) => tag.name.toLowerCase() === trimmed.toLowerCase(),
+    );
     if (existing) return existing;
-    const tag: FunnelKitTag = { ID: nextTagId++, name: trimmed, type: 1, created_at: now(), updated_at: null, data: null };
+    const tag: FunnelKitTag = {
+      ID: nextTagId++,
+      name: trimmed,
+      type: 1,
+      created_at: now(),
+      updated_at: null,
+      data: null,
+    };
     tags.set(tag.ID, tag);
     return tag;
   };
@@ -398,10 +432,15 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
 
   const listContacts = (ctx: RouteContext): FakeReply => {
     const { limit, offset } = ctx.paging(10);
-    const search = typeof ctx.params.search === 'string' ? ctx.params.search.trim().toLowerCase() : '';
+    const search =
+      typeof ctx.params.search === 'string' ? ctx.params.search.trim().toLowerCase() : '';
     // Newest first, like the contacts screen; substring search reproduces the ambiguity WPF ignores.
     const matches = [...contacts.values()]
-      .filter((c) => search === '' || [c.email, c.f_name, c.l_name].some((value) => value.toLowerCase().includes(search)))
+      .filter(
+        (c) =>
+          search === '' ||
+          [c.email, c.f_name, c.l_name].some((value) => value.toLowerCase().includes(search)),
+      )
       .sort((a, b) => b.id - a.id);
     const page = limit === 0 ? matches.slice(offset) : matches.slice(offset, offset + limit);
     return success(page.map(renderContact), '', { limit, offset, totalCount: matches.length });
@@ -455,12 +494,18 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
     const raw = ctx.params.tags ?? [];
     if (!isPlainObject(raw) && !Array.isArray(raw)) {
       // The plugin calls array_values() on it; PHP 8 throws and the API reports the Error as a 500.
-      const phpType = typeof raw === 'number' ? 'int' : typeof raw === 'boolean' ? 'bool' : typeof raw;
-      return wpError(500, `array_values(): Argument #1 ($array) must be of type array, ${phpType} given`);
+      const phpType =
+        typeof raw === 'number' ? 'int' : typeof raw === 'boolean' ? 'bool' : typeof raw;
+      return wpError(
+        500,
+        `array_values(): Argument #1 ($array) must be of type array, ${phpType} given`,
+      );
     }
     const requested = Object.values(raw)
       .filter((entry) => !phpEmpty(entry))
-      .flatMap((entry) => (typeof entry === 'string' && entry.includes(',') ? entry.split(',') : [entry]));
+      .flatMap((entry) =>
+        typeof entry === 'string' && entry.includes(',') ? entry.split(',') : [entry],
+      );
     if (requested.length === 0) return wpError(400, FUNNELKIT_MESSAGES.noTags);
 
     const added: FunnelKitTag[] = [];
@@ -471,7 +516,8 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
         added.push(tag);
       }
     }
-    if (added.length === 0) return success('', FUNNELKIT_MESSAGES.tagsAlreadyApplied, ctx.paging(0));
+    if (added.length === 0)
+      return success('', FUNNELKIT_MESSAGES.tagsAlreadyApplied, ctx.paging(0));
     contact.last_modified = now();
     const message =
       added.length === requested.length
@@ -495,25 +541,36 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
     else if (absint(raw) === 0) return wpError(400, FUNNELKIT_MESSAGES.noTagFound);
     else list = [absint(raw)];
     // Only ids count here; names and objects sanitize to 0 and drop out.
-    const ids = list.map((entry) => (typeof entry === 'object' ? 0 : absint(entry))).filter((id) => id > 0);
+    const ids = list
+      .map((entry) => (typeof entry === 'object' ? 0 : absint(entry)))
+      .filter((id) => id > 0);
     if (ids.length === 0) return wpError(400, FUNNELKIT_MESSAGES.invalidTags);
     const removed = ids.filter((id) => contact.tagIds.includes(id));
     if (removed.length === 0) return wpError(500, FUNNELKIT_MESSAGES.unableToRemove);
     contact.tagIds = contact.tagIds.filter((id) => !removed.includes(id));
     contact.last_modified = now();
     const message =
-      removed.length === ids.length ? FUNNELKIT_MESSAGES.tagRemoved : FUNNELKIT_MESSAGES.someTagsRemoved(removed.join(', '));
+      removed.length === ids.length
+        ? FUNNELKIT_MESSAGES.tagRemoved
+        : FUNNELKIT_MESSAGES.someTagsRemoved(removed.join(', '));
     return success({ last_modified: contact.last_modified }, message, ctx.paging(0));
   };
 
   const listTags = (ctx: RouteContext): FakeReply => {
     // No limit means every tag: the plugin passes a missing limit through as "no limit".
     const { limit, offset } = ctx.paging(0);
-    const search = typeof ctx.params.search === 'string' ? ctx.params.search.trim().toLowerCase() : '';
+    const search =
+      typeof ctx.params.search === 'string' ? ctx.params.search.trim().toLowerCase() : '';
     const ids =
-      typeof ctx.params.ids === 'string' && ctx.params.ids !== '' ? ctx.params.ids.split(',').map((id) => absint(id)) : [];
+      typeof ctx.params.ids === 'string' && ctx.params.ids !== ''
+        ? ctx.params.ids.split(',').map((id) => absint(id))
+        : [];
     const matches = [...tags.values()]
-      .filter((tag) => (search === '' || tag.name.toLowerCase().includes(search)) && (ids.length === 0 || ids.includes(tag.ID)))
+      .filter(
+        (tag) =>
+          (search === '' || tag.name.toLowerCase().includes(search)) &&
+          (ids.length === 0 || ids.includes(tag.ID)),
+      )
       .sort((a, b) => a.ID - b.ID);
     const page = limit === 0 ? matches.slice(offset) : matches.slice(offset, offset + limit);
     return success(
@@ -545,7 +602,12 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
   const routes: RouteDefinition[] = [
     { pattern: /^contacts$/, v3Methods: ['GET'], proMethods: ['GET'], handle: listContacts },
     { pattern: /^contacts\/(\d+)$/, v3Methods: ['GET'], proMethods: ['GET'], handle: getContact },
-    { pattern: /^contacts\/(\d+)\/fields$/, v3Methods: EDITABLE, proMethods: ['POST'], handle: updateFields },
+    {
+      pattern: /^contacts\/(\d+)\/fields$/,
+      v3Methods: EDITABLE,
+      proMethods: ['POST'],
+      handle: updateFields,
+    },
     {
       pattern: /^contacts\/(\d+)\/tags$/,
       v3Methods: [...EDITABLE, 'DELETE'],
@@ -580,7 +642,10 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
     }
     const normalize = (value: string): string => value.replace(/[^a-z\d]/gi, '');
     if (normalize(password) !== normalize(appPassword)) {
-      return { kind: 'error', reply: coreError(401, 'incorrect_password', FUNNELKIT_MESSAGES.incorrectPassword) };
+      return {
+        kind: 'error',
+        reply: coreError(401, 'incorrect_password', FUNNELKIT_MESSAGES.incorrectPassword),
+      };
     }
     return { kind: 'user' };
   };
@@ -622,7 +687,10 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
 
   const handler = (req: RecordedRequest): FakeReply => {
     const rawRoute = restRouteOf(req);
-    if (rawRoute === undefined) return req.path === '/' ? htmlPage(200, 'FunnelKit test site') : htmlPage(404, 'Page not found');
+    if (rawRoute === undefined)
+      return req.path === '/'
+        ? htmlPage(200, 'FunnelKit test site')
+        : htmlPage(404, 'Page not found');
 
     // WordPress rejects a bad application password before it looks at the route.
     const auth = authenticate(req);
@@ -646,7 +714,8 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
       }
     }
     if (!matched) return noRoute;
-    if (auth.kind === 'anonymous') return coreError(401, 'rest_forbidden', FUNNELKIT_MESSAGES.forbidden);
+    if (auth.kind === 'anonymous')
+      return coreError(401, 'rest_forbidden', FUNNELKIT_MESSAGES.forbidden);
 
     const parsed = readParams(req);
     if ('reply' in parsed) return parsed.reply;
@@ -676,7 +745,8 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
   const setTags = (id: string | number, tagIds: number[]): void => {
     const contact = requireContact(id);
     const unknown = tagIds.filter((tagId) => !tags.has(tagId));
-    if (unknown.length > 0) throw new Error(`fake FunnelKit: unknown tag ids ${unknown.join(', ')}`);
+    if (unknown.length > 0)
+      throw new Error(`fake FunnelKit: unknown tag ids ${unknown.join(', ')}`);
     contact.tagIds = [...new Set(tagIds)];
     contact.last_modified = now();
   };
@@ -687,7 +757,8 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
   return extendFake<FakeFunnelKit>(base, {
     restUrl: `${base.url}/wp-json/autonami-app`,
     addContact(input) {
-      if (emailTaken(input.email)) throw new Error(`fake FunnelKit: contact ${input.email} already exists`);
+      if (emailTaken(input.email))
+        throw new Error(`fake FunnelKit: contact ${input.email} already exists`);
       const timestamp = now();
       const contact: StoredContact = {
         id: nextContactId++,
@@ -705,7 +776,8 @@ export async function startFakeFunnelKit(options: FakeFunnelKitOptions = {}): Pr
         tagIds: [],
       };
       contacts.set(contact.id, contact);
-      for (const [fieldId, value] of Object.entries(input.fields ?? {})) setField(contact.id, fieldId, value);
+      for (const [fieldId, value] of Object.entries(input.fields ?? {}))
+        setField(contact.id, fieldId, value);
       if (input.tagIds) setTags(contact.id, input.tagIds);
       return String(contact.id);
     },
@@ -743,7 +815,10 @@ export interface FunnelKitWebhookOptions {
  * every data row (`contact_id`, `access_key`, `wpf_action`, extras) travels in
  * the query string for GET and in the body for POST/PUT.
  */
-export async function sendFunnelKitWebhook(baseUrl: string, options: FunnelKitWebhookOptions): Promise<Response> {
+export async function sendFunnelKitWebhook(
+  baseUrl: string,
+  options: FunnelKitWebhookOptions,
+): Promise<Response> {
   const rows = nestDottedKeys({
     contact_id: String(options.contactId),
     access_key: options.accessKey,
@@ -754,7 +829,10 @@ export async function sendFunnelKitWebhook(baseUrl: string, options: FunnelKitWe
   const userAgent = { 'user-agent': 'WordPress/6.8; http://funnelkit.test' };
   if (options.method === 'GET') {
     const query = new URLSearchParams(toPhpPairs(rows)).toString();
-    return fetch(`${url}${url.includes('?') ? '&' : '?'}${query}`, { method: 'GET', headers: userAgent });
+    return fetch(`${url}${url.includes('?') ? '&' : '?'}${query}`, {
+      method: 'GET',
+      headers: userAgent,
+    });
   }
   if (options.encoding === 'json') {
     return fetch(url, {

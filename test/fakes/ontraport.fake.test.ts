@@ -29,9 +29,18 @@ async function start(options: FakeOntraportOptions = {}): Promise<FakeOntraport>
   return fake;
 }
 
-const auth = (fake: FakeOntraport): Record<string, string> => ({ 'Api-Appid': fake.appId, 'Api-Key': fake.apiKey });
+const auth = (fake: FakeOntraport): Record<string, string> => ({
+  'Api-Appid': fake.appId,
+  'Api-Key': fake.apiKey,
+});
 
-function call(fake: FakeOntraport, method: string, pathAndQuery: string, body?: unknown, headers: Record<string, string> = {}) {
+function call(
+  fake: FakeOntraport,
+  method: string,
+  pathAndQuery: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
   return fetch(`${fake.apiUrl}${pathAndQuery}`, {
     method,
     headers: { ...auth(fake), ...headers },
@@ -44,8 +53,12 @@ describe('fake Ontraport: auth', () => {
     const fake = await start();
     const path = `/object?objectID=0&id=${ONTRAPORT_SAMPLE_CONTACT_ID}`;
     const none = await fetch(`${fake.apiUrl}${path}`);
-    const appIdOnly = await fetch(`${fake.apiUrl}${path}`, { headers: { 'Api-Appid': fake.appId } });
-    const wrongKey = await fetch(`${fake.apiUrl}${path}`, { headers: { 'Api-Appid': fake.appId, 'Api-Key': 'nope' } });
+    const appIdOnly = await fetch(`${fake.apiUrl}${path}`, {
+      headers: { 'Api-Appid': fake.appId },
+    });
+    const wrongKey = await fetch(`${fake.apiUrl}${path}`, {
+      headers: { 'Api-Appid': fake.appId, 'Api-Key': 'nope' },
+    });
     for (const res of [none, appIdOnly, wrongKey]) {
       expect(res.status).toBe(401);
       expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
@@ -65,7 +78,11 @@ describe('fake Ontraport: auth', () => {
 describe('fake Ontraport: contacts', () => {
   it('returns the full contact as strings in the envelope, on both paths', async () => {
     const fake = await start({ accountId: 4242 });
-    const byObject = await call(fake, 'GET', `/object?objectID=0&id=${ONTRAPORT_SAMPLE_CONTACT_ID}`);
+    const byObject = await call(
+      fake,
+      'GET',
+      `/object?objectID=0&id=${ONTRAPORT_SAMPLE_CONTACT_ID}`,
+    );
     const byAlias = await call(fake, 'GET', `/Contact?id=${ONTRAPORT_SAMPLE_CONTACT_ID}`);
     expect(byObject.status).toBe(200);
     const body = (await byObject.json()) as Envelope<Record<string, unknown>>;
@@ -96,12 +113,18 @@ describe('fake Ontraport: contacts', () => {
   it('requires objectID on /object but not on the /Contact alias', async () => {
     const fake = await start();
     expect((await call(fake, 'GET', `/object?id=${ONTRAPORT_SAMPLE_CONTACT_ID}`)).status).toBe(400);
-    expect((await call(fake, 'GET', `/Contact?id=${ONTRAPORT_SAMPLE_CONTACT_ID}`)).status).toBe(200);
+    expect((await call(fake, 'GET', `/Contact?id=${ONTRAPORT_SAMPLE_CONTACT_ID}`)).status).toBe(
+      200,
+    );
   });
 
   it('finds a contact by email, ignoring case', async () => {
     const fake = await start();
-    const res = await call(fake, 'GET', `/object/getByEmail?objectID=0&email=${encodeURIComponent('JANE@example.com')}`);
+    const res = await call(
+      fake,
+      'GET',
+      `/object/getByEmail?objectID=0&email=${encodeURIComponent('JANE@example.com')}`,
+    );
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ code: 0, data: { id: '4711' }, account_id: 187157 });
   });
@@ -131,7 +154,9 @@ describe('fake Ontraport: contacts', () => {
     const stored = fake.getContact(second);
     expect(stored).toMatchObject({ id: '4713', firstname: 'Bee', contact_cat: '', f1586: '' });
     const res = await call(fake, 'GET', `/object?objectID=0&id=${second}`);
-    expect(((await res.json()) as Envelope<Record<string, string>>).data.email).toBe('b@example.com');
+    expect(((await res.json()) as Envelope<Record<string, string>>).data.email).toBe(
+      'b@example.com',
+    );
   });
 });
 
@@ -139,18 +164,23 @@ describe('fake Ontraport: tags', () => {
   it('pages the tag list by 50 and includes tags of other object types', async () => {
     const fake = await start();
     for (let i = 0; i < 60; i += 1) fake.addTag(`Tag ${i}`);
-    const page1 = (await (await call(fake, 'GET', '/objects?objectID=14&start=0')).json()) as Envelope<
-      Array<Record<string, string>>
-    >;
-    const page2 = (await (await call(fake, 'GET', '/objects?objectID=14&start=50&range=500')).json()) as Envelope<
-      Array<Record<string, string>>
-    >;
+    const page1 = (await (
+      await call(fake, 'GET', '/objects?objectID=14&start=0')
+    ).json()) as Envelope<Array<Record<string, string>>>;
+    const page2 = (await (
+      await call(fake, 'GET', '/objects?objectID=14&start=50&range=500')
+    ).json()) as Envelope<Array<Record<string, string>>>;
     expect(page1.misc).toEqual([]);
     expect(page1.data).toHaveLength(50);
     expect(page2.data).toHaveLength(64 - 50);
     const all = [...page1.data, ...page2.data];
     expect(new Set(all.map((t) => t.tag_id)).size).toBe(64);
-    expect(all.find((t) => t.tag_id === '3')).toEqual({ tag_id: '3', tag_name: 'Customer', group_id: '0', object_type_id: '0' });
+    expect(all.find((t) => t.tag_id === '3')).toEqual({
+      tag_id: '3',
+      tag_name: 'Customer',
+      group_id: '0',
+      object_type_id: '0',
+    });
     expect(all.some((t) => t.object_type_id !== '0')).toBe(true);
   });
 
@@ -160,12 +190,22 @@ describe('fake Ontraport: tags', () => {
     fake.setTags(id, ['3']);
     expect(fake.getContact(id)?.contact_cat).toBe('*/*3*/*');
 
-    const added = await call(fake, 'PUT', '/objects/tag', { objectID: 0, ids: id, add_list: '7,12' });
+    const added = await call(fake, 'PUT', '/objects/tag', {
+      objectID: 0,
+      ids: id,
+      add_list: '7,12',
+    });
     expect(added.status).toBe(200);
-    expect(((await added.json()) as Envelope<unknown>).data).toBe('The tag is now being processed.');
+    expect(((await added.json()) as Envelope<unknown>).data).toBe(
+      'The tag is now being processed.',
+    );
     expect(decodeContactCat(fake.getContact(id)?.contact_cat ?? '')).toEqual(['3', '7', '12']);
 
-    const removed = await call(fake, 'DELETE', '/objects/tag', { objectID: 0, ids: id, remove_list: '3' });
+    const removed = await call(fake, 'DELETE', '/objects/tag', {
+      objectID: 0,
+      ids: id,
+      remove_list: '3',
+    });
     expect(removed.status).toBe(200);
     expect(fake.getContact(id)?.contact_cat).toBe('*/*7*/*12*/*');
   });
@@ -193,8 +233,14 @@ describe('fake Ontraport: updates', () => {
 
   it('accepts a form-encoded body', async () => {
     const fake = await start();
-    const form = new URLSearchParams({ objectID: '0', id: ONTRAPORT_SAMPLE_CONTACT_ID, lastname: 'Roe' }).toString();
-    const res = await call(fake, 'PUT', '/objects', form, { 'content-type': 'application/x-www-form-urlencoded' });
+    const form = new URLSearchParams({
+      objectID: '0',
+      id: ONTRAPORT_SAMPLE_CONTACT_ID,
+      lastname: 'Roe',
+    }).toString();
+    const res = await call(fake, 'PUT', '/objects', form, {
+      'content-type': 'application/x-www-form-urlencoded',
+    });
     expect(res.status).toBe(200);
     expect(fake.getContact(ONTRAPORT_SAMPLE_CONTACT_ID)?.lastname).toBe('Roe');
   });
@@ -224,7 +270,10 @@ describe('fake Ontraport: updates', () => {
       firstname: 'Changed',
     });
     expect(res.status).toBe(422);
-    expect(fake.getContact(ONTRAPORT_SAMPLE_CONTACT_ID)).toMatchObject({ email: 'jane@example.com', firstname: 'Jane' });
+    expect(fake.getContact(ONTRAPORT_SAMPLE_CONTACT_ID)).toMatchObject({
+      email: 'jane@example.com',
+      firstname: 'Jane',
+    });
   });
 
   it('answers an update of an unknown contact with 404 Object not found', async () => {
@@ -241,7 +290,9 @@ describe('fake Ontraport: field meta', () => {
     fake.addField('f1700', 'WP Login', 'text');
     const res = await call(fake, 'GET', '/objects/meta?format=byId&objectID=0');
     expect(res.status).toBe(200);
-    const body = (await res.json()) as Envelope<Record<string, { name: string; fields: Record<string, Record<string, unknown>> }>>;
+    const body = (await res.json()) as Envelope<
+      Record<string, { name: string; fields: Record<string, Record<string, unknown>> }>
+    >;
     const contact = body.data['0'];
     expect(contact?.name).toBe('Contact');
     expect(contact?.fields.f1601).toEqual({
@@ -279,10 +330,16 @@ describe('fake Ontraport: rate limit', () => {
 
   it('frees the window after windowMs', async () => {
     const fake = await start({ rateLimit: { limit: 1, windowMs: 150 } });
-    expect((await call(fake, 'GET', `/Contact?id=${ONTRAPORT_SAMPLE_CONTACT_ID}`)).status).toBe(200);
-    expect((await call(fake, 'GET', `/Contact?id=${ONTRAPORT_SAMPLE_CONTACT_ID}`)).status).toBe(429);
+    expect((await call(fake, 'GET', `/Contact?id=${ONTRAPORT_SAMPLE_CONTACT_ID}`)).status).toBe(
+      200,
+    );
+    expect((await call(fake, 'GET', `/Contact?id=${ONTRAPORT_SAMPLE_CONTACT_ID}`)).status).toBe(
+      429,
+    );
     await new Promise((resolve) => setTimeout(resolve, 200));
-    expect((await call(fake, 'GET', `/Contact?id=${ONTRAPORT_SAMPLE_CONTACT_ID}`)).status).toBe(200);
+    expect((await call(fake, 'GET', `/Contact?id=${ONTRAPORT_SAMPLE_CONTACT_ID}`)).status).toBe(
+      200,
+    );
   });
 });
 
@@ -327,12 +384,20 @@ describe('sendOntraportWebhook', () => {
 
   it('POSTs like a Ping URL: ids in the query, form content type, empty body', async () => {
     await startReceiver();
-    const res = await sendOntraportWebhook(receiver.url, { action: 'update', accessKey: 'KEY123', contactId: '4711' });
+    const res = await sendOntraportWebhook(receiver.url, {
+      action: 'update',
+      accessKey: 'KEY123',
+      contactId: '4711',
+    });
     expect(res.status).toBe(200);
     const [req] = receiver.requests;
     expect(req?.method).toBe('POST');
     expect(req?.path).toBe('/');
-    expect(req && Object.fromEntries(req.query)).toEqual({ wpf_action: 'update', access_key: 'KEY123', contact_id: '4711' });
+    expect(req && Object.fromEntries(req.query)).toEqual({
+      wpf_action: 'update',
+      access_key: 'KEY123',
+      contact_id: '4711',
+    });
     expect(req?.headers['content-type']).toBe('application/x-www-form-urlencoded');
     expect(req?.body).toBe('');
   });
@@ -352,7 +417,9 @@ describe('sendOntraportWebhook', () => {
     expect(req?.query.get('send_notification')).toBe('true');
     expect(req?.query.get('role')).toBe('customer');
     expect(req?.query.get('contact_id')).toBe('12');
-    expect(Object.fromEntries(new URLSearchParams(req?.body ?? ''))).toEqual({ email: 'jane@example.com' });
+    expect(Object.fromEntries(new URLSearchParams(req?.body ?? ''))).toEqual({
+      email: 'jane@example.com',
+    });
   });
 
   it('has a GET variant that carries everything in the query', async () => {

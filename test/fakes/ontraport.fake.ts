@@ -102,7 +102,12 @@ const CONTROL_KEYS = new Set(['objectID', 'id', 'background_request', 'use_utm_n
 
 const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-const field = (alias: string, type: string, deletable: boolean, extra: Partial<OntraportFieldMeta> = {}): OntraportFieldMeta => ({
+const field = (
+  alias: string,
+  type: string,
+  deletable: boolean,
+  extra: Partial<OntraportFieldMeta> = {},
+): OntraportFieldMeta => ({
   alias,
   type,
   required: '0',
@@ -167,11 +172,14 @@ function toOntraportString(value: unknown): string {
 
 /** Accepts the list forms clients send: `"3,7"`, `[3, 7]`, `3`. */
 function toIdList(value: unknown): string[] {
-  const parts = Array.isArray(value) ? value.map((v) => toOntraportString(v)) : toOntraportString(value).split(',');
+  const parts = Array.isArray(value)
+    ? value.map((v) => toOntraportString(v))
+    : toOntraportString(value).split(',');
   return parts.map((p) => p.trim()).filter((p) => p !== '');
 }
 
-const isTruthyFlag = (value: unknown): boolean => value === true || value === 1 || value === 'true' || value === '1';
+const isTruthyFlag = (value: unknown): boolean =>
+  value === true || value === 1 || value === 'true' || value === '1';
 
 const header = (req: RecordedRequest, name: string): string | undefined => {
   const value = req.headers[name];
@@ -181,7 +189,9 @@ const header = (req: RecordedRequest, name: string): string | undefined => {
 const text = (status: number, body: string): FakeReply => ({ status, body });
 
 /** Starts a fake Ontraport account on 127.0.0.1. */
-export async function startFakeOntraport(options: FakeOntraportOptions = {}): Promise<FakeOntraport> {
+export async function startFakeOntraport(
+  options: FakeOntraportOptions = {},
+): Promise<FakeOntraport> {
   const appId = options.appId ?? '2_187157_test';
   const apiKey = options.apiKey ?? 'test-key';
   const accountId = options.accountId ?? 187157;
@@ -263,7 +273,8 @@ export async function startFakeOntraport(options: FakeOntraportOptions = {}): Pr
   /** GETs name the object type in the query; this fake only models contacts there. */
   const checkContactObjectId = (value: string | null): FakeReply | undefined => {
     if (value === null || value === '') return text(400, 'Missing required parameter: objectID');
-    if (value !== ONTRAPORT_CONTACT_OBJECT_ID) return text(400, `Unsupported objectID ${value} (the fake models contacts only)`);
+    if (value !== ONTRAPORT_CONTACT_OBJECT_ID)
+      return text(400, `Unsupported objectID ${value} (the fake models contacts only)`);
     return undefined;
   };
 
@@ -292,12 +303,17 @@ export async function startFakeOntraport(options: FakeOntraportOptions = {}): Pr
 
   const listObjectsRoute = (req: RecordedRequest): FakeReply => {
     const objectId = req.query.get('objectID');
-    if (objectId === null || objectId === '') return text(400, 'Missing required parameter: objectID');
-    if (objectId !== ONTRAPORT_TAG_OBJECT_ID) return text(400, `Unsupported objectID ${objectId} (the fake lists tags only)`);
+    if (objectId === null || objectId === '')
+      return text(400, 'Missing required parameter: objectID');
+    if (objectId !== ONTRAPORT_TAG_OBJECT_ID)
+      return text(400, `Unsupported objectID ${objectId} (the fake lists tags only)`);
     const start = Math.max(0, Number.parseInt(req.query.get('start') ?? '0', 10) || 0);
     const requested = Number.parseInt(req.query.get('range') ?? '', 10);
     // `range` above 50 is capped, not refused, so a client asking for more still sees short pages.
-    const range = Number.isFinite(requested) && requested > 0 ? Math.min(requested, ONTRAPORT_PAGE_SIZE) : ONTRAPORT_PAGE_SIZE;
+    const range =
+      Number.isFinite(requested) && requested > 0
+        ? Math.min(requested, ONTRAPORT_PAGE_SIZE)
+        : ONTRAPORT_PAGE_SIZE;
     const sorted = [...tags].sort((a, b) => Number(a.tag_id) - Number(b.tag_id));
     return envelope(
       sorted.slice(start, start + range).map((t) => ({ ...t })),
@@ -309,7 +325,8 @@ export async function startFakeOntraport(options: FakeOntraportOptions = {}): Pr
     const body = parseBody(req);
     const objectId = toOntraportString(body.objectID);
     if (objectId === '') return text(400, 'Missing required parameter: objectID');
-    if (objectId !== ONTRAPORT_CONTACT_OBJECT_ID) return text(400, `Unsupported objectID ${objectId} (the fake models contacts only)`);
+    if (objectId !== ONTRAPORT_CONTACT_OBJECT_ID)
+      return text(400, `Unsupported objectID ${objectId} (the fake models contacts only)`);
     const id = toOntraportString(body.id);
     if (id === '') return text(400, 'Missing required parameter: id');
     const contact = contacts.get(id);
@@ -323,7 +340,8 @@ export async function startFakeOntraport(options: FakeOntraportOptions = {}): Pr
     }
     // Validation happens before anything is written, also in background mode.
     const email = updates.find(([key]) => key === 'email');
-    if (email && email[1] !== '' && !EMAIL_PATTERN.test(email[1])) return text(422, 'Invalid email address');
+    if (email && email[1] !== '' && !EMAIL_PATTERN.test(email[1]))
+      return text(422, 'Invalid email address');
 
     const changed: Record<string, string> = {};
     for (const [key, value] of updates) {
@@ -333,7 +351,8 @@ export async function startFakeOntraport(options: FakeOntraportOptions = {}): Pr
     }
     const dlm = nowSeconds();
     contact.dlm = dlm;
-    if (isTruthyFlag(body.background_request)) return envelope('The update is being processed in the background.');
+    if (isTruthyFlag(body.background_request))
+      return envelope('The update is being processed in the background.');
     return envelope({ attrs: { ...changed, dlm, id } });
   };
 
@@ -344,8 +363,11 @@ export async function startFakeOntraport(options: FakeOntraportOptions = {}): Pr
     const ids = toIdList(body.ids);
     const listKey = mode === 'add' ? 'add_list' : 'remove_list';
     const tagIds = toIdList(body[listKey]);
-    if (ids.length === 0 || tagIds.length === 0) return text(400, `Missing required parameter: ids or ${listKey}`);
-    const known = new Set(tags.filter((t) => t.object_type_id === ONTRAPORT_CONTACT_OBJECT_ID).map((t) => t.tag_id));
+    if (ids.length === 0 || tagIds.length === 0)
+      return text(400, `Missing required parameter: ids or ${listKey}`);
+    const known = new Set(
+      tags.filter((t) => t.object_type_id === ONTRAPORT_CONTACT_OBJECT_ID).map((t) => t.tag_id),
+    );
     for (const id of ids) {
       const contact = contacts.get(id);
       if (!contact) continue;
@@ -373,15 +395,20 @@ export async function startFakeOntraport(options: FakeOntraportOptions = {}): Pr
   const metaRoute = (req: RecordedRequest): FakeReply => {
     const bad = checkContactObjectId(req.query.get('objectID'));
     if (bad) return bad;
-    const described = { name: 'Contact', fields: Object.fromEntries([...fields].map(([key, meta]) => [key, { ...meta }])) };
+    const described = {
+      name: 'Contact',
+      fields: Object.fromEntries([...fields].map(([key, meta]) => [key, { ...meta }])),
+    };
     const key = req.query.get('format') === 'byId' ? ONTRAPORT_CONTACT_OBJECT_ID : 'Contact';
     return envelope({ [key]: described });
   };
 
   const route = (req: RecordedRequest): FakeReply => {
     const { method, path } = req;
-    if (method === 'GET' && path === '/1/object') return getContactRoute(req, req.query.get('objectID'));
-    if (method === 'GET' && path === '/1/Contact') return getContactRoute(req, ONTRAPORT_CONTACT_OBJECT_ID);
+    if (method === 'GET' && path === '/1/object')
+      return getContactRoute(req, req.query.get('objectID'));
+    if (method === 'GET' && path === '/1/Contact')
+      return getContactRoute(req, ONTRAPORT_CONTACT_OBJECT_ID);
     if (method === 'GET' && path === '/1/object/getByEmail') return getByEmailRoute(req);
     if (method === 'GET' && path === '/1/objects') return listObjectsRoute(req);
     if (method === 'PUT' && path === '/1/objects') return updateRoute(req);
@@ -448,7 +475,10 @@ export async function startFakeOntraport(options: FakeOntraportOptions = {}): Pr
     },
     addTag,
     addField(key, alias, type = 'text', fieldOptions) {
-      fields.set(key, field(alias, type, true, fieldOptions ? { options: { ...fieldOptions } } : {}));
+      fields.set(
+        key,
+        field(alias, type, true, fieldOptions ? { options: { ...fieldOptions } } : {}),
+      );
       for (const contact of contacts.values()) contact[key] ??= '';
     },
   });
@@ -471,7 +501,10 @@ export interface OntraportWebhookOptions {
  * Sends a request the way Ontraport's "Send to a Webhook" / Ping URL does:
  * the contact id merged into the URL query, an empty or form-encoded body.
  */
-export async function sendOntraportWebhook(baseUrl: string, opts: OntraportWebhookOptions): Promise<Response> {
+export async function sendOntraportWebhook(
+  baseUrl: string,
+  opts: OntraportWebhookOptions,
+): Promise<Response> {
   const url = new URL(`${baseUrl}${opts.path ?? '/'}`);
   url.searchParams.append('wpf_action', opts.action);
   url.searchParams.append('access_key', opts.accessKey);
@@ -480,7 +513,8 @@ export async function sendOntraportWebhook(baseUrl: string, opts: OntraportWebho
   const method = opts.method ?? 'POST';
   if (method === 'GET') {
     // A GET has no body, so post data can only travel in the query.
-    for (const [key, value] of Object.entries(opts.postData ?? {})) url.searchParams.append(key, value);
+    for (const [key, value] of Object.entries(opts.postData ?? {}))
+      url.searchParams.append(key, value);
     return fetch(url, { method });
   }
   return fetch(url, {

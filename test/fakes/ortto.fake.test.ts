@@ -16,7 +16,12 @@ interface Person {
 
 interface PersonGetAnswer {
   contacts: Person[] | null;
-  meta: { total_contacts: number; total_organizations: number; total_matches: number; total_subscribers: number };
+  meta: {
+    total_contacts: number;
+    total_organizations: number;
+    total_matches: number;
+    total_subscribers: number;
+  };
   offset: number;
   next_offset: number;
   cursor_id: string;
@@ -35,7 +40,12 @@ async function start(options: FakeOrttoOptions = {}): Promise<FakeOrtto> {
   return fake;
 }
 
-function post(fake: FakeOrtto, route: string, body?: unknown, init: { key?: string; apiUrl?: string } = {}) {
+function post(
+  fake: FakeOrtto,
+  route: string,
+  body?: unknown,
+  init: { key?: string; apiUrl?: string } = {},
+) {
   return fetch(`${init.apiUrl ?? fake.apiUrl}/${route}`, {
     method: 'POST',
     headers: { 'x-api-key': init.key ?? fake.apiKey, 'content-type': 'application/json' },
@@ -81,7 +91,11 @@ describe('fake Ortto: auth and regions', () => {
       body: 'q=vip',
     });
     expect(bad.status).toBe(400);
-    expect(await bad.json()).toMatchObject({ code: 400, error: expect.any(String), request_id: expect.any(String) });
+    expect(await bad.json()).toMatchObject({
+      code: 400,
+      error: expect.any(String),
+      request_id: expect.any(String),
+    });
     // WP Fusion posts person/custom-field/get without a body.
     expect((await post(fake, 'person/custom-field/get')).status).toBe(200);
   });
@@ -123,9 +137,16 @@ describe('fake Ortto: person/get', () => {
   it('pages with limit and offset', async () => {
     const fake = await start({ withSampleContact: false });
     for (let i = 0; i < 5; i += 1) fake.addContact({ email: `p${i}@example.com` });
-    const first = (await (await post(fake, 'person/get', { limit: 2, fields: ['str::email'] })).json()) as PersonGetAnswer;
-    const last = (await (await post(fake, 'person/get', { limit: 2, offset: 4, fields: ['str::email'] })).json()) as PersonGetAnswer;
-    expect(first.contacts?.map((c) => c.fields['str::email'])).toEqual(['p0@example.com', 'p1@example.com']);
+    const first = (await (
+      await post(fake, 'person/get', { limit: 2, fields: ['str::email'] })
+    ).json()) as PersonGetAnswer;
+    const last = (await (
+      await post(fake, 'person/get', { limit: 2, offset: 4, fields: ['str::email'] })
+    ).json()) as PersonGetAnswer;
+    expect(first.contacts?.map((c) => c.fields['str::email'])).toEqual([
+      'p0@example.com',
+      'p1@example.com',
+    ]);
     expect(first).toMatchObject({ offset: 0, next_offset: 2, has_more: true });
     expect(first.meta.total_contacts).toBe(5);
     expect(last.contacts?.map((c) => c.fields['str::email'])).toEqual(['p4@example.com']);
@@ -138,7 +159,12 @@ describe('fake Ortto: person/get', () => {
     const other = fake.addContact({ email: 'bob@example.com', first: 'Bob' });
     const res = await post(fake, 'person/get', {
       fields: ['str::first'],
-      filter: { $or: [byEmail('bob@example.com'), { '$str::is': { field_id: 'str::first', value: 'Jane' } }] },
+      filter: {
+        $or: [
+          byEmail('bob@example.com'),
+          { '$str::is': { field_id: 'str::first', value: 'Jane' } },
+        ],
+      },
     });
     const body = (await res.json()) as PersonGetAnswer;
     expect(body.contacts?.map((c) => c.id).sort()).toEqual([ORTTO_SAMPLE_CONTACT_ID, other].sort());
@@ -148,7 +174,11 @@ describe('fake Ortto: person/get', () => {
 describe('fake Ortto: person/get-by-ids', () => {
   it('returns an object keyed by id and leaves unknown ids out', async () => {
     const fake = await start();
-    const id = fake.addContact({ email: 'kim@example.com', first: 'Kim', fields: { 'str:cm:wp-password': 'pw' } });
+    const id = fake.addContact({
+      email: 'kim@example.com',
+      first: 'Kim',
+      fields: { 'str:cm:wp-password': 'pw' },
+    });
     expect(id).toMatch(/^[0-9a-f]{24}$/);
     const res = await post(fake, 'person/get-by-ids', {
       contact_ids: [id, '0000000000000000000000ff'],
@@ -156,7 +186,16 @@ describe('fake Ortto: person/get-by-ids', () => {
     });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({
-      contacts: { [id]: { id, fields: { 'str::email': 'kim@example.com', 'str::first': 'Kim', 'str:cm:wp-password': 'pw' } } },
+      contacts: {
+        [id]: {
+          id,
+          fields: {
+            'str::email': 'kim@example.com',
+            'str::first': 'Kim',
+            'str:cm:wp-password': 'pw',
+          },
+        },
+      },
     });
   });
 });
@@ -168,7 +207,9 @@ describe('fake Ortto: tags and custom fields', () => {
     expect(Array.isArray(all)).toBe(true);
     expect(all.map((t) => t.name)).toEqual(['WP User', 'VIP']);
     expect(all[0]).toMatchObject({ id: 1, name: 'WP User', count: 1, source: 'api' });
-    const filtered = (await (await post(fake, 'tags/get', { q: 'vi' })).json()) as Array<Record<string, unknown>>;
+    const filtered = (await (await post(fake, 'tags/get', { q: 'vi' })).json()) as Array<
+      Record<string, unknown>
+    >;
     expect(filtered.map((t) => t.name)).toEqual(['VIP']);
   });
 
@@ -176,7 +217,9 @@ describe('fake Ortto: tags and custom fields', () => {
     const fake = await start();
     fake.addCustomField('str:cm:wp-login', 'WP Login');
     const res = await post(fake, 'person/custom-field/get', {});
-    const body = (await res.json()) as { fields: Array<{ field: Record<string, unknown>; tracked_value: boolean }> };
+    const body = (await res.json()) as {
+      fields: Array<{ field: Record<string, unknown>; tracked_value: boolean }>;
+    };
     expect(body.fields).toContainEqual({
       field: {
         id: 'str:cm:plan',
@@ -195,16 +238,26 @@ describe('fake Ortto: person/merge', () => {
   it('creates then merges by email, applying fields, tags and unset_tags (auto-creating tags)', async () => {
     const fake = await start();
     const created = await post(fake, 'person/merge', {
-      people: [{ fields: { 'str::email': 'new@example.com', 'str::first': 'New' }, tags: ['Trial'] }],
+      people: [
+        { fields: { 'str::email': 'new@example.com', 'str::first': 'New' }, tags: ['Trial'] },
+      ],
       merge_by: ['str::email'],
     });
-    const createdBody = (await created.json()) as { people: Array<{ person_id: string; status: string }> };
+    const createdBody = (await created.json()) as {
+      people: Array<{ person_id: string; status: string }>;
+    };
     expect(createdBody.people[0]?.status).toBe('created');
     const id = createdBody.people[0]?.person_id ?? '';
     expect(id).toMatch(/^[0-9a-f]{24}$/);
 
     const merged = await post(fake, 'person/merge', {
-      people: [{ fields: { 'str::email': 'new@example.com', 'str::last': 'Person' }, tags: ['Customer'], unset_tags: ['Trial'] }],
+      people: [
+        {
+          fields: { 'str::email': 'new@example.com', 'str::last': 'Person' },
+          tags: ['Customer'],
+          unset_tags: ['Trial'],
+        },
+      ],
       merge_by: ['str::email'],
     });
     expect(await merged.json()).toEqual({ people: [{ person_id: id, status: 'merged' }] });
@@ -213,25 +266,40 @@ describe('fake Ortto: person/merge', () => {
       fields: { 'str::email': 'new@example.com', 'str::first': 'New', 'str::last': 'Person' },
       tags: ['Customer'],
     });
-    const tagNames = ((await (await post(fake, 'tags/get', {})).json()) as Array<{ name: string }>).map((t) => t.name);
+    const tagNames = (
+      (await (await post(fake, 'tags/get', {})).json()) as Array<{ name: string }>
+    ).map((t) => t.name);
     expect(tagNames).toEqual(expect.arrayContaining(['Trial', 'Customer']));
   });
 
   it('merges by person id (the Return Password call)', async () => {
     const fake = await start();
     const res = await post(fake, 'person/merge', {
-      people: [{ fields: { 'str::person_id': ORTTO_SAMPLE_CONTACT_ID, 'str:cm:wp-password': 'Gen3rated!Pass' } }],
+      people: [
+        {
+          fields: {
+            'str::person_id': ORTTO_SAMPLE_CONTACT_ID,
+            'str:cm:wp-password': 'Gen3rated!Pass',
+          },
+        },
+      ],
       merge_by: ['str::person_id'],
     });
-    expect(await res.json()).toEqual({ people: [{ person_id: ORTTO_SAMPLE_CONTACT_ID, status: 'merged' }] });
-    expect(fake.getContact(ORTTO_SAMPLE_CONTACT_ID)?.fields['str:cm:wp-password']).toBe('Gen3rated!Pass');
+    expect(await res.json()).toEqual({
+      people: [{ person_id: ORTTO_SAMPLE_CONTACT_ID, status: 'merged' }],
+    });
+    expect(fake.getContact(ORTTO_SAMPLE_CONTACT_ID)?.fields['str:cm:wp-password']).toBe(
+      'Gen3rated!Pass',
+    );
     expect(fake.getContact(ORTTO_SAMPLE_CONTACT_ID)?.fields['str::person_id']).toBeUndefined();
   });
 
   it('queues async merges but still applies them', async () => {
     const fake = await start();
     const res = await post(fake, 'person/merge', {
-      people: [{ fields: { 'str::person_id': ORTTO_SAMPLE_CONTACT_ID, 'str:cm:wp-password': 'Async!1' } }],
+      people: [
+        { fields: { 'str::person_id': ORTTO_SAMPLE_CONTACT_ID, 'str:cm:wp-password': 'Async!1' } },
+      ],
       merge_by: ['str::person_id'],
       async: true,
     });
@@ -242,7 +310,9 @@ describe('fake Ortto: person/merge', () => {
   it('refuses str::person_id combined with another merge_by field', async () => {
     const fake = await start();
     const res = await post(fake, 'person/merge', {
-      people: [{ fields: { 'str::person_id': ORTTO_SAMPLE_CONTACT_ID, 'str::email': 'jane@example.com' } }],
+      people: [
+        { fields: { 'str::person_id': ORTTO_SAMPLE_CONTACT_ID, 'str::email': 'jane@example.com' } },
+      ],
       merge_by: ['str::person_id', 'str::email'],
     });
     expect(res.status).toBe(400);
@@ -251,24 +321,40 @@ describe('fake Ortto: person/merge', () => {
   it('answers an unknown custom field with the 400 envelope and changes nothing', async () => {
     const fake = await start();
     const res = await post(fake, 'person/merge', {
-      people: [{ fields: { 'str::email': 'jane@example.com', 'str:cm:nope': 'x', 'str::first': 'Changed' } }],
+      people: [
+        {
+          fields: { 'str::email': 'jane@example.com', 'str:cm:nope': 'x', 'str::first': 'Changed' },
+        },
+      ],
     });
     expect(res.status).toBe(400);
-    const body = (await res.json()) as { request_id: string; code: number; error: string; details: Array<Record<string, string>> };
+    const body = (await res.json()) as {
+      request_id: string;
+      code: number;
+      error: string;
+      details: Array<Record<string, string>>;
+    };
     expect(body.code).toBe(400);
     expect(body.request_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(body.error).toMatch(/^No valid contacts provided .*str:cm:nope/);
-    expect(body.details[0]).toMatchObject({ status: 'invalid', error: expect.stringContaining('str:cm:nope') });
+    expect(body.details[0]).toMatchObject({
+      status: 'invalid',
+      error: expect.stringContaining('str:cm:nope'),
+    });
     expect(fake.getContact(ORTTO_SAMPLE_CONTACT_ID)?.fields['str::first']).toBe('Jane');
   });
 
   it('refuses more than 100 people', async () => {
     const fake = await start();
-    const people = Array.from({ length: 101 }, (_, i) => ({ fields: { 'str::email': `bulk${i}@example.com` } }));
+    const people = Array.from({ length: 101 }, (_, i) => ({
+      fields: { 'str::email': `bulk${i}@example.com` },
+    }));
     const res = await post(fake, 'person/merge', { people });
     expect(res.status).toBe(400);
     expect(fake.getContact(ORTTO_SAMPLE_CONTACT_ID)).toBeDefined();
-    const count = (await (await post(fake, 'person/get', { limit: 500 })).json()) as PersonGetAnswer;
+    const count = (await (
+      await post(fake, 'person/get', { limit: 500 })
+    ).json()) as PersonGetAnswer;
     expect(count.meta.total_contacts).toBe(1);
   });
 });
@@ -283,7 +369,9 @@ describe('fake Ortto: state helpers', () => {
       fields: ['str::last', 'tags'],
     });
     expect(await res.json()).toEqual({
-      contacts: { [ORTTO_SAMPLE_CONTACT_ID]: { id: ORTTO_SAMPLE_CONTACT_ID, fields: { tags: ['Gold'] } } },
+      contacts: {
+        [ORTTO_SAMPLE_CONTACT_ID]: { id: ORTTO_SAMPLE_CONTACT_ID, fields: { tags: ['Gold'] } },
+      },
     });
   });
 });
@@ -296,7 +384,9 @@ describe('fake Ortto: rate limit and base behaviour', () => {
     const limited = await post(fake, 'tags/get', {});
     expect(limited.status).toBe(429);
     expect(limited.headers.get('x-version')).toBe(ORTTO_FAKE_VERSION);
-    const body = (await limited.json()) as { error: { code: string; message: string; 'try-in-seconds': number } };
+    const body = (await limited.json()) as {
+      error: { code: string; message: string; 'try-in-seconds': number };
+    };
     expect(body.error.code).toBe('rate-limit');
     expect(body.error.message).toBe('rate limit');
     expect(body.error['try-in-seconds']).toBeGreaterThanOrEqual(1);
@@ -305,7 +395,9 @@ describe('fake Ortto: rate limit and base behaviour', () => {
 
   it('defaults to 10 requests per second', async () => {
     const fake = await start();
-    const statuses = await Promise.all(Array.from({ length: 11 }, () => post(fake, 'tags/get', {}).then((r) => r.status)));
+    const statuses = await Promise.all(
+      Array.from({ length: 11 }, () => post(fake, 'tags/get', {}).then((r) => r.status)),
+    );
     expect(statuses.filter((s) => s === 200)).toHaveLength(10);
     expect(statuses.filter((s) => s === 429)).toHaveLength(1);
   });
@@ -342,7 +434,10 @@ describe('sendOrttoWebhook', () => {
     const [req] = receiver.requests;
     expect(req?.method).toBe('POST');
     expect(req?.path).toBe('/hooks/ortto');
-    expect(req && Object.fromEntries(req.query)).toEqual({ wpf_action: 'add', access_key: 'KEY123' });
+    expect(req && Object.fromEntries(req.query)).toEqual({
+      wpf_action: 'add',
+      access_key: 'KEY123',
+    });
     expect(req?.headers['content-type']).toBe('application/json');
     const body = JSON.parse(req?.body ?? '{}') as Record<string, unknown>;
     expect(body).toMatchObject({
@@ -352,7 +447,8 @@ describe('sendOrttoWebhook', () => {
       shape_id: '1',
       'str:cm:plan': 'Pro',
     });
-    for (const key of ['id', 'campaign_id', 'run_id', 'webhook_id']) expect(body[key]).toMatch(/^[0-9a-f]{24}$/);
+    for (const key of ['id', 'campaign_id', 'run_id', 'webhook_id'])
+      expect(body[key]).toMatch(/^[0-9a-f]{24}$/);
     expect(body.id).not.toBe(ORTTO_SAMPLE_CONTACT_ID);
     expect(String(body.shape_title)).not.toContain('KEY123');
     expect(Number.isNaN(Date.parse(String(body.time)))).toBe(false);

@@ -129,7 +129,10 @@ const COMMON_HEADERS = {
 
 /** A new person/object id shaped like Ortto's: "00", 8 hex of epoch seconds, 12 random hex, "00". */
 export function createOrttoId(): string {
-  const seconds = Math.floor(Date.now() / 1000).toString(16).padStart(8, '0').slice(-8);
+  const seconds = Math.floor(Date.now() / 1000)
+    .toString(16)
+    .padStart(8, '0')
+    .slice(-8);
   return `00${seconds}${randomBytes(6).toString('hex')}00`;
 }
 
@@ -205,12 +208,20 @@ export async function startFakeOrtto(options: FakeOrttoOptions = {}): Promise<Fa
   const findByEmail = (email: string): OrttoContact | undefined => {
     const wanted = email.trim().toLowerCase();
     return [...contacts.values()].find(
-      (c) => typeof c.fields['str::email'] === 'string' && c.fields['str::email'].toLowerCase() === wanted,
+      (c) =>
+        typeof c.fields['str::email'] === 'string' &&
+        c.fields['str::email'].toLowerCase() === wanted,
     );
   };
 
-  const addCustomField = (id: string, name: string, displayType = 'text', dicItems?: string[]): void => {
-    if (!CUSTOM_FIELD_PATTERN.test(id)) throw new Error(`fake Ortto: custom field id must look like str:cm:slug, got ${id}`);
+  const addCustomField = (
+    id: string,
+    name: string,
+    displayType = 'text',
+    dicItems?: string[],
+  ): void => {
+    if (!CUSTOM_FIELD_PATTERN.test(id))
+      throw new Error(`fake Ortto: custom field id must look like str:cm:slug, got ${id}`);
     const slug = id.slice(id.indexOf(':cm:') + 4);
     customFields.set(id, {
       id,
@@ -245,13 +256,19 @@ export async function startFakeOrtto(options: FakeOrttoOptions = {}): Promise<Fa
   ensureTag('WP User');
   ensureTag('VIP');
   if (options.withSampleContact ?? true) {
-    insertContact({ email: 'jane@example.com', first: 'Jane', last: 'Smith', tags: ['WP User'] }, ORTTO_SAMPLE_CONTACT_ID);
+    insertContact(
+      { email: 'jane@example.com', first: 'Jane', last: 'Smith', tags: ['WP User'] },
+      ORTTO_SAMPLE_CONTACT_ID,
+    );
   }
 
   // ---- routes -------------------------------------------------------------
 
   /** The person as Ortto returns it: only requested fields that hold a value. */
-  const view = (contact: OrttoContact, fieldIds: string[]): { id: string; fields: Record<string, unknown> } => {
+  const view = (
+    contact: OrttoContact,
+    fieldIds: string[],
+  ): { id: string; fields: Record<string, unknown> } => {
     const fields: Record<string, unknown> = {};
     for (const fieldId of fieldIds) {
       if (fieldId === 'tags') {
@@ -277,10 +294,16 @@ export async function startFakeOrtto(options: FakeOrttoOptions = {}): Promise<Fa
       const failed = parts.find((p): p is string => typeof p === 'string');
       if (failed) return failed;
       const predicates = parts as Array<(c: OrttoContact) => boolean>;
-      return operator === '$and' ? (c) => predicates.every((p) => p(c)) : (c) => predicates.some((p) => p(c));
+      return operator === '$and'
+        ? (c) => predicates.every((p) => p(c))
+        : (c) => predicates.some((p) => p(c));
     }
     if (operator === '$str::is') {
-      if (!isRecord(operand) || typeof operand.field_id !== 'string' || typeof operand.value !== 'string') {
+      if (
+        !isRecord(operand) ||
+        typeof operand.field_id !== 'string' ||
+        typeof operand.value !== 'string'
+      ) {
         return '$str::is expects {field_id, value} strings';
       }
       const fieldId = operand.field_id;
@@ -294,13 +317,19 @@ export async function startFakeOrtto(options: FakeOrttoOptions = {}): Promise<Fa
 
   const requestedFields = (body: Body): string[] | FakeReply => {
     if (body.fields === undefined) return [];
-    if (!isStringArray(body.fields)) return errorEnvelope(400, 'fields must be an array of field ids');
+    if (!isStringArray(body.fields))
+      return errorEnvelope(400, 'fields must be an array of field ids');
     return body.fields;
   };
 
   const personGet = (body: Body): FakeReply => {
     const limitValue = body.limit ?? DEFAULT_LIMIT;
-    if (typeof limitValue !== 'number' || !Number.isInteger(limitValue) || limitValue < 1 || limitValue > MAX_LIMIT) {
+    if (
+      typeof limitValue !== 'number' ||
+      !Number.isInteger(limitValue) ||
+      limitValue < 1 ||
+      limitValue > MAX_LIMIT
+    ) {
       return errorEnvelope(400, `limit must be an integer between 1 and ${MAX_LIMIT}`);
     }
     const offset = body.offset ?? 0;
@@ -316,12 +345,19 @@ export async function startFakeOrtto(options: FakeOrttoOptions = {}): Promise<Fa
     if (typeof body.sort_by_field_id === 'string') {
       const sortField = body.sort_by_field_id;
       const direction = body.sort_order === 'desc' ? -1 : 1;
-      matches.sort((a, b) => direction * String(a.fields[sortField] ?? '').localeCompare(String(b.fields[sortField] ?? '')));
+      matches.sort(
+        (a, b) =>
+          direction *
+          String(a.fields[sortField] ?? '').localeCompare(String(b.fields[sortField] ?? '')),
+      );
     }
     const page = matches.slice(offset, offset + limitValue);
     const nextOffset = offset + page.length;
     return json(200, {
-      contacts: page.length === 0 && options.emptyContactsAsNull ? null : page.map((c) => view(c, fieldIds)),
+      contacts:
+        page.length === 0 && options.emptyContactsAsNull
+          ? null
+          : page.map((c) => view(c, fieldIds)),
       meta: {
         total_contacts: contacts.size,
         total_organizations: 0,
@@ -336,7 +372,8 @@ export async function startFakeOrtto(options: FakeOrttoOptions = {}): Promise<Fa
   };
 
   const personGetByIds = (body: Body): FakeReply => {
-    if (!isStringArray(body.contact_ids)) return errorEnvelope(400, 'contact_ids must be an array of person ids');
+    if (!isStringArray(body.contact_ids))
+      return errorEnvelope(400, 'contact_ids must be an array of person ids');
     const fieldIds = requestedFields(body);
     if (!Array.isArray(fieldIds)) return fieldIds;
     const found: Record<string, unknown> = {};
@@ -376,35 +413,48 @@ export async function startFakeOrtto(options: FakeOrttoOptions = {}): Promise<Fa
 
   /** Checks one entry of `people`; returns an error message or undefined. */
   const validatePerson = (person: unknown): string | undefined => {
-    if (!isRecord(person) || !isRecord(person.fields)) return 'person must be an object with fields';
+    if (!isRecord(person) || !isRecord(person.fields))
+      return 'person must be an object with fields';
     for (const [fieldId, value] of Object.entries(person.fields)) {
-      const known = BUILT_IN_FIELDS.has(fieldId) || ID_FIELDS.has(fieldId) || customFields.has(fieldId);
-      if (!known) return `failed to validate field ${fieldId} in schema: ${fieldId}: Object not found`;
+      const known =
+        BUILT_IN_FIELDS.has(fieldId) || ID_FIELDS.has(fieldId) || customFields.has(fieldId);
+      if (!known)
+        return `failed to validate field ${fieldId} in schema: ${fieldId}: Object not found`;
       if (fieldId.startsWith('str:') && !isUnset(value)) {
-        if (typeof value !== 'string') return `failed to validate field ${fieldId}: expected a string`;
-        if (value.length > 255) return `failed to validate field ${fieldId}: longer than 255 characters`;
+        if (typeof value !== 'string')
+          return `failed to validate field ${fieldId}: expected a string`;
+        if (value.length > 255)
+          return `failed to validate field ${fieldId}: longer than 255 characters`;
       }
       if (fieldId.startsWith('txt:') && typeof value === 'string' && value.length > 4000) {
         return `failed to validate field ${fieldId}: longer than 4000 characters`;
       }
     }
-    if (person.tags !== undefined && !isStringArray(person.tags)) return 'tags must be an array of names';
-    if (person.unset_tags !== undefined && !isStringArray(person.unset_tags)) return 'unset_tags must be an array of names';
+    if (person.tags !== undefined && !isStringArray(person.tags))
+      return 'tags must be an array of names';
+    if (person.unset_tags !== undefined && !isStringArray(person.unset_tags))
+      return 'unset_tags must be an array of names';
     return undefined;
   };
 
-  const mergeOne = (person: Record<string, unknown>, byPersonId: boolean, queued: boolean): MergeOutcome => {
+  const mergeOne = (
+    person: Record<string, unknown>,
+    byPersonId: boolean,
+    queued: boolean,
+  ): MergeOutcome => {
     const fields = person.fields as Record<string, unknown>;
     let contact: OrttoContact | undefined;
     let created = false;
     if (byPersonId) {
       const personId = fields['str::person_id'];
-      if (typeof personId !== 'string') return { status: 'invalid', error: 'str::person_id is required when merging by it' };
+      if (typeof personId !== 'string')
+        return { status: 'invalid', error: 'str::person_id is required when merging by it' };
       contact = contacts.get(personId);
       if (!contact) return { status: 'invalid', error: `person ${personId} not found` };
     } else {
       const email = fields['str::email'];
-      if (typeof email !== 'string' || email === '') return { status: 'invalid', error: 'str::email is required when merging by it' };
+      if (typeof email !== 'string' || email === '')
+        return { status: 'invalid', error: 'str::email is required when merging by it' };
       contact = findByEmail(email);
       if (!contact) {
         contact = requireContact(addContact({ email }));
@@ -424,12 +474,17 @@ export async function startFakeOrtto(options: FakeOrttoOptions = {}): Promise<Fa
 
   const personMerge = (body: Body): FakeReply => {
     const people = body.people;
-    if (!Array.isArray(people) || people.length === 0) return errorEnvelope(400, 'people must be a non-empty array');
+    if (!Array.isArray(people) || people.length === 0)
+      return errorEnvelope(400, 'people must be a non-empty array');
     if (people.length > ORTTO_MAX_PEOPLE_PER_MERGE) {
-      return errorEnvelope(400, `at most ${ORTTO_MAX_PEOPLE_PER_MERGE} people can be merged per request`);
+      return errorEnvelope(
+        400,
+        `at most ${ORTTO_MAX_PEOPLE_PER_MERGE} people can be merged per request`,
+      );
     }
     const mergeBy = body.merge_by ?? ['str::email'];
-    if (!isStringArray(mergeBy) || mergeBy.length === 0) return errorEnvelope(400, 'merge_by must be an array of field ids');
+    if (!isStringArray(mergeBy) || mergeBy.length === 0)
+      return errorEnvelope(400, 'merge_by must be an array of field ids');
     if (mergeBy.includes('str::person_id') && mergeBy.length > 1) {
       return errorEnvelope(400, 'str::person_id must be the only merge_by field');
     }
@@ -446,14 +501,21 @@ export async function startFakeOrtto(options: FakeOrttoOptions = {}): Promise<Fa
     });
     const invalid = outcomes.filter((o) => o.status === 'invalid');
     if (invalid.length === outcomes.length) {
-      return errorEnvelope(400, `No valid contacts provided (${invalid[0]?.error ?? 'invalid'})`, invalid);
+      return errorEnvelope(
+        400,
+        `No valid contacts provided (${invalid[0]?.error ?? 'invalid'})`,
+        invalid,
+      );
     }
     return json(200, { people: outcomes });
   };
 
   const customFieldGet = (): FakeReply =>
     json(200, {
-      fields: [...customFields.values()].map((f) => ({ field: structuredClone(f), tracked_value: false })),
+      fields: [...customFields.values()].map((f) => ({
+        field: structuredClone(f),
+        tracked_value: false,
+      })),
     });
 
   const routes: Record<string, (body: Body) => FakeReply> = {
@@ -475,10 +537,15 @@ export async function startFakeOrtto(options: FakeOrttoOptions = {}): Promise<Fa
     const rate = limiter.hit();
     if (!rate.allowed) {
       return json(429, {
-        error: { code: 'rate-limit', message: 'rate limit', 'try-in-seconds': Math.max(1, rate.resetSeconds) },
+        error: {
+          code: 'rate-limit',
+          message: 'rate limit',
+          'try-in-seconds': Math.max(1, rate.resetSeconds),
+        },
       });
     }
-    if (req.method !== 'POST') return { status: 405, body: { error: 'Method not allowed' }, headers: { allow: 'POST' } };
+    if (req.method !== 'POST')
+      return { status: 405, body: { error: 'Method not allowed' }, headers: { allow: 'POST' } };
     let body: unknown = {};
     if (req.body.trim() !== '') {
       try {
@@ -498,7 +565,8 @@ export async function startFakeOrtto(options: FakeOrttoOptions = {}): Promise<Fa
 
   const server = await startFakeHttpServer(handle);
   server.latencyMs = options.latencyMs ?? 0;
-  const apiUrlFor = (r: OrttoRegion): string => (r === 'rest' ? `${server.url}/v1` : `${server.url}/${r}/v1`);
+  const apiUrlFor = (r: OrttoRegion): string =>
+    r === 'rest' ? `${server.url}/v1` : `${server.url}/${r}/v1`;
 
   const fake = extendFake<FakeOrtto>(server, {
     apiUrl: apiUrlFor(region),
@@ -541,7 +609,10 @@ export interface OrttoWebhookOptions {
  * WP Fusion parameters in the query (no contact id there), the person in a
  * JSON body.
  */
-export async function sendOrttoWebhook(baseUrl: string, opts: OrttoWebhookOptions): Promise<Response> {
+export async function sendOrttoWebhook(
+  baseUrl: string,
+  opts: OrttoWebhookOptions,
+): Promise<Response> {
   const url = new URL(`${baseUrl}${opts.path ?? '/'}`);
   url.searchParams.append('wpf_action', opts.action);
   // The shape title is the URL as the admin typed it; leave the secret out of the payload.

@@ -3,7 +3,12 @@
  * with fields and tag ids, a tag list with labels, bearer-token auth. It
  * tracks concurrent loads per contact so tests can prove runs never overlap.
  */
-import { startFakeHttpServer, parseBody, type FakeHttpServer, type FakeReply } from './fake-http.js';
+import {
+  startFakeHttpServer,
+  parseBody,
+  type FakeHttpServer,
+  type FakeReply,
+} from './fake-http.js';
 
 export interface TestCrmContact {
   id: string;
@@ -40,7 +45,8 @@ export async function startFakeTestCrm(options: { apiKey?: string } = {}): Promi
   const json = (status: number, body: unknown): FakeReply => ({ status, body });
 
   const server = await startFakeHttpServer(async (req) => {
-    if (req.headers.authorization !== `Bearer ${apiKey}`) return json(401, { error: 'invalid api key' });
+    if (req.headers.authorization !== `Bearer ${apiKey}`)
+      return json(401, { error: 'invalid api key' });
     const contactMatch = /^\/contacts\/([^/]+)$/.exec(req.path);
     if (req.method === 'GET' && contactMatch) {
       const id = decodeURIComponent(contactMatch[1] ?? '');
@@ -63,16 +69,25 @@ export async function startFakeTestCrm(options: { apiKey?: string } = {}): Promi
       const contact = contacts.get(decodeURIComponent(contactMatch[1] ?? ''));
       if (!contact) return json(404, { error: 'contact not found' });
       const body = parseBody(req) as { fields?: Record<string, string> };
-      if (!body.fields || Object.keys(body.fields).length === 0) return json(422, { error: 'fields required' });
+      if (!body.fields || Object.keys(body.fields).length === 0)
+        return json(422, { error: 'fields required' });
       Object.assign(contact.fields, body.fields);
       return json(200, contact);
     }
     if (req.method === 'GET' && req.path === '/contacts') {
       const email = (req.query.get('email') ?? '').toLowerCase();
-      return json(200, [...contacts.values()].filter((c) => c.email?.toLowerCase() === email).map((c) => ({ id: c.id, email: c.email })));
+      return json(
+        200,
+        [...contacts.values()]
+          .filter((c) => c.email?.toLowerCase() === email)
+          .map((c) => ({ id: c.id, email: c.email })),
+      );
     }
     if (req.method === 'GET' && req.path === '/tags') {
-      return json(200, [...tags].map(([id, label]) => ({ id, label })));
+      return json(
+        200,
+        [...tags].map(([id, label]) => ({ id, label })),
+      );
     }
     if (req.method === 'GET' && req.path === '/fields') {
       return json(200, [

@@ -6,16 +6,27 @@ import fs from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { trackOpen } from './open-resources.js';
 
-const candidates = [process.env.CRM_BRIDGE_TEST_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
-const executablePath = candidates.find((file): file is string => Boolean(file) && fs.existsSync(file ?? ''));
+const candidates = [
+  process.env.CRM_BRIDGE_TEST_CHROMIUM,
+  '/usr/bin/chromium',
+  '/usr/bin/chromium-browser',
+];
+const executablePath = candidates.find(
+  (file): file is string => Boolean(file) && fs.existsSync(file ?? ''),
+);
 
 if (!executablePath && process.env.CI) {
-  throw new Error('CI must run the browser tests: install Debian\u2019s chromium package (.ci/run does)');
+  throw new Error(
+    'CI must run the browser tests: install Debian\u2019s chromium package (.ci/run does)',
+  );
 }
 
 /** True when a Chromium is installed; prints once why the browser tests are left out when it is not. */
 export function hasBrowser(): boolean {
-  if (!executablePath) console.warn('Browser tests not run: install Chromium (apt-get install chromium) or set CRM_BRIDGE_TEST_CHROMIUM');
+  if (!executablePath)
+    console.warn(
+      'Browser tests not run: install Chromium (apt-get install chromium) or set CRM_BRIDGE_TEST_CHROMIUM',
+    );
   return executablePath !== undefined;
 }
 
@@ -25,7 +36,15 @@ export async function launchBrowser(): Promise<Browser> {
     executablePath,
     headless: true,
     // This machine has no outside network: keep Chromium from trying to reach it.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   browser.once('disconnected', trackOpen('a Chromium browser'));
   return browser;

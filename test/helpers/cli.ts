@@ -23,11 +23,19 @@ export function runCli(database: TestDatabase, ...args: string[]): Promise<CliRe
 }
 
 /** Runs one command with extra environment variables. */
-export async function runCliWithEnv(database: TestDatabase, env: Record<string, string>, ...args: string[]): Promise<CliResult> {
+export async function runCliWithEnv(
+  database: TestDatabase,
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args, '--data-dir', database.dataDir, '--database-url', database.url], {
-      env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent', ...env },
-    });
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [BIN, ...args, '--data-dir', database.dataDir, '--database-url', database.url],
+      {
+        env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent', ...env },
+      },
+    );
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as CliResult;
@@ -45,16 +53,42 @@ export interface ServeProcess {
 }
 
 /** Starts `crm-bridge serve` and waits for its start-up banner. */
-export async function startServe(database: TestDatabase, options: { port?: number; env?: Record<string, string> } = {}): Promise<ServeProcess> {
+export async function startServe(
+  database: TestDatabase,
+  options: { port?: number; env?: Record<string, string> } = {},
+): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
-    [BIN, 'serve', '--port', String(options.port ?? 0), '--host', '127.0.0.1', '--data-dir', database.dataDir, '--database-url', database.url],
-    { env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent', CRM_BRIDGE_POLL_MS: '50', ...options.env }, stdio: ['ignore', 'pipe', 'inherit'] },
+    [
+      BIN,
+      'serve',
+      '--port',
+      String(options.port ?? 0),
+      '--host',
+      '127.0.0.1',
+      '--data-dir',
+      database.dataDir,
+      '--database-url',
+      database.url,
+    ],
+    {
+      env: {
+        ...process.env,
+        CRM_BRIDGE_LOG_LEVEL: 'silent',
+        CRM_BRIDGE_POLL_MS: '50',
+        ...options.env,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
   );
   child.once('exit', trackOpen('a `crm-bridge serve` process'));
   const stop = async () => {
     child.kill('SIGTERM');
-    await new Promise((resolve) => (child.exitCode === null && child.signalCode === null ? child.once('exit', resolve) : resolve(undefined)));
+    await new Promise((resolve) =>
+      child.exitCode === null && child.signalCode === null
+        ? child.once('exit', resolve)
+        : resolve(undefined),
+    );
   };
   try {
     const banner = await new Promise<string>((resolve, reject) => {

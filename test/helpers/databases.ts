@@ -24,7 +24,9 @@ export function testDialects(): TestDialect[] {
   if (pgUrl) return ['sqlite', 'postgres'];
   if (!warned) {
     warned = true;
-    console.warn('PostgreSQL variants not run: set CRM_BRIDGE_TEST_PG_URL=postgres://… to include them');
+    console.warn(
+      'PostgreSQL variants not run: set CRM_BRIDGE_TEST_PG_URL=postgres://… to include them',
+    );
   }
   return ['sqlite'];
 }

@@ -1,7 +1,9 @@
 /** A webhook_events row as the intake would store it, for tests that write the inbox directly. */
 import type { NewWebhookEventRow } from '../../src/storage/schema.js';
 
-export function eventRow(overrides: Partial<NewWebhookEventRow> & { contact_id: string }): NewWebhookEventRow {
+export function eventRow(
+  overrides: Partial<NewWebhookEventRow> & { contact_id: string },
+): NewWebhookEventRow {
   const now = new Date().toISOString();
   return {
     received_at: now,

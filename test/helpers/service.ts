@@ -3,7 +3,10 @@
  */
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config.js';
-import { insertConnection, setDefaultConnection } from '../../src/connections/connection.repository.js';
+import {
+  insertConnection,
+  setDefaultConnection,
+} from '../../src/connections/connection.repository.js';
 import { createLogger } from '../../src/logger.js';
 import { createService, type Service } from '../../src/service.js';
 import { currentAccessKey } from '../../src/settings/access-keys.js';
@@ -19,8 +22,17 @@ export interface TestService {
   /** Every line the process logger wrote (to check that no secret reaches it). */
   logLines: string[];
   /** GET/POST a webhook path (relative to the base URL). */
-  webhook(pathAndQuery: string, init?: RequestInit): Promise<{ status: number; body: Record<string, unknown>; text: string }>;
-  addConnection(row: { id: string; type: string; apiUrl?: string; settings?: Record<string, unknown>; isDefault?: boolean }): Promise<void>;
+  webhook(
+    pathAndQuery: string,
+    init?: RequestInit,
+  ): Promise<{ status: number; body: Record<string, unknown>; text: string }>;
+  addConnection(row: {
+    id: string;
+    type: string;
+    apiUrl?: string;
+    settings?: Record<string, unknown>;
+    isDefault?: boolean;
+  }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -32,7 +44,10 @@ export interface TestServiceOptions {
   random?: () => number;
 }
 
-export async function startTestService(dialect: TestDialect, options: TestServiceOptions = {}): Promise<TestService> {
+export async function startTestService(
+  dialect: TestDialect,
+  options: TestServiceOptions = {},
+): Promise<TestService> {
   const database = options.database ?? (await createTestDatabase(dialect));
   const config = loadConfig(
     {},

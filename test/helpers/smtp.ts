@@ -47,7 +47,11 @@ export async function startSmtpServer(options: TestSmtpOptions = {}): Promise<Te
     allowInsecureAuth: true,
     authOptional: !options.auth,
     onAuth(auth, _session, callback) {
-      if (options.auth && auth.username === options.auth.user && auth.password === options.auth.pass) {
+      if (
+        options.auth &&
+        auth.username === options.auth.user &&
+        auth.password === options.auth.pass
+      ) {
         callback(null, { user: auth.username });
       } else {
         callback(new Error('Invalid username or password'));
@@ -91,7 +95,9 @@ export async function startSmtpServer(options: TestSmtpOptions = {}): Promise<Te
     stopped = trackOpen('an SMTP server');
   };
   await start();
-  const auth = options.auth ? `${encodeURIComponent(options.auth.user)}:${encodeURIComponent(options.auth.pass)}@` : '';
+  const auth = options.auth
+    ? `${encodeURIComponent(options.auth.user)}:${encodeURIComponent(options.auth.pass)}@`
+    : '';
   const scheme = tls === 'implicit' ? 'smtps' : 'smtp';
   const query = tls === 'none' ? '' : '?tls.rejectUnauthorized=false';
   return {

@@ -6,12 +6,15 @@ import { ENV_VARIABLES } from '../../src/config.js';
 import { ERRORS } from '../../src/errors.js';
 import { SETTING_NAMES } from '../../src/settings/settings.js';
 
-const read = (file: string) => fs.readFileSync(path.resolve(import.meta.dirname, '..', '..', file), 'utf8');
+const read = (file: string) =>
+  fs.readFileSync(path.resolve(import.meta.dirname, '..', '..', file), 'utf8');
 const readme = read('README.md');
 
 describe('README', () => {
   it('lists every CRM_BRIDGE_ variable', () => {
-    const missing = Object.keys(ENV_VARIABLES).filter((name) => !readme.includes(`\`CRM_BRIDGE_${name}\``));
+    const missing = Object.keys(ENV_VARIABLES).filter(
+      (name) => !readme.includes(`\`CRM_BRIDGE_${name}\``),
+    );
     expect(missing).toEqual([]);
   });
 

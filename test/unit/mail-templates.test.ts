@@ -1,7 +1,12 @@
 /** Templates and composing: placeholders, escaping, subject lines, durations; validation of template settings. */
 import { describe, expect, it } from 'vitest';
 import { composeMail, formatDuration, senderOf } from '../../src/mail/compose.js';
-import { renderSubject, renderTemplate, unknownPlaceholders, type TemplateValues } from '../../src/mail/templates.js';
+import {
+  renderSubject,
+  renderTemplate,
+  unknownPlaceholders,
+  type TemplateValues,
+} from '../../src/mail/templates.js';
 import { SETTINGS, SETTING_NAMES, type Settings } from '../../src/settings/settings.js';
 
 const values: TemplateValues = {
@@ -22,20 +27,36 @@ const defaults = Object.fromEntries(
 
 describe('mail templates', () => {
   it('fills placeholders, escaping values only in HTML', () => {
-    expect(renderTemplate('Hi {first_name} from {site_name}', values, { html: false })).toBe('Hi <script> from Acme & Sons');
-    expect(renderTemplate('<p>Hi {first_name} from {site_name}</p>', values, { html: true })).toBe('<p>Hi &lt;script&gt; from Acme &amp; Sons</p>');
-    expect(renderTemplate('<a href="{set_password_url}">', values, { html: true })).toBe('<a href="https://members.example/set-password?token=abc">');
+    expect(renderTemplate('Hi {first_name} from {site_name}', values, { html: false })).toBe(
+      'Hi <script> from Acme & Sons',
+    );
+    expect(renderTemplate('<p>Hi {first_name} from {site_name}</p>', values, { html: true })).toBe(
+      '<p>Hi &lt;script&gt; from Acme &amp; Sons</p>',
+    );
+    expect(renderTemplate('<a href="{set_password_url}">', values, { html: true })).toBe(
+      '<a href="https://members.example/set-password?token=abc">',
+    );
   });
 
   it('leaves unknown placeholders visible and reports them for validation', () => {
     expect(renderTemplate('{username} {nope}', values, { html: false })).toBe('o"neil {nope}');
-    expect(unknownPlaceholders('{username} {nope} {frist_name} {nope}')).toEqual(['nope', 'frist_name']);
-    expect(SETTINGS.welcome_email_subject.schema.safeParse('Hi {frist_name}').error?.issues[0]?.message).toBe('unknown placeholder {frist_name}');
+    expect(unknownPlaceholders('{username} {nope} {frist_name} {nope}')).toEqual([
+      'nope',
+      'frist_name',
+    ]);
+    expect(
+      SETTINGS.welcome_email_subject.schema.safeParse('Hi {frist_name}').error?.issues[0]?.message,
+    ).toBe('unknown placeholder {frist_name}');
     expect(SETTINGS.welcome_email_text.schema.safeParse('   ').success).toBe(false);
   });
 
   it('keeps a subject on one line whatever a value brings in', () => {
-    expect(renderSubject('Welcome {first_name}', { ...values, first_name: 'Ann\r\nBcc: x@evil.example' })).toBe('Welcome Ann Bcc: x@evil.example');
+    expect(
+      renderSubject('Welcome {first_name}', {
+        ...values,
+        first_name: 'Ann\r\nBcc: x@evil.example',
+      }),
+    ).toBe('Welcome Ann Bcc: x@evil.example');
   });
 
   it('says how long a link lasts in words', () => {
@@ -51,11 +72,19 @@ describe('mail templates', () => {
       'welcome',
       defaults,
       { login: 'sam', email: 'sam@example.com', first_name: '', last_name: '' },
-      { setPasswordUrl: 'https://x.example/set-password?token=t', loginUrl: 'https://x.example/login', siteUrl: 'https://x.example' },
+      {
+        setPasswordUrl: 'https://x.example/set-password?token=t',
+        loginUrl: 'https://x.example/login',
+        siteUrl: 'https://x.example',
+      },
       24 * 3_600_000,
       senderOf(defaults, 'https://x.example'),
     );
-    expect(mail).toMatchObject({ to: 'sam@example.com', subject: 'Your account at crm-bridge', from: { name: 'crm-bridge', address: 'no-reply@x.example' } });
+    expect(mail).toMatchObject({
+      to: 'sam@example.com',
+      subject: 'Your account at crm-bridge',
+      from: { name: 'crm-bridge', address: 'no-reply@x.example' },
+    });
     expect(mail.text).toContain('Hello sam,');
     expect(mail.text).toContain('https://x.example/set-password?token=t');
     expect(mail.html).toContain('<a href="https://x.example/set-password?token=t">');

@@ -17,14 +17,20 @@ describe('own-property look-ups', () => {
     const fieldMap = mergeFieldMap({ email: 'email' }, {});
     expect(mapContact(contact, fieldMap, false)).toEqual({ email: 'a@example.com', meta: {} });
     const asMeta = mapContact(contact, fieldMap, true).meta;
-    for (const name of ['constructor', 'toString', 'hasOwnProperty', 'valueOf']) expect(asMeta[name]).toBe(`value of ${name}`);
+    for (const name of ['constructor', 'toString', 'hasOwnProperty', 'valueOf'])
+      expect(asMeta[name]).toBe(`value of ${name}`);
     // `__proto__` cannot be a plain object's key; it is dropped, and pollutes nothing.
     expect(Object.getPrototypeOf(asMeta)).toBe(Object.prototype);
   });
 
   it('shows fields by the field map only where the map has the field', () => {
-    expect(shownFields({ constructor: 'x', toString: 'y' }, {}, { unmappedAsMeta: false })).toEqual({});
-    expect(shownFields({ constructor: 'x', toString: 'y' }, {}, { unmappedAsMeta: true })).toEqual({ constructor: 'x', toString: 'y' });
+    expect(shownFields({ constructor: 'x', toString: 'y' }, {}, { unmappedAsMeta: false })).toEqual(
+      {},
+    );
+    expect(shownFields({ constructor: 'x', toString: 'y' }, {}, { unmappedAsMeta: true })).toEqual({
+      constructor: 'x',
+      toString: 'y',
+    });
   });
 
   it('labels Ontraport option values by own option ids only', () => {

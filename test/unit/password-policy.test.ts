@@ -1,8 +1,15 @@
 /** The password policy: length bounds and a strength estimate that knows the user's own words. */
 import { describe, expect, it } from 'vitest';
-import { checkPassword, OWN_WORDS_PROBLEM, PASSWORD_MAX_LENGTH } from '../../src/accounts/password-policy.js';
+import {
+  checkPassword,
+  OWN_WORDS_PROBLEM,
+  PASSWORD_MAX_LENGTH,
+} from '../../src/accounts/password-policy.js';
 
-const jane = { minLength: 10, userInputs: ['jane.doe', 'jane.doe@example.com', 'Jane', 'Doe', 'Acme Club'] };
+const jane = {
+  minLength: 10,
+  userInputs: ['jane.doe', 'jane.doe@example.com', 'Jane', 'Doe', 'Acme Club'],
+};
 
 describe('checkPassword', () => {
   it('accepts a long password made of unrelated words', () => {
@@ -10,17 +17,26 @@ describe('checkPassword', () => {
   });
 
   it('refuses a password shorter than the minimum length, saying how long it must be', () => {
-    expect(checkPassword('k7#Qz!pW2', jane)).toEqual({ ok: false, problems: ['Use at least 10 characters.'] });
+    expect(checkPassword('k7#Qz!pW2', jane)).toEqual({
+      ok: false,
+      problems: ['Use at least 10 characters.'],
+    });
     expect(checkPassword('k7#Qz!pW2', { ...jane, minLength: 9 })).toEqual({ ok: true });
   });
 
   it('counts characters, not UTF-16 units, against the length bounds', () => {
-    expect(checkPassword('🔑🔑🔑🔑🔑🔑🔑🔑🔑', jane)).toEqual({ ok: false, problems: ['Use at least 10 characters.'] });
+    expect(checkPassword('🔑🔑🔑🔑🔑🔑🔑🔑🔑', jane)).toEqual({
+      ok: false,
+      problems: ['Use at least 10 characters.'],
+    });
   });
 
   it(`refuses a password longer than ${PASSWORD_MAX_LENGTH} characters`, () => {
     const result = checkPassword('lantern orbit pickle '.repeat(13), jane);
-    expect(result).toEqual({ ok: false, problems: [`Use at most ${PASSWORD_MAX_LENGTH} characters.`] });
+    expect(result).toEqual({
+      ok: false,
+      problems: [`Use at most ${PASSWORD_MAX_LENGTH} characters.`],
+    });
   });
 
   it('refuses common passwords with zxcvbn feedback as the problems', () => {
@@ -42,7 +58,8 @@ describe('checkPassword', () => {
     }
     const email = checkPassword('jane.doe@example.com', jane);
     expect(email.ok).toBe(false);
-    if (!email.ok) expect(email.problems).toContain('There should not be any personal or page related data.');
+    if (!email.ok)
+      expect(email.problems).toContain('There should not be any personal or page related data.');
   });
 
   it("accepts a strong password that merely contains one of the user's words", () => {

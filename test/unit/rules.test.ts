@@ -80,29 +80,65 @@ describe('usernames', () => {
 });
 
 describe('field mapping', () => {
-  const contact = { id: '1', email: 'c@d.ee', fields: { f1: 'jdoe', f2: 'pw', plan: 'gold', first: 'J' } };
+  const contact = {
+    id: '1',
+    email: 'c@d.ee',
+    fields: { f1: 'jdoe', f2: 'pw', plan: 'gold', first: 'J' },
+  };
   it('maps CRM fields to user fields and meta keys', () => {
-    const mapped = mapContact(contact, { f1: 'user_login', f2: 'user_pass', plan: 'membership', first: 'first_name' }, false);
-    expect(mapped).toMatchObject({ user_login: 'jdoe', user_pass: 'pw', first_name: 'J', email: 'c@d.ee' });
+    const mapped = mapContact(
+      contact,
+      { f1: 'user_login', f2: 'user_pass', plan: 'membership', first: 'first_name' },
+      false,
+    );
+    expect(mapped).toMatchObject({
+      user_login: 'jdoe',
+      user_pass: 'pw',
+      first_name: 'J',
+      email: 'c@d.ee',
+    });
     expect(mapped.meta).toEqual({ membership: 'gold' });
   });
   it('ignores unmapped fields unless told to keep them as meta', () => {
     expect(mapContact(contact, {}, false).meta).toEqual({});
-    expect(mapContact(contact, {}, true).meta).toEqual({ f1: 'jdoe', f2: 'pw', plan: 'gold', first: 'J' });
+    expect(mapContact(contact, {}, true).meta).toEqual({
+      f1: 'jdoe',
+      f2: 'pw',
+      plan: 'gold',
+      first: 'J',
+    });
   });
   it('lets a connection add to and remove from the default mapping', () => {
-    expect(mergeFieldMap({ email: 'email', first: 'first_name' }, { first: '', f9: 'user_pass' })).toEqual({ email: 'email', f9: 'user_pass' });
+    expect(
+      mergeFieldMap({ email: 'email', first: 'first_name' }, { first: '', f9: 'user_pass' }),
+    ).toEqual({ email: 'email', f9: 'user_pass' });
   });
   it('shows mapped fields only, with password fields and fields mapped to user_pass masked', () => {
     const fields = { f2: 'pw', password: 'x', plan: 'gold', notes: 'hi', api_token: 'sk_live_1' };
     const map = { f2: 'user_pass', password: 'user_pass', plan: 'membership' };
-    expect(shownFields(fields, map, { unmappedAsMeta: false })).toEqual({ f2: '***', password: '***', plan: 'gold' });
-    expect(shownFields(fields, map, { unmappedAsMeta: false, extraSecrets: ['plan'] })).toEqual({ f2: '***', password: '***', plan: '***' });
+    expect(shownFields(fields, map, { unmappedAsMeta: false })).toEqual({
+      f2: '***',
+      password: '***',
+      plan: 'gold',
+    });
+    expect(shownFields(fields, map, { unmappedAsMeta: false, extraSecrets: ['plan'] })).toEqual({
+      f2: '***',
+      password: '***',
+      plan: '***',
+    });
     // Fields that become meta are shown; secret-looking ones never become meta, so never show.
-    expect(shownFields(fields, map, { unmappedAsMeta: true })).toEqual({ f2: '***', password: '***', plan: 'gold', notes: 'hi' });
+    expect(shownFields(fields, map, { unmappedAsMeta: true })).toEqual({
+      f2: '***',
+      password: '***',
+      plan: 'gold',
+      notes: 'hi',
+    });
   });
   it('never turns a secret-looking unmapped field into meta', () => {
-    const contact = { id: '1', fields: { password: 'x', api_token: 'sk_live_1', 'WP Password': 'y', plan: 'gold' } };
+    const contact = {
+      id: '1',
+      fields: { password: 'x', api_token: 'sk_live_1', 'WP Password': 'y', plan: 'gold' },
+    };
     expect(mapContact(contact, {}, true).meta).toEqual({ plan: 'gold' });
   });
 });
@@ -130,7 +166,9 @@ describe('coalescing', () => {
   });
   it('does what the strongest webhook asks: add > update > update_tags', () => {
     expect(strongestAction(['update_tags', 'update'])).toBe('update');
-    expect(planRun([event({}), event({ action: 'add' }), event({ action: 'update' })]).action).toBe('add');
+    expect(planRun([event({}), event({ action: 'add' }), event({ action: 'update' })]).action).toBe(
+      'add',
+    );
   });
   it('keeps the newest role and e-mail and any add notification', () => {
     const plan = planRun([
@@ -140,7 +178,10 @@ describe('coalescing', () => {
     expect(plan).toMatchObject({ role: 'b', email: 'new@x.yz', sendNotification: true });
   });
   it('takes the role from add and update only (regression: an update_tags with role=subscriber demoted an editor)', () => {
-    const plan = planRun([event({ action: 'add', role: 'editor' }), event({ action: 'update_tags', role: 'subscriber' })]);
+    const plan = planRun([
+      event({ action: 'add', role: 'editor' }),
+      event({ action: 'update_tags', role: 'subscriber' }),
+    ]);
     expect(plan).toMatchObject({ action: 'add', role: 'editor' });
   });
   it('takes tags only from the newest webhook that speaks about tags (regression: stale carried tags skipped a fresh load)', () => {
@@ -149,13 +190,24 @@ describe('coalescing', () => {
     const stale = planRun([event({ contact: carried }), event({})]);
     expect(stale.snapshotHasTags).toBe(false);
     expect(stale.snapshot?.tags).toBeUndefined();
-    const alsoStale = planRun([event({ contact: carried }), event({ contact: { id: '9', fields: { first_name: 'Jo' } } })]);
+    const alsoStale = planRun([
+      event({ contact: carried }),
+      event({ contact: { id: '9', fields: { first_name: 'Jo' } } }),
+    ]);
     expect(alsoStale.snapshotHasTags).toBe(false);
     // An update that carries no tags says nothing about them: the older carried ones still stand.
-    const kept = planRun([event({ action: 'update', contact: carried }), event({ action: 'update', contact: { id: '9', fields: { first_name: 'Jo' } } })]);
-    expect(kept).toMatchObject({ snapshotHasTags: true, snapshot: { tags: ['A', 'B'], fields: { first_name: 'Jo' } } });
+    const kept = planRun([
+      event({ action: 'update', contact: carried }),
+      event({ action: 'update', contact: { id: '9', fields: { first_name: 'Jo' } } }),
+    ]);
+    expect(kept).toMatchObject({
+      snapshotHasTags: true,
+      snapshot: { tags: ['A', 'B'], fields: { first_name: 'Jo' } },
+    });
     // With no CRM to load them from (the payload connector), an update_tags without tags changes nothing.
-    expect(planRun([event({ contact: carried }), event({})], { canLoadTags: false })).toMatchObject({ snapshotHasTags: true, snapshot: { tags: ['A', 'B'] } });
+    expect(planRun([event({ contact: carried }), event({})], { canLoadTags: false })).toMatchObject(
+      { snapshotHasTags: true, snapshot: { tags: ['A', 'B'] } },
+    );
     const newest = planRun([event({}), event({ contact: { id: '9', fields: {}, tags: ['C'] } })]);
     expect(newest).toMatchObject({ snapshotHasTags: true, snapshot: { tags: ['C'] } });
   });
@@ -164,7 +216,11 @@ describe('coalescing', () => {
       event({ contact: { id: '9', email: 'a@b.cc', fields: { x: '1', y: '1' }, tags: ['t1'] } }),
       event({ action: 'update', contact: { id: '9', fields: { y: '2' } } }),
     ]);
-    expect(plan.snapshot).toMatchObject({ email: 'a@b.cc', fields: { x: '1', y: '2' }, tags: ['t1'] });
+    expect(plan.snapshot).toMatchObject({
+      email: 'a@b.cc',
+      fields: { x: '1', y: '2' },
+      tags: ['t1'],
+    });
   });
 });
 
@@ -188,7 +244,12 @@ describe('retry delays', () => {
 
 describe('webhook parameters', () => {
   it('merges query and body, the body winning, and flattens arrays', () => {
-    expect(mergeParams({ a: '1', b: '1', 'tags[]': ['x', 'y'] }, { b: '2', n: 5 })).toEqual({ a: '1', b: '2', tags: 'x,y', n: '5' });
+    expect(mergeParams({ a: '1', b: '1', 'tags[]': ['x', 'y'] }, { b: '2', n: 5 })).toEqual({
+      a: '1',
+      b: '2',
+      tags: 'x,y',
+      n: '5',
+    });
   });
   it('recognises merge fields the CRM did not fill', () => {
     expect(isUnfilledMergeField('[Contact ID]')).toBe(true);

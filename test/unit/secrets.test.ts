@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { isSecretName, MASK, redactBody, redactDeep, redactQuery, redactRecord, redactUrl } from '../../src/lib/secrets.js';
+import {
+  isSecretName,
+  MASK,
+  redactBody,
+  redactDeep,
+  redactQuery,
+  redactRecord,
+  redactUrl,
+} from '../../src/lib/secrets.js';
 
 describe('the secret rule', () => {
   it('knows passwords, keys and tokens under every spelling a CRM or sender uses', () => {
@@ -27,7 +35,18 @@ describe('the secret rule', () => {
     }
   });
   it('leaves ordinary fields alone', () => {
-    for (const name of ['email', 'first_name', 'contact_id', 'wpf_action', 'tags', 'keywords', 'monkey', 'author', 'plan', 'role']) {
+    for (const name of [
+      'email',
+      'first_name',
+      'contact_id',
+      'wpf_action',
+      'tags',
+      'keywords',
+      'monkey',
+      'author',
+      'plan',
+      'role',
+    ]) {
       expect(isSecretName(name), name).toBe(false);
     }
   });
@@ -41,20 +60,37 @@ describe('redaction', () => {
     expect(redactQuery('access_key%5B0%5D=K&a=1')).not.toContain('K&');
   });
   it('masks secrets at any depth of a JSON body, and hides a broken JSON body whole', () => {
-    expect(JSON.parse(redactBody('{"contact":{"api_token":"sk_live_1","name":"Jo"},"list":[{"password":"x"}]}', 'application/json') ?? '')).toEqual({
+    expect(
+      JSON.parse(
+        redactBody(
+          '{"contact":{"api_token":"sk_live_1","name":"Jo"},"list":[{"password":"x"}]}',
+          'application/json',
+        ) ?? '',
+      ),
+    ).toEqual({
       contact: { api_token: MASK, name: 'Jo' },
       list: [{ password: MASK }],
     });
-    expect(redactBody('{"user_pass":"hunter2",', 'application/json')).toBe(`{"user_pass":"${MASK}",`);
-    expect(redactBody('{"access_key":"K", "pin_token": 1234, "wpf_action":', 'application/json')).toBe(
-      `{"access_key":"${MASK}", "pin_token": "${MASK}", "wpf_action":`,
+    expect(redactBody('{"user_pass":"hunter2",', 'application/json')).toBe(
+      `{"user_pass":"${MASK}",`,
     );
+    expect(
+      redactBody('{"access_key":"K", "pin_token": 1234, "wpf_action":', 'application/json'),
+    ).toBe(`{"access_key":"${MASK}", "pin_token": "${MASK}", "wpf_action":`);
     expect(redactBody('{"user_pass":"hunter2', 'application/json')).toBe(`{"user_pass":"${MASK}"`);
-    expect(redactBody('{"contact_id": 4711, "wpf_action": "add",', 'application/json')).toBe('{"contact_id": 4711, "wpf_action": "add",');
-    expect(redactBody('user_pass=hunter2&a=1', 'application/x-www-form-urlencoded')).toBe(`user_pass=${MASK}&a=1`);
+    expect(redactBody('{"contact_id": 4711, "wpf_action": "add",', 'application/json')).toBe(
+      '{"contact_id": 4711, "wpf_action": "add",',
+    );
+    expect(redactBody('user_pass=hunter2&a=1', 'application/x-www-form-urlencoded')).toBe(
+      `user_pass=${MASK}&a=1`,
+    );
   });
   it('keeps empty values empty so a person sees the field was blank', () => {
-    expect(redactRecord({ user_pass: '', password: 'x', email: 'a@b.c' })).toEqual({ user_pass: '', password: MASK, email: 'a@b.c' });
+    expect(redactRecord({ user_pass: '', password: 'x', email: 'a@b.c' })).toEqual({
+      user_pass: '',
+      password: MASK,
+      email: 'a@b.c',
+    });
   });
   it('stops at a bounded depth instead of overflowing the stack', () => {
     let deep: unknown = { password: 'x' };

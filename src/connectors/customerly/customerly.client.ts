@@ -5,7 +5,14 @@
  * as 500), so errors are classified by their message first.
  */
 import { AppError } from '../../errors.js';
-import { bodyExcerpt, errorForStatus, parseJson, retryAfterMs, type HttpClient, type HttpResponse } from '../http-client.js';
+import {
+  bodyExcerpt,
+  errorForStatus,
+  parseJson,
+  retryAfterMs,
+  type HttpClient,
+  type HttpResponse,
+} from '../http-client.js';
 
 /** Texts Customerly uses for a missing, wrong or revoked access token. */
 const AUTH_FAILURE = /access token not found|valid header authorization/i;
@@ -17,7 +24,12 @@ function errorMessageOf(body: unknown): string | undefined {
   if (body === null || typeof body !== 'object' || !('error' in body)) return undefined;
   const { error } = body;
   if (typeof error === 'string') return error;
-  if (error !== null && typeof error === 'object' && 'message' in error && typeof error.message === 'string') {
+  if (
+    error !== null &&
+    typeof error === 'object' &&
+    'message' in error &&
+    typeof error.message === 'string'
+  ) {
     return error.message;
   }
   return error === undefined || error === null ? undefined : JSON.stringify(error);
@@ -42,7 +54,9 @@ export function readAnswer(response: HttpResponse, what: string): unknown {
   }
   if (response.status === 429) {
     // No documented limit or header; a Retry-After from a proxy in front of the API is still honoured.
-    throw new AppError('CRM_RATE_LIMITED', message, { retryAfterMs: retryAfterMs(response.headers) });
+    throw new AppError('CRM_RATE_LIMITED', message, {
+      retryAfterMs: retryAfterMs(response.headers),
+    });
   }
   if (response.status === 404) {
     // Not a missing user (that has its own message): most likely a wrong API URL.
@@ -52,7 +66,10 @@ export function readAnswer(response: HttpResponse, what: string): unknown {
   // WP Fusion treats any body with `error` as a failure, whatever the status.
   if (errorMessage !== undefined) throw new AppError('CRM_REJECTED', message);
   if (body === null || typeof body !== 'object' || !('data' in body)) {
-    throw new AppError('CRM_REJECTED', `${what}: unexpected answer from Customerly: ${bodyExcerpt(response.text) || '(empty)'}`);
+    throw new AppError(
+      'CRM_REJECTED',
+      `${what}: unexpected answer from Customerly: ${bodyExcerpt(response.text) || '(empty)'}`,
+    );
   }
   return body.data;
 }
@@ -63,7 +80,11 @@ export interface CustomerlyClient {
 }
 
 /** A client for one connection: base URL and Bearer token applied to every call. */
-export function createCustomerlyClient(http: HttpClient, apiUrl: string, accessToken: string): CustomerlyClient {
+export function createCustomerlyClient(
+  http: HttpClient,
+  apiUrl: string,
+  accessToken: string,
+): CustomerlyClient {
   const base = apiUrl.replace(/\/+$/, '');
   const headers = { authorization: `Bearer ${accessToken}` };
   return {

@@ -43,7 +43,8 @@ export function attributeFieldId(key: string): string {
 function asText(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
   return JSON.stringify(value);
 }
 
@@ -51,7 +52,13 @@ function asText(value: unknown): string {
 export function tagNames(list: readonly unknown[]): string[] {
   const names = list.map((item) => {
     if (typeof item === 'string' || typeof item === 'number') return String(item).trim();
-    if (item !== null && typeof item === 'object' && 'name' in item && typeof item.name === 'string') return item.name.trim();
+    if (
+      item !== null &&
+      typeof item === 'object' &&
+      'name' in item &&
+      typeof item.name === 'string'
+    )
+      return item.name.trim();
     return '';
   });
   return [...new Set(names.filter((name) => name !== ''))];
@@ -68,7 +75,8 @@ export function userFields(user: CustomerlyUser): Record<string, string> {
     last_name: last,
     user_id: asText(user.user_id),
   };
-  for (const [key, value] of Object.entries(user.attributes ?? {})) fields[attributeFieldId(key)] = asText(value);
+  for (const [key, value] of Object.entries(user.attributes ?? {}))
+    fields[attributeFieldId(key)] = asText(value);
   return fields;
 }
 

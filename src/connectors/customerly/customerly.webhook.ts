@@ -8,7 +8,9 @@ import type { ContactData, ParsedWebhook, WebhookInput } from '../types.js';
 import { looksLikeEmail, splitName, tagNames } from './customerly.mapping.js';
 
 function member(value: unknown, key: string): unknown {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)[key]
+    : undefined;
 }
 
 /** The `data.user.data` object of the payload, if the body has one. */
@@ -17,12 +19,17 @@ function payloadUser(json: unknown): unknown {
 }
 
 const text = (value: unknown): string | undefined =>
-  typeof value === 'string' ? value.trim() || undefined : typeof value === 'number' ? String(value) : undefined;
+  typeof value === 'string'
+    ? value.trim() || undefined
+    : typeof value === 'number'
+      ? String(value)
+      : undefined;
 
 export function parseCustomerlyWebhook(input: WebhookInput): ParsedWebhook {
   const user = payloadUser(input.json);
   const payloadEmail = text(member(user, 'email'));
-  const email = payloadEmail !== undefined && looksLikeEmail(payloadEmail) ? payloadEmail : undefined;
+  const email =
+    payloadEmail !== undefined && looksLikeEmail(payloadEmail) ? payloadEmail : undefined;
   const given = input.params.contact_id;
   const contactId = given !== undefined && given.trim() !== '' ? given : email;
   if (contactId === undefined) return { email: input.params.email?.trim() || undefined };
@@ -31,12 +38,19 @@ export function parseCustomerlyWebhook(input: WebhookInput): ParsedWebhook {
   return {
     contactId,
     email: email ?? (input.params.email?.trim() || undefined),
-    contact: Array.isArray(rawTags) ? snapshot(contactId, email, user, tagNames(rawTags)) : undefined,
+    contact: Array.isArray(rawTags)
+      ? snapshot(contactId, email, user, tagNames(rawTags))
+      : undefined,
   };
 }
 
 /** The contact as the payload describes it; only sent when it carries tags, so update_tags needs no API call. */
-function snapshot(contactId: string, email: string | undefined, user: unknown, tags: string[]): ContactData {
+function snapshot(
+  contactId: string,
+  email: string | undefined,
+  user: unknown,
+  tags: string[],
+): ContactData {
   const fields: Record<string, string> = {};
   if (email) fields.email = email;
   const name = text(member(user, 'name'));
@@ -46,5 +60,11 @@ function snapshot(contactId: string, email: string | undefined, user: unknown, t
   }
   const userId = text(member(user, 'user_id'));
   if (userId !== undefined) fields.user_id = userId;
-  return { id: contactId, email, fields, tags, tagLabels: Object.fromEntries(tags.map((tag) => [tag, tag])) };
+  return {
+    id: contactId,
+    email,
+    fields,
+    tags,
+    tagLabels: Object.fromEntries(tags.map((tag) => [tag, tag])),
+  };
 }

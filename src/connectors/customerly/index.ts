@@ -27,11 +27,21 @@ import {
   splitName,
   tagNames,
 } from './customerly.mapping.js';
-import { TagListSchema, UserListSchema, UserSchema, type CustomerlyUser } from './customerly.schemas.js';
+import {
+  TagListSchema,
+  UserListSchema,
+  UserSchema,
+  type CustomerlyUser,
+} from './customerly.schemas.js';
 import { parseCustomerlyWebhook } from './customerly.webhook.js';
 
 const settingsSchema = z
-  .object({ access_token: z.string().trim().min(1, 'access_token is required (Customerly → Project Settings → Public API)') })
+  .object({
+    access_token: z
+      .string()
+      .trim()
+      .min(1, 'access_token is required (Customerly → Project Settings → Public API)'),
+  })
   .loose();
 type CustomerlySettings = z.infer<typeof settingsSchema>;
 
@@ -47,7 +57,8 @@ const BUILT_IN_LABELS: Readonly<Record<string, string>> = {
 const FIELD_SAMPLE_SIZE = 50;
 
 /** Checks an answer of `what` against its schema. */
-const shaped = <T>(schema: z.ZodType<T>, value: unknown, what: string): T => parseAnswer(schema, value, 'Customerly', what);
+const shaped = <T>(schema: z.ZodType<T>, value: unknown, what: string): T =>
+  parseAnswer(schema, value, 'Customerly', what);
 
 export const customerlyConnector = {
   type: 'customerly',
@@ -63,10 +74,18 @@ export const customerlyConnector = {
   unmappedFieldsAsMeta: false,
   timeoutMs: 10_000,
   create(connection, { http }): CrmConnector {
-    const api = createCustomerlyClient(http, requireApiUrl(connection), connection.settings.access_token);
+    const api = createCustomerlyClient(
+      http,
+      requireApiUrl(connection),
+      connection.settings.access_token,
+    );
 
     const fetchUser = async (email: string): Promise<CustomerlyUser> =>
-      shaped(UserSchema, await api.get(`/users?email=${encodeURIComponent(email)}`, `user ${email}`), `user ${email}`);
+      shaped(
+        UserSchema,
+        await api.get(`/users?email=${encodeURIComponent(email)}`, `user ${email}`),
+        `user ${email}`,
+      );
 
     return {
       type: 'customerly',
@@ -102,21 +121,40 @@ export const customerlyConnector = {
           const attributes = UserSchema.safeParse(row).data?.attributes ?? {};
           for (const key of Object.keys(attributes)) keys.add(key);
         }
-        const builtIns = BUILT_IN_FIELDS.map((id) => ({ id, label: BUILT_IN_LABELS[id] ?? id, type: id === 'email' ? 'email' : 'text' }));
-        const attributes = [...keys].sort().map((key) => ({ id: attributeFieldId(key), label: `Attribute ${key}`, type: 'attribute' }));
+        const builtIns = BUILT_IN_FIELDS.map((id) => ({
+          id,
+          label: BUILT_IN_LABELS[id] ?? id,
+          type: id === 'email' ? 'email' : 'text',
+        }));
+        const attributes = [...keys]
+          .sort()
+          .map((key) => ({
+            id: attributeFieldId(key),
+            label: `Attribute ${key}`,
+            type: 'attribute',
+          }));
         return [...builtIns, ...attributes];
       },
       async updateContact(contactId, fields) {
         const { email: newEmail, ...rest } = fields;
-        if (newEmail !== undefined && newEmail.trim().toLowerCase() !== contactId.trim().toLowerCase()) {
-          throw new AppError('CRM_REJECTED', `the e-mail is how Customerly finds user ${contactId}; it cannot be changed from here`);
+        if (
+          newEmail !== undefined &&
+          newEmail.trim().toLowerCase() !== contactId.trim().toLowerCase()
+        ) {
+          throw new AppError(
+            'CRM_REJECTED',
+            `the e-mail is how Customerly finds user ${contactId}; it cannot be changed from here`,
+          );
         }
         const write = planUserWrite(rest);
         const user: Record<string, unknown> = { email: contactId, ...write.topLevel };
         const { first, last } = write.nameParts;
         if (first !== undefined || last !== undefined) {
           // Customerly keeps one name: fill in the half not given from the stored name.
-          const current = first !== undefined && last !== undefined ? { first, last } : splitName((await fetchUser(contactId)).name ?? '');
+          const current =
+            first !== undefined && last !== undefined
+              ? { first, last }
+              : splitName((await fetchUser(contactId)).name ?? '');
           user.name = joinName(first ?? current.first, last ?? current.last);
         }
         if (Object.keys(write.attributes).length > 0) user.attributes = write.attributes;
@@ -127,7 +165,10 @@ export const customerlyConnector = {
           // The items echo what was sent (a returned password among it), so only their reasons are shown.
           const reasons = rejected.map(rejectionReason).filter((reason) => reason !== undefined);
           const why = reasons.length > 0 ? `: ${reasons.join('; ')}` : '';
-          throw new AppError('CRM_REJECTED', `${what}: Customerly listed the user in not_added${why}`);
+          throw new AppError(
+            'CRM_REJECTED',
+            `${what}: Customerly listed the user in not_added${why}`,
+          );
         }
       },
       async testConnection() {

@@ -7,7 +7,13 @@
  */
 import { Buffer } from 'node:buffer';
 import { AppError } from '../../errors.js';
-import { bodyExcerpt, parseJson, retryAfterMs, type HttpClient, type HttpResponse } from '../http-client.js';
+import {
+  bodyExcerpt,
+  parseJson,
+  retryAfterMs,
+  type HttpClient,
+  type HttpResponse,
+} from '../http-client.js';
 
 export const ROUTE_MODES = ['auto', 'v3', 'legacy'] as const;
 export type RouteMode = (typeof ROUTE_MODES)[number];
@@ -68,7 +74,12 @@ export interface FunnelKitClient {
    */
   send(method: 'GET' | 'POST', path: string, options?: CallOptions): Promise<Answer>;
   /** Like `send`, but a failure becomes an AppError; returns the success envelope. */
-  call(method: 'GET' | 'POST', path: string, what: string, options?: CallOptions): Promise<Envelope>;
+  call(
+    method: 'GET' | 'POST',
+    path: string,
+    what: string,
+    options?: CallOptions,
+  ): Promise<Envelope>;
 }
 
 /** The site address without trailing slashes or a pasted REST suffix. */
@@ -91,7 +102,9 @@ export function createFunnelKitClient(options: FunnelKitClientOptions): FunnelKi
 
   const urlFor = (generation: Generation, path: string, query: CallOptions['query']): string => {
     const route = `${NAMESPACE}${PREFIX[generation]}${path}`;
-    const search = new URLSearchParams(Object.entries(query ?? {}).map(([key, value]): [string, string] => [key, String(value)])).toString();
+    const search = new URLSearchParams(
+      Object.entries(query ?? {}).map(([key, value]): [string, string] => [key, String(value)]),
+    ).toString();
     if (options.prettyPermalinks) return `${siteUrl}/wp-json${route}${search ? `?${search}` : ''}`;
     // Slashes stay readable in `rest_route` (WordPress decodes either form).
     return `${siteUrl}/?rest_route=${encodeURI(route)}${search ? `&${search}` : ''}`;
@@ -103,15 +116,25 @@ export function createFunnelKitClient(options: FunnelKitClientOptions): FunnelKi
     return [first, first === 'v3' ? 'legacy' : 'v3'];
   };
 
-  async function send(method: 'GET' | 'POST', path: string, call: CallOptions = {}): Promise<Answer> {
+  async function send(
+    method: 'GET' | 'POST',
+    path: string,
+    call: CallOptions = {},
+  ): Promise<Answer> {
     const tried: Generation[] = [];
     let last: Answer | undefined;
     for (const generation of candidates()) {
-      const response = await options.http.send({ method, url: urlFor(generation, path, call.query), headers, json: call.json });
+      const response = await options.http.send({
+        method,
+        url: urlFor(generation, path, call.query),
+        headers,
+        json: call.json,
+      });
       last = { response, body: asEnvelope(response.text) };
       tried.push(generation);
       if (!isMissingRoute(last)) {
-        if (options.routes === 'auto' && response.status >= 200 && response.status < 300) working = generation;
+        if (options.routes === 'auto' && response.status >= 200 && response.status < 300)
+          working = generation;
         return last;
       }
     }
@@ -134,7 +157,8 @@ export function createFunnelKitClient(options: FunnelKitClientOptions): FunnelKi
  * JSON after them is still the answer.
  */
 export function asEnvelope(text: string): Envelope | undefined {
-  const isObject = (value: unknown): value is Envelope => value !== null && typeof value === 'object' && !Array.isArray(value);
+  const isObject = (value: unknown): value is Envelope =>
+    value !== null && typeof value === 'object' && !Array.isArray(value);
   const parsed = parseJson(text);
   if (isObject(parsed)) return parsed;
   const start = text.indexOf('{"code":');
@@ -157,11 +181,21 @@ export function isSuccess(answer: Answer): boolean {
 /** The text FunnelKit or WordPress gave as the message of an answer. */
 export function messageOf(answer: Answer): string {
   const message = answer.body?.message;
-  return typeof message === 'string' && message.trim() !== '' ? message.trim() : bodyExcerpt(answer.response.text);
+  return typeof message === 'string' && message.trim() !== ''
+    ? message.trim()
+    : bodyExcerpt(answer.response.text);
 }
 
-function missingRouteError(method: string, path: string, tried: Generation[], mode: RouteMode, last: Answer | undefined): AppError {
-  const routes = tried.map((generation) => `${NAMESPACE.slice(1)}${PREFIX[generation]}${path}`).join(' and ');
+function missingRouteError(
+  method: string,
+  path: string,
+  tried: Generation[],
+  mode: RouteMode,
+  last: Answer | undefined,
+): AppError {
+  const routes = tried
+    .map((generation) => `${NAMESPACE.slice(1)}${PREFIX[generation]}${path}`)
+    .join(' and ');
   const hint =
     mode === 'v3'
       ? 'this FunnelKit Automations has no v3 routes (older than 3.0?); set routes=auto or routes=legacy'
@@ -169,13 +203,21 @@ function missingRouteError(method: string, path: string, tried: Generation[], mo
         ? 'the unversioned routes come from FunnelKit Automations Pro, which is not active; set routes=auto or routes=v3'
         : 'is FunnelKit Automations active on this site, and is the API URL the address of that site?';
   const message = last ? messageOf(last) : 'No route was found';
-  return new AppError('CRM_REJECTED', `${method} ${routes}: 404 ${message} (rest_no_route); ${hint}`);
+  return new AppError(
+    'CRM_REJECTED',
+    `${method} ${routes}: 404 ${message} (rest_no_route); ${hint}`,
+  );
 }
 
 function looksLikeHtml(response: HttpResponse): boolean {
   const type = response.headers.get('content-type') ?? '';
   const start = response.text.trimStart().slice(0, 200).toLowerCase();
-  return type.includes('text/html') || start.startsWith('<!doctype html') || start.startsWith('<html') || start.includes('<head');
+  return (
+    type.includes('text/html') ||
+    start.startsWith('<!doctype html') ||
+    start.startsWith('<html') ||
+    start.includes('<head')
+  );
 }
 
 function htmlTitle(text: string): string {
@@ -188,23 +230,38 @@ export function errorForAnswer(answer: Answer, what: string): AppError {
   const { response, body } = answer;
   const code = body?.code;
   // FunnelKit puts the real status in `code`; a 200 carrying an error code is that error.
-  const status = response.status >= 200 && response.status < 300 && typeof code === 'number' ? code : response.status;
+  const status =
+    response.status >= 200 && response.status < 300 && typeof code === 'number'
+      ? code
+      : response.status;
 
   const wait = retryAfterMs(response.headers);
   if (status === 429) {
-    const detail = body ? messageOf(answer) : looksLikeHtml(response) ? htmlTitle(response.text) : bodyExcerpt(response.text);
+    const detail = body
+      ? messageOf(answer)
+      : looksLikeHtml(response)
+        ? htmlTitle(response.text)
+        : bodyExcerpt(response.text);
     return new AppError('CRM_RATE_LIMITED', `${what}: 429 ${detail}`, { retryAfterMs: wait });
   }
 
   if (!body) {
     if (looksLikeHtml(response)) {
       const page = `HTTP ${status} with an HTML page ("${htmlTitle(response.text)}") instead of JSON`;
-      if (status === 404) return new AppError('CRM_REJECTED', `${what}: ${page}; ${PERMALINK_HINT}`);
+      if (status === 404)
+        return new AppError('CRM_REJECTED', `${what}: ${page}; ${PERMALINK_HINT}`);
       if (status === 401) {
-        return new AppError('CRM_AUTH_FAILED', `${what}: ${page}; the web server asks for its own login before WordPress (HTTP auth on the site)`);
+        return new AppError(
+          'CRM_AUTH_FAILED',
+          `${what}: ${page}; the web server asks for its own login before WordPress (HTTP auth on the site)`,
+        );
       }
       if (status >= 500) {
-        return new AppError('CRM_UNAVAILABLE', `${what}: ${page}; the site is failing or in maintenance`, { retryAfterMs: wait });
+        return new AppError(
+          'CRM_UNAVAILABLE',
+          `${what}: ${page}; the site is failing or in maintenance`,
+          { retryAfterMs: wait },
+        );
       }
       return new AppError(
         'CRM_UNAVAILABLE',
@@ -212,13 +269,19 @@ export function errorForAnswer(answer: Answer, what: string): AppError {
       );
     }
     if (response.text.trim() === '' && status < 500) {
-      return new AppError('CRM_REJECTED', `${what}: HTTP ${status} with an empty answer; ${PERMALINK_HINT}`);
+      return new AppError(
+        'CRM_REJECTED',
+        `${what}: HTTP ${status} with an empty answer; ${PERMALINK_HINT}`,
+      );
     }
     const excerpt = bodyExcerpt(response.text) || 'no answer body';
     if (status >= 500 || (status >= 200 && status < 300)) {
-      return new AppError('CRM_UNAVAILABLE', `${what}: HTTP ${status}: ${excerpt}`, { retryAfterMs: wait });
+      return new AppError('CRM_UNAVAILABLE', `${what}: HTTP ${status}: ${excerpt}`, {
+        retryAfterMs: wait,
+      });
     }
-    if (status === 401 || status === 403) return new AppError('CRM_AUTH_FAILED', `${what}: ${status} ${excerpt}`);
+    if (status === 401 || status === 403)
+      return new AppError('CRM_AUTH_FAILED', `${what}: ${status} ${excerpt}`);
     return new AppError('CRM_REJECTED', `${what}: HTTP ${status}: ${excerpt}`);
   }
 
@@ -228,7 +291,8 @@ export function errorForAnswer(answer: Answer, what: string): AppError {
     return new AppError('CRM_AUTH_FAILED', `${what}: ${status} ${detail}${authHint(status, code)}`);
   }
   if (status === 404) return new AppError('CONTACT_NOT_FOUND', `${what}: ${detail}`);
-  if (status >= 500) return new AppError('CRM_UNAVAILABLE', `${what}: ${status} ${detail}`, { retryAfterMs: wait });
+  if (status >= 500)
+    return new AppError('CRM_UNAVAILABLE', `${what}: ${status} ${detail}`, { retryAfterMs: wait });
   return new AppError('CRM_REJECTED', `${what}: ${status} ${detail}`);
 }
 

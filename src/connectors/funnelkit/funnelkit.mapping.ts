@@ -3,7 +3,12 @@
  * tags, and the group fields list. Pure functions; no I/O.
  */
 import type { ContactData, CrmField, CrmTag } from '../types.js';
-import { ContactSchema, GroupFieldsSchema, TagListSchema, type RawContact } from './funnelkit.schemas.js';
+import {
+  ContactSchema,
+  GroupFieldsSchema,
+  TagListSchema,
+  type RawContact,
+} from './funnelkit.schemas.js';
 
 /** Contact columns FunnelKit keeps outside `fields`; they are mapped by these names. */
 export const STANDARD_FIELDS = [
@@ -42,7 +47,10 @@ export function fieldText(value: unknown): string {
 }
 
 function listText(items: readonly unknown[]): string | undefined {
-  if (!items.every((item) => item === null || ['string', 'number', 'boolean'].includes(typeof item))) return undefined;
+  if (
+    !items.every((item) => item === null || ['string', 'number', 'boolean'].includes(typeof item))
+  )
+    return undefined;
   return items
     .map((item) => (item === null ? '' : String(item).trim()))
     .filter((item) => item !== '')
@@ -51,7 +59,9 @@ function listText(items: readonly unknown[]): string | undefined {
 
 /** The stored value of one field, untouched, for checking what a write left behind. */
 export function storedValue(contact: RawContact, fieldId: string): string | undefined {
-  const raw = isStandardField(fieldId) ? contact[fieldId as keyof RawContact] : contact.fields[fieldId];
+  const raw = isStandardField(fieldId)
+    ? contact[fieldId as keyof RawContact]
+    : contact.fields[fieldId];
   if (raw === undefined) return isStandardField(fieldId) ? '' : undefined;
   return raw === null ? '' : typeof raw === 'object' ? JSON.stringify(raw) : String(raw);
 }
@@ -75,14 +85,18 @@ export function toContactData(contact: RawContact): ContactData {
     email: email || undefined,
     fields,
     tags: [...new Set(tags.map((tag) => tag.id))],
-    tagLabels: Object.fromEntries(tags.filter((tag) => tag.label !== '').map((tag) => [tag.id, tag.label])),
+    tagLabels: Object.fromEntries(
+      tags.filter((tag) => tag.label !== '').map((tag) => [tag.id, tag.label]),
+    ),
   };
 }
 
 export function parseTags(result: unknown): CrmTag[] {
   const parsed = TagListSchema.safeParse(Array.isArray(result) ? result : []);
   if (!parsed.success) return [];
-  return parsed.data.filter((tag) => tag.id !== '').map((tag) => ({ id: tag.id, label: tag.label || tag.id }));
+  return parsed.data
+    .filter((tag) => tag.id !== '')
+    .map((tag) => ({ id: tag.id, label: tag.label || tag.id }));
 }
 
 /**
@@ -91,7 +105,11 @@ export function parseTags(result: unknown): CrmTag[] {
  * field is skipped, as it is not a value of its own.
  */
 export function parseFields(result: unknown): CrmField[] {
-  const fields: CrmField[] = STANDARD_FIELDS.map((field) => ({ id: field.id, label: field.label, type: 'text' }));
+  const fields: CrmField[] = STANDARD_FIELDS.map((field) => ({
+    id: field.id,
+    label: field.label,
+    type: 'text',
+  }));
   const parsed = GroupFieldsSchema.safeParse(result);
   if (!parsed.success) return fields;
   const seen = new Set(fields.map((field) => field.id));

@@ -15,7 +15,10 @@ const PhpMap = z
 export const TagSchema = z
   .object({ ID: Id.optional(), id: Id.optional(), name: Scalar })
   .loose()
-  .transform((tag) => ({ id: tag.ID ?? tag.id ?? '', label: tag.name == null ? '' : String(tag.name) }));
+  .transform((tag) => ({
+    id: tag.ID ?? tag.id ?? '',
+    label: tag.name == null ? '' : String(tag.name),
+  }));
 
 export const ContactSchema = z
   .object({
@@ -41,7 +44,10 @@ export type RawContact = z.infer<typeof ContactSchema>;
 const GroupFieldSchema = z
   .object({ id: Id.optional(), ID: Id.optional(), name: Scalar })
   .loose()
-  .transform((field) => ({ id: field.id ?? field.ID ?? '', label: field.name == null ? '' : String(field.name) }));
+  .transform((field) => ({
+    id: field.id ?? field.ID ?? '',
+    label: field.name == null ? '' : String(field.name),
+  }));
 
 export const GroupFieldsSchema = z
   .object({

@@ -25,12 +25,19 @@ import {
   type Envelope,
   type FunnelKitClient,
 } from './funnelkit.client.js';
-import { parseContact, parseFields, parseTags, storedValue, toContactData } from './funnelkit.mapping.js';
+import {
+  parseContact,
+  parseFields,
+  parseTags,
+  storedValue,
+  toContactData,
+} from './funnelkit.mapping.js';
 import { ContactSchema, type RawContact } from './funnelkit.schemas.js';
 import { parseFunnelKitWebhook } from './funnelkit.webhook.js';
 
 const USERNAME_REQUIRED = 'required: the WordPress login that owns the application password';
-const PASSWORD_REQUIRED = 'required: create one in WordPress under Users → Profile → Application Passwords';
+const PASSWORD_REQUIRED =
+  'required: create one in WordPress under Users → Profile → Application Passwords';
 
 const settingsSchema = z
   .object({
@@ -56,7 +63,11 @@ const shorten = (text: string): string => (text.length > 60 ? `${text.slice(0, 6
 /** FunnelKit contact ids are numbers; anything else cannot be a contact (and would hit no route). */
 function requireContactId(contactId: string): string {
   const id = contactId.trim();
-  if (!/^\d+$/.test(id)) throw new AppError('CONTACT_NOT_FOUND', `FunnelKit contact ids are numbers; got "${shorten(id)}"`);
+  if (!/^\d+$/.test(id))
+    throw new AppError(
+      'CONTACT_NOT_FOUND',
+      `FunnelKit contact ids are numbers; got "${shorten(id)}"`,
+    );
   return id;
 }
 
@@ -123,7 +134,12 @@ export const funnelkitConnector = {
             query: { search: email.trim(), limit: SEARCH_PAGE, offset: page * SEARCH_PAGE },
           });
           const contacts = rows(envelope).flatMap((row) => parseContact(row) ?? []);
-          const found = contacts.find((contact) => String(contact.email ?? '').trim().toLowerCase() === wanted);
+          const found = contacts.find(
+            (contact) =>
+              String(contact.email ?? '')
+                .trim()
+                .toLowerCase() === wanted,
+          );
           if (found) return found.id;
           const before = seen.size;
           for (const contact of contacts) seen.add(contact.id);
@@ -135,7 +151,9 @@ export const funnelkitConnector = {
       async listTags(): Promise<CrmTag[]> {
         const tags = new Map<string, CrmTag>();
         for (let page = 0; page < MAX_PAGES; page += 1) {
-          const envelope = await client.call('GET', 'tags', 'tag list', { query: { limit: TAG_PAGE, offset: page * TAG_PAGE } });
+          const envelope = await client.call('GET', 'tags', 'tag list', {
+            query: { limit: TAG_PAGE, offset: page * TAG_PAGE },
+          });
           const before = tags.size;
           for (const tag of parseTags(envelope.result)) tags.set(tag.id, tag);
           // A short page ends the list; so does a page with nothing new (a site that ignores offset).
@@ -148,7 +166,8 @@ export const funnelkitConnector = {
         const answer = await client.send('GET', 'groupfields');
         if (isSuccess(answer)) return parseFields(answer.body?.result);
         // A site without any custom field answers 500 "No fields found"; the standard ones remain.
-        if (answer.response.status === 500 && /no fields found/i.test(messageOf(answer))) return parseFields(undefined);
+        if (answer.response.status === 500 && /no fields found/i.test(messageOf(answer)))
+          return parseFields(undefined);
         throw errorForAnswer(answer, 'field list');
       },
 
@@ -156,12 +175,18 @@ export const funnelkitConnector = {
         const id = requireContactId(contactId);
         if (Object.keys(fields).length === 0) return;
         const what = `update contact ${id}`;
-        const envelope = await client.call('POST', `contacts/${id}/fields`, what, { json: { fields, status: true } });
+        const envelope = await client.call('POST', `contacts/${id}/fields`, what, {
+          json: { fields, status: true },
+        });
         const said = typeof envelope.message === 'string' ? envelope.message.trim() : '';
         // "Unable to Update fields" means nothing changed: fine when the values are already there.
-        let after = said.toLowerCase() === UNCHANGED_MESSAGE ? undefined : parseContact(envelope.result);
+        let after =
+          said.toLowerCase() === UNCHANGED_MESSAGE ? undefined : parseContact(envelope.result);
         // A returned contact that leaves a written field out proves nothing: read it back.
-        if (!after || Object.keys(fields).some((field) => after && storedValue(after, field) === undefined)) {
+        if (
+          !after ||
+          Object.keys(fields).some((field) => after && storedValue(after, field) === undefined)
+        ) {
           after = await fetchContact(id, what);
         }
         const missing = unstored(after, fields);

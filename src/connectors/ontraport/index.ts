@@ -27,7 +27,13 @@ import {
   optionFieldsOf,
   type OptionField,
 } from './ontraport.mapping.js';
-import { CONTACT_OBJECT_ID, MetaSchema, RecordSchema, TAG_OBJECT_ID, TagRowSchema } from './ontraport.schemas.js';
+import {
+  CONTACT_OBJECT_ID,
+  MetaSchema,
+  RecordSchema,
+  TAG_OBJECT_ID,
+  TagRowSchema,
+} from './ontraport.schemas.js';
 import { parseOntraportWebhook } from './ontraport.webhook.js';
 
 /** Ontraport's largest (and default) page of `GET /objects`. */
@@ -43,12 +49,20 @@ const META_REUSE_MS = 60_000;
 /** A switch that also takes the text the CLI stores (`--set dropdown_labels=false`). */
 const flag = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])])
-  .transform((value) => (typeof value === 'boolean' ? value : ['true', '1', 'yes', 'on'].includes(value)));
+  .transform((value) =>
+    typeof value === 'boolean' ? value : ['true', '1', 'yes', 'on'].includes(value),
+  );
 
 const settingsSchema = z
   .object({
-    app_id: z.string().trim().min(1, 'app_id is required (Ontraport: Administration → Integrations → API keys)'),
-    api_key: z.string().trim().min(1, 'api_key is required (Ontraport: Administration → Integrations → API keys)'),
+    app_id: z
+      .string()
+      .trim()
+      .min(1, 'app_id is required (Ontraport: Administration → Integrations → API keys)'),
+    api_key: z
+      .string()
+      .trim()
+      .min(1, 'api_key is required (Ontraport: Administration → Integrations → API keys)'),
     /** Show dropdown and multi-select values by their labels instead of option ids. */
     dropdown_labels: flag.default(true),
   })
@@ -87,8 +101,10 @@ export const ontraportConnector = {
     };
 
     /** Option labels of dropdown and multi-select fields, read once for the runs this instance serves. */
-    const optionFields = createExpiringCache<Map<string, OptionField>>(clock, META_REUSE_MS, async () =>
-      optionFieldsOf(await fieldMeta('field meta')),
+    const optionFields = createExpiringCache<Map<string, OptionField>>(
+      clock,
+      META_REUSE_MS,
+      async () => optionFieldsOf(await fieldMeta('field meta')),
     );
 
     /** The contact's fields as text, exactly as Ontraport holds them. */
@@ -147,7 +163,11 @@ export const ontraportConnector = {
           const data = await client.call({
             method: 'GET',
             path: '/objects',
-            query: { objectID: TAG_OBJECT_ID, start: String(page * TAG_PAGE_SIZE), range: String(TAG_PAGE_SIZE) },
+            query: {
+              objectID: TAG_OBJECT_ID,
+              start: String(page * TAG_PAGE_SIZE),
+              range: String(TAG_PAGE_SIZE),
+            },
             what: `tags (page ${page + 1})`,
             scope: 'account',
           });
@@ -159,7 +179,8 @@ export const ontraportConnector = {
             fresh += 1;
             // Tags of custom objects share the list; a missing type is an older account's contact tag.
             const type = tag.data.object_type_id;
-            if (type === undefined || type === CONTACT_OBJECT_ID) tags.set(tag.data.tag_id, tag.data.tag_name);
+            if (type === undefined || type === CONTACT_OBJECT_ID)
+              tags.set(tag.data.tag_id, tag.data.tag_name);
           }
           if (rows.length < TAG_PAGE_SIZE || fresh === 0) break;
         }

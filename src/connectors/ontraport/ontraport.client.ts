@@ -5,7 +5,13 @@
  * connection's timeout and rate limiter apply.
  */
 import { AppError } from '../../errors.js';
-import { bodyExcerpt, parseJson, retryAfterMs, type HttpClient, type HttpResponse } from '../http-client.js';
+import {
+  bodyExcerpt,
+  parseJson,
+  retryAfterMs,
+  type HttpClient,
+  type HttpResponse,
+} from '../http-client.js';
 
 export interface OntraportCredentials {
   readonly appId: string;
@@ -37,17 +43,27 @@ export interface OntraportClient {
 /** Ontraport's plain-text answer for a record that does not exist (404 today, 400 in older accounts). */
 const NOT_FOUND_TEXT = /object not found/i;
 
-export function createOntraportClient(http: HttpClient, baseUrl: string, credentials: OntraportCredentials): OntraportClient {
+export function createOntraportClient(
+  http: HttpClient,
+  baseUrl: string,
+  credentials: OntraportCredentials,
+): OntraportClient {
   const base = baseUrl.replace(/\/+$/, '');
   const headers = { 'Api-Appid': credentials.appId, 'Api-Key': credentials.apiKey };
 
   const send = (request: OntraportCall): Promise<HttpResponse> => {
     const query = request.query ? `?${new URLSearchParams(request.query).toString()}` : '';
-    return http.send({ method: request.method, url: `${base}${request.path}${query}`, headers, json: request.json });
+    return http.send({
+      method: request.method,
+      url: `${base}${request.path}${query}`,
+      headers,
+      json: request.json,
+    });
   };
 
   const read = (response: HttpResponse, request: OntraportCall): unknown => {
-    if (response.status < 200 || response.status >= 300) throw failureOf(response, request.what, request.scope);
+    if (response.status < 200 || response.status >= 300)
+      throw failureOf(response, request.what, request.scope);
     return envelopeData(response, request.what);
   };
 
@@ -70,7 +86,11 @@ export function envelopeData(response: HttpResponse, what: string): unknown {
     );
   }
   const code = 'code' in body ? Number(body.code) : 0;
-  if (code !== 0) throw new AppError('CRM_REJECTED', `${what}: Ontraport answered code ${code}: ${messageOf(response)}`);
+  if (code !== 0)
+    throw new AppError(
+      'CRM_REJECTED',
+      `${what}: Ontraport answered code ${code}: ${messageOf(response)}`,
+    );
   return body.data;
 }
 
@@ -103,14 +123,20 @@ export function failureOf(response: HttpResponse, what: string, scope: CallScope
   const { status } = response;
   const message = messageOf(response);
   if (status === 401 || status === 403) {
-    const hint = status === 401 ? 'check app_id and api_key' : 'the API key\u2019s owner lacks the permission';
+    const hint =
+      status === 401 ? 'check app_id and api_key' : 'the API key\u2019s owner lacks the permission';
     return new AppError('CRM_AUTH_FAILED', `${status} ${what}: ${message} (${hint})`);
   }
-  if (scope === 'contact' && (status === 404 || (status === 400 && NOT_FOUND_TEXT.test(response.text)))) {
+  if (
+    scope === 'contact' &&
+    (status === 404 || (status === 400 && NOT_FOUND_TEXT.test(response.text)))
+  ) {
     return new AppError('CONTACT_NOT_FOUND', `${what}: Ontraport answered ${status} ${message}`);
   }
   if (status === 429) {
-    return new AppError('CRM_RATE_LIMITED', `${what}: ${message}`, { retryAfterMs: rateLimitWaitMs(response.headers) });
+    return new AppError('CRM_RATE_LIMITED', `${what}: ${message}`, {
+      retryAfterMs: rateLimitWaitMs(response.headers),
+    });
   }
   if (status >= 500) return new AppError('CRM_UNAVAILABLE', `${status} ${what}: ${message}`);
   const hint = status === 404 ? ' (is the API URL right?)' : '';

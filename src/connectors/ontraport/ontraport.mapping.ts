@@ -21,13 +21,16 @@ export function decodeIdList(value: string): string[] {
 export function asFieldText(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
   return JSON.stringify(value);
 }
 
 /** A contact's fields as text, exactly as Ontraport holds them. */
 export function fieldTexts(record: Readonly<Record<string, unknown>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, asFieldText(value)]));
+  return Object.fromEntries(
+    Object.entries(record).map(([key, value]) => [key, asFieldText(value)]),
+  );
 }
 
 /** Option id → label for one field whose values are option ids. */
@@ -51,7 +54,9 @@ export function labelOptions(
     const value = Object.hasOwn(fields, key) ? fields[key] : undefined;
     if (value === undefined || value.trim() === '') continue;
     const ids = field.kind === 'list' ? decodeIdList(value) : [value.trim()];
-    labelled[key] = ids.map((id) => (Object.hasOwn(field.options, id) ? field.options[id] : undefined) ?? id).join(', ');
+    labelled[key] = ids
+      .map((id) => (Object.hasOwn(field.options, id) ? field.options[id] : undefined) ?? id)
+      .join(', ');
   }
   return labelled;
 }
@@ -62,7 +67,9 @@ export function contactFieldsOf(meta: Meta): Record<string, FieldMeta> {
 }
 
 /** Dropdown (`drop`) and multi-select (`list`) fields with their option labels. */
-export function optionFieldsOf(fields: Readonly<Record<string, FieldMeta>>): Map<string, OptionField> {
+export function optionFieldsOf(
+  fields: Readonly<Record<string, FieldMeta>>,
+): Map<string, OptionField> {
   const result = new Map<string, OptionField>();
   for (const [key, meta] of Object.entries(fields)) {
     if (meta.type !== 'drop' && meta.type !== 'list') continue;
@@ -70,7 +77,9 @@ export function optionFieldsOf(fields: Readonly<Record<string, FieldMeta>>): Map
     if (!options.success) continue;
     result.set(key, {
       kind: meta.type,
-      options: Object.fromEntries(Object.entries(options.data).map(([id, label]) => [id, asFieldText(label)])),
+      options: Object.fromEntries(
+        Object.entries(options.data).map(([id, label]) => [id, asFieldText(label)]),
+      ),
     });
   }
   return result;
@@ -78,7 +87,11 @@ export function optionFieldsOf(fields: Readonly<Record<string, FieldMeta>>): Map
 
 /** Contact fields for the mapping, by key with their alias as label. */
 export function fieldList(fields: Readonly<Record<string, FieldMeta>>): CrmField[] {
-  return Object.entries(fields).map(([id, meta]) => ({ id, label: meta.alias?.trim() || id, type: meta.type }));
+  return Object.entries(fields).map(([id, meta]) => ({
+    id,
+    label: meta.alias?.trim() || id,
+    type: meta.type,
+  }));
 }
 
 /** The contact id in a getByEmail `data`: `{id}` normally, `[]` or `{}` when there is none. */

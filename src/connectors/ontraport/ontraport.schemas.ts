@@ -15,7 +15,11 @@ export const RecordSchema = z.record(z.string(), z.unknown());
 
 /** One row of `GET /objects?objectID=14`. */
 export const TagRowSchema = z
-  .object({ tag_id: z.coerce.string(), tag_name: z.coerce.string(), object_type_id: z.coerce.string().optional() })
+  .object({
+    tag_id: z.coerce.string(),
+    tag_name: z.coerce.string(),
+    object_type_id: z.coerce.string().optional(),
+  })
   .loose();
 
 export const FieldMetaSchema = z

@@ -18,7 +18,14 @@ import { createExpiringCache } from '../expiring-cache.js';
 import { parseAnswer } from '../parse-answer.js';
 import type { ConnectorDefinition, ContactData, CrmConnector, CrmField, CrmTag } from '../types.js';
 import { createOrttoClient, ORTTO_API_URLS, ORTTO_REGIONS, orttoApiUrl } from './ortto.client.js';
-import { BUILT_IN_FIELDS, contactFromPerson, customFieldList, mergeValue, TAGS_PSEUDO_FIELD, tagsOf } from './ortto.mapping.js';
+import {
+  BUILT_IN_FIELDS,
+  contactFromPerson,
+  customFieldList,
+  mergeValue,
+  TAGS_PSEUDO_FIELD,
+  tagsOf,
+} from './ortto.mapping.js';
 import {
   CustomFieldsSchema,
   GetByIdsSchema,
@@ -31,7 +38,10 @@ import { parseOrttoWebhook } from './ortto.webhook.js';
 
 const settingsSchema = z
   .object({
-    api_key: z.string().trim().min(1, 'api_key is required: the private key of an Ortto "Custom API" data source'),
+    api_key: z
+      .string()
+      .trim()
+      .min(1, 'api_key is required: the private key of an Ortto "Custom API" data source'),
     region: z
       .preprocess(
         (value) => (typeof value === 'string' ? value.trim().toLowerCase() || 'rest' : value),
@@ -46,7 +56,8 @@ type OrttoSettings = z.infer<typeof settingsSchema>;
 const CUSTOM_FIELDS_TTL_MS = 60_000;
 
 /** Checks an answer of `route` against its schema. */
-const parse = <T>(schema: z.ZodType<T>, body: unknown, route: string): T => parseAnswer(schema, body, 'Ortto', route);
+const parse = <T>(schema: z.ZodType<T>, body: unknown, route: string): T =>
+  parseAnswer(schema, body, 'Ortto', route);
 
 export const orttoConnector = {
   type: 'ortto',
@@ -81,7 +92,8 @@ export const orttoConnector = {
         : contacts && Object.hasOwn(contacts, contactId)
           ? contacts[contactId]
           : undefined;
-      if (!person) throw new AppError('CONTACT_NOT_FOUND', `Ortto has no person with id ${contactId}`);
+      if (!person)
+        throw new AppError('CONTACT_NOT_FOUND', `Ortto has no person with id ${contactId}`);
       return person;
     };
 
@@ -91,7 +103,10 @@ export const orttoConnector = {
       async loadContact(contactId): Promise<ContactData> {
         const custom = await customFields.get();
         const wanted = new Set([...BUILT_IN_FIELDS, ...custom].map((field) => field.id));
-        return contactFromPerson(contactId, await getPerson(contactId, [...wanted, TAGS_PSEUDO_FIELD]));
+        return contactFromPerson(
+          contactId,
+          await getPerson(contactId, [...wanted, TAGS_PSEUDO_FIELD]),
+        );
       },
       async getContactTags(contactId) {
         return tagsOf(await getPerson(contactId, [TAGS_PSEUDO_FIELD]));
@@ -106,7 +121,9 @@ export const orttoConnector = {
         return parse(PersonListSchema, body, route).contacts?.[0]?.id ?? null;
       },
       async listTags(): Promise<CrmTag[]> {
-        const names = (parse(TagsSchema, await client.post('tags/get', {}), 'tags/get') ?? []).map((tag) => tag.name);
+        const names = (parse(TagsSchema, await client.post('tags/get', {}), 'tags/get') ?? []).map(
+          (tag) => tag.name,
+        );
         return [...new Set(names)].map((name) => ({ id: name, label: name }));
       },
       async listFields(): Promise<CrmField[]> {
@@ -114,7 +131,9 @@ export const orttoConnector = {
       },
       async updateContact(contactId, fields) {
         if (Object.keys(fields).length === 0) return;
-        const values = Object.fromEntries(Object.entries(fields).map(([fieldId, text]) => [fieldId, mergeValue(fieldId, text)]));
+        const values = Object.fromEntries(
+          Object.entries(fields).map(([fieldId, text]) => [fieldId, mergeValue(fieldId, text)]),
+        );
         const route = 'person/merge';
         // Synchronous, so the answer says whether this person was written; the calls are rare
         // (one per created user) and the connection's rate limiter bounds their concurrency.
@@ -125,7 +144,10 @@ export const orttoConnector = {
         });
         const outcome = parse(MergeSchema, body, route).people?.[0];
         if (outcome?.status === 'invalid' || outcome?.error) {
-          throw new AppError('CRM_REJECTED', `${route}: ${outcome.error ?? `person ${contactId} was not written`}`);
+          throw new AppError(
+            'CRM_REJECTED',
+            `${route}: ${outcome.error ?? `person ${contactId} was not written`}`,
+          );
         }
       },
       async testConnection() {

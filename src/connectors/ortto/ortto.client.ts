@@ -5,7 +5,14 @@
  * which this file turns into our error codes.
  */
 import { AppError } from '../../errors.js';
-import { bodyExcerpt, errorForStatus, parseJson, retryAfterMs, type HttpClient, type HttpResponse } from '../http-client.js';
+import {
+  bodyExcerpt,
+  errorForStatus,
+  parseJson,
+  retryAfterMs,
+  type HttpClient,
+  type HttpResponse,
+} from '../http-client.js';
 
 export const ORTTO_REGIONS = ['rest', 'au', 'eu'] as const;
 export type OrttoRegion = (typeof ORTTO_REGIONS)[number];
@@ -56,7 +63,8 @@ function errorText(body: unknown): string | undefined {
   const { error } = body;
   if (typeof error === 'string' && error.trim() !== '') return error.trim();
   if (isRecord(error)) {
-    if (typeof error.message === 'string' && error.message.trim() !== '') return error.message.trim();
+    if (typeof error.message === 'string' && error.message.trim() !== '')
+      return error.message.trim();
     if (typeof error.code === 'string') return error.code;
   }
   return undefined;
@@ -65,7 +73,8 @@ function errorText(body: unknown): string | undefined {
 /** The wait Ortto asks for on 429: `error["try-in-seconds"]`, else a Retry-After header. */
 export function orttoRetryAfterMs(response: HttpResponse): number | undefined {
   const body = parseJson(response.text);
-  const seconds = isRecord(body) && isRecord(body.error) ? Number(body.error['try-in-seconds']) : Number.NaN;
+  const seconds =
+    isRecord(body) && isRecord(body.error) ? Number(body.error['try-in-seconds']) : Number.NaN;
   if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
   return retryAfterMs(response.headers);
 }
@@ -83,6 +92,7 @@ export function readAnswer(response: HttpResponse, route: string): unknown {
     throw new AppError('CRM_RATE_LIMITED', message, { retryAfterMs: orttoRetryAfterMs(response) });
   }
   // Ortto routes are fixed paths: a 404 means a wrong API URL, not an unknown person.
-  if (response.status === 404) throw new AppError('CRM_REJECTED', `404 ${message} (check the connection's API URL)`);
+  if (response.status === 404)
+    throw new AppError('CRM_REJECTED', `404 ${message} (check the connection's API URL)`);
   throw errorForStatus(response, message);
 }

@@ -3,7 +3,10 @@ import { z } from 'zod';
 
 export const PersonSchema = z.object({
   id: z.coerce.string(),
-  fields: z.record(z.string(), z.unknown()).nullish().transform((fields) => fields ?? {}),
+  fields: z
+    .record(z.string(), z.unknown())
+    .nullish()
+    .transform((fields) => fields ?? {}),
 });
 export type Person = z.infer<typeof PersonSchema>;
 
@@ -16,7 +19,15 @@ export const PersonListSchema = z.object({ contacts: z.array(PersonSchema).nulli
 /** `person/custom-field/get`. */
 export const CustomFieldsSchema = z.object({
   fields: z
-    .array(z.object({ field: z.object({ id: z.string(), name: z.string().nullish(), display_type: z.string().nullish() }) }))
+    .array(
+      z.object({
+        field: z.object({
+          id: z.string(),
+          name: z.string().nullish(),
+          display_type: z.string().nullish(),
+        }),
+      }),
+    )
     .nullish(),
 });
 export type CustomFields = z.infer<typeof CustomFieldsSchema>;
@@ -24,5 +35,7 @@ export type CustomFields = z.infer<typeof CustomFieldsSchema>;
 export const TagsSchema = z.array(z.object({ name: z.coerce.string() })).nullable();
 /** `person/merge`: one outcome per person sent. */
 export const MergeSchema = z.object({
-  people: z.array(z.object({ status: z.string().nullish(), error: z.string().nullish() })).nullish(),
+  people: z
+    .array(z.object({ status: z.string().nullish(), error: z.string().nullish() }))
+    .nullish(),
 });

@@ -7,7 +7,10 @@ import { AppError } from '../../errors.js';
 import type { CrmConnector } from '../types.js';
 
 const noApi = (what: string): never => {
-  throw new AppError('CRM_REJECTED', `the payload connector has no CRM API to ${what}; send the data in the webhook`);
+  throw new AppError(
+    'CRM_REJECTED',
+    `the payload connector has no CRM API to ${what}; send the data in the webhook`,
+  );
 };
 
 export type PayloadClient = Omit<CrmConnector, 'type' | 'parseWebhook'>;

@@ -8,7 +8,15 @@ import type { ContactData, WebhookInput } from '../types.js';
 import { PayloadBodySchema } from './payload.schemas.js';
 
 /** Parameters of the webhook contract itself, never treated as contact fields. */
-const CONTROL_PARAMS = new Set(['wpf_action', 'access_key', 'contact_id', 'async', 'send_notification', 'role', 'tags']);
+const CONTROL_PARAMS = new Set([
+  'wpf_action',
+  'access_key',
+  'contact_id',
+  'async',
+  'send_notification',
+  'role',
+  'tags',
+]);
 
 /** The contact the webhook describes; tags are names, each its own id and label. */
 export function contactFromWebhook(input: WebhookInput, contactId: string): ContactData {

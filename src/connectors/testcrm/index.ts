@@ -36,21 +36,32 @@ export const testCrmConnector = {
   unmappedFieldsAsMeta: false,
   timeoutMs: 10_000,
   create(connection, { http }): CrmConnector {
-    const client = createTestCrmClient(http, requireApiUrl(connection), connection.settings.api_key);
-    const get: Get = async (schema, path, what) => parseAnswer(schema, await client.get(path, what), 'the test CRM', what);
+    const client = createTestCrmClient(
+      http,
+      requireApiUrl(connection),
+      connection.settings.api_key,
+    );
+    const get: Get = async (schema, path, what) =>
+      parseAnswer(schema, await client.get(path, what), 'the test CRM', what);
 
     return {
       type: 'testcrm',
       parseWebhook: parseTestCrmWebhook,
       async loadContact(contactId): Promise<ContactData> {
         const what = `contact ${contactId}`;
-        return contactFromAnswer(await get(ContactSchema, `/contacts/${encodeURIComponent(contactId)}`, what));
+        return contactFromAnswer(
+          await get(ContactSchema, `/contacts/${encodeURIComponent(contactId)}`, what),
+        );
       },
       async getContactTags(contactId) {
         return [...((await this.loadContact(contactId)).tags ?? [])];
       },
       async findContactByEmail(email) {
-        const rows = await get(ContactSearchSchema, `/contacts?email=${encodeURIComponent(email)}`, 'contact search');
+        const rows = await get(
+          ContactSearchSchema,
+          `/contacts?email=${encodeURIComponent(email)}`,
+          'contact search',
+        );
         return rows.find((row) => row.email.toLowerCase() === email.toLowerCase())?.id ?? null;
       },
       async listTags(): Promise<CrmTag[]> {
@@ -60,7 +71,11 @@ export const testCrmConnector = {
         return get(FieldsSchema, '/fields', 'fields');
       },
       async updateContact(contactId, fields) {
-        await client.patch(`/contacts/${encodeURIComponent(contactId)}`, { fields }, `update contact ${contactId}`);
+        await client.patch(
+          `/contacts/${encodeURIComponent(contactId)}`,
+          { fields },
+          `update contact ${contactId}`,
+        );
       },
       async testConnection() {
         await client.get('/tags', 'connection test');

@@ -2,7 +2,13 @@
  * The test CRM's HTTP side: bearer token, JSON both ways, `{error}` bodies
  * read into our error codes by status.
  */
-import { bodyExcerpt, errorForStatus, parseJson, type HttpClient, type HttpResponse } from '../http-client.js';
+import {
+  bodyExcerpt,
+  errorForStatus,
+  parseJson,
+  type HttpClient,
+  type HttpResponse,
+} from '../http-client.js';
 
 export interface TestCrmClient {
   /** GETs `path` and returns the parsed JSON; throws AppError on any failure. */
@@ -17,7 +23,11 @@ function expectOk(response: HttpResponse, what: string): unknown {
   throw errorForStatus(response, `${what}: ${message}`);
 }
 
-export function createTestCrmClient(http: HttpClient, apiUrl: string, apiKey: string): TestCrmClient {
+export function createTestCrmClient(
+  http: HttpClient,
+  apiUrl: string,
+  apiKey: string,
+): TestCrmClient {
   const base = apiUrl.replace(/\/+$/, '');
   const headers = { authorization: `Bearer ${apiKey}` };
   return {

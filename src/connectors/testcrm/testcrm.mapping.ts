@@ -4,7 +4,10 @@ import type { TestCrmContact } from './testcrm.schemas.js';
 
 export function contactFromAnswer(contact: TestCrmContact): ContactData {
   const fields = Object.fromEntries(
-    Object.entries(contact.fields).map(([key, value]) => [key, value === null ? '' : String(value)]),
+    Object.entries(contact.fields).map(([key, value]) => [
+      key,
+      value === null ? '' : String(value),
+    ]),
   );
   return { id: contact.id, email: contact.email ?? undefined, fields, tags: contact.tags };
 }

@@ -15,4 +15,6 @@ export const ContactSearchSchema = z.array(z.object({ id: z.coerce.string(), ema
 /** `GET /tags`. */
 export const TagsSchema = z.array(z.object({ id: z.coerce.string(), label: z.string() }));
 /** `GET /fields`. */
-export const FieldsSchema = z.array(z.object({ id: z.string(), label: z.string(), type: z.string().optional() }));
+export const FieldsSchema = z.array(
+  z.object({ id: z.string(), label: z.string(), type: z.string().optional() }),
+);

@@ -2,5 +2,8 @@
 import type { ParsedWebhook, WebhookInput } from '../types.js';
 
 export function parseTestCrmWebhook({ params }: WebhookInput): ParsedWebhook {
-  return { contactId: params.contact_id?.trim() || undefined, email: params.email?.trim() || undefined };
+  return {
+    contactId: params.contact_id?.trim() || undefined,
+    email: params.email?.trim() || undefined,
+  };
 }

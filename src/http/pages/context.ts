@@ -64,25 +64,40 @@ export const PASSWORD_INPUT_MAX = 4096;
 /** A single-valued text input; absent counts as empty, a repeated key or an object is refused. */
 export const text = (max: number) => z.string().max(max).default('');
 
-function parseInput<T extends z.ZodRawShape>(input: unknown, shape: T, what: string): z.output<z.ZodObject<T>> {
+function parseInput<T extends z.ZodRawShape>(
+  input: unknown,
+  shape: T,
+  what: string,
+): z.output<z.ZodObject<T>> {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new AppError('INVALID_REQUEST', `the ${what} could not be read`);
   }
   const parsed = z.object(shape).safeParse(input);
   if (!parsed.success) {
-    const fields = [...new Set(parsed.error.issues.map((issue) => String(issue.path[0] ?? '')))].filter((name) => name !== '');
-    throw new AppError('INVALID_REQUEST', `unexpected value for ${fields.map((name) => `"${name}"`).join(', ') || `the ${what}`}`);
+    const fields = [
+      ...new Set(parsed.error.issues.map((issue) => String(issue.path[0] ?? ''))),
+    ].filter((name) => name !== '');
+    throw new AppError(
+      'INVALID_REQUEST',
+      `unexpected value for ${fields.map((name) => `"${name}"`).join(', ') || `the ${what}`}`,
+    );
   }
   return parsed.data;
 }
 
 /** The fields of a posted form (any other fields are ignored). */
-export function readForm<T extends z.ZodRawShape>(request: FastifyRequest, shape: T): z.output<z.ZodObject<T>> {
+export function readForm<T extends z.ZodRawShape>(
+  request: FastifyRequest,
+  shape: T,
+): z.output<z.ZodObject<T>> {
   if (request.bodyProblem) throw new AppError('INVALID_REQUEST', 'the form could not be read');
   return parseInput(request.body ?? {}, shape, 'form');
 }
 
-export function readQuery<T extends z.ZodRawShape>(request: FastifyRequest, shape: T): z.output<z.ZodObject<T>> {
+export function readQuery<T extends z.ZodRawShape>(
+  request: FastifyRequest,
+  shape: T,
+): z.output<z.ZodObject<T>> {
   return parseInput(request.query ?? {}, shape, 'address');
 }
 

@@ -29,7 +29,10 @@ export function csrfCookieName(https: boolean): string {
 }
 
 /** Used when the error is that the settings could not be read. */
-const FALLBACK_SITE: SiteSettings = { site_name: SETTINGS.site_name.default, site_url: SETTINGS.site_url.default };
+const FALLBACK_SITE: SiteSettings = {
+  site_name: SETTINGS.site_name.default,
+  site_url: SETTINGS.site_url.default,
+};
 
 /** The token is read from the form field only; a repeated field is no token. */
 function formToken(request: FastifyRequest): string | undefined {
@@ -38,8 +41,18 @@ function formToken(request: FastifyRequest): string | undefined {
   return typeof body._csrf === 'string' ? body._csrf : undefined;
 }
 
-function errorPage(reply: FastifyReply, site: SiteSettings, status: number, title: string, text: string): FastifyReply {
-  return sendPage(reply, status, accountPage(site, title, `${paragraph(text)}\n${links([['/login', 'Go to the login page']])}`));
+function errorPage(
+  reply: FastifyReply,
+  site: SiteSettings,
+  status: number,
+  title: string,
+  text: string,
+): FastifyReply {
+  return sendPage(
+    reply,
+    status,
+    accountPage(site, title, `${paragraph(text)}\n${links([['/login', 'Go to the login page']])}`),
+  );
 }
 
 export async function registerAccountPages(app: FastifyInstance, deps: AppDeps): Promise<void> {
@@ -48,7 +61,9 @@ export async function registerAccountPages(app: FastifyInstance, deps: AppDeps):
   // Signed, so a cookie someone else planted (with a secret they know, and tokens to match) is refused.
   // The key is derived from the encryption key, so every process that shares it signs alike and
   // a database dump alone cannot forge cookies.
-  await app.register(cookie, { secret: deps.sealer.digest('crm-bridge cookie signing key').toString('base64url') });
+  await app.register(cookie, {
+    secret: deps.sealer.digest('crm-bridge cookie signing key').toString('base64url'),
+  });
   await app.register(csrf, {
     cookieKey: csrfCookieName(deps.publicUrl().startsWith('https:')),
     cookieOpts: { signed: true, httpOnly: true, sameSite: 'lax', path: '/' },
@@ -57,38 +72,81 @@ export async function registerAccountPages(app: FastifyInstance, deps: AppDeps):
   app.decorateRequest('pageSettings', undefined);
 
   app.addHook('onSend', async (request, reply, payload) => {
-    reply.header('content-security-policy', pageSecurityPolicy(request.pageSettings?.site_url ?? ''));
+    reply.header(
+      'content-security-policy',
+      pageSecurityPolicy(request.pageSettings?.site_url ?? ''),
+    );
     return payload;
   });
 
   /** Refused input leaves a line in the activity log (the what, never the values). */
   const refused = (request: FastifyRequest, why: string) =>
-    recordActivity(pageDeps, { level: 'notice', action: 'page', message: `Refused ${request.method} ${request.url.split('?')[0]}: ${why}`, data: { ip: request.ip } }).catch(
-      (error: unknown) => request.log.warn({ err: error }, 'could not write the activity log'),
+    recordActivity(pageDeps, {
+      level: 'notice',
+      action: 'page',
+      message: `Refused ${request.method} ${request.url.split('?')[0]}: ${why}`,
+      data: { ip: request.ip },
+    }).catch((error: unknown) =>
+      request.log.warn({ err: error }, 'could not write the activity log'),
     );
 
-  app.setErrorHandler(async (error: Error & { code?: string; statusCode?: number }, request, reply) => {
-    const site = request.pageSettings ?? (await loadSettings(deps.db, deps.settingOverrides).catch(() => undefined)) ?? FALLBACK_SITE;
-    if (error.code?.startsWith('FST_CSRF_')) {
-      await refused(request, 'missing or stale form token');
-      return errorPage(reply, site, ERRORS.CSRF_FAILED.status, 'The form has expired', `${ERRORS.CSRF_FAILED.message}.`);
-    }
-    if (isAppError(error) && error.status < 500) {
-      if (error.code === 'INVALID_REQUEST') await refused(request, error.message);
-      return errorPage(reply, site, error.status, ERRORS[error.code].message, `${error.message}.`);
-    }
-    if (error.statusCode === 413) {
-      await refused(request, 'the form is too large');
-      return errorPage(reply, site, 413, 'The form is too large', 'Please shorten what you entered and try again.');
-    }
-    if (error.statusCode !== undefined && error.statusCode < 500) {
-      await refused(request, error.message);
-      return errorPage(reply, site, error.statusCode, ERRORS.INVALID_REQUEST.message, 'The form could not be read. Reload the page and try again.');
-    }
-    request.log.error({ err: error, url: redactUrl(request.url) }, 'account page failed');
-    reply.header('retry-after', '30');
-    return errorPage(reply, site, 503, 'Temporarily unavailable', 'Something went wrong on our side. Please try again in a moment.');
-  });
+  app.setErrorHandler(
+    async (error: Error & { code?: string; statusCode?: number }, request, reply) => {
+      const site =
+        request.pageSettings ??
+        (await loadSettings(deps.db, deps.settingOverrides).catch(() => undefined)) ??
+        FALLBACK_SITE;
+      if (error.code?.startsWith('FST_CSRF_')) {
+        await refused(request, 'missing or stale form token');
+        return errorPage(
+          reply,
+          site,
+          ERRORS.CSRF_FAILED.status,
+          'The form has expired',
+          `${ERRORS.CSRF_FAILED.message}.`,
+        );
+      }
+      if (isAppError(error) && error.status < 500) {
+        if (error.code === 'INVALID_REQUEST') await refused(request, error.message);
+        return errorPage(
+          reply,
+          site,
+          error.status,
+          ERRORS[error.code].message,
+          `${error.message}.`,
+        );
+      }
+      if (error.statusCode === 413) {
+        await refused(request, 'the form is too large');
+        return errorPage(
+          reply,
+          site,
+          413,
+          'The form is too large',
+          'Please shorten what you entered and try again.',
+        );
+      }
+      if (error.statusCode !== undefined && error.statusCode < 500) {
+        await refused(request, error.message);
+        return errorPage(
+          reply,
+          site,
+          error.statusCode,
+          ERRORS.INVALID_REQUEST.message,
+          'The form could not be read. Reload the page and try again.',
+        );
+      }
+      request.log.error({ err: error, url: redactUrl(request.url) }, 'account page failed');
+      reply.header('retry-after', '30');
+      return errorPage(
+        reply,
+        site,
+        503,
+        'Temporarily unavailable',
+        'Something went wrong on our side. Please try again in a moment.',
+      );
+    },
+  );
 
   registerLoginPages(app, pageDeps);
   registerLogoutPages(app, pageDeps);

@@ -60,7 +60,9 @@ const FORM_ERROR_ID = 'form-error';
 
 function errorBlock(id: string, messages: readonly string[]): string {
   const content =
-    messages.length === 1 ? escapeHtml(messages[0]) : `<ul>${messages.map((message) => `<li>${escapeHtml(message)}</li>`).join('')}</ul>`;
+    messages.length === 1
+      ? escapeHtml(messages[0])
+      : `<ul>${messages.map((message) => `<li>${escapeHtml(message)}</li>`).join('')}</ul>`;
   return `<div id="${id}" class="error" role="alert">${content}</div>`;
 }
 

@@ -11,7 +11,12 @@ export function registerLogoutPages(app: FastifyInstance, deps: PageDeps): void 
   app.get('/logout', async (request, reply) => {
     const settings = await settingsFor(deps, request);
     const session = await currentSession(deps, request);
-    if (!session) return sendPage(reply, 200, accountPage(settings, 'You are not logged in', links([['/login', 'Log in']])));
+    if (!session)
+      return sendPage(
+        reply,
+        200,
+        accountPage(settings, 'You are not logged in', links([['/login', 'Log in']])),
+      );
     const body = `${paragraph(`You are logged in as ${session.user.login}.`)}\n${buttonForm('/logout', csrfToken(deps, request, reply), 'Log out')}`;
     return sendPage(reply, 200, accountPage(settings, 'Log out', body));
   });
@@ -20,7 +25,18 @@ export function registerLogoutPages(app: FastifyInstance, deps: PageDeps): void 
     const settings = await settingsFor(deps, request);
     const session = await currentSession(deps, request);
     await endSession(deps, request, reply);
-    if (session) await recordActivity(deps, { level: 'info', action: 'login', userId: session.user.id, message: 'Logged out', data: { ip: request.ip } });
-    return sendPage(reply, 200, accountPage(settings, 'You are logged out', links([['/login', 'Log in again']])));
+    if (session)
+      await recordActivity(deps, {
+        level: 'info',
+        action: 'login',
+        userId: session.user.id,
+        message: 'Logged out',
+        data: { ip: request.ip },
+      });
+    return sendPage(
+      reply,
+      200,
+      accountPage(settings, 'You are logged out', links([['/login', 'Log in again']])),
+    );
   });
 }

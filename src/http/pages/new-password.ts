@@ -7,7 +7,11 @@ import type { FieldErrors, FieldSpec } from './layout.js';
 type PolicySettings = Pick<Settings, 'password_min_length' | 'site_name'>;
 
 /** Problems with the chosen password, by field; empty when it may be used. */
-export function newPasswordErrors(input: { password: string; confirm: string }, user: UserRow, settings: PolicySettings): FieldErrors {
+export function newPasswordErrors(
+  input: { password: string; confirm: string },
+  user: UserRow,
+  settings: PolicySettings,
+): FieldErrors {
   if (input.password === '') return { password: ['Enter a new password.'] };
   const errors: FieldErrors = {};
   const check = checkPassword(input.password, {
@@ -33,6 +37,12 @@ export function newPasswordFields(settings: PolicySettings, errors: FieldErrors)
       hint: `At least ${settings.password_min_length} characters. A few unrelated words make a strong password that is easy to remember.`,
       errors: errors.password,
     },
-    { name: 'confirm', label: 'New password again', type: 'password', autocomplete: 'new-password', errors: errors.confirm },
+    {
+      name: 'confirm',
+      label: 'New password again',
+      type: 'password',
+      autocomplete: 'new-password',
+      errors: errors.confirm,
+    },
   ];
 }

@@ -18,7 +18,11 @@ function isSitePage(target: string, siteUrl: string): boolean {
   if (!siteUrl) return false;
   try {
     const url = new URL(target);
-    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === new URL(siteUrl).origin && target.startsWith(url.origin);
+    return (
+      (url.protocol === 'https:' || url.protocol === 'http:') &&
+      url.origin === new URL(siteUrl).origin &&
+      target.startsWith(url.origin)
+    );
   } catch {
     return false;
   }

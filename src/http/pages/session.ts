@@ -1,6 +1,11 @@
 /** The login cookie: which session a browser holds, and starting and ending one. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { createSession, deleteSession, resumeSession, type ActiveSession } from '../../accounts/sessions.repository.js';
+import {
+  createSession,
+  deleteSession,
+  resumeSession,
+  type ActiveSession,
+} from '../../accounts/sessions.repository.js';
 import type { Settings } from '../../settings/settings.js';
 import type { UserRow } from '../../storage/schema.js';
 import { isSecure, type PageDeps } from './context.js';
@@ -16,7 +21,10 @@ function cookieOptions(deps: PageDeps, request: FastifyRequest) {
 }
 
 /** The logged-in user of this request, if its cookie names a live session. */
-export async function currentSession(deps: PageDeps, request: FastifyRequest): Promise<BrowserSession | undefined> {
+export async function currentSession(
+  deps: PageDeps,
+  request: FastifyRequest,
+): Promise<BrowserSession | undefined> {
   const secret = request.cookies[SESSION_COOKIE];
   if (!secret) return undefined;
   const session = await resumeSession(deps.db, secret, deps.clock.now());
@@ -38,11 +46,22 @@ export async function startSession(
   if (previous) await deleteSession(deps.db, previous);
   const ttlMs = settings.session_hours * 3_600_000;
   const userAgent = request.headers['user-agent'];
-  const { secret } = await createSession(deps.db, { userId: user.id, ttlMs, ip: request.ip, userAgent: userAgent ?? null }, deps.clock.now());
-  reply.setCookie(SESSION_COOKIE, secret, { ...cookieOptions(deps, request), maxAge: Math.floor(ttlMs / 1000) });
+  const { secret } = await createSession(
+    deps.db,
+    { userId: user.id, ttlMs, ip: request.ip, userAgent: userAgent ?? null },
+    deps.clock.now(),
+  );
+  reply.setCookie(SESSION_COOKIE, secret, {
+    ...cookieOptions(deps, request),
+    maxAge: Math.floor(ttlMs / 1000),
+  });
 }
 
-export async function endSession(deps: PageDeps, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function endSession(
+  deps: PageDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
   const secret = request.cookies[SESSION_COOKIE];
   if (secret) await deleteSession(deps.db, secret);
   reply.clearCookie(SESSION_COOKIE, cookieOptions(deps, request));

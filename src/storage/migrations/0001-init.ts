@@ -4,7 +4,8 @@ import type { DialectName } from '../database.js';
 /** The first schema: directory, connections, inbox, leases, activity log. */
 export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<void> {
   // The one difference in DDL: how an integer key grows.
-  const serial = dialect === 'postgres' ? sql`serial primary key` : sql`integer primary key autoincrement`;
+  const serial =
+    dialect === 'postgres' ? sql`serial primary key` : sql`integer primary key autoincrement`;
 
   await db.schema
     .createTable('settings')
@@ -70,7 +71,11 @@ export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<voi
     .addColumn('added_at', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('user_tags_pk', ['user_id', 'connection_id', 'tag_id'])
     .execute();
-  await db.schema.createIndex('user_tags_by_tag').on('user_tags').columns(['connection_id', 'tag_id']).execute();
+  await db.schema
+    .createIndex('user_tags_by_tag')
+    .on('user_tags')
+    .columns(['connection_id', 'tag_id'])
+    .execute();
 
   await db.schema
     .createTable('contact_links')
@@ -80,7 +85,11 @@ export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<voi
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('contact_links_pk', ['connection_id', 'contact_id'])
     .execute();
-  await db.schema.createIndex('contact_links_by_user').on('contact_links').column('user_id').execute();
+  await db.schema
+    .createIndex('contact_links_by_user')
+    .on('contact_links')
+    .column('user_id')
+    .execute();
 
   await db.schema
     .createTable('connections')
@@ -150,9 +159,21 @@ export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<voi
     .addColumn('message', 'text', (c) => c.notNull())
     .addColumn('data', 'text')
     .execute();
-  await db.schema.createIndex('activity_log_by_contact').on('activity_log').columns(['contact_id', 'id']).execute();
-  await db.schema.createIndex('activity_log_by_user').on('activity_log').columns(['user_id', 'id']).execute();
-  await db.schema.createIndex('activity_log_by_event').on('activity_log').columns(['event_id', 'id']).execute();
+  await db.schema
+    .createIndex('activity_log_by_contact')
+    .on('activity_log')
+    .columns(['contact_id', 'id'])
+    .execute();
+  await db.schema
+    .createIndex('activity_log_by_user')
+    .on('activity_log')
+    .columns(['user_id', 'id'])
+    .execute();
+  await db.schema
+    .createIndex('activity_log_by_event')
+    .on('activity_log')
+    .columns(['event_id', 'id'])
+    .execute();
 
   const roles: Array<[string, string, number]> = [
     ['administrator', 'Administrator', 1],

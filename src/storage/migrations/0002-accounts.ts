@@ -3,7 +3,8 @@ import type { DialectName } from '../database.js';
 
 /** Mail queue, password links, login sessions, API tokens and rate-limit counters. */
 export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<void> {
-  const serial = dialect === 'postgres' ? sql`serial primary key` : sql`integer primary key autoincrement`;
+  const serial =
+    dialect === 'postgres' ? sql`serial primary key` : sql`integer primary key autoincrement`;
 
   await db.schema
     .createTable('mail_queue')
@@ -23,8 +24,16 @@ export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<voi
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addColumn('sent_at', 'text')
     .execute();
-  await db.schema.createIndex('mail_queue_due').on('mail_queue').columns(['status', 'available_at', 'id']).execute();
-  await db.schema.createIndex('mail_queue_by_user').on('mail_queue').columns(['user_id', 'id']).execute();
+  await db.schema
+    .createIndex('mail_queue_due')
+    .on('mail_queue')
+    .columns(['status', 'available_at', 'id'])
+    .execute();
+  await db.schema
+    .createIndex('mail_queue_by_user')
+    .on('mail_queue')
+    .columns(['user_id', 'id'])
+    .execute();
 
   await db.schema
     .createTable('password_tokens')
@@ -35,7 +44,11 @@ export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<voi
     .addColumn('expires_at', 'text', (c) => c.notNull())
     .addColumn('used_at', 'text')
     .execute();
-  await db.schema.createIndex('password_tokens_by_user').on('password_tokens').column('user_id').execute();
+  await db.schema
+    .createIndex('password_tokens_by_user')
+    .on('password_tokens')
+    .column('user_id')
+    .execute();
 
   await db.schema
     .createTable('sessions')

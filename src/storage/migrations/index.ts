@@ -24,7 +24,8 @@ export async function migrateToLatest(db: Kysely<DB>, dialect: DialectName): Pro
   // schema's tables in the same PostgreSQL database are taken for ours and the migration fails.
   const migrationTableSchema =
     dialect === 'postgres'
-      ? (await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db)).rows[0]?.schema ?? undefined
+      ? ((await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db))
+          .rows[0]?.schema ?? undefined)
       : undefined;
   const migrator = new Migrator({
     db,
@@ -43,7 +44,10 @@ export async function migrateToLatest(db: Kysely<DB>, dialect: DialectName): Pro
   });
   for (let attempt = 1; ; attempt += 1) {
     const outcome: MigrationResultSet = await migrator.migrateToLatest();
-    if (!outcome.error) return (outcome.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    if (!outcome.error)
+      return (outcome.results ?? [])
+        .filter((r) => r.status === 'Success')
+        .map((r) => r.migrationName);
     // Kysely looks for its tables by listing every schema's tables and columns; a schema another
     // client drops during that scan fails it (invalid schema, table or column name). A failed scan
     // migrated nothing, and a real migration error fails the same way each time: look again.
@@ -56,5 +60,9 @@ export async function migrateToLatest(db: Kysely<DB>, dialect: DialectName): Pro
 const VANISHED_OBJECT_CODES = new Set(['3F000', '42P01', '42703']);
 
 function isDroppedSchemaError(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && VANISHED_OBJECT_CODES.has(String((error as { code?: unknown }).code));
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    VANISHED_OBJECT_CODES.has(String((error as { code?: unknown }).code))
+  );
 }
