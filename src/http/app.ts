@@ -224,12 +224,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await sql`select 1`.execute(deps.db);
       return { status: 'ok' };
     } catch {
-      return reply
-        .code(503)
-        .send({
-          status: 'error',
-          error: { code: 'STORAGE_UNAVAILABLE', message: 'database unreachable' },
-        });
+      return reply.code(503).send({
+        status: 'error',
+        error: { code: 'STORAGE_UNAVAILABLE', message: 'database unreachable' },
+      });
     }
   });
 
@@ -254,33 +252,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         return runIntake(request, reply, intakeRequest);
       }
       if (error.statusCode !== undefined && error.statusCode < 500) {
-        return reply
-          .code(error.statusCode)
-          .send({
-            status: 'error',
-            error: { code: error.code ?? 'BAD_REQUEST', message: error.message },
-          });
+        return reply.code(error.statusCode).send({
+          status: 'error',
+          error: { code: error.code ?? 'BAD_REQUEST', message: error.message },
+        });
       }
       request.log.error({ err: error, url: redactUrl(request.url) }, 'request failed');
-      return reply
-        .code(503)
-        .send({
-          status: 'error',
-          error: { code: 'STORAGE_UNAVAILABLE', message: 'Temporarily unavailable; please retry' },
-        });
+      return reply.code(503).send({
+        status: 'error',
+        error: { code: 'STORAGE_UNAVAILABLE', message: 'Temporarily unavailable; please retry' },
+      });
     },
   );
 
   app.setNotFoundHandler((request, reply) =>
-    reply
-      .code(404)
-      .send({
-        status: 'error',
-        error: {
-          code: 'NOT_FOUND',
-          message: `No route for ${request.method} ${request.url.split('?')[0]}`,
-        },
-      }),
+    reply.code(404).send({
+      status: 'error',
+      error: {
+        code: 'NOT_FOUND',
+        message: `No route for ${request.method} ${request.url.split('?')[0]}`,
+      },
+    }),
   );
   // Registered last: awaiting a plugin builds the routes declared so far, and they must see the error handler above.
   await app.register(async (scope) => {

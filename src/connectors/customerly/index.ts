@@ -126,13 +126,11 @@ export const customerlyConnector = {
           label: BUILT_IN_LABELS[id] ?? id,
           type: id === 'email' ? 'email' : 'text',
         }));
-        const attributes = [...keys]
-          .sort()
-          .map((key) => ({
-            id: attributeFieldId(key),
-            label: `Attribute ${key}`,
-            type: 'attribute',
-          }));
+        const attributes = [...keys].sort().map((key) => ({
+          id: attributeFieldId(key),
+          label: `Attribute ${key}`,
+          type: 'attribute',
+        }));
         return [...builtIns, ...attributes];
       },
       async updateContact(contactId, fields) {
