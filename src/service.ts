@@ -12,6 +12,7 @@ import { createConnectionRegistry, type ConnectionRegistry } from './connections
 import { buildApp } from './http/app.js';
 import { createInboxWriter } from './inbox/inbox-writer.js';
 import { createLogger, type Logger } from './logger.js';
+import { createMetrics, type Metrics } from './lib/metrics.js';
 import { createSealer, type Sealer } from './lib/seal.js';
 import {
   createKeyChecker,
@@ -52,6 +53,8 @@ export interface Service {
   readonly intake: Intake;
   readonly app: FastifyInstance;
   readonly logger: Logger;
+  /** Counters and histograms of this process, served at `/metrics`. */
+  readonly metrics: Metrics;
   /** Seals and opens the secrets kept at rest. */
   readonly sealer: Sealer;
   /** The access key as it was when the service started; `created` on the very first start. */
@@ -105,10 +108,12 @@ export async function createService(
       throw error;
     });
 
+  const metrics = createMetrics();
   const registry = createConnectionRegistry(db, clock, {
     settingOverrides: config.settingOverrides,
     secretOverrides: config.secretOverrides,
     sealer,
+    metrics,
   });
   const runWorker = options.runWorker ?? config.runWorker;
   let boundPort: number | undefined;
@@ -143,6 +148,7 @@ export async function createService(
           random: options.random,
           mail,
           sealer,
+          metrics,
         },
         { concurrency: config.workerConcurrency, leaseMs: config.leaseMs, pollMs: config.pollMs },
       )
@@ -158,6 +164,7 @@ export async function createService(
     logger,
     syncWaitMs: config.syncWaitMs,
     keyFailureLimit: config.keyFailureLimit,
+    metrics,
   });
   const app = await buildApp({
     db,
@@ -170,6 +177,9 @@ export async function createService(
     publicUrl,
     mail,
     sealer,
+    metrics,
+    rateLimitUse: () => registry.rateLimitUse(),
+    metricsToken: config.metricsToken,
   });
 
   let closed = false;
@@ -184,6 +194,7 @@ export async function createService(
     intake,
     app,
     logger,
+    metrics,
     sealer,
     accessKey,
     async listen() {

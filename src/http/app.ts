@@ -5,7 +5,7 @@
  * `listen` is the caller's business.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { registerApi } from '../api/index.js';
 import type { Clock } from '../clock.js';
 import { AppError, isAppError } from '../errors.js';
@@ -22,11 +22,12 @@ import {
   parseMultipart,
 } from './body-parsers.js';
 import { renderDebugPage } from './debug-page.js';
+import { registerHealthRoutes, registerRequestTiming, type HealthDeps } from './health.js';
 import { escapeHtml, page } from './html.js';
 import { registerAccountPages } from './pages/index.js';
 import { registerSecurityHeaders } from './security-headers.js';
 
-export interface AppDeps {
+export interface AppDeps extends HealthDeps {
   db: Kysely<DB>;
   intake: Intake;
   logger: Logger | false;
@@ -89,6 +90,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('bodyProblem', undefined);
   // Before any route or scope is added, so that every answer gets them (404s and errors too).
   registerSecurityHeaders(app, { publicUrl: deps.publicUrl });
+  registerRequestTiming(app, deps.metrics);
 
   // Every parser keeps the raw body, and a body that does not parse reaches the
   // handler marked as malformed instead of failing early: it must still be stored.
@@ -219,17 +221,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     return runIntake(request, reply, toIntakeRequest(request, request.params));
   };
-  app.get('/healthz', async (_request, reply) => {
-    try {
-      await sql`select 1`.execute(deps.db);
-      return { status: 'ok' };
-    } catch {
-      return reply.code(503).send({
-        status: 'error',
-        error: { code: 'STORAGE_UNAVAILABLE', message: 'database unreachable' },
-      });
-    }
-  });
+  registerHealthRoutes(app, deps);
 
   app.setErrorHandler(
     async (error: Error & { code?: string; statusCode?: number }, request, reply) => {

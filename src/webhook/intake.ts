@@ -17,6 +17,7 @@ import type { InboxWriter } from '../inbox/inbox-writer.js';
 import { sealParams, sealRequest } from '../inbox/stored-secrets.js';
 import { findEvent } from '../inbox/inbox.repository.js';
 import { redactRecord } from '../lib/secrets.js';
+import type { Metrics } from '../lib/metrics.js';
 import type { Sealer } from '../lib/seal.js';
 import type { Logger } from '../logger.js';
 import type { KeyChecker } from '../settings/access-keys.js';
@@ -71,6 +72,8 @@ export interface IntakeDeps {
   keyFailureLimit: number;
   /** Seals the secrets a webhook carries before they are stored. */
   sealer: Sealer;
+  /** Counts stored webhooks for `/metrics`. */
+  metrics?: Metrics | undefined;
 }
 
 const KEY_FAILURE_WINDOW_MS = 10 * 60_000;
@@ -175,7 +178,7 @@ export function createIntake(deps: IntakeDeps): Intake {
   ): Promise<number> {
     const now = deps.clock.now().toISOString();
     const final = fields.status !== 'pending';
-    return deps.writer.write({
+    const id = await deps.writer.write({
       event: {
         received_at: now,
         connection_id: fields.connectionId,
@@ -206,6 +209,8 @@ export function createIntake(deps: IntakeDeps): Intake {
       },
       activity,
     });
+    deps.metrics?.webhookReceived(fields.connectionId, fields.action);
+    return id;
   }
 
   /** Stores a request that passed the key check but cannot be processed, and answers with its error. */
