@@ -165,6 +165,11 @@ export const ERRORS = {
     message: 'This connection cannot list contacts, so it cannot import them',
   },
   UNKNOWN_TAG: { status: 404, retryable: false, message: 'The CRM has no such tag' },
+  IMPORT_ALREADY_RUNNING: {
+    status: 409,
+    retryable: false,
+    message: 'An import of the same contacts is already running',
+  },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -10,6 +10,7 @@ import { publicBaseUrl, type Config } from './config.js';
 import { sealStoredCredentials } from './connections/credentials.js';
 import { createConnectionRegistry, type ConnectionRegistry } from './connections/registry.js';
 import { buildApp } from './http/app.js';
+import { createImportRunner, type ImportRunner } from './import/import-runner.js';
 import { createInboxWriter } from './inbox/inbox-writer.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type Metrics } from './lib/metrics.js';
@@ -47,6 +48,8 @@ export interface Service {
   readonly database: Database;
   readonly registry: ConnectionRegistry;
   readonly worker: Worker | undefined;
+  /** Lists and queues contact imports; runs wherever the worker runs. */
+  readonly imports: ImportRunner | undefined;
   /** Sends queued e-mails; runs wherever the worker runs. */
   readonly mail: MailSender | undefined;
   readonly mailer: Mailer;
@@ -153,6 +156,12 @@ export async function createService(
         { concurrency: config.workerConcurrency, leaseMs: config.leaseMs, pollMs: config.pollMs },
       )
     : undefined;
+  const imports = runWorker
+    ? createImportRunner(
+        { db, clock, registry, logger, worker },
+        { leaseMs: config.leaseMs * 2, pollMs: config.pollMs },
+      )
+    : undefined;
   const intake = createIntake({
     db,
     clock,
@@ -189,6 +198,7 @@ export async function createService(
     database,
     registry,
     worker,
+    imports,
     mail,
     mailer,
     intake,
@@ -201,6 +211,7 @@ export async function createService(
       await app.listen({ host: config.host, port: config.port });
       worker?.start();
       mail?.start();
+      imports?.start();
       const address = app.server.address();
       boundPort = typeof address === 'object' && address ? address.port : config.port;
       return publicBaseUrl(config, boundPort);
@@ -209,6 +220,7 @@ export async function createService(
       if (closed) return;
       closed = true;
       await app.close();
+      await imports?.stop();
       await worker?.stop();
       await mail?.stop();
       mailer.close();

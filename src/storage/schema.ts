@@ -236,6 +236,8 @@ export interface ImportJobsTable {
   listed_all: number;
   /** Where listing resumes (the connector's page cursor); null before the first page. */
   cursor: string | null;
+  /** 1: every imported contact is sent the welcome e-mail (as `send_notification=true`). */
+  send_welcome: number;
   /** The process listing the job, and until when its claim holds. */
   locked_by: string | null;
   locked_until: string | null;

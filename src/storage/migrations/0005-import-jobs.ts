@@ -19,6 +19,7 @@ export async function up(db: Kysely<unknown>, dialect: DialectName): Promise<voi
     .addColumn('total', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('listed_all', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('cursor', 'text')
+    .addColumn('send_welcome', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('locked_by', 'text')
     .addColumn('locked_until', 'text')
     .addColumn('error_code', 'text')
