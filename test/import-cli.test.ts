@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import { main } from '../src/cli/main.js';
 import { getImportJob } from '../src/import/import-jobs.js';
 import { openDatabase, type Database } from '../src/storage/database.js';
 import {
@@ -117,6 +118,43 @@ describe.each(testDialects())('crm-bridge import (%s)', (dialect) => {
     };
     expect(shown.status).toBe('done');
     expect(shown.summary.created).toBe(4);
+  });
+
+  it('draws a progress bar in place on a terminal, ending at 100%', async () => {
+    const crm = await withOntraport();
+    for (let i = 1; i <= 3; i += 1)
+      crm.addContact({ email: `tty${i}@example.com`, contact_cat: encodeContactCat(['3']) });
+    const out: string[] = [];
+    const drawn: string[] = [];
+    const code = await main(
+      [
+        'node',
+        'crm-bridge',
+        'import',
+        'crm',
+        '--connection',
+        'ont',
+        '--tag',
+        'Customer',
+        '--data-dir',
+        database!.dataDir,
+        '--database-url',
+        database!.url,
+      ],
+      {
+        out: (text) => out.push(text),
+        err: (text) => out.push(text),
+        env: { CRM_BRIDGE_LOG_LEVEL: 'silent' },
+        progress: { isTTY: true, write: (text) => drawn.push(text) },
+      },
+    );
+    expect(code).toBe(0);
+    expect(drawn.every((text) => text === '\n' || text.startsWith('\r['))).toBe(true);
+    expect(drawn.at(-2)).toBe(`\r[${'#'.repeat(30)}] 3/3 100%  errors: 0`);
+    expect(drawn.at(-1)).toBe('\n');
+    // The bar replaces the plain lines; the summary is still printed.
+    expect(out.join('\n')).not.toContain('progress:');
+    expect(out.join('\n')).toMatch(/created: +3/);
   });
 
   it('imports every contact from Ortto', async () => {
