@@ -13,6 +13,8 @@ import {
   startImport,
 } from '../src/import/import-jobs.js';
 import { createImportRunner } from '../src/import/import-runner.js';
+import { describeEvent } from '../src/inbox/event-view.js';
+import { listEvents } from '../src/inbox/inbox.repository.js';
 import { createWorker } from '../src/worker/worker.js';
 import {
   encodeContactCat,
@@ -129,6 +131,12 @@ describe.each(testDialects())('contact imports (%s)', (dialect) => {
       .execute();
     expect(events.map((event) => event.contact_id).sort()).toEqual([...tagged].sort());
     expect(new Set(events.map((event) => event.action))).toEqual(new Set(['add']));
+    const [shown] = await listEvents(db, { contactId: tagged[0] });
+    expect(describeEvent(shown!)).toMatchObject({
+      source: 'import',
+      importJobId: started.id,
+      params: { wpf_action: 'add', contact_id: tagged[0], source: 'import' },
+    });
 
     const worker = workerFor(t, clock);
     await worker.drain();
