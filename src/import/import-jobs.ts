@@ -6,6 +6,7 @@
  * CRM. These functions are what the CLI and the admin pages call.
  */
 import type { Kysely } from 'kysely';
+import { writeActivity } from '../activity/activity.repository.js';
 import type { Clock } from '../clock.js';
 import type { ConnectionRegistry } from '../connections/registry.js';
 import { AppError } from '../errors.js';
@@ -154,6 +155,7 @@ export async function startImport(
       'IMPORT_ALREADY_RUNNING',
       `import #${running.id} of ${tag ? `tag "${tag.label}"` : 'every contact'} from "${connection.id}" is still running`,
     );
+  const at = clock.now().toISOString();
   const id = await insertImportJob(
     db,
     {
@@ -163,7 +165,19 @@ export async function startImport(
       sendWelcome: request.sendWelcome === true,
       startedBy: request.startedBy ?? null,
     },
-    clock.now().toISOString(),
+    at,
+  );
+  await writeActivity(
+    db,
+    [
+      {
+        level: 'info',
+        message: `Import #${id} started by ${request.startedBy ?? 'an unnamed caller'}: ${tag ? `contacts tagged "${tag.label}"` : 'every contact'} from "${connection.id}"${request.sendWelcome ? ', with welcome e-mails' : ''}`,
+        connectionId: connection.id,
+        action: 'import',
+      },
+    ],
+    at,
   );
   const view = await getImportJob(db, id);
   if (!view) throw new AppError('NOT_FOUND', `import #${id}`);
