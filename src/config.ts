@@ -66,6 +66,10 @@ export const ENV_VARIABLES = {
     default: '<data dir>/encryption.key',
     doc: 'Key (32 bytes, base64 or hex) that seals the access key and secret webhook values at rest. Unset: an owner-only key file made in the data dir. Give every process on one PostgreSQL the same key.',
   },
+  METRICS_TOKEN: {
+    default: '(none)',
+    doc: 'Bearer token that may read /metrics (at least 16 characters). Without it, only API tokens may; /metrics is never open to anyone.',
+  },
 } as const;
 
 const booleanString = z
@@ -136,6 +140,7 @@ const ConfigSchema = z.object({
     .string()
     .refine((value) => /^smtps?:\/\/[^/]+/i.test(value), 'must be an smtp:// or smtps:// URL')
     .optional(),
+  metricsToken: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>> & {
@@ -179,6 +184,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     keyFailureLimit: read('KEY_FAILURE_LIMIT') ?? ENV_VARIABLES.KEY_FAILURE_LIMIT.default,
     runWorker: read('WORKER') ?? ENV_VARIABLES.WORKER.default,
     smtpUrl: read('SMTP_URL'),
+    metricsToken: read('METRICS_TOKEN'),
   };
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {

@@ -67,6 +67,21 @@ export interface ParsedWebhook {
   readonly contact?: ContactData | undefined;
 }
 
+/** One page of a CRM's contacts, as an import reads them. */
+export interface ContactPage {
+  /** Ids of the contacts on this page (only those with the tag, when one was asked for). */
+  readonly contactIds: readonly string[];
+  /** Where the next page starts (opaque text to hand back); null after the last page. */
+  readonly next: string | null;
+}
+
+export interface ListContactsOptions {
+  /** Only contacts with this tag (the CRM's tag id, as `listTags` gives it); all when absent. */
+  readonly tagId?: string | undefined;
+  /** The `next` of the previous page; null for the first page. */
+  readonly cursor: string | null;
+}
+
 export interface CrmConnector {
   readonly type: string;
   /** Finds the contact a webhook is about. Pure: no I/O. */
@@ -82,6 +97,11 @@ export interface CrmConnector {
   updateContact(contactId: string, fields: Readonly<Record<string, string>>): Promise<void>;
   /** Checks that the credentials work; throws with the CRM's message when they do not. */
   testConnection(): Promise<void>;
+  /**
+   * Lists contacts page by page, for imports; absent when the CRM has no API
+   * to list them (payload senders). A page may be empty while `next` is not.
+   */
+  listContacts?(options: ListContactsOptions): Promise<ContactPage>;
 }
 
 export interface ConnectorDeps {

@@ -118,6 +118,8 @@ export interface WebhookEventsTable {
   finished_at: string | null;
   replay_of: number | null;
   client_ip: string | null;
+  /** The import job that queued this webhook (source "import"); null for webhooks from outside. */
+  import_job_id?: number | null;
 }
 
 export interface ContactLeasesTable {
@@ -218,6 +220,39 @@ export interface RateLimitsTable {
 /** The database, or a transaction on it: what every repository function takes. */
 export type Db = Kysely<DB>;
 
+export const IMPORT_STATUSES = ['running', 'done', 'failed', 'cancelled'] as const;
+export type ImportStatus = (typeof IMPORT_STATUSES)[number];
+
+/**
+ * Contact imports: each lists the CRM's contacts page by page (resuming at
+ * `cursor`) and queues one `add` webhook per contact, marked with the job id.
+ */
+export interface ImportJobsTable {
+  id: Generated<number>;
+  connection_id: string;
+  /** The CRM's tag id; null imports every contact. */
+  tag_id: string | null;
+  tag_label: string | null;
+  status: ImportStatus;
+  /** Contacts queued so far; final once `listed_all` is 1. */
+  total: number;
+  listed_all: number;
+  /** Where listing resumes (the connector's page cursor); null before the first page. */
+  cursor: string | null;
+  /** 1: every imported contact is sent the welcome e-mail (as `send_notification=true`). */
+  send_welcome: number;
+  /** The process listing the job, and until when its claim holds. */
+  locked_by: string | null;
+  locked_until: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  /** Who started it (an admin's e-mail, or "cli"). */
+  started_by: string | null;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+}
+
 export interface DB {
   settings: SettingsTable;
   access_keys: AccessKeysTable;
@@ -236,6 +271,7 @@ export interface DB {
   sessions: SessionsTable;
   api_tokens: ApiTokensTable;
   rate_limits: RateLimitsTable;
+  import_jobs: ImportJobsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -249,3 +285,4 @@ export type MailRow = Selectable<MailQueueTable>;
 export type PasswordTokenRow = Selectable<PasswordTokensTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type ApiTokenRow = Selectable<ApiTokensTable>;
+export type ImportJobRow = Selectable<ImportJobsTable>;

@@ -22,6 +22,9 @@ export const TagRowSchema = z
   })
   .loose();
 
+/** One page of contacts (`GET /objects?objectID=0`, `GET /objects/tag`), only their ids asked for. */
+export const ContactRowsSchema = z.array(z.object({ id: z.coerce.string() }).loose());
+
 export const FieldMetaSchema = z
   .object({
     alias: z.coerce.string().optional(),
