@@ -108,6 +108,7 @@ export async function createService(
     });
 
   const registry = createConnectionRegistry(db, clock, {
+    cacheMs: config.cacheMs,
     settingOverrides: config.settingOverrides,
     secretOverrides: config.secretOverrides,
     sealer,
@@ -153,7 +154,7 @@ export async function createService(
   const intake = createIntake({
     db,
     clock,
-    keys: createKeyChecker(db, clock, sealer),
+    keys: createKeyChecker(db, clock, sealer, config.cacheMs),
     sealer,
     registry,
     writer: createInboxWriter(db),
@@ -174,6 +175,7 @@ export async function createService(
     publicUrl,
     mail,
     sealer,
+    cacheMs: config.cacheMs,
   });
 
   let closed = false;

@@ -20,6 +20,8 @@ export interface AppDeps {
   publicUrl: () => string;
   /** Derives the cookie signing key (and seals what the pages keep). */
   sealer: Sealer;
+  /** How long a verified API token is reused before it is checked again. */
+  cacheMs?: number | undefined;
   /** Wakes the mail sender after a message is queued (absent in HTTP-only processes). */
   mail?: MailNotifier | undefined;
 }
