@@ -53,7 +53,7 @@ export interface Connection {
 }
 
 /** The connection used when none is configured: contacts come in the webhook payload. */
-export const BUILT_IN_PAYLOAD_ID = 'payload';
+const BUILT_IN_PAYLOAD_ID = 'payload';
 
 export interface ConnectionRegistry {
   /** The connection for an id, or the default connection when `id` is undefined. */

@@ -7,18 +7,6 @@ import type { z } from 'zod';
 import type { Clock } from '../clock.js';
 import type { HttpClient } from './http-client.js';
 
-/** Fields of a user a CRM field can be mapped to; any other target is a meta key. */
-export const USER_FIELDS = [
-  'email',
-  'first_name',
-  'last_name',
-  'display_name',
-  'user_login',
-  'user_pass',
-  'role',
-] as const;
-export type UserField = (typeof USER_FIELDS)[number];
-
 /** CRM field id → user field or meta key. */
 export type FieldMap = Readonly<Record<string, string>>;
 
@@ -84,6 +72,10 @@ export interface CrmConnector {
   testConnection(): Promise<void>;
 }
 
+/**
+ * What `create` gets besides its connection.
+ * @public (named in the connectors' declarations)
+ */
 export interface ConnectorDeps {
   readonly http: HttpClient;
   readonly clock: Clock;

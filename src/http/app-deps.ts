@@ -26,6 +26,6 @@ export interface AppDeps {
   mail?: MailNotifier | undefined;
 }
 
-export interface MailNotifier {
+interface MailNotifier {
   notify(): void;
 }

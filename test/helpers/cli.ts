@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import type { TestDatabase } from './databases.js';
 import { trackOpen } from './open-resources.js';
 
-export const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'crm-bridge.js');
+const BIN = path.resolve(import.meta.dirname, '..', '..', 'bin', 'crm-bridge.js');
 const run = promisify(execFile);
 
 export interface CliResult {

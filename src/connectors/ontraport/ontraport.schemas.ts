@@ -22,7 +22,7 @@ export const TagRowSchema = z
   })
   .loose();
 
-export const FieldMetaSchema = z
+const FieldMetaSchema = z
   .object({
     alias: z.coerce.string().optional(),
     type: z.coerce.string().optional(),
