@@ -210,7 +210,7 @@ export function isAppError(error: unknown): error is AppError {
 }
 
 /** A unique-key violation from PostgreSQL (23505) or SQLite. */
-export function isUniqueViolation(error: unknown): boolean {
+function isUniqueViolation(error: unknown): boolean {
   if (typeof error !== 'object' || error === null || !('code' in error)) return false;
   const code = String(error.code);
   return (

@@ -115,6 +115,7 @@ export async function createService(
 
   const metrics = createMetrics();
   const registry = createConnectionRegistry(db, clock, {
+    cacheMs: config.cacheMs,
     settingOverrides: config.settingOverrides,
     secretOverrides: config.secretOverrides,
     sealer,
@@ -168,7 +169,7 @@ export async function createService(
   const intake = createIntake({
     db,
     clock,
-    keys: createKeyChecker(db, clock, sealer),
+    keys: createKeyChecker(db, clock, sealer, config.cacheMs),
     sealer,
     registry,
     writer: createInboxWriter(db),
@@ -193,6 +194,7 @@ export async function createService(
     metrics,
     rateLimitUse: () => registry.rateLimitUse(),
     metricsToken: config.metricsToken,
+    cacheMs: config.cacheMs,
   });
 
   let closed = false;

@@ -7,11 +7,20 @@ import {
   mailQueueSize,
   webhooksPerMinute,
 } from '../src/inbox/stats.js';
-import { insertEvents } from '../src/inbox/inbox.repository.js';
 import { openDatabase, type Database } from '../src/storage/database.js';
+import type { Db, NewWebhookEventRow } from '../src/storage/schema.js';
 import { migrateToLatest } from '../src/storage/migrations/index.js';
 import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
 import { eventRow } from './helpers/event-row.js';
+
+async function insertEvents(db: Db, rows: readonly NewWebhookEventRow[]): Promise<number[]> {
+  const inserted = await db
+    .insertInto('webhook_events')
+    .values([...rows])
+    .returning('id')
+    .execute();
+  return inserted.map((row) => row.id);
+}
 
 const NOW = new Date('2026-03-10T12:30:40.000Z');
 /** An ISO time `minutes` before NOW (plus `seconds`). */

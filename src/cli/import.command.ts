@@ -33,7 +33,7 @@ const figuresOf = (job: ImportJobView): ProgressFigures => ({
 const whatOf = (job: ImportJobView) =>
   job.tag === null ? 'every contact' : `contacts tagged "${job.tag.label}"`;
 
-export function formatSummary(job: ImportJobView, summary: ImportSummary): string {
+function formatSummary(job: ImportJobView, summary: ImportSummary): string {
   const lines = [
     `Import #${job.id} ${job.status}: ${job.total} contact(s) from "${job.connectionId}" (${whatOf(job)})`,
     `  created:   ${summary.created}`,

@@ -54,7 +54,7 @@ export interface Connection {
 }
 
 /** The connection used when none is configured: contacts come in the webhook payload. */
-export const BUILT_IN_PAYLOAD_ID = 'payload';
+const BUILT_IN_PAYLOAD_ID = 'payload';
 
 export interface ConnectionRegistry {
   /** The connection for an id, or the default connection when `id` is undefined. */
@@ -65,7 +65,7 @@ export interface ConnectionRegistry {
   rateLimitUse(): RateLimitUse[];
 }
 
-export interface RateLimitUse {
+interface RateLimitUse {
   readonly connectionId: string;
   /** Calls counted against the limit right now (in flight or finished within the window). */
   readonly used: number;

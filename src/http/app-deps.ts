@@ -21,15 +21,17 @@ export interface AppDeps extends HealthDeps {
   publicUrl: () => string;
   /** Derives the cookie signing key (and seals what the pages keep). */
   sealer: Sealer;
+  /** How long a verified API token is reused before it is checked again. */
+  cacheMs?: number | undefined;
   /** Wakes the mail sender after a message is queued (absent in HTTP-only processes). */
   mail?: MailNotifier | undefined;
 }
 
-export interface MailNotifier {
+interface MailNotifier {
   notify(): void;
 }
 
-export interface HealthDeps {
+interface HealthDeps {
   /** Counters of this process; without them `/metrics` answers 404. */
   metrics?: Metrics | undefined;
   /** Rate-limit use of the connections this process called. */

@@ -15,7 +15,7 @@ import { MIGRATIONS } from '../storage/migrations/index.js';
 import type { AppDeps } from './app-deps.js';
 
 /** Names of the migrations this code expects that the database has not applied; throws when it cannot tell. */
-export async function pendingMigrations(db: AppDeps['db']): Promise<string[]> {
+async function pendingMigrations(db: AppDeps['db']): Promise<string[]> {
   const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
   const names = new Set(applied.rows.map((row) => row.name));
   return MIGRATIONS.map(([name]) => name).filter((name) => !names.has(name));

@@ -4,7 +4,7 @@
  */
 import { escapeHtml } from '../lib/html.js';
 
-export interface ChartSeries {
+interface ChartSeries {
   readonly name: string;
   /** A CSS colour (only `#rgb`/`#rrggbb` and plain names are kept; anything else draws grey). */
   readonly color: string;

@@ -33,7 +33,7 @@ export interface StartImportRequest {
   readonly startedBy?: string | undefined;
 }
 
-export type ImportJobStatus = 'listing' | 'running' | 'done' | 'failed' | 'cancelled';
+type ImportJobStatus = 'listing' | 'running' | 'done' | 'failed' | 'cancelled';
 
 export interface ImportJobView {
   readonly id: number;

@@ -59,7 +59,7 @@ export interface ImportRunner {
 const RETRY_DELAY_MS = 10_000;
 
 /** The webhook an import queues for one contact: an `add`, as the CRM would send it. */
-export function importEvent(
+function importEvent(
   job: Pick<ImportJobRow, 'id' | 'connection_id' | 'send_welcome'>,
   contactId: string,
   at: string,

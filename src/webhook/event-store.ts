@@ -16,7 +16,7 @@ import { rejectedResponse, type IntakeResponse } from './answers.js';
 import type { IntakeRequest } from './request.js';
 import { withoutKey, withoutKeyInBody, withoutKeyInUrl } from './scrub.js';
 
-export interface StoredFields {
+interface StoredFields {
   connectionId: string;
   action: string;
   status: EventStatus;

@@ -45,13 +45,13 @@ export interface WorkerOptions {
 }
 
 /** Where a run's activity lines belong, and a note to end its summary with (coalesced ids). */
-export interface RunContext {
+interface RunContext {
   context: { connectionId: string; contactId: string; action: string };
   note: string;
 }
 
 /** What a run tells the worker: the events' outcome and result, and its activity lines. */
-export interface RunReport {
+interface RunReport {
   status: 'done' | 'skipped';
   result: unknown;
   /** A run queued an e-mail: the mail sender is woken. */
@@ -93,7 +93,7 @@ export interface WorkerDeps {
   metrics?: Metrics | undefined;
 }
 
-export interface EventsFinished {
+interface EventsFinished {
   ids: number[];
   status: string;
 }

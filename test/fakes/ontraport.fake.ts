@@ -37,9 +37,9 @@ import {
 } from './fake-http.js';
 
 /** A contact as the API returns it: every value is a string. */
-export type OntraportContact = Record<string, string>;
+type OntraportContact = Record<string, string>;
 
-export interface OntraportTag {
+interface OntraportTag {
   tag_id: string;
   tag_name: string;
   group_id: string;
@@ -47,7 +47,7 @@ export interface OntraportTag {
   object_type_id: string;
 }
 
-export interface OntraportFieldMeta {
+interface OntraportFieldMeta {
   alias: string;
   type: string;
   required: string;
@@ -89,11 +89,11 @@ export interface FakeOntraport extends FakeHttpServer {
   addField(key: string, alias: string, type?: string, options?: Record<string, string>): void;
 }
 
-export const ONTRAPORT_CONTACT_OBJECT_ID = '0';
-export const ONTRAPORT_TAG_OBJECT_ID = '14';
+const ONTRAPORT_CONTACT_OBJECT_ID = '0';
+const ONTRAPORT_TAG_OBJECT_ID = '14';
 export const ONTRAPORT_SAMPLE_CONTACT_ID = '4711';
 /** Page size and maximum `range` of `GET /1/objects`. */
-export const ONTRAPORT_PAGE_SIZE = 50;
+const ONTRAPORT_PAGE_SIZE = 50;
 
 const DEFAULT_RATE_LIMIT = { limit: 180, windowMs: 60_000 };
 

@@ -25,7 +25,7 @@ export const TagRowSchema = z
 /** One page of contacts (`GET /objects?objectID=0`, `GET /objects/tag`), only their ids asked for. */
 export const ContactRowsSchema = z.array(z.object({ id: z.coerce.string() }).loose());
 
-export const FieldMetaSchema = z
+const FieldMetaSchema = z
   .object({
     alias: z.coerce.string().optional(),
     type: z.coerce.string().optional(),

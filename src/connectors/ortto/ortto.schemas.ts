@@ -1,7 +1,7 @@
 /** Ortto's answers as the connector reads them; each route's body checked by parseAnswer. */
 import { z } from 'zod';
 
-export const PersonSchema = z.object({
+const PersonSchema = z.object({
   id: z.coerce.string(),
   fields: z
     .record(z.string(), z.unknown())
