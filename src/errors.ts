@@ -19,9 +19,9 @@ export const ERRORS = {
   BAD_ACCESS_KEY: { status: 403, retryable: false, message: 'Invalid access key' },
   BODY_TOO_LARGE: { status: 413, retryable: false, message: 'The request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, message: 'Unsupported content type' },
-  NO_CONTACT_ID: { status: 422, retryable: false, message: 'No contact id found in the request' },
+  NO_CONTACT_ID: { status: 400, retryable: false, message: 'No contact id found in the request' },
   UNSUBSTITUTED_MERGE_FIELD: {
-    status: 422,
+    status: 400,
     retryable: false,
     message: 'The contact id is an unfilled merge field; the CRM did not substitute it',
   },
@@ -152,6 +152,11 @@ export const ERRORS = {
   NOT_FOUND: { status: 404, retryable: false, message: 'Not found' },
   INVALID_SETTING: { status: 400, retryable: false, message: 'Invalid setting value' },
   INVALID_CONFIG: { status: 400, retryable: false, message: 'Invalid configuration' },
+  INVALID_ACCESS_KEY: {
+    status: 400,
+    retryable: false,
+    message: 'This text cannot be an access key',
+  },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

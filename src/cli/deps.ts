@@ -15,6 +15,8 @@ export interface CliIo {
   out: Output;
   err: Output;
   env: NodeJS.ProcessEnv;
+  /** Reads standard input to its end (a secret piped in rather than typed on the command line). */
+  readInput?: () => Promise<string>;
 }
 
 export interface CliDeps {

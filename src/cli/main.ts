@@ -41,6 +41,11 @@ const defaultIo: CliIo = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
   env: process.env,
+  readInput: async () => {
+    let text = '';
+    for await (const chunk of process.stdin) text += String(chunk);
+    return text;
+  },
 };
 
 /** Runs the CLI; resolves to the exit code. */

@@ -3,7 +3,7 @@
  * which the previous key still works. Stored sealed and checked against a
  * keyed digest in constant time, so a database dump alone gives no key.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
@@ -17,9 +17,38 @@ export function generateAccessKey(): string {
   return randomBytes(24).toString('base64url');
 }
 
-/** A short, non-reversible name for a key, safe to log. */
-export function keyFingerprint(key: string): string {
-  return createHash('sha256').update(key).digest('hex').slice(0, 8);
+/** Bits a key of our own carries; an imported key with fewer is called weak. */
+export const STRONG_KEY_BITS = 128;
+const MAX_KEY_LENGTH = 256;
+
+/**
+ * Why `key` cannot be an access key, or undefined when it can. A key travels
+ * in URLs and form fields and is compared as sent, so it holds no spaces or
+ * control characters.
+ */
+export function accessKeyProblem(key: string): string | undefined {
+  if (key.length === 0) return 'the key is empty';
+  if (key.length > MAX_KEY_LENGTH) return `the key is longer than ${MAX_KEY_LENGTH} characters`;
+  if (/[\s\p{Cc}]/u.test(key)) return 'the key holds spaces or control characters';
+  return undefined;
+}
+
+/**
+ * About how many bits a key holds if its characters were drawn at random from
+ * the smallest usual alphabet that contains them (digits, hex, letters, base64url,
+ * printable ASCII). Short keys such as WP Fusion's score far below 128.
+ */
+export function estimatedKeyBits(key: string): number {
+  const alphabet = /^[0-9]+$/.test(key)
+    ? 10
+    : /^[0-9a-f]+$/.test(key) || /^[0-9A-F]+$/.test(key)
+      ? 16
+      : /^[A-Za-z0-9]+$/.test(key)
+        ? 62
+        : /^[A-Za-z0-9_-]+$/.test(key)
+          ? 64
+          : 95;
+  return Math.floor(key.length * Math.log2(alphabet));
 }
 
 export interface AccessKeyInfo {
@@ -43,7 +72,7 @@ function newKeyRow(secret: string, sealer: Sealer, createdAt: string): Omit<Acce
   return {
     secret: sealer.seal(secret),
     secret_hash: sealer.digest(secret).toString('base64url'),
-    fingerprint: keyFingerprint(secret),
+    fingerprint: sealer.fingerprint(secret),
     created_at: createdAt,
     expires_at: null,
   };
@@ -61,26 +90,38 @@ function openSecret(sealer: Sealer, sealed: string): string {
 }
 
 /**
- * Seals keys stored in clear by earlier versions and gives every key its
- * digest. Run whenever a process that holds the sealing key opens the database.
+ * Seals keys stored in clear by earlier versions, gives every key its digest,
+ * and replaces the unkeyed fingerprints earlier versions kept (a plain hash
+ * prefix would let a short key be found by guessing). Run whenever a process
+ * that holds the sealing key opens the database.
  */
 export async function sealStoredAccessKeys(db: Db, sealer: Sealer): Promise<number> {
-  const rows = await db.selectFrom('access_keys').select(['id', 'secret', 'secret_hash']).execute();
-  let sealed = 0;
+  const rows = await db
+    .selectFrom('access_keys')
+    .select(['id', 'secret', 'secret_hash', 'fingerprint'])
+    .execute();
+  let changed = 0;
   for (const row of rows) {
-    if (isSealed(row.secret) && row.secret_hash !== null) continue;
+    const sealedWell = isSealed(row.secret) && row.secret_hash !== null;
     const secret = isSealed(row.secret) ? openSecret(sealer, row.secret) : row.secret;
+    const fingerprint = sealer.fingerprint(secret);
+    if (sealedWell && row.fingerprint === fingerprint) continue;
     await db
       .updateTable('access_keys')
-      .set({
-        secret: sealer.seal(secret),
-        secret_hash: sealer.digest(secret).toString('base64url'),
-      })
+      .set(
+        sealedWell
+          ? { fingerprint }
+          : {
+              secret: sealer.seal(secret),
+              secret_hash: sealer.digest(secret).toString('base64url'),
+              fingerprint,
+            },
+      )
       .where('id', '=', row.id)
       .execute();
-    sealed += 1;
+    changed += 1;
   }
-  return sealed;
+  return changed;
 }
 
 /** The current key, created on first use (`created` tells, so it is printed once). */
@@ -107,15 +148,52 @@ export async function currentAccessKey(
 }
 
 /** Makes a new current key; the old one stays valid for `graceMs`. */
-export async function rotateAccessKey(
+export function rotateAccessKey(
   db: Db,
   clock: Clock,
   sealer: Sealer,
   graceMs: number,
 ): Promise<AccessKeyInfo> {
+  return replaceAccessKey(db, clock, sealer, generateAccessKey(), graceMs);
+}
+
+/**
+ * Makes `secret` the current key (one carried over from another system, such
+ * as WP Fusion's); the old one stays valid for `graceMs`. Setting the key that
+ * is already current changes nothing.
+ */
+export async function setAccessKey(
+  db: Db,
+  clock: Clock,
+  sealer: Sealer,
+  secret: string,
+  graceMs: number,
+): Promise<AccessKeyInfo & { changed: boolean }> {
+  const problem = accessKeyProblem(secret);
+  if (problem) throw new AppError('INVALID_ACCESS_KEY', problem);
+  const now = clock.now().toISOString();
+  const current = (await activeKeyRows(db, now)).find((row) => row.expires_at === null);
+  if (current?.secret_hash === sealer.digest(secret).toString('base64url')) {
+    return {
+      secret,
+      fingerprint: current.fingerprint,
+      createdAt: current.created_at,
+      expiresAt: null,
+      changed: false,
+    };
+  }
+  return { ...(await replaceAccessKey(db, clock, sealer, secret, graceMs)), changed: true };
+}
+
+async function replaceAccessKey(
+  db: Db,
+  clock: Clock,
+  sealer: Sealer,
+  secret: string,
+  graceMs: number,
+): Promise<AccessKeyInfo> {
   const now = clock.now();
   const graceEnd = new Date(now.getTime() + graceMs).toISOString();
-  const secret = generateAccessKey();
   const row = newKeyRow(secret, sealer, now.toISOString());
   await db.transaction().execute(async (trx) => {
     // Every older key ends with this grace period at the latest: rotating with no grace revokes them all.
