@@ -210,10 +210,16 @@ async function replaceAccessKey(
 export interface KeyChecker {
   /** The fingerprint of the matching key, or null. */
   check(candidate: string | undefined): Promise<string | null>;
+  /**
+   * The fingerprint of a key that matches `candidate` but has been retired
+   * (rotated away and past its grace period), or null: an automation still
+   * sending it is a mistake to report, not an attack.
+   */
+  retired(candidate: string | undefined): Promise<string | null>;
 }
 
 /**
- * Checks keys against a short-lived cache of the active keys' digests, so the
+ * Checks keys against a short-lived cache of the keys' digests, so the
  * webhook hot path does not query for them; a rotation is seen within `cacheMs`.
  */
 export function createKeyChecker(
@@ -231,10 +237,11 @@ export function createKeyChecker(
   const keys = async () => {
     const now = clock.now();
     if (!cached || cached.until <= now.getTime()) {
-      const active = await activeKeyRows(db, now.toISOString());
+      // Retired keys too: one a CRM still sends is told apart from a guess.
+      const rows = await db.selectFrom('access_keys').selectAll().orderBy('id', 'desc').execute();
       cached = {
         until: now.getTime() + cacheMs,
-        keys: active
+        keys: rows
           .filter((row) => row.secret_hash !== null)
           .map((row) => ({
             digest: Buffer.from(row.secret_hash ?? '', 'base64url'),
@@ -245,18 +252,24 @@ export function createKeyChecker(
     }
     return cached.keys;
   };
+  /** The fingerprint of the key matching `candidate` among those `wanted` accepts. */
+  const find = async (
+    candidate: string | undefined,
+    wanted: (valid: boolean) => boolean,
+  ): Promise<string | null> => {
+    if (!candidate) return null;
+    const given = sealer.digest(candidate);
+    const now = clock.now().toISOString();
+    let match: string | null = null;
+    // Compare against every key, so timing does not reveal which matched.
+    for (const key of await keys()) {
+      const valid = key.expiresAt === null || key.expiresAt > now;
+      if (sameDigest(given, key.digest) && wanted(valid)) match = key.fingerprint;
+    }
+    return match;
+  };
   return {
-    async check(candidate) {
-      if (!candidate) return null;
-      const given = sealer.digest(candidate);
-      const now = clock.now().toISOString();
-      let match: string | null = null;
-      // Compare against every key, so timing does not reveal which matched.
-      for (const key of await keys()) {
-        const valid = key.expiresAt === null || key.expiresAt > now;
-        if (sameDigest(given, key.digest) && valid) match = key.fingerprint;
-      }
-      return match;
-    },
+    check: (candidate) => find(candidate, (valid) => valid),
+    retired: (candidate) => find(candidate, (valid) => !valid),
   };
 }
