@@ -31,6 +31,11 @@ export const ERRORS = {
     message: 'The webhook carries more tags than one contact can have',
   },
   UNKNOWN_CONNECTION: { status: 404, retryable: false, message: 'No such CRM connection' },
+  AMBIGUOUS_CONNECTION: {
+    status: 400,
+    retryable: false,
+    message: 'Several CRM connections exist and the webhook names none of them',
+  },
   TOO_MANY_KEY_FAILURES: {
     status: 429,
     retryable: false,

@@ -33,7 +33,7 @@ import {
   UserSchema,
   type CustomerlyUser,
 } from './customerly.schemas.js';
-import { parseCustomerlyWebhook } from './customerly.webhook.js';
+import { isCustomerlyWebhook, parseCustomerlyWebhook } from './customerly.webhook.js';
 
 const settingsSchema = z
   .object({
@@ -90,6 +90,7 @@ export const customerlyConnector = {
     return {
       type: 'customerly',
       parseWebhook: parseCustomerlyWebhook,
+      recognizesWebhook: isCustomerlyWebhook,
       async loadContact(contactId): Promise<ContactData> {
         return contactFromUser(contactId, await fetchUser(contactId));
       },
