@@ -39,7 +39,7 @@ export const ENV_VARIABLES = {
   },
   SYNC_WAIT_MS: {
     default: '15000',
-    doc: 'How long a webhook without async=true waits for its result before answering 202.',
+    doc: 'How long a webhook without async=true waits for its result before answering 200 "accepted" (it finishes in the background).',
   },
   WORKER_CONCURRENCY: {
     default: '4',
@@ -52,7 +52,7 @@ export const ENV_VARIABLES = {
   POLL_MS: { default: '1000', doc: 'How often an idle worker looks for due webhooks.' },
   KEY_FAILURE_LIMIT: {
     default: '20',
-    doc: 'Failed access-key attempts per client address in 10 minutes before answering 429.',
+    doc: 'Distinct wrong access keys from one client address in 10 minutes before it is refused (429) for 10 minutes; one key repeated (a stale automation) counts once, a retired key not at all.',
   },
   SMTP_URL: {
     default: '(none)',
