@@ -41,6 +41,10 @@ export const ENV_VARIABLES = {
     default: '15000',
     doc: 'How long a webhook without async=true waits for its result before answering 200 "accepted" (it finishes in the background).',
   },
+  ACCEPTED_STATUS: {
+    default: '200',
+    doc: 'Status of the answer to a webhook stored for later (async=true, or still running after the wait): 200 (FunnelKit counts only 200 as delivered) or 202.',
+  },
   WORKER_CONCURRENCY: {
     default: '4',
     doc: 'Contacts one worker process handles at the same time.',
@@ -127,6 +131,7 @@ const ConfigSchema = z.object({
   trustProxy: trustProxySetting,
   bodyLimit: positiveInt,
   syncWaitMs: z.coerce.number().int().min(0),
+  acceptedStatus: z.enum(['200', '202']).transform((value) => (value === '202' ? 202 : 200)),
   workerConcurrency: positiveInt,
   leaseMs: positiveInt,
   pollMs: positiveInt,
@@ -173,6 +178,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     trustProxy: read('TRUST_PROXY') ?? ENV_VARIABLES.TRUST_PROXY.default,
     bodyLimit: read('BODY_LIMIT') ?? ENV_VARIABLES.BODY_LIMIT.default,
     syncWaitMs: read('SYNC_WAIT_MS') ?? ENV_VARIABLES.SYNC_WAIT_MS.default,
+    acceptedStatus: read('ACCEPTED_STATUS') ?? ENV_VARIABLES.ACCEPTED_STATUS.default,
     workerConcurrency: read('WORKER_CONCURRENCY') ?? ENV_VARIABLES.WORKER_CONCURRENCY.default,
     leaseMs: read('LEASE_MS') ?? ENV_VARIABLES.LEASE_MS.default,
     pollMs: read('POLL_MS') ?? ENV_VARIABLES.POLL_MS.default,

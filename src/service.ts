@@ -154,9 +154,11 @@ export async function createService(
     sealer,
     registry,
     writer: createInboxWriter(db),
-    worker,
+    notifier: worker,
+    wake: () => worker?.notify(),
     logger,
     syncWaitMs: config.syncWaitMs,
+    acceptedStatus: config.acceptedStatus,
     keyFailureLimit: config.keyFailureLimit,
   });
   const app = await buildApp({

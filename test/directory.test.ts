@@ -82,7 +82,7 @@ for (const dialect of testDialects()) {
       expect(again.body).toMatchObject({ status: 'done', created: false, changes: ['first_name'] });
       crm.addContact({ id: '12', email: 'DUP@example.com' });
       const other = await hook('wpf_action=add&contact_id=12');
-      expect(other.status).toBe(422);
+      expect(other.status).toBe(400);
       expect(other.body).toMatchObject({
         status: 'failed',
         error: { code: 'USER_LINKED_TO_OTHER_CONTACT' },
@@ -256,7 +256,7 @@ for (const dialect of testDialects()) {
     it('refuses to create a user for a contact without an e-mail', async () => {
       crm.addContact({ id: '80', fields: { first_name: 'Nomail' } });
       const answer = await hook('wpf_action=add&contact_id=80');
-      expect(answer.status).toBe(422);
+      expect(answer.status).toBe(400);
       expect(answer.body).toMatchObject({
         status: 'failed',
         error: { code: 'CONTACT_HAS_NO_EMAIL' },

@@ -1150,7 +1150,7 @@ for (const dialect of testDialects()) {
         await s?.close();
       });
 
-      it('answers 200 "accepted" when the wait runs out, and 202 when the setting asks for it', async () => {
+      it('answers 200 "accepted" when the wait runs out, and 202 when configured so', async () => {
         // No worker: nothing finishes, so the wait always runs out.
         s = await startTestService(dialect, {
           runWorker: false,
@@ -1166,7 +1166,7 @@ for (const dialect of testDialects()) {
 
         s = await startTestService(dialect, {
           runWorker: false,
-          env: { CRM_BRIDGE_SETTING_WEBHOOK_ACCEPTED_STATUS: '202' },
+          env: { CRM_BRIDGE_ACCEPTED_STATUS: '202' },
         });
         const queued = await send(
           s,

@@ -284,7 +284,7 @@ for (const dialect of testDialects()) {
     it('fails at once on a bad key, with Ortto\u2019s message in the activity log', async () => {
       await restart({ api_key: 'not-the-key' });
       const answer = await seedHook(SEED.add, jane);
-      expect(answer.status).toBe(422);
+      expect(answer.status).toBe(400);
       expect(answer.body).toMatchObject({ status: 'failed', error: { code: 'CRM_AUTH_FAILED' } });
       expect((await findEvent(db(), answer.body.eventId as number))?.attempts).toBe(1);
       const errors = await queryActivity(db(), {
@@ -298,7 +298,7 @@ for (const dialect of testDialects()) {
     it('fails at once when the key belongs to another region', async () => {
       await restart({ region: 'eu' }, ortto.apiUrlFor('eu'));
       const answer = await seedHook(SEED.add, jane);
-      expect(answer.status).toBe(422);
+      expect(answer.status).toBe(400);
       expect(answer.body).toMatchObject({ status: 'failed', error: { code: 'CRM_AUTH_FAILED' } });
       expect(ortto.requests.every((request) => request.path.startsWith('/eu/v1/'))).toBe(true);
     });
@@ -308,7 +308,7 @@ for (const dialect of testDialects()) {
         contactId: '0069ffffffffffffffffff00',
         email: 'ghost@example.com',
       });
-      expect(answer.status).toBe(422);
+      expect(answer.status).toBe(400);
       expect(answer.body).toMatchObject({ status: 'failed', error: { code: 'CONTACT_NOT_FOUND' } });
       expect((await findEvent(db(), answer.body.eventId as number))?.attempts).toBe(1);
       expect(await listUsers(db())).toHaveLength(0);

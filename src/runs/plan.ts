@@ -2,22 +2,9 @@
  * Coalescing: every webhook of one contact that is due is served by one run.
  * Pure: from the events' stored parameters to what the run must do.
  */
-import { strongestAction, type Action } from '../actions/rules.js';
 import type { ContactData } from '../connectors/types.js';
-
-/** What the intake stores for each accepted webhook (the event's `params` column). */
-export interface StoredParams {
-  action: Action;
-  contactId: string;
-  email?: string | undefined;
-  role?: string | undefined;
-  sendNotification: boolean;
-  async: boolean;
-  /** A contact snapshot the webhook carried, if any. */
-  contact?: ContactData | undefined;
-  /** Every parameter received, but the access key. */
-  raw: Record<string, string>;
-}
+import { strongestAction, type Action } from '../inbox/actions.js';
+import type { StoredParams } from '../inbox/stored-params.js';
 
 export interface RunPlan {
   action: Action;
@@ -30,6 +17,8 @@ export interface RunPlan {
   snapshot: ContactData | undefined;
   /** Whether the newest webhook that said anything about tags carried them. */
   snapshotHasTags: boolean;
+  /** Those tags came from a `tags` parameter: labels or ids, to be resolved to ids. */
+  tagsByReference: boolean;
 }
 
 export interface PlanOptions {
@@ -59,14 +48,17 @@ export function planRun(
   let email: string | undefined;
   let sendNotification = false;
   let snapshot: ContactData | undefined;
+  let tagsByReference = false;
   for (const event of events) {
     // `role` belongs to add and update; an update_tags that happens to carry one must not demote anyone.
     if (event.action !== 'update_tags' && event.role?.trim()) role = event.role.trim();
     if (event.email?.trim()) email = event.email.trim();
     if (event.action === 'add' && event.sendNotification) sendNotification = true;
     if (event.contact) snapshot = mergeSnapshots(snapshot, event.contact);
-    if (speaksAboutTags(event, options) && snapshot)
-      snapshot = { ...snapshot, tags: event.contact?.tags };
+    if (speaksAboutTags(event, options)) {
+      if (snapshot) snapshot = { ...snapshot, tags: event.contact?.tags };
+      tagsByReference = event.tagsByReference === true;
+    }
   }
   return {
     action: strongestAction(events.map((event) => event.action)),
@@ -76,6 +68,7 @@ export function planRun(
     email,
     snapshot,
     snapshotHasTags: snapshot?.tags !== undefined,
+    tagsByReference: tagsByReference && snapshot?.tags !== undefined,
   };
 }
 
