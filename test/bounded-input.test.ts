@@ -161,7 +161,7 @@ describe.each(testDialects())('bounded webhook input (%s)', (dialect) => {
         { name: 'upload', content: 'binary' },
       ),
     );
-    expect(file.status).toBe(415);
+    expect(file.status).toBe(400);
     await expectRejected(file.answer, 'UNSUPPORTED_MEDIA_TYPE');
   });
 

@@ -350,7 +350,7 @@ for (const dialect of testDialects()) {
         email: 'member2@example.com',
         user_pass: EVIL_PASSWORD,
       });
-      expect(claim.status).toBe(404);
+      expect(claim.status).toBe(400);
       expect(claim.body.error?.code).toBe('UNKNOWN_CONNECTION');
       const after = await reload(member);
       expect(await verifyPassword(VICTIM_PASSWORD, after.password_hash)).toBe(true);

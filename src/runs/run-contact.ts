@@ -92,8 +92,15 @@ export async function runContact(
       : undefined;
   const changes = passwordSet?.changed ? [...saved.changes, 'password'] : saved.changes;
   const returned =
-    saved.created && saved.generatedPassword !== undefined && connection.returnPasswordField
-      ? await returnPassword(connection, plan.contactId, saved.generatedPassword)
+    saved.created &&
+    saved.user &&
+    saved.generatedPassword !== undefined &&
+    connection.returnPasswordField
+      ? await returnPassword(connection, plan.contactId, saved.generatedPassword, {
+          id: saved.user.id,
+          login: saved.user.login,
+          createdAt: saved.user.created_at,
+        })
       : undefined;
 
   const notices = [

@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { listRoles } from '../directory/role.repository.js';
 import { isAdminRole } from '../directory/roles.js';
-import { USERNAME_FORMATS } from '../directory/username.js';
+import { USERNAME_FORMAT_NAMES } from '../directory/username.js';
 import { AppError } from '../errors.js';
 import { isValidEmail } from '../lib/email.js';
 import { DEFAULT_TEMPLATES, unknownPlaceholders } from '../mail/templates.js';
@@ -35,9 +35,9 @@ const count = (max: number) => z.coerce.number().int().min(1).max(max);
 
 export const SETTINGS = {
   username_format: {
-    schema: z.enum(USERNAME_FORMATS),
+    schema: z.enum(USERNAME_FORMAT_NAMES),
     default: 'email',
-    doc: 'Username of new users without a mapped user_login: email, first_last (jane.doe) or first_number (jane1234).',
+    doc: 'Username of new users without a mapped user_login, as WP Fusion names them: email (the e-mail address), flname (first and last name: JaneDoe) or fnamenum (first name and a number: Jane4711); a name in use gets random digits appended. first_last and first_number are the same as flname and fnamenum.',
   },
   default_role: {
     schema: z.string().trim().min(1),
