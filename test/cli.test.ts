@@ -198,7 +198,7 @@ for (const dialect of testDialects()) {
         key,
         '/webhooks/crm',
       );
-      expect(rejected.status).toBe(404);
+      expect(rejected.status).toBe(400);
       const id = String(rejected.body.eventId);
 
       const shown = await cli('events', 'show', id, '--json');

@@ -961,6 +961,15 @@ for (const dialect of testDialects()) {
         expect(update.body).toMatchObject({ status: 'done', action: 'update' });
         expect(labels(await userByEmail(t, 'tagparam@example.com'), 'crm')).toEqual(['Customer']);
         expect(crm.loads('8600')).toBe(loadsBefore + 1);
+
+        // A tags merge field the CRM left unfilled is no tag: the CRM's tags are loaded instead.
+        const unfilled = await send(
+          t,
+          `/?wpf_action=update_tags&access_key=${key}&contact_id=8600&tags=${encodeURIComponent('{{tags}}')}`,
+        );
+        expect(unfilled.body).toMatchObject({ status: 'done' });
+        expect(labels(await userByEmail(t, 'tagparam@example.com'), 'crm')).toEqual(['Customer']);
+        expect(crm.loads('8600')).toBe(loadsBefore + 2);
       });
     });
 

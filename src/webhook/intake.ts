@@ -313,6 +313,9 @@ function withTagsParameter(
     body !== null && typeof body === 'object' && !Array.isArray(body)
       ? (body as Record<string, unknown>).tags
       : undefined;
+  // A merge field the CRM left unfilled (`{{tags}}`) names no tags: they are loaded from the CRM instead.
+  if (!Array.isArray(fromJson) && params.tags !== undefined && isUnfilledMergeField(params.tags))
+    return contact;
   const tags = parseTagList(Array.isArray(fromJson) ? fromJson : params.tags);
   if (tags === undefined) return contact;
   return { ...(contact ?? { id: contactId, fields: {} }), tags, tagLabels: undefined };
