@@ -39,7 +39,11 @@ export const ENV_VARIABLES = {
   },
   SYNC_WAIT_MS: {
     default: '15000',
-    doc: 'How long a webhook without async=true waits for its result before answering 202.',
+    doc: 'How long a webhook without async=true waits for its result before answering 200 "accepted" (it finishes in the background).',
+  },
+  ACCEPTED_STATUS: {
+    default: '200',
+    doc: 'Status of the answer to a webhook stored for later (async=true, or still running after the wait): 200 (FunnelKit counts only 200 as delivered) or 202.',
   },
   WORKER_CONCURRENCY: {
     default: '4',
@@ -56,7 +60,7 @@ export const ENV_VARIABLES = {
   },
   KEY_FAILURE_LIMIT: {
     default: '20',
-    doc: 'Failed access-key attempts per client address in 10 minutes before answering 429.',
+    doc: 'Distinct wrong access keys from one client address in 10 minutes before it is refused (429) for 10 minutes; one key repeated (a stale automation) counts once, a retired key not at all.',
   },
   SMTP_URL: {
     default: '(none)',
@@ -135,6 +139,7 @@ const ConfigSchema = z.object({
   trustProxy: trustProxySetting,
   bodyLimit: positiveInt,
   syncWaitMs: z.coerce.number().int().min(0),
+  acceptedStatus: z.enum(['200', '202']).transform((value) => (value === '202' ? 202 : 200)),
   workerConcurrency: positiveInt,
   leaseMs: positiveInt,
   pollMs: positiveInt,
@@ -183,6 +188,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     trustProxy: read('TRUST_PROXY') ?? ENV_VARIABLES.TRUST_PROXY.default,
     bodyLimit: read('BODY_LIMIT') ?? ENV_VARIABLES.BODY_LIMIT.default,
     syncWaitMs: read('SYNC_WAIT_MS') ?? ENV_VARIABLES.SYNC_WAIT_MS.default,
+    acceptedStatus: read('ACCEPTED_STATUS') ?? ENV_VARIABLES.ACCEPTED_STATUS.default,
     workerConcurrency: read('WORKER_CONCURRENCY') ?? ENV_VARIABLES.WORKER_CONCURRENCY.default,
     leaseMs: read('LEASE_MS') ?? ENV_VARIABLES.LEASE_MS.default,
     pollMs: read('POLL_MS') ?? ENV_VARIABLES.POLL_MS.default,

@@ -19,9 +19,9 @@ export const ERRORS = {
   BAD_ACCESS_KEY: { status: 403, retryable: false, message: 'Invalid access key' },
   BODY_TOO_LARGE: { status: 413, retryable: false, message: 'The request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, message: 'Unsupported content type' },
-  NO_CONTACT_ID: { status: 422, retryable: false, message: 'No contact id found in the request' },
+  NO_CONTACT_ID: { status: 400, retryable: false, message: 'No contact id found in the request' },
   UNSUBSTITUTED_MERGE_FIELD: {
-    status: 422,
+    status: 400,
     retryable: false,
     message: 'The contact id is an unfilled merge field; the CRM did not substitute it',
   },
@@ -31,6 +31,11 @@ export const ERRORS = {
     message: 'The webhook carries more tags than one contact can have',
   },
   UNKNOWN_CONNECTION: { status: 404, retryable: false, message: 'No such CRM connection' },
+  AMBIGUOUS_CONNECTION: {
+    status: 400,
+    retryable: false,
+    message: 'Several CRM connections exist and the webhook names none of them',
+  },
   TOO_MANY_KEY_FAILURES: {
     status: 429,
     retryable: false,
@@ -169,6 +174,11 @@ export const ERRORS = {
     status: 409,
     retryable: false,
     message: 'An import of the same contacts is already running',
+  },
+  INVALID_ACCESS_KEY: {
+    status: 400,
+    retryable: false,
+    message: 'This text cannot be an access key',
   },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 

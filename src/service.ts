@@ -177,6 +177,7 @@ export async function createService(
     wake: () => worker?.notify(),
     logger,
     syncWaitMs: config.syncWaitMs,
+    acceptedStatus: config.acceptedStatus,
     keyFailureLimit: config.keyFailureLimit,
     metrics,
   });

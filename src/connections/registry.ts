@@ -14,8 +14,9 @@ import type {
   CrmConnector,
   FieldMap,
   RateLimit,
+  WebhookInput,
 } from '../connectors/types.js';
-import { AppError } from '../errors.js';
+import { AppError, isAppError } from '../errors.js';
 import type { ConnectionRow, DB } from '../storage/schema.js';
 import { createRateLimiter, type RateLimiter } from './rate-limiter.js';
 import type { Metrics } from '../lib/metrics.js';
@@ -57,8 +58,13 @@ export interface Connection {
 const BUILT_IN_PAYLOAD_ID = 'payload';
 
 export interface ConnectionRegistry {
-  /** The connection for an id, or the default connection when `id` is undefined. */
-  resolve(id?: string): Promise<Connection>;
+  /**
+   * The connection for an id, or the default connection when `id` is undefined.
+   * With several connections and no default, the one whose connector recognises
+   * `webhook`'s payload shape, if exactly one does; else AMBIGUOUS_CONNECTION
+   * naming them.
+   */
+  resolve(id?: string, webhook?: WebhookInput): Promise<Connection>;
   /** Forget cached connections (after the CLI or a test changed them). */
   invalidate(): void;
   /** Each connection's rate-limit use in this process, for the dashboard and `/metrics`. */
@@ -213,21 +219,46 @@ export function createConnectionRegistry(
     if (chosen) return build(chosen);
     if (rows.length === 0) return build(builtInPayload());
     throw new AppError(
-      'UNKNOWN_CONNECTION',
-      `several connections exist and none is the default; use /webhooks/<connection> or mark one default`,
+      'AMBIGUOUS_CONNECTION',
+      `${rows.map((row) => row.id).join(', ')}; send to /webhooks/<connection>, or make one the default (crm-bridge settings set default_connection <id>)`,
     );
   };
 
+  /** The one connection recognising the webhook's payload shape, or undefined. */
+  const recognising = async (webhook: WebhookInput): Promise<Connection | undefined> => {
+    const matches: Connection[] = [];
+    for (const row of await listConnections(db)) {
+      const connection = await cached(row.id).catch(() => undefined);
+      if (connection?.connector.recognizesWebhook?.(webhook) === true) matches.push(connection);
+    }
+    return matches.length === 1 ? matches[0] : undefined;
+  };
+
+  const cached = (id: string | undefined): Promise<Connection> => {
+    const key = id ?? '';
+    const now = clock.now().getTime();
+    const hit = cache.get(key);
+    if (hit && hit.until > now) return hit.connection;
+    const connection = load(id);
+    cache.set(key, { until: now + cacheMs, connection });
+    connection.catch(() => cache.delete(key));
+    return connection;
+  };
+
   return {
-    resolve(id) {
-      const key = id ?? '';
-      const now = clock.now().getTime();
-      const hit = cache.get(key);
-      if (hit && hit.until > now) return hit.connection;
-      const connection = load(id);
-      cache.set(key, { until: now + cacheMs, connection });
-      connection.catch(() => cache.delete(key));
-      return connection;
+    async resolve(id, webhook) {
+      try {
+        return await cached(id);
+      } catch (error) {
+        if (
+          id !== undefined ||
+          !webhook ||
+          !isAppError(error) ||
+          error.code !== 'AMBIGUOUS_CONNECTION'
+        )
+          throw error;
+        return (await recognising(webhook)) ?? Promise.reject(error);
+      }
     },
     invalidate() {
       cache.clear();

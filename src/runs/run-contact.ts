@@ -19,7 +19,7 @@ import type { RunPlan } from './plan.js';
 import { returnPassword } from './return-password.js';
 import { mapContact, shownFields } from './rules.js';
 import { saveUser } from './save-user.js';
-import { labelTags } from './tag-labels.js';
+import { labelTags, resolveTagReferences } from './tag-labels.js';
 
 export interface RunDeps {
   readonly db: Kysely<DB>;
@@ -64,7 +64,10 @@ export async function runContact(
   plan: RunPlan,
 ): Promise<RunResult> {
   const unmappedAsMeta = connection.definition.unmappedFieldsAsMeta;
-  const contact = await gatherContact(connection, plan);
+  const gathered = await gatherContact(connection, plan);
+  const contact = plan.tagsByReference
+    ? await resolveTagReferences(deps, connection, gathered)
+    : gathered;
   const mapped = mapContact(contact, connection.fieldMap, unmappedAsMeta);
   const labelled = contact.tags ? await labelTags(deps, connection, contact) : undefined;
 
@@ -89,8 +92,15 @@ export async function runContact(
       : undefined;
   const changes = passwordSet?.changed ? [...saved.changes, 'password'] : saved.changes;
   const returned =
-    saved.created && saved.generatedPassword !== undefined && connection.returnPasswordField
-      ? await returnPassword(connection, plan.contactId, saved.generatedPassword)
+    saved.created &&
+    saved.user &&
+    saved.generatedPassword !== undefined &&
+    connection.returnPasswordField
+      ? await returnPassword(connection, plan.contactId, saved.generatedPassword, {
+          id: saved.user.id,
+          login: saved.user.login,
+          createdAt: saved.user.created_at,
+        })
       : undefined;
 
   const notices = [
