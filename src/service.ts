@@ -71,8 +71,14 @@ export async function openMigratedDatabase(
   config: Config,
   sealer: Sealer,
   maxConnections?: number,
+  onConnectionError?: (error: Error) => void,
 ): Promise<Database> {
-  const database = openDatabase(config.databaseUrl, { maxConnections });
+  const database = openDatabase(config.databaseUrl, {
+    maxConnections: maxConnections ?? config.pgPoolSize,
+    statementTimeoutMs: config.pgStatementTimeoutMs,
+    applicationName: config.pgApplicationName,
+    onConnectionError,
+  });
   try {
     await migrateToLatest(database.db, database.dialect);
     await sealStoredAccessKeys(database.db, sealer);
@@ -91,7 +97,9 @@ export async function createService(
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel);
   const sealer = loadSealer(config);
-  const database = await openMigratedDatabase(config, sealer);
+  const database = await openMigratedDatabase(config, sealer, undefined, (error) =>
+    logger.warn({ err: error }, 'the database dropped a connection; it is reopened on demand'),
+  );
   const { db } = database;
   const accessKey = await currentAccessKey(db, clock, sealer).catch(async (error: unknown) => {
     await database.destroy();

@@ -137,7 +137,12 @@ export function createIntake(deps: IntakeDeps): Intake {
     const isFinal = (row: WebhookEventRow | undefined) =>
       row !== undefined && FINAL_STATUSES.includes(row.status);
     for (;;) {
-      const row = await findEvent(deps.db, id);
+      // The webhook is stored: storage failing now must not turn its answer into an error
+      // (the CRM would send it again). The wait goes on, and ends in 202 if storage stays away.
+      const row = await findEvent(deps.db, id).catch((error: unknown) => {
+        deps.logger.warn({ err: error, event: id }, 'could not read a webhook being waited for');
+        return undefined;
+      });
       if (isFinal(row)) return row;
       const left = deadline - Date.now();
       if (left <= 0) return undefined;

@@ -12,7 +12,7 @@ import { runContact, type RunResult } from '../actions/run-contact.js';
 import { isAction, strongestAction } from '../actions/rules.js';
 import type { ActivityEntry } from '../activity/activity.repository.js';
 import { writeActivity } from '../activity/activity.repository.js';
-import { createNap, type Clock } from '../clock.js';
+import { createBackoff, createNap, type Clock } from '../clock.js';
 import type { ConnectionRegistry } from '../connections/registry.js';
 import { toAppError, type AppError } from '../errors.js';
 import { planRun } from '../inbox/coalesce.js';
@@ -251,13 +251,20 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
   }
 
   async function loop(): Promise<void> {
+    const backoff = createBackoff(options.pollMs);
     while (running) {
       const free = options.concurrency - active.size;
       if (free > 0) {
         try {
-          if ((await claimAndStart(free)) > 0) continue;
+          const started = await claimAndStart(free);
+          backoff.succeeded();
+          if (started > 0) continue;
         } catch (error) {
+          // Storage is away (a restart, a failover, a locked file): wait longer each time, and
+          // carry on by itself once it answers again.
           logger.error({ err: error }, 'could not claim webhooks');
+          await nap.sleep(backoff.failed());
+          continue;
         }
       }
       await nap.sleep(options.pollMs);
