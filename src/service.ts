@@ -25,6 +25,7 @@ import { migrateToLatest } from './storage/migrations/index.js';
 import { loadSealingKey } from './storage/sealing-key.js';
 import { createIntake, type Intake } from './webhook/intake.js';
 import { createWorker, type Worker } from './worker/worker.js';
+import { createRetentionJob } from './worker/retention.js';
 import { pruneAccounts } from './accounts/housekeeping.js';
 import { createMailSender, type MailSender } from './mail/mail-sender.js';
 import type { Mailer } from './mail/mailer.js';
@@ -155,6 +156,13 @@ export async function createService(
         { concurrency: config.workerConcurrency, leaseMs: config.leaseMs, pollMs: config.pollMs },
       )
     : undefined;
+  // Old finished webhooks, activity lines and sent mail are pruned where the worker runs.
+  const retention = runWorker
+    ? createRetentionJob(
+        { db, clock, settingOverrides: config.settingOverrides, logger },
+        { everyMs: 60 * 60_000, firstAfterMs: 60_000 },
+      )
+    : undefined;
   const intake = createIntake({
     db,
     clock,
@@ -198,6 +206,7 @@ export async function createService(
       await app.listen({ host: config.host, port: config.port });
       worker?.start();
       mail?.start();
+      retention?.start();
       const address = app.server.address();
       boundPort = typeof address === 'object' && address ? address.port : config.port;
       return publicBaseUrl(config, boundPort);
@@ -206,6 +215,7 @@ export async function createService(
       if (closed) return;
       closed = true;
       await app.close();
+      await retention?.stop();
       await worker?.stop();
       await mail?.stop();
       mailer.close();

@@ -69,8 +69,10 @@ export async function runCrashTrial(
       }
     };
     const senders = Array.from({ length: options.senders ?? 4 }, (_, sender) => send(sender));
-    await waitFor('webhooks acknowledged before the kill', () =>
-      acknowledged.length >= options.killAfter ? true : undefined,
+    await waitFor(
+      'webhooks acknowledged before the kill',
+      () => (acknowledged.length >= options.killAfter ? true : undefined),
+      60_000,
     );
     target.process.kill('SIGKILL');
     await target.stop();
