@@ -21,6 +21,7 @@ import {
 } from './settings/access-keys.js';
 import { checkDefaultRole, loadSettings } from './settings/settings.js';
 import { openDatabase, type Database } from './storage/database.js';
+import { createNotifications, type Notifications } from './storage/notifications.js';
 import { migrateToLatest } from './storage/migrations/index.js';
 import { loadSealingKey } from './storage/sealing-key.js';
 import { createIntake, type Intake } from './webhook/intake.js';
@@ -51,6 +52,8 @@ export interface Service {
   readonly mail: MailSender | undefined;
   readonly mailer: Mailer;
   readonly intake: Intake;
+  /** Wake-ups between the processes sharing the database. */
+  readonly notifications: Notifications;
   readonly app: FastifyInstance;
   readonly logger: Logger;
   /** Seals and opens the secrets kept at rest. */
@@ -163,7 +166,20 @@ export async function createService(
         { everyMs: 60 * 60_000, firstAfterMs: 60_000 },
       )
     : undefined;
+  // Wake-ups across processes on PostgreSQL (LISTEN/NOTIFY), in-process ones on SQLite.
+  const notifications = createNotifications(database, config.databaseUrl, {
+    applicationName: config.pgApplicationName,
+    onError: (error) =>
+      logger.warn({ err: error }, 'the notification connection failed; it is reopened'),
+  });
+  if (worker) {
+    notifications.onWork(() => worker.notify());
+    worker.events.on('finished', (finished: { ids: number[] }) =>
+      notifications.finished(finished.ids),
+    );
+  }
   const intake = createIntake({
+    notifications,
     db,
     clock,
     keys: createKeyChecker(db, clock, sealer),
@@ -198,6 +214,7 @@ export async function createService(
     mail,
     mailer,
     intake,
+    notifications,
     app,
     logger,
     sealer,
@@ -218,6 +235,7 @@ export async function createService(
       await retention?.stop();
       await worker?.stop();
       await mail?.stop();
+      await notifications.close();
       mailer.close();
       await database.destroy();
     },

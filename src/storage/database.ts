@@ -47,6 +47,28 @@ function sqliteFilename(url: string): string {
   return file === ':memory:' ? file : path.resolve(file);
 }
 
+/** The schema a PostgreSQL URL selects with `schema=NAME` (undefined: the server's default). */
+export function postgresSchemaOf(url: string): string | undefined {
+  return new URL(url).searchParams.get('schema') ?? undefined;
+}
+
+/** How to connect one PostgreSQL client for `url` (the pool's and the notification listener's). */
+export function postgresClientConfig(url: string, options: OpenOptions): pg.ClientConfig {
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get('schema');
+  parsed.searchParams.delete('schema');
+  const serverOptions = [
+    ...(schema ? [`-c search_path=${schema}`] : []),
+    ...(options.statementTimeoutMs ? [`-c statement_timeout=${options.statementTimeoutMs}`] : []),
+  ];
+  return {
+    connectionString: parsed.toString(),
+    connectionTimeoutMillis: 5_000,
+    ...(options.applicationName ? { application_name: options.applicationName } : {}),
+    ...(serverOptions.length > 0 ? { options: serverOptions.join(' ') } : {}),
+  };
+}
+
 /**
  * PostgreSQL URL option `schema=NAME` selects the search_path (used to isolate test files).
  *
@@ -57,19 +79,9 @@ function sqliteFilename(url: string): string {
  * connections once the server is back.
  */
 function postgresPool(url: string, options: OpenOptions): pg.Pool {
-  const parsed = new URL(url);
-  const schema = parsed.searchParams.get('schema');
-  parsed.searchParams.delete('schema');
-  const serverOptions = [
-    ...(schema ? [`-c search_path=${schema}`] : []),
-    ...(options.statementTimeoutMs ? [`-c statement_timeout=${options.statementTimeoutMs}`] : []),
-  ];
   const pool = new pg.Pool({
-    connectionString: parsed.toString(),
+    ...postgresClientConfig(url, options),
     max: options.maxConnections ?? 10,
-    connectionTimeoutMillis: 5_000,
-    ...(options.applicationName ? { application_name: options.applicationName } : {}),
-    ...(serverOptions.length > 0 ? { options: serverOptions.join(' ') } : {}),
   });
   const onError = (error: Error) => options.onConnectionError?.(error);
   pool.on('error', onError);

@@ -21,6 +21,7 @@ import type { Sealer } from '../lib/seal.js';
 import type { Logger } from '../logger.js';
 import type { KeyChecker } from '../settings/access-keys.js';
 import type { DB, EventStatus, WebhookEventRow } from '../storage/schema.js';
+import type { Notifications } from '../storage/notifications.js';
 import type { Worker } from '../worker/worker.js';
 import { isUnfilledMergeField, mergeParams } from './params.js';
 
@@ -66,6 +67,11 @@ export interface IntakeDeps {
   writer: InboxWriter;
   /** The in-process worker, when this process runs one; results then arrive without polling. */
   worker: Worker | undefined;
+  /**
+   * Outcomes reached by any worker, this process's or (on PostgreSQL) another's, and the
+   * wake-up for every worker when a webhook is stored. Without them, the local worker is told.
+   */
+  notifications?: Pick<Notifications, 'shared' | 'workArrived' | 'onFinished'> | undefined;
   logger: Logger;
   syncWaitMs: number;
   keyFailureLimit: number;
@@ -146,18 +152,23 @@ export function createIntake(deps: IntakeDeps): Intake {
       if (isFinal(row)) return row;
       const left = deadline - Date.now();
       if (left <= 0) return undefined;
-      // Woken at once by the local worker; polling covers workers in other processes.
+      // Woken at once by the local worker, or by any worker through shared notifications;
+      // polling covers what no notice reports.
+      const notices = deps.notifications;
+      const pollMs = notices?.shared ? 2_000 : deps.worker || notices ? 1_000 : 200;
       await new Promise<void>((resolve) => {
-        const onFinished = (finished: { ids: number[] }) => {
+        const onFinished = (finished: { ids: readonly number[] }) => {
           if (finished.ids.includes(id)) done();
         };
-        const timer = setTimeout(() => done(), Math.min(left, deps.worker ? 1_000 : 200));
+        const timer = setTimeout(() => done(), Math.min(left, pollMs));
+        const unsubscribe = notices?.onFinished((ids) => onFinished({ ids }));
         const done = () => {
           clearTimeout(timer);
           deps.worker?.events.off('finished', onFinished);
+          unsubscribe?.();
           resolve();
         };
-        deps.worker?.events.on('finished', onFinished);
+        if (!notices) deps.worker?.events.on('finished', onFinished);
       });
     }
   }
@@ -417,7 +428,8 @@ export function createIntake(deps: IntakeDeps): Intake {
         },
       ],
     );
-    deps.worker?.notify();
+    if (deps.notifications) deps.notifications.workArrived();
+    else deps.worker?.notify();
 
     if (stored.async)
       return accepted(eventId, action, contactId, 'Stored; it will be processed in the background');
