@@ -121,6 +121,7 @@ export async function createService(
     settingOverrides: config.settingOverrides,
     secretOverrides: config.secretOverrides,
     sealer,
+    sharedRateLimits: database.dialect === 'postgres',
   });
   const runWorker = options.runWorker ?? config.runWorker;
   let boundPort: number | undefined;

@@ -50,6 +50,63 @@ describe.runIf(testDialects().includes('postgres'))('two nodes on one PostgreSQL
       expect(tookMs).toBeLessThan(1_500);
     }
   });
+
+  it('two nodes together stay within the CRM rate limit (each used to allow the whole limit)', async () => {
+    database = await createTestDatabase('postgres');
+    crm = await startFakeTestCrm();
+    const limit = { requests: 4, windowMs: 1_000 };
+    for (let n = 0; n < 2; n += 1)
+      nodes.push(
+        await startTestService('postgres', {
+          database,
+          env: { CRM_BRIDGE_WORKER_CONCURRENCY: '4' },
+        }),
+      );
+    const [first, second] = nodes as [TestService, TestService];
+    await first.addConnection({
+      id: 'crm',
+      type: 'testcrm',
+      apiUrl: crm.url,
+      settings: {
+        api_key: crm.apiKey,
+        rate_limit_requests: limit.requests,
+        rate_limit_window_ms: limit.windowMs,
+      },
+      isDefault: true,
+    });
+    second.service.registry.invalidate();
+    const contacts = 16;
+    for (let i = 0; i < contacts; i += 1)
+      crm.addContact({ id: `r${i}`, email: `r${i}@example.com`, tags: ['1'] });
+
+    const ranBy = [0, 0];
+    nodes.forEach((node, n) =>
+      node.service.worker?.events.on('finished', (finished: { ids: number[] }) => {
+        ranBy[n] = (ranBy[n] ?? 0) + finished.ids.length;
+      }),
+    );
+    const answers = await Promise.all(
+      Array.from({ length: contacts }, (_, i) =>
+        (i % 2 === 0 ? first : second).webhook(
+          `/?wpf_action=add&contact_id=r${i}&async=true&access_key=${first.key}`,
+        ),
+      ),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual(Array(contacts).fill(202));
+    const db = first.service.database.db;
+    await waitFor(
+      'every webhook done',
+      async () =>
+        (await db.selectFrom('webhook_events').select('id').where('status', '=', 'done').execute())
+          .length === contacts,
+      30_000,
+    );
+    // Both nodes worked, and the CRM never saw more than its limit in any window.
+    expect(ranBy[0]).toBeGreaterThan(0);
+    expect(ranBy[1]).toBeGreaterThan(0);
+    expect(crm.requests.length).toBeGreaterThanOrEqual(contacts);
+    expect(crm.maxRequestsInWindow(limit.windowMs)).toBeLessThanOrEqual(limit.requests);
+  }, 60_000);
 });
 
 // The same wake-ups hold in one process on either database.

@@ -18,6 +18,7 @@ import type {
 import { AppError } from '../errors.js';
 import type { ConnectionRow, DB } from '../storage/schema.js';
 import { createRateLimiter, type RateLimiter } from '../worker/rate-limiter.js';
+import { createSharedRateLimiter } from './shared-rate-limiter.js';
 import type { Sealer } from '../lib/seal.js';
 import { findConnection, listConnections } from './connection.repository.js';
 import { openCredentials } from './credentials.js';
@@ -69,6 +70,8 @@ export interface RegistryOptions {
   secretOverrides?: Readonly<Record<string, string>>;
   /** Opens the credentials stored sealed. */
   sealer: Sealer;
+  /** Share each connection's CRM rate limit with every process on the database (PostgreSQL). */
+  sharedRateLimits?: boolean | undefined;
 }
 
 /**
@@ -105,7 +108,10 @@ export function createConnectionRegistry(
     const key = `${limit.requests}/${limit.windowMs}`;
     const existing = limiters.get(id);
     if (existing?.key === key) return existing.limiter;
-    const limiter = createRateLimiter(limit);
+    const local = createRateLimiter(limit);
+    const limiter = options.sharedRateLimits
+      ? createSharedRateLimiter(db, id, limit, local)
+      : local;
     limiters.set(id, { key, limiter });
     return limiter;
   };

@@ -215,6 +215,14 @@ export interface RateLimitsTable {
   window_ends_at: string;
 }
 
+/** CRM call slots shared by every process on PostgreSQL (see migration 0007). */
+export interface CrmCallSlotsTable {
+  connection_id: string;
+  slot: number;
+  /** When the slot may be taken again, in milliseconds since 1970 on the database's clock. */
+  free_at: string | number;
+}
+
 export interface DB {
   settings: SettingsTable;
   access_keys: AccessKeysTable;
@@ -233,6 +241,7 @@ export interface DB {
   sessions: SessionsTable;
   api_tokens: ApiTokensTable;
   rate_limits: RateLimitsTable;
+  crm_call_slots: CrmCallSlotsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
