@@ -31,6 +31,7 @@ import {
 import { calculateDelay } from '../inbox/retry-policy.js';
 import type { Logger } from '../logger.js';
 import { loadSettings } from '../settings/settings.js';
+import { retryOnConflict } from '../storage/conflicts.js';
 import type { DB, WebhookEventRow } from '../storage/schema.js';
 
 export interface WorkerOptions {
@@ -197,10 +198,9 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
         claimed.map((event) => openParams(event.params, deps.sealer)),
         { canLoadTags: connection.definition.contactSource === 'api' },
       );
-      const result = await runContact(
-        { db, clock, settings, random: deps.random, eventId: lastId },
-        connection,
-        plan,
+      // A deadlock or serialization failure runs again at once, without using an attempt.
+      const result = await retryOnConflict(() =>
+        runContact({ db, clock, settings, random: deps.random, eventId: lastId }, connection, plan),
       );
       if (result.welcomeEmailId !== undefined) deps.mail?.notify();
       await finishEvents(db, ids, owner, { status: result.status, result }, iso());
