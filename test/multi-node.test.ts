@@ -4,6 +4,8 @@
  * learns the outcome at once, and together the nodes stay within the CRM's
  * rate limit.
  */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
 import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
@@ -27,13 +29,17 @@ describe.runIf(testDialects().includes('postgres'))('two nodes on one PostgreSQL
 
   it('a webhook taken by an HTTP-only node is run by the other node, and its answer comes at once (not after a poll)', async () => {
     database = await createTestDatabase('postgres');
+    const names = [1, 2].map(() => `crm-bridge-node-${randomBytes(4).toString('hex')}`);
     const front = await startTestService('postgres', {
       database,
       runWorker: false,
-      env: SLOW_POLL,
+      env: { ...SLOW_POLL, CRM_BRIDGE_PG_APPLICATION_NAME: names[0] ?? '' },
     });
     nodes.push(front);
-    const back = await startTestService('postgres', { database, env: SLOW_POLL });
+    const back = await startTestService('postgres', {
+      database,
+      env: { ...SLOW_POLL, CRM_BRIDGE_PG_APPLICATION_NAME: names[1] ?? '' },
+    });
     nodes.push(back);
     // Both idle and asleep until the next poll, a minute away.
     await waitFor('the worker idle', () => back.service.worker?.active === 0);
@@ -49,6 +55,28 @@ describe.runIf(testDialects().includes('postgres'))('two nodes on one PostgreSQL
       // Far below the one-minute poll and the two-second fallback of a waiting request.
       expect(tookMs).toBeLessThan(1_500);
     }
+
+    // The server drops every connection of both nodes, the listening ones included: they
+    // reconnect by themselves, and the wake-ups work again.
+    const admin = new pg.Client({ connectionString: process.env.CRM_BRIDGE_TEST_PG_URL });
+    await admin.connect();
+    try {
+      await admin.query(
+        'select pg_terminate_backend(pid) from pg_stat_activity where application_name = any($1)',
+        [names],
+      );
+    } finally {
+      await admin.end();
+    }
+    let attempt = 0;
+    await waitFor('a quick answer from the other node after the reconnect', async () => {
+      attempt += 1;
+      const started = Date.now();
+      const answer = await front.webhook(
+        `/?wpf_action=add&contact_id=again-${attempt}&email=again-${attempt}@example.com&access_key=${front.key}`,
+      );
+      return answer.status === 200 && Date.now() - started < 1_500;
+    });
   });
 
   it('two nodes together stay within the CRM rate limit (each used to allow the whole limit)', async () => {
