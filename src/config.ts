@@ -70,6 +70,18 @@ export const ENV_VARIABLES = {
     default: 'true',
     doc: 'Run the worker inside `serve` (false for HTTP-only processes).',
   },
+  PG_POOL_SIZE: {
+    default: '10',
+    doc: 'PostgreSQL: connections this process keeps open at most.',
+  },
+  PG_STATEMENT_TIMEOUT_MS: {
+    default: '30000',
+    doc: 'PostgreSQL: longest one statement may run before the server cancels it (0: no limit); a hung query then fails and is retried instead of holding a connection.',
+  },
+  PG_APPLICATION_NAME: {
+    default: 'crm-bridge',
+    doc: "PostgreSQL: the name this process's connections carry in pg_stat_activity (give each node its own to tell them apart).",
+  },
   ENCRYPTION_KEY: {
     default: '<data dir>/encryption.key',
     doc: 'Key (32 bytes, base64 or hex) that seals the access key and secret webhook values at rest. Unset: an owner-only key file made in the data dir. Give every process on one PostgreSQL the same key.',
@@ -146,6 +158,9 @@ const ConfigSchema = z.object({
   keyFailureLimit: positiveInt,
   cacheMs: z.coerce.number().int().min(0).max(3_600_000),
   runWorker: booleanString,
+  pgPoolSize: z.coerce.number().int().min(1).max(1_000),
+  pgStatementTimeoutMs: z.coerce.number().int().min(0),
+  pgApplicationName: z.string().min(1).max(63),
   smtpUrl: z
     .string()
     .refine((value) => /^smtps?:\/\/[^/]+/i.test(value), 'must be an smtp:// or smtps:// URL')
@@ -195,6 +210,10 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     keyFailureLimit: read('KEY_FAILURE_LIMIT') ?? ENV_VARIABLES.KEY_FAILURE_LIMIT.default,
     cacheMs: read('CACHE_MS') ?? ENV_VARIABLES.CACHE_MS.default,
     runWorker: read('WORKER') ?? ENV_VARIABLES.WORKER.default,
+    pgPoolSize: read('PG_POOL_SIZE') ?? ENV_VARIABLES.PG_POOL_SIZE.default,
+    pgStatementTimeoutMs:
+      read('PG_STATEMENT_TIMEOUT_MS') ?? ENV_VARIABLES.PG_STATEMENT_TIMEOUT_MS.default,
+    pgApplicationName: read('PG_APPLICATION_NAME') ?? ENV_VARIABLES.PG_APPLICATION_NAME.default,
     smtpUrl: read('SMTP_URL'),
     metricsToken: read('METRICS_TOKEN'),
   };

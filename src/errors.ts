@@ -230,11 +230,41 @@ function isUniqueViolation(error: unknown): boolean {
   );
 }
 
+function errorCodeOf(error: unknown): string {
+  return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
+}
+
+/**
+ * The database is away or cannot take writes right now, whatever the statement: PostgreSQL
+ * restarting, failing over, refusing connections or cancelling a statement that ran too long;
+ * the connection dropped; SQLite's file locked by another process past the busy timeout,
+ * read-only, or its disk full or failing. The same statement succeeds once it is back.
+ */
+function isStorageUnavailable(error: unknown): boolean {
+  const code = errorCodeOf(error);
+  if (/^(08...|57P0[1-3]|53300|57014)$/.test(code)) return true;
+  if (/^SQLITE_(BUSY|LOCKED|READONLY|IOERR|FULL|CANTOPEN|PROTOCOL)/.test(code)) return true;
+  if (/^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(code))
+    return true;
+  const message = error instanceof Error ? error.message : '';
+  return /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect/i.test(
+    message,
+  );
+}
+
+/** A PostgreSQL deadlock (40P01) or serialization failure (40001): the transaction can simply run again. */
+export function isTransactionConflict(error: unknown): boolean {
+  const code = errorCodeOf(error);
+  return code === '40P01' || code === '40001';
+}
+
 /** Turns anything thrown into an AppError; unknown errors become retryable INTERNAL ones. */
 export function toAppError(error: unknown): AppError {
   if (isAppError(error)) return error;
   if (isUniqueViolation(error))
     return new AppError('CONCURRENT_CHANGE', undefined, { cause: error });
+  if (isStorageUnavailable(error))
+    return new AppError('STORAGE_UNAVAILABLE', undefined, { cause: error });
   const message = error instanceof Error ? error.message : String(error);
   return new AppError('INTERNAL', message, { cause: error });
 }

@@ -20,6 +20,7 @@ import { AppError, isAppError } from '../errors.js';
 import type { ConnectionRow, DB } from '../storage/schema.js';
 import { createRateLimiter, type RateLimiter } from './rate-limiter.js';
 import type { Metrics } from '../lib/metrics.js';
+import { createSharedRateLimiter } from './shared-rate-limiter.js';
 import type { Sealer } from '../lib/seal.js';
 import { readSettingValue } from '../settings/settings.js';
 import { findConnection, listConnections } from './connection.repository.js';
@@ -89,6 +90,8 @@ export interface RegistryOptions {
   sealer: Sealer;
   /** Counts CRM calls for `/metrics`. */
   metrics?: Pick<Metrics, 'crmCall'> | undefined;
+  /** Share each connection's CRM rate limit with every process on the database (PostgreSQL). */
+  sharedRateLimits?: boolean | undefined;
 }
 
 /**
@@ -125,7 +128,10 @@ export function createConnectionRegistry(
     const key = `${limit.requests}/${limit.windowMs}`;
     const existing = limiters.get(id);
     if (existing?.key === key) return existing.limiter;
-    const limiter = createRateLimiter(limit);
+    const local = createRateLimiter(limit);
+    const limiter = options.sharedRateLimits
+      ? createSharedRateLimiter(db, id, limit, local)
+      : local;
     limiters.set(id, { key, limit, limiter });
     return limiter;
   };

@@ -43,6 +43,8 @@ const USERNAME_FORMAT_NAMES = [
 export type UsernameFormatName = (typeof USERNAME_FORMAT_NAMES)[number];
 
 const count = (max: number) => z.coerce.number().int().min(1).max(max);
+/** Whole days to keep something; 0 keeps it forever. */
+const days = z.coerce.number().int().min(0).max(36_500);
 
 export const SETTINGS = {
   username_format: {
@@ -82,6 +84,26 @@ export const SETTINGS = {
     schema: z.coerce.number().int().min(10).max(3_600_000),
     default: '2000',
     doc: 'First retry delay; it doubles on every attempt (with jitter) up to 30 minutes.',
+  },
+  retention_done_days: {
+    schema: days,
+    default: '30',
+    doc: 'Days a done or skipped webhook (and a test webhook) is kept after it finished; 0 keeps them forever.',
+  },
+  retention_failed_days: {
+    schema: days,
+    default: '90',
+    doc: 'Days a failed or rejected webhook is kept after it finished; 0 keeps them forever.',
+  },
+  retention_activity_days: {
+    schema: days,
+    default: '30',
+    doc: 'Days an activity log line is kept; 0 keeps them forever.',
+  },
+  retention_mail_days: {
+    schema: days,
+    default: '30',
+    doc: 'Days a sent e-mail stays in the mail queue after it was sent; 0 keeps them forever.',
   },
   site_name: {
     schema: z.string().trim().min(1),

@@ -242,6 +242,14 @@ interface ImportJobsTable {
   finished_at: string | null;
 }
 
+/** CRM call slots shared by every process on PostgreSQL (see migration 0007). */
+interface CrmCallSlotsTable {
+  connection_id: string;
+  slot: number;
+  /** When the slot may be taken again, in milliseconds since 1970 on the database's clock. */
+  free_at: string | number;
+}
+
 export interface DB {
   settings: SettingsTable;
   access_keys: AccessKeysTable;
@@ -261,6 +269,7 @@ export interface DB {
   api_tokens: ApiTokensTable;
   rate_limits: RateLimitsTable;
   import_jobs: ImportJobsTable;
+  crm_call_slots: CrmCallSlotsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
