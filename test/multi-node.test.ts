@@ -120,7 +120,7 @@ describe.runIf(testDialects().includes('postgres'))('two nodes on one PostgreSQL
         ),
       ),
     );
-    expect(answers.map((answer) => answer.status)).toEqual(Array(contacts).fill(202));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(contacts).fill(200));
     const db = first.service.database.db;
     await waitFor(
       'every webhook done',
