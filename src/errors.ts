@@ -152,6 +152,11 @@ export const ERRORS = {
   NOT_FOUND: { status: 404, retryable: false, message: 'Not found' },
   INVALID_SETTING: { status: 400, retryable: false, message: 'Invalid setting value' },
   INVALID_CONFIG: { status: 400, retryable: false, message: 'Invalid configuration' },
+  IMPORT_SOURCE_UNREADABLE: {
+    status: 400,
+    retryable: false,
+    message: 'The WordPress database could not be read',
+  },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

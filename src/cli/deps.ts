@@ -10,11 +10,14 @@ import type { Sealer } from '../lib/seal.js';
 import { loadSealer, openMigratedDatabase } from '../service.js';
 import type { Database } from '../storage/database.js';
 import { terminalSafe, type Output } from './output.js';
+import type { Terminal } from './progress.js';
 
 export interface CliIo {
   out: Output;
   err: Output;
   env: NodeJS.ProcessEnv;
+  /** Standard output when it is a terminal (for progress bars); absent otherwise. */
+  terminal?: Terminal | undefined;
 }
 
 export interface CliDeps {

@@ -182,3 +182,56 @@ export function createKeyChecker(
     },
   };
 }
+
+/** Keys shorter than this (fewer than ~128 random bits) are weak: WP Fusion's are 8 characters. */
+export const STRONG_ACCESS_KEY_LENGTH = 22;
+
+/** True when a key is too short to withstand guessing for long. */
+export function isWeakAccessKey(key: string): boolean {
+  return key.length < STRONG_ACCESS_KEY_LENGTH;
+}
+
+/**
+ * Makes `secret` (a key brought from elsewhere, such as WP Fusion's) the
+ * current key; older keys stay valid for `graceMs`, as after a rotation.
+ * Nothing changes when it is already the current key (`changed` says which).
+ */
+export async function setAccessKey(
+  db: Db,
+  clock: Clock,
+  sealer: Sealer,
+  secret: string,
+  graceMs: number,
+): Promise<AccessKeyInfo & { changed: boolean }> {
+  const now = clock.now();
+  const digest = sealer.digest(secret);
+  const current = (await activeKeyRows(db, now.toISOString())).find(
+    (row) =>
+      row.expires_at === null &&
+      row.secret_hash !== null &&
+      sameDigest(digest, Buffer.from(row.secret_hash, 'base64url')),
+  );
+  if (current)
+    return {
+      secret,
+      fingerprint: current.fingerprint,
+      createdAt: current.created_at,
+      expiresAt: null,
+      changed: false,
+    };
+  const graceEnd = new Date(now.getTime() + graceMs).toISOString();
+  const row = newKeyRow(secret, sealer, now.toISOString());
+  await db
+    .updateTable('access_keys')
+    .set({ expires_at: graceEnd })
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', graceEnd)]))
+    .execute();
+  await db.insertInto('access_keys').values(row).execute();
+  return {
+    secret,
+    fingerprint: row.fingerprint,
+    createdAt: row.created_at,
+    expiresAt: null,
+    changed: true,
+  };
+}
