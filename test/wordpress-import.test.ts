@@ -443,6 +443,33 @@ for (const dialect of testDialects()) {
       expect((await listUserTags(db, bob!.id)).map((tag) => tag.label)).toContain('Newsletter');
     });
 
+    it('picks up where it stopped: users added to WordPress since come over, the others stay as they are', async () => {
+      await site.addUser({
+        login: 'heidi',
+        email: 'heidi@example.com',
+        pass: wp68Hash('heidi registered late'),
+        meta: {
+          wp_capabilities: phpSerialize({ member: true }),
+          testcrm_contact_id: '108',
+          testcrm_tags: phpSerialize({ 1: '2' }),
+        },
+      });
+      const more = summaryOf(await importCli('--json'));
+      expect(more).toMatchObject({
+        total: 8,
+        created: 1,
+        updated: 0,
+        unchanged: 6,
+        passwordsCarried: 1,
+        contactsLinked: 1,
+        tagsAdded: 1,
+      });
+      const db = t!.service.database.db;
+      const heidi = await findUserByContact(db, 'crm', '108');
+      expect(heidi).toMatchObject({ login: 'heidi', role: 'member' });
+      expect((await listUserTags(db, heidi!.id)).map((tag) => tag.label)).toEqual(['VIP']);
+    });
+
     it('a wrong database password or prefix fails clearly, before writing, without showing the password', async () => {
       const wrongPassword = site.url.replace(encodeURIComponent(site.password), 'not-the-password');
       const denied = await runCli(database, 'import', 'wordpress', '--from', wrongPassword);
