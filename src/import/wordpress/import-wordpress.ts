@@ -2,9 +2,9 @@
  * `crm-bridge import wordpress`: brings a WordPress site's users, roles and
  * WP Fusion data over. The site-wide part (roles, settings, the connection's
  * field map, tag labels, the access key) is one step; then each user is its
- * own step, committed as it goes, so an interrupted import is resumed by
- * running it again. A dry run does every step in one transaction that is
- * rolled back at the end, so it reports exactly what a real run would do.
+ * own step, committed as it goes (in batches), so an interrupted import is
+ * resumed by running it again. A dry run does every step in one transaction
+ * that is rolled back at the end, so it reports exactly what a real run would do.
  */
 import type { Kysely } from 'kysely';
 import { isAdminRole } from '../../actions/rules.js';
@@ -89,24 +89,26 @@ export interface ImportSummary {
   warnings: string[];
 }
 
-/** Runs steps: each committed on its own, or all in one transaction rolled back at the end (dry run). */
+/** Users written per transaction: a commit per user would spend most of the time waiting for the disk. */
+const USERS_PER_COMMIT = 100;
+
+/**
+ * Runs the import's steps inside a transaction, each under its own savepoint,
+ * so a step that fails is undone alone. `checkpoint` commits every
+ * USERS_PER_COMMIT steps (an interrupted import loses at most that many, and
+ * running it again redoes them); a dry run never commits and rolls back at the end.
+ */
 interface Steps {
   run<T>(work: (db: Kysely<DB>) => Promise<T>): Promise<T>;
+  checkpoint(): Promise<void>;
   finish(): Promise<void>;
   abandon(): Promise<void>;
 }
 
-function committedSteps(db: Kysely<DB>): Steps {
-  return {
-    run: (work) => db.transaction().execute(work),
-    finish: () => Promise.resolve(),
-    abandon: () => Promise.resolve(),
-  };
-}
-
-async function rolledBackSteps(db: Kysely<DB>): Promise<Steps> {
-  const trx = await db.startTransaction().execute();
+async function openSteps(db: Kysely<DB>, dryRun: boolean): Promise<Steps> {
+  let trx = await db.startTransaction().execute();
   let count = 0;
+  let sinceCommit = 0;
   return {
     async run(work) {
       const name = `import_step_${(count += 1)}`;
@@ -114,13 +116,20 @@ async function rolledBackSteps(db: Kysely<DB>): Promise<Steps> {
       try {
         const result = await work(step);
         await step.releaseSavepoint(name as never).execute();
+        sinceCommit += 1;
         return result;
       } catch (error) {
         await step.rollbackToSavepoint(name as never).execute();
         throw error;
       }
     },
-    finish: () => trx.rollback().execute(),
+    async checkpoint() {
+      if (dryRun || sinceCommit < USERS_PER_COMMIT) return;
+      await trx.commit().execute();
+      trx = await db.startTransaction().execute();
+      sinceCommit = 0;
+    },
+    finish: () => (dryRun ? trx.rollback().execute() : trx.commit().execute()),
     abandon: () => trx.rollback().execute(),
   };
 }
@@ -332,6 +341,7 @@ async function importUsers(
         }
       }
       done += 1;
+      await steps.checkpoint();
       deps.onProgress?.({
         done,
         total: Math.max(summary.total, done),
@@ -378,7 +388,7 @@ export async function importWordPress(
     };
     if (wpfRaw === undefined)
       summary.warnings.push('no wpf_options: WP Fusion is not installed on this site; users only');
-    const steps = options.dryRun ? await rolledBackSteps(deps.db) : committedSteps(deps.db);
+    const steps = await openSteps(deps.db, options.dryRun);
     try {
       await steps.run((trx) =>
         importSite(

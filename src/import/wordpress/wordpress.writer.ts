@@ -105,29 +105,39 @@ export async function writeImportedUser(
     await completeUser(db, row, user, target, outcome);
   }
   const userId = row.id;
+  const created = outcome.status === 'created';
 
-  if (target.connectionId && user.contactId)
-    await linkImportedContact(db, userId, user.contactId, target, outcome);
+  if (target.connectionId && user.contactId) {
+    // A new user has no links, and its contact id was looked up by findExisting: linked to nobody.
+    if (created) {
+      await linkContact(db, target.connectionId, user.contactId, userId, target.at);
+      outcome.contactLinked = true;
+    } else {
+      await linkImportedContact(db, userId, user.contactId, target, outcome);
+    }
+  }
   // Tags come over with the link: once linked, the CRM's webhooks keep them (a tag the CRM
   // removed since must not come back when the import runs again).
-  const bringTags = outcome.status === 'created' || outcome.contactLinked;
-  if (target.connectionId && bringTags && user.tagIds.length > 0) {
-    const have = new Set(await getUserTagIds(db, userId, target.connectionId));
+  if (target.connectionId && (created || outcome.contactLinked) && user.tagIds.length > 0) {
+    const have = created
+      ? new Set<string>()
+      : new Set(await getUserTagIds(db, userId, target.connectionId));
     const missing = user.tagIds.filter((id) => !have.has(id));
     if (missing.length > 0) {
       await addUserTags(db, userId, target.connectionId, missing, target.at);
       outcome.tagsAdded = missing.length;
-      if (outcome.status !== 'created') outcome.changes.push(`tags +${missing.length}`);
+      if (!created) outcome.changes.push(`tags +${missing.length}`);
     }
   }
-  const meta = await getUserMeta(db, userId);
-  const newMeta = Object.fromEntries(
-    Object.entries(user.meta).filter(([key]) => !Object.hasOwn(meta, key)),
-  );
-  if (Object.keys(newMeta).length > 0) {
-    await setUserMeta(db, userId, newMeta);
-    if (outcome.status !== 'created')
-      outcome.changes.push(`meta ${Object.keys(newMeta).join(', ')}`);
+  if (Object.keys(user.meta).length > 0) {
+    const meta = created ? {} : await getUserMeta(db, userId);
+    const newMeta = Object.fromEntries(
+      Object.entries(user.meta).filter(([key]) => !Object.hasOwn(meta, key)),
+    );
+    if (Object.keys(newMeta).length > 0) {
+      await setUserMeta(db, userId, newMeta);
+      if (!created) outcome.changes.push(`meta ${Object.keys(newMeta).join(', ')}`);
+    }
   }
   if (outcome.status === 'unchanged' && outcome.changes.length > 0) outcome.status = 'updated';
   return outcome;
