@@ -483,6 +483,12 @@ for (const dialect of testDialects()) {
       expect(prefix.stderr).toContain('wpx_users');
       expect(prefix.stderr).not.toContain(site.password);
 
+      const log = await runCli(database, 'log', '--json');
+      expect(log.stdout).toContain(
+        'WordPress import failed: The WordPress database could not be read',
+      );
+      expect(log.stdout).not.toContain(site.password);
+
       const unknown = await importCli('--connection', 'nope');
       expect(unknown.code).toBe(2);
       expect(unknown.stderr).toContain(

@@ -4,6 +4,9 @@ import { importWordPress, type ImportSummary } from '../import/wordpress/import-
 import { CliExit, type CliDeps } from './deps.js';
 import { createProgressReporter } from './progress.js';
 
+/** Notices shown in the text summary; --json has them all. */
+const MAX_NOTICES = 25;
+
 interface ImportWordPressOptions {
   from: string;
   prefix: string;
@@ -45,8 +48,14 @@ export function formatSummary(summary: ImportSummary): string {
     `Settings changed: ${summary.settingsChanged.join(', ') || 'none'}`,
     `Access key: ${summary.accessKey === 'imported' ? "WP Fusion's key imported" : summary.accessKey === 'unchanged' ? "WP Fusion's key already in use" : 'none in WP Fusion'}`,
   ];
-  if (summary.notices.length > 0)
-    lines.push('Notices:', ...summary.notices.map((notice) => `  - ${notice}`));
+  if (summary.notices.length > 0) {
+    lines.push(
+      'Notices:',
+      ...summary.notices.slice(0, MAX_NOTICES).map((notice) => `  - ${notice}`),
+    );
+    if (summary.notices.length > MAX_NOTICES)
+      lines.push(`  … and ${summary.notices.length - MAX_NOTICES} more (all of them with --json)`);
+  }
   if (summary.warnings.length > 0)
     lines.push('Warnings:', ...summary.warnings.map((warning) => `  - ${warning}`));
   if (changedNothing(summary))

@@ -356,6 +356,26 @@ export async function importWordPress(
   options: ImportOptions,
   deps: ImportDeps,
 ): Promise<ImportSummary> {
+  try {
+    return await runImport(options, deps);
+  } catch (error) {
+    // The message never holds the database password: the reader masks it.
+    await writeActivity(
+      deps.db,
+      [
+        {
+          level: 'warning',
+          action: 'import',
+          message: `WordPress import ${options.dryRun ? 'dry run ' : ''}failed: ${error instanceof Error ? error.message : String(error)}`,
+        },
+      ],
+      isoNow(deps.clock),
+    );
+    throw error;
+  }
+}
+
+async function runImport(options: ImportOptions, deps: ImportDeps): Promise<ImportSummary> {
   const source = await openWordPressSource(options.from, options.prefix);
   try {
     const [wpfRaw, tagsRaw, defaultRole, rolesRaw] = await Promise.all([
