@@ -454,20 +454,34 @@ for (const dialect of testDialects()) {
           testcrm_tags: phpSerialize({ 1: '2' }),
         },
       });
+      // WP Fusion can leave two users with one contact id: both come over, the first keeps the link.
+      await site.addUser({
+        login: 'ivan',
+        email: 'ivan@example.com',
+        pass: legacyMd5('ivan'),
+        meta: { wp_capabilities: phpSerialize({ subscriber: true }), testcrm_contact_id: '103' },
+      });
       const more = summaryOf(await importCli('--json'));
       expect(more).toMatchObject({
-        total: 8,
-        created: 1,
+        total: 9,
+        created: 2,
         updated: 0,
         unchanged: 6,
-        passwordsCarried: 1,
+        passwordsCarried: 2,
         contactsLinked: 1,
         tagsAdded: 1,
       });
+      expect(more.notices).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/ivan: contact 103 is already linked to user #\d+; not linked/),
+        ]),
+      );
       const db = t!.service.database.db;
       const heidi = await findUserByContact(db, 'crm', '108');
       expect(heidi).toMatchObject({ login: 'heidi', role: 'member' });
       expect((await listUserTags(db, heidi!.id)).map((tag) => tag.label)).toEqual(['VIP']);
+      expect((await findUserByContact(db, 'crm', '103'))?.login).toBe('carol');
+      expect((await findUserByEmail(db, 'ivan@example.com'))?.login).toBe('ivan');
     });
 
     it('a wrong database password or prefix fails clearly, before writing, without showing the password', async () => {

@@ -1,7 +1,6 @@
 /**
  * Stores one imported WordPress user in the user directory, inside the
- * caller's transaction: created, or matched (contact link, then e-mail) and
- * completed. Running it again for the same user changes nothing, so an import
+ * caller's transaction: created, or matched by e-mail and completed. Running it again for the same user changes nothing, so an import
  * can be run again, or resumed after an interruption, safely.
  */
 import { isAdminRole } from '../../actions/rules.js';
@@ -53,14 +52,6 @@ function roleFor(user: ImportedUser, target: WriteTarget): string {
   );
 }
 
-async function findExisting(db: Db, user: ImportedUser, target: WriteTarget) {
-  if (target.connectionId && user.contactId) {
-    const linked = await findUserByContact(db, target.connectionId, user.contactId);
-    if (linked) return linked;
-  }
-  return findUserByEmail(db, user.email);
-}
-
 export async function writeImportedUser(
   db: Db,
   user: ImportedUser,
@@ -74,7 +65,9 @@ export async function writeImportedUser(
     tagsAdded: 0,
     notices: [],
   };
-  let row: UserRow | undefined = await findExisting(db, user, target);
+  // By e-mail, which WordPress keeps unique: WP Fusion sites can hold two users with one
+  // contact id, and matching by contact would fold the second into the first.
+  let row: UserRow | undefined = await findUserByEmail(db, user.email);
   if (!row) {
     const holder = await findUserByLogin(db, user.login);
     if (holder)
@@ -107,15 +100,8 @@ export async function writeImportedUser(
   const userId = row.id;
   const created = outcome.status === 'created';
 
-  if (target.connectionId && user.contactId) {
-    // A new user has no links, and its contact id was looked up by findExisting: linked to nobody.
-    if (created) {
-      await linkContact(db, target.connectionId, user.contactId, userId, target.at);
-      outcome.contactLinked = true;
-    } else {
-      await linkImportedContact(db, userId, user.contactId, target, outcome);
-    }
-  }
+  if (target.connectionId && user.contactId)
+    await linkImportedContact(db, userId, user.contactId, target, outcome);
   // Tags come over with the link: once linked, the CRM's webhooks keep them (a tag the CRM
   // removed since must not come back when the import runs again).
   if (target.connectionId && (created || outcome.contactLinked) && user.tagIds.length > 0) {
@@ -198,10 +184,12 @@ async function linkImportedContact(
   const owner = await findUserByContact(db, connectionId, contactId);
   if (owner?.id === userId) return;
   if (owner) {
+    // Two WordPress users with one contact id (WP Fusion allows it): the first keeps the link.
     outcome.notices.push(`contact ${contactId} is already linked to user #${owner.id}; not linked`);
     return;
   }
-  const current = await findLinkedContact(db, userId, connectionId);
+  const current =
+    outcome.status === 'created' ? undefined : await findLinkedContact(db, userId, connectionId);
   if (current !== undefined) {
     outcome.notices.push(
       `already linked to contact ${current} of this connection; contact ${contactId} not linked`,
