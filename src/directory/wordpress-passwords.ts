@@ -10,10 +10,30 @@
  * - `$2y$`, `$2a$`, `$2b$`: plain bcrypt, as bcrypt plugins store it;
  * - 32 hex digits: the MD5 of the password, from WordPress before 2.5.
  *
- * Every comparison of derived values is constant-time.
+ * Every comparison of derived values is constant-time. bcrypt runs in the
+ * native `bcrypt` binding on libuv's thread pool, never on the event loop.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import bcrypt from 'bcryptjs';
+import { createRequire } from 'node:module';
+
+/** The part of the `bcrypt` package used here (it ships no types). */
+interface NativeBcrypt {
+  compare(data: string, encrypted: string): Promise<boolean>;
+}
+let nativeBcrypt: NativeBcrypt | undefined;
+/** Loaded on first use: a site without bcrypt hashes never loads the binding. */
+function bcrypt(): NativeBcrypt {
+  nativeBcrypt ??= createRequire(import.meta.url)('bcrypt') as NativeBcrypt;
+  return nativeBcrypt;
+}
+
+/**
+ * PHP writes `$2y$`, the same algorithm OpenBSD calls `$2b$` (both fix the
+ * old `$2a$` bug the same way); the binding reads only `$2a$`/`$2b$`.
+ */
+function bcryptCompare(password: string, hash: string): Promise<boolean> {
+  return bcrypt().compare(password, hash.startsWith('$2y$') ? `$2b$${hash.slice(4)}` : hash);
+}
 
 /** WordPress refuses to check passwords longer than this; so do we (it bounds the work). */
 const MAX_PASSWORD_BYTES = 4096;
@@ -79,9 +99,9 @@ export async function verifyWordPressPassword(password: string, stored: string):
   if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) return false;
   if (stored.startsWith('$wp')) {
     const inner = stored.slice(3);
-    return BCRYPT.test(inner) && bcrypt.compare(wordPressPreHash(password), inner);
+    return BCRYPT.test(inner) && bcryptCompare(wordPressPreHash(password), inner);
   }
-  if (BCRYPT.test(stored)) return bcrypt.compare(password, stored);
+  if (BCRYPT.test(stored)) return bcryptCompare(password, stored);
   if (PHPASS.test(stored)) {
     const computed = phpassHash(password, stored);
     return computed !== undefined && sameText(computed, stored);

@@ -2,7 +2,8 @@
  * Password hashes as WordPress sites store them, for tests. The phpass and
  * WordPress 6.8 vectors are published ones (phpass's own test vector, and
  * hashes that circulate with their passwords); the others are made here the
- * way WordPress makes them, with bcryptjs standing in for PHP's
+ * way WordPress makes them, with bcryptjs (a pure-JavaScript bcrypt, not the
+ * native binding the service verifies with) standing in for PHP's
  * `password_hash` (which writes the `$2y$` prefix).
  */
 import { createHash, createHmac } from 'node:crypto';
