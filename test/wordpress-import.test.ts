@@ -459,7 +459,11 @@ for (const dialect of testDialects()) {
         login: 'ivan',
         email: 'ivan@example.com',
         pass: legacyMd5('ivan'),
-        meta: { wp_capabilities: phpSerialize({ subscriber: true }), testcrm_contact_id: '103' },
+        meta: {
+          wp_capabilities: phpSerialize({ subscriber: true }),
+          testcrm_contact_id: '103',
+          testcrm_tags: phpSerialize({ 1: '1' }),
+        },
       });
       const more = summaryOf(await importCli('--json'));
       expect(more).toMatchObject({
@@ -481,7 +485,10 @@ for (const dialect of testDialects()) {
       expect(heidi).toMatchObject({ login: 'heidi', role: 'member' });
       expect((await listUserTags(db, heidi!.id)).map((tag) => tag.label)).toEqual(['VIP']);
       expect((await findUserByContact(db, 'crm', '103'))?.login).toBe('carol');
-      expect((await findUserByEmail(db, 'ivan@example.com'))?.login).toBe('ivan');
+      const ivan = await findUserByEmail(db, 'ivan@example.com');
+      expect(ivan?.login).toBe('ivan');
+      // The contact's tags belong to the user linked to it.
+      expect(await listUserTags(db, ivan!.id)).toEqual([]);
     });
 
     it('a wrong database password or prefix fails clearly, before writing, without showing the password', async () => {

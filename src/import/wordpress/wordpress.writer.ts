@@ -103,8 +103,10 @@ export async function writeImportedUser(
   if (target.connectionId && user.contactId)
     await linkImportedContact(db, userId, user.contactId, target, outcome);
   // Tags come over with the link: once linked, the CRM's webhooks keep them (a tag the CRM
-  // removed since must not come back when the import runs again).
-  if (target.connectionId && (created || outcome.contactLinked) && user.tagIds.length > 0) {
+  // removed since must not come back when the import runs again), and a contact linked to
+  // someone else is theirs, tags included.
+  const bringTags = outcome.contactLinked || (created && !user.contactId);
+  if (target.connectionId && bringTags && user.tagIds.length > 0) {
     const have = created
       ? new Set<string>()
       : new Set(await getUserTagIds(db, userId, target.connectionId));
