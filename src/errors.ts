@@ -180,6 +180,11 @@ export const ERRORS = {
     retryable: false,
     message: 'This text cannot be an access key',
   },
+  IMPORT_SOURCE_UNREADABLE: {
+    status: 400,
+    retryable: false,
+    message: 'The WordPress database could not be read',
+  },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -10,6 +10,7 @@ import type { Sealer } from '../lib/seal.js';
 import { loadSealer, openMigratedDatabase } from '../service.js';
 import type { Database } from '../storage/database.js';
 import { terminalSafe, type Output } from './output.js';
+import type { Terminal } from './progress.js';
 
 export interface CliIo {
   out: Output;
@@ -19,6 +20,8 @@ export interface CliIo {
   progress?: { isTTY: boolean; write(text: string): void } | undefined;
   /** Reads standard input to its end (a secret piped in rather than typed on the command line). */
   readInput?: () => Promise<string>;
+  /** Standard output when it is a terminal (for progress bars); absent otherwise. */
+  terminal?: Terminal | undefined;
 }
 
 export interface CliDeps {

@@ -17,6 +17,7 @@ import {
 import { createLogger } from '../logger.js';
 import { createService } from '../service.js';
 import { CliExit, type CliDeps } from './deps.js';
+import { registerWordPressImport } from './import-wordpress.js';
 import { formatTable } from './output.js';
 import { renderProgressBar, renderProgressLine, type ProgressFigures } from './progress.js';
 
@@ -54,7 +55,10 @@ function formatSummary(job: ImportJobView, summary: ImportSummary): string {
 
 export function registerImportCommands(program: Command, deps: CliDeps): void {
   const { io, clock, withDb, print } = deps;
-  const group = program.command('import').description('import CRM contacts as users');
+  const group = program
+    .command('import')
+    .description("import users: a CRM's contacts, or a WordPress site with WP Fusion's data");
+  registerWordPressImport(group, deps);
 
   group
     .command('crm')

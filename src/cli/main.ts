@@ -52,6 +52,9 @@ const defaultIo: CliIo = {
     for await (const chunk of process.stdin) text += String(chunk);
     return text;
   },
+  terminal: process.stdout.isTTY
+    ? { write: (raw) => process.stdout.write(raw), columns: () => process.stdout.columns || 80 }
+    : undefined,
 };
 
 /** Runs the CLI; resolves to the exit code. */

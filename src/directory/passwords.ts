@@ -3,7 +3,8 @@
  * parameters (19 MiB, 2 passes, 1 lane), in the PHC string format
  * (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`). Hashes of the earlier
  * format, `scrypt$<N>$<r>$<p>$<salt b64>$<hash b64>`, still verify, and
- * `needsRehash` tells the login to replace them.
+ * `needsRehash` tells the login to replace them. Hashes brought over from a
+ * WordPress site verify too (wordpress-passwords.ts) and are replaced the same way.
  *
  * Both run on libuv's thread pool (the argon2 binding's async API and
  * node:crypto's scrypt), never on the event loop.
@@ -15,6 +16,7 @@ import {
   type ScryptOptions,
 } from 'node:crypto';
 import { hash as argon2Hash, verify as argon2Verify, type Algorithm } from '@node-rs/argon2';
+import { isWordPressHash, verifyWordPressPassword } from './wordpress-passwords.js';
 
 /** OWASP Password Storage Cheat Sheet, argon2id: m=19456 KiB, t=2, p=1. */
 const ARGON2_PARAMS = { memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
@@ -56,9 +58,10 @@ async function verifyScrypt(password: string, stored: string): Promise<boolean> 
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 
-/** Whether `password` matches `stored`, of either format; false for anything unreadable. */
+/** Whether `password` matches `stored`, of any known format; false for anything unreadable. */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   if (stored.startsWith('scrypt$')) return verifyScrypt(password, stored);
+  if (isWordPressHash(stored)) return verifyWordPressPassword(password, stored);
   if (!stored.startsWith('$argon2id$')) return false;
   try {
     return await argon2Verify(stored, password);

@@ -93,6 +93,19 @@ export function redactUrl(url: string): string {
 }
 
 /**
+ * A connection URL as it may be shown: the password of `user:password@` masked,
+ * whatever it holds (an unencoded `@` or `/` included: up to the last `@`).
+ */
+export function redactUrlPassword(url: string): string {
+  const start = url.indexOf('://');
+  const at = url.lastIndexOf('@');
+  if (start < 0 || at < start) return url;
+  const colon = url.indexOf(':', start + 3);
+  if (colon < 0 || colon > at) return url;
+  return `${url.slice(0, colon + 1)}${MASK}${url.slice(at)}`;
+}
+
+/**
  * Text that did not parse (a broken JSON body, say), as it may be stored and
  * shown: the values of secret-looking names (`"user_pass": "…"`, `"pin": 1234`,
  * `user_pass=…`) are masked, though the text is neither valid JSON nor a form.

@@ -270,3 +270,8 @@ export function createKeyChecker(
     retired: (candidate) => find(candidate, (valid) => !valid),
   };
 }
+
+/** True when a key holds fewer than about 128 random bits (WP Fusion's 8-character keys do). */
+export function isWeakAccessKey(key: string): boolean {
+  return estimatedKeyBits(key) < STRONG_KEY_BITS;
+}

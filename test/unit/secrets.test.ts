@@ -7,6 +7,7 @@ import {
   redactQuery,
   redactRecord,
   redactUrl,
+  redactUrlPassword,
 } from '../../src/lib/secrets.js';
 
 describe('the secret rule', () => {
@@ -96,5 +97,18 @@ describe('redaction', () => {
     let deep: unknown = { password: 'x' };
     for (let i = 0; i < 10_000; i += 1) deep = { a: deep };
     expect(JSON.stringify(redactDeep(deep))).toContain(MASK);
+  });
+});
+
+describe('redactUrlPassword', () => {
+  it('masks the password of a connection URL, whatever characters it holds', () => {
+    expect(redactUrlPassword('mysql://reader:S3cret@db:3306/wp')).toBe(
+      'mysql://reader:***@db:3306/wp',
+    );
+    expect(redactUrlPassword('mysql://reader:p@ss/w:rd@db/wp')).toBe('mysql://reader:***@db/wp');
+    expect(redactUrlPassword('mysql://root@127.0.0.1:3306/wp')).toBe(
+      'mysql://root@127.0.0.1:3306/wp',
+    );
+    expect(redactUrlPassword('mysql://db-host:3306/wp')).toBe('mysql://db-host:3306/wp');
   });
 });
