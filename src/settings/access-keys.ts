@@ -192,7 +192,7 @@ async function replaceAccessKey(
   const now = clock.now();
   const graceEnd = new Date(now.getTime() + graceMs).toISOString();
   const row = newKeyRow(secret, sealer, now.toISOString());
-  await db.transaction().execute(async (trx) => {
+  const replace = async (trx: Db) => {
     // Every older key ends with this grace period at the latest: rotating with no grace revokes them all.
     await trx
       .updateTable('access_keys')
@@ -200,7 +200,10 @@ async function replaceAccessKey(
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', graceEnd)]))
       .execute();
     await trx.insertInto('access_keys').values(row).execute();
-  });
+  };
+  // An import sets the key inside its own transaction; alone, the two writes get one of theirs.
+  if (db.isTransaction) await replace(db);
+  else await db.transaction().execute(replace);
   return { secret, fingerprint: row.fingerprint, createdAt: row.created_at, expiresAt: null };
 }
 
