@@ -98,15 +98,18 @@ export function createConnectionRegistry(
 ): ConnectionRegistry {
   const cacheMs = options.cacheMs ?? 2_000;
   const cache = new Map<string, { until: number; connection: Promise<Connection> }>();
-  // Limiters outlive cache entries: a refreshed connection must not get a fresh budget.
-  const limiters = new Map<string, { key: string; limiter: RateLimiter }>();
+  // Limiters outlive cache entries: a refreshed connection must not get a fresh budget, and a
+  // changed limit applies at once to the calls already counted and waiting.
+  const limiters = new Map<string, RateLimiter>();
 
   const limiterFor = (id: string, limit: RateLimit): RateLimiter => {
-    const key = `${limit.requests}/${limit.windowMs}`;
     const existing = limiters.get(id);
-    if (existing?.key === key) return existing.limiter;
+    if (existing) {
+      existing.setLimit(limit);
+      return existing;
+    }
     const limiter = createRateLimiter(limit);
-    limiters.set(id, { key, limiter });
+    limiters.set(id, limiter);
     return limiter;
   };
 
