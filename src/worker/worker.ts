@@ -199,7 +199,7 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
         { canLoadTags: connection.definition.contactSource === 'api' },
       );
       const result = await runContact(
-        { db, clock, settings, random: deps.random, eventId: lastId },
+        { db, clock, settings, random: deps.random, eventId: lastId, keyring: deps.sealer },
         connection,
         plan,
       );
