@@ -42,8 +42,8 @@ export const ENV_VARIABLES = {
     doc: 'How long a webhook without async=true waits for its result before answering 202.',
   },
   WORKER_CONCURRENCY: {
-    default: '4',
-    doc: 'Contacts one worker process handles at the same time.',
+    default: '32',
+    doc: 'Contacts one worker process handles at the same time (each waits for its CRM most of the time).',
   },
   LEASE_MS: {
     default: '30000',

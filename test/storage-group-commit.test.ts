@@ -133,4 +133,41 @@ describe('SQLite group commit', () => {
       other.close();
     }
   });
+
+  it('never lets a durable write share the commit of bookkeeping that skips the fsync', async () => {
+    const db = await open('sqlite');
+    await db.db.schema.createTable('activity_log').addColumn('message', 'text').execute();
+    const other = new BetterSqlite3(testDb?.url ?? '', { readonly: true });
+    try {
+      const count = (table: string) =>
+        (other.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
+      let midTurn: number[] = [];
+      const seen = new Promise<void>((resolve) =>
+        setImmediate(() => {
+          midTurn = [count('activity_log'), count('items')];
+          resolve();
+        }),
+      );
+      const line = (message: string) =>
+        db.db
+          .insertInto('activity_log' as never)
+          .values({ message } as never)
+          .execute();
+      const writes = Promise.all([
+        line('first'),
+        db.db
+          .insertInto('items' as never)
+          .values({ name: 'user' } as never)
+          .execute(),
+        line('second'),
+      ]);
+      await seen;
+      await writes;
+      // The bookkeeping before the durable write was committed on its own, at once; the rest together.
+      expect(midTurn).toEqual([1, 0]);
+      expect([count('activity_log'), count('items')]).toEqual([2, 1]);
+    } finally {
+      other.close();
+    }
+  });
 });

@@ -45,8 +45,13 @@ interface Waiter {
 
 class GroupCommitDriver implements Driver {
   readonly #db: StatementSource;
-  /** Callers waiting for the open batch to commit; undefined when no batch is open. */
-  #batch: Waiter[] | undefined;
+  /**
+   * The open batch: callers waiting for it to commit, and whether its commit must reach the disk
+   * before they hear of it. Undefined when no batch is open.
+   */
+  #batch: { waiters: Waiter[]; durable: boolean } | undefined;
+  /** The `synchronous` level set on the connection. */
+  #synchronous: 'FULL' | 'NORMAL' = 'FULL';
   #flushScheduled = false;
   /** The connection whose Kysely transaction is open, and a promise that settles when it ends. */
   #transaction:
@@ -79,10 +84,18 @@ class GroupCommitDriver implements Driver {
     return this.#transaction?.owner === connection;
   }
 
-  #openBatch(): Waiter[] {
+  #openBatch(durable: boolean): { waiters: Waiter[]; durable: boolean } {
+    // A write that must be durable never joins a batch committed without waiting for the disk:
+    // that batch is committed now (no fsync, so at once) and a durable one begins.
+    if (this.#batch && durable && !this.#batch.durable && !this.#transaction) this.#commit();
     if (!this.#batch) {
+      const level = durable ? 'FULL' : 'NORMAL';
+      if (this.#synchronous !== level) {
+        this.#db.exec(`pragma synchronous = ${level}`);
+        this.#synchronous = level;
+      }
       this.#db.exec('begin immediate');
-      this.#batch = [];
+      this.#batch = { waiters: [], durable };
     }
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -93,15 +106,19 @@ class GroupCommitDriver implements Driver {
 
   /** Resolves once the open batch (with every write made so far) is committed. */
   committed(): Promise<void> {
-    const batch = this.#openBatch();
-    return new Promise((resolve, reject) => batch.push({ resolve, reject }));
+    const batch = this.#batch ?? this.#openBatch(true);
+    return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
   }
 
   #flush(): void {
     this.#flushScheduled = false;
     // A transaction spanning turns holds the batch open; its end flushes.
-    if (this.#transaction || !this.#batch) return;
-    const waiters = this.#batch;
+    if (!this.#transaction) this.#commit();
+  }
+
+  #commit(): void {
+    if (!this.#batch) return;
+    const { waiters } = this.#batch;
     this.#batch = undefined;
     try {
       if (this.#db.inTransaction) this.#db.exec('commit');
@@ -116,7 +133,7 @@ class GroupCommitDriver implements Driver {
   /** After a failed statement: SQLite may have rolled the whole batch back (disk full, I/O error). */
   checkBatch(error: unknown): void {
     if (this.#batch && !this.#db.inTransaction) {
-      const waiters = this.#batch;
+      const { waiters } = this.#batch;
       this.#batch = undefined;
       waiters.forEach((waiter) => waiter.reject(error));
     }
@@ -125,7 +142,7 @@ class GroupCommitDriver implements Driver {
   run(sql: string, parameters: readonly unknown[]): QueryResult<unknown> & { wrote: boolean } {
     const statement = this.#db.prepare(sql);
     const wrote = !statement.readonly;
-    if (wrote) this.#openBatch();
+    if (wrote) this.#openBatch(this.#transaction !== undefined || !isBookkeeping(sql));
     try {
       if (statement.reader)
         return { rows: statement.all(...(parameters as unknown[])) as unknown[], wrote };
@@ -156,7 +173,7 @@ class GroupCommitDriver implements Driver {
     });
     this.#savepoints += 1;
     const savepoint = `kysely_tx_${this.#savepoints}`;
-    this.#openBatch();
+    this.#openBatch(true);
     this.#db.exec(`savepoint ${savepoint}`);
     this.#transaction = { owner, savepoint, ended, end };
   }
@@ -195,6 +212,21 @@ class GroupCommitDriver implements Driver {
     this.#flush();
     this.#db.close();
   }
+}
+
+/**
+ * The worker's own bookkeeping, alone in a batch, is committed without waiting for the disk
+ * (`synchronous = NORMAL`): claims and leases, outcomes of webhooks, activity lines. A power cut
+ * can lose only the last of them, never out of order (the WAL is replayed up to the first
+ * missing frame, and the next durable commit syncs everything before it), and what it loses
+ * comes back as a webhook run again: stored webhooks themselves, users, tags, passwords,
+ * sessions and mail are always written durably.
+ */
+const BOOKKEEPING =
+  /^\s*(update "webhook_events"|(insert into|update|delete from) "contact_leases"|insert into "activity_log")\s/i;
+
+function isBookkeeping(sql: string): boolean {
+  return BOOKKEEPING.test(sql);
 }
 
 class Connection implements DatabaseConnection {
