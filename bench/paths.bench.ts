@@ -59,7 +59,7 @@ const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const CONNECTION_ID = 'ontraport';
 
 const params = quick
-  ? { contacts: 1_000, burst: 10_000, seconds: 3, warmupSeconds: 1 }
+  ? { contacts: 500, burst: 5_000, seconds: 2, warmupSeconds: 1 }
   : { contacts: 10_000, burst: 100_000, seconds: 10, warmupSeconds: 2 };
 const SYNC_CONNECTIONS = 16;
 const ASYNC_CONNECTIONS = 64;
