@@ -4,9 +4,12 @@
  * a failing statement fails alone, a rolled-back transaction undoes only its own writes.
  */
 import BetterSqlite3 from 'better-sqlite3';
+import { Kysely } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/storage/database.js';
+import { GroupCommitSqliteDialect } from '../src/storage/sqlite-group-commit.js';
 import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
+import { waitFor } from './helpers/wait.js';
 
 let testDb: TestDatabase | undefined;
 let database: Database | undefined;
@@ -134,40 +137,68 @@ describe('SQLite group commit', () => {
     }
   });
 
-  it('never lets a durable write share the commit of bookkeeping that skips the fsync', async () => {
-    const db = await open('sqlite');
-    await db.db.schema.createTable('activity_log').addColumn('message', 'text').execute();
-    const other = new BetterSqlite3(testDb?.url ?? '', { readonly: true });
+  it('syncs the WAL once for the durable writes of a turn, never for bookkeeping alone', async () => {
+    testDb = await createTestDatabase('sqlite');
+    const sqlite = new BetterSqlite3(testDb.url);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    const syncs: string[] = [];
+    let finishSync: () => void = () => {};
+    let holdSyncs = false;
+    const db = new Kysely<Record<string, { name: string }>>({
+      dialect: new GroupCommitSqliteDialect(
+        {
+          prepare: (sql) => sqlite.prepare(sql),
+          exec: (sql) => void sqlite.exec(sql),
+          get inTransaction() {
+            return sqlite.inTransaction;
+          },
+          close: () => sqlite.close(),
+        },
+        {
+          walPath: `${testDb.url}-wal`,
+          syncFile: (path) =>
+            new Promise<void>((resolve) => {
+              syncs.push(path);
+              finishSync = resolve;
+              if (!holdSyncs) resolve();
+            }),
+        },
+      ),
+    });
     try {
-      const count = (table: string) =>
-        (other.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n;
-      let midTurn: number[] = [];
-      const seen = new Promise<void>((resolve) =>
-        setImmediate(() => {
-          midTurn = [count('activity_log'), count('items')];
-          resolve();
-        }),
-      );
-      const line = (message: string) =>
-        db.db
-          .insertInto('activity_log' as never)
-          .values({ message } as never)
-          .execute();
+      await db.schema.createTable('items').addColumn('name', 'text').execute();
+      await db.schema.createTable('activity_log').addColumn('name', 'text').execute();
+      syncs.length = 0;
+      holdSyncs = true;
+
+      // Bookkeeping alone: answered without a sync.
+      await db.insertInto('activity_log').values({ name: 'line' }).execute();
+      expect(syncs).toEqual([]);
+
+      // Fifty durable writes and a line in one turn: one sync, and nobody answered before it ends.
+      let answered = 0;
       const writes = Promise.all([
-        line('first'),
-        db.db
-          .insertInto('items' as never)
-          .values({ name: 'user' } as never)
-          .execute(),
-        line('second'),
+        ...Array.from({ length: 50 }, (_, i) =>
+          db
+            .insertInto('items')
+            .values({ name: `n${i}` })
+            .execute()
+            .then(() => (answered += 1)),
+        ),
+        db.insertInto('activity_log').values({ name: 'another' }).execute(),
       ]);
-      await seen;
+      await waitFor('the sync to start', () => syncs.length === 1 || undefined);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(answered).toBe(0);
+      finishSync();
       await writes;
-      // The bookkeeping before the durable write was committed on its own, at once; the rest together.
-      expect(midTurn).toEqual([1, 0]);
-      expect([count('activity_log'), count('items')]).toEqual([2, 1]);
+      expect(answered).toBe(50);
+      expect(syncs).toEqual([`${testDb.url}-wal`]);
     } finally {
-      other.close();
+      holdSyncs = false;
+      finishSync();
+      await db.destroy();
     }
   });
 });

@@ -1,19 +1,25 @@
 /**
  * A Kysely dialect for better-sqlite3 with group commit: every write made in
- * one turn of the event loop, by any caller, shares one transaction and so
- * one fsync (`synchronous = FULL` makes each commit wait for the disk, about
- * as long as a whole webhook's work otherwise takes). A write's promise
- * resolves only once its batch is committed, so nothing is answered on the
- * strength of a write that is not on disk.
+ * one turn of the event loop, by any caller, shares one transaction, and a
+ * write's promise resolves only once its batch is on disk, so nothing is
+ * answered on the strength of a write that could still be lost.
  *
  * How: the first write of a turn opens the batch (`begin immediate`); a
- * setImmediate callback commits it once the turn's callbacks have run.
+ * setImmediate callback commits it once the turn's callbacks have run. The
+ * connection runs with `synchronous = NORMAL`, so the commit only writes the
+ * WAL; when the batch holds a write that must be durable, the WAL file is then
+ * synced on libuv's thread pool, and its callers are answered after that.
+ * That is what `synchronous = FULL` does at each commit, but off the event
+ * loop, which keeps serving requests while the disk works; batches committed
+ * meanwhile share the next sync.
+ *
  * A Kysely transaction becomes a savepoint inside the batch (its rollback
  * undoes its own writes only); while one is open, other callers' statements
  * wait for it, as with Kysely's own SQLite driver. Reads run at once and see
  * the batch's writes (one connection), like any reader of the same
  * connection would; what a caller answers still waits for its own writes.
  */
+import fs from 'node:fs/promises';
 import type BetterSqlite3 from 'better-sqlite3';
 import {
   type CompiledQuery,
@@ -43,23 +49,46 @@ interface Waiter {
   reject: (error: unknown) => void;
 }
 
+/** Flushes a file to disk off the event loop (libuv's thread pool). */
+export type SyncFile = (path: string) => Promise<void>;
+
+export const syncFile: SyncFile = async (path) => {
+  const handle = await fs.open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+};
+
+export interface GroupCommitOptions {
+  /** The write-ahead log to sync before answering durable writes; none for `:memory:`. */
+  walPath: string | undefined;
+  syncFile?: SyncFile;
+}
+
 class GroupCommitDriver implements Driver {
   readonly #db: StatementSource;
+  readonly #walPath: string | undefined;
+  readonly #syncFile: SyncFile;
   /**
-   * The open batch: callers waiting for it to commit, and whether its commit must reach the disk
-   * before they hear of it. Undefined when no batch is open.
+   * The open batch: callers waiting for it to commit, and whether it holds a write that must be
+   * on disk before they hear of it. Undefined when no batch is open.
    */
   #batch: { waiters: Waiter[]; durable: boolean } | undefined;
-  /** The `synchronous` level set on the connection. */
-  #synchronous: 'FULL' | 'NORMAL' = 'FULL';
   #flushScheduled = false;
+  /** Callers waiting for the WAL sync under way, and for the one after it. */
+  #syncing: Promise<void> | undefined;
+  #nextSync: Waiter[] = [];
   /** The connection whose Kysely transaction is open, and a promise that settles when it ends. */
   #transaction:
     { owner: Connection; savepoint: string; ended: Promise<void>; end: () => void } | undefined;
   #savepoints = 0;
 
-  constructor(db: StatementSource) {
+  constructor(db: StatementSource, options: GroupCommitOptions) {
     this.#db = db;
+    this.#walPath = options.walPath;
+    this.#syncFile = options.syncFile ?? syncFile;
   }
 
   async init(): Promise<void> {}
@@ -84,18 +113,10 @@ class GroupCommitDriver implements Driver {
     return this.#transaction?.owner === connection;
   }
 
-  #openBatch(durable: boolean): { waiters: Waiter[]; durable: boolean } {
-    // A write that must be durable never joins a batch committed without waiting for the disk:
-    // that batch is committed now (no fsync, so at once) and a durable one begins.
-    if (this.#batch && durable && !this.#batch.durable && !this.#transaction) this.#commit();
+  #openBatch(): { waiters: Waiter[]; durable: boolean } {
     if (!this.#batch) {
-      const level = durable ? 'FULL' : 'NORMAL';
-      if (this.#synchronous !== level) {
-        this.#db.exec(`pragma synchronous = ${level}`);
-        this.#synchronous = level;
-      }
       this.#db.exec('begin immediate');
-      this.#batch = { waiters: [], durable };
+      this.#batch = { waiters: [], durable: false };
     }
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -104,9 +125,9 @@ class GroupCommitDriver implements Driver {
     return this.#batch;
   }
 
-  /** Resolves once the open batch (with every write made so far) is committed. */
+  /** Resolves once the open batch (with every write made so far) is committed, and synced if it must be. */
   committed(): Promise<void> {
-    const batch = this.#batch ?? this.#openBatch(true);
+    const batch = this.#openBatch();
     return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
   }
 
@@ -118,7 +139,7 @@ class GroupCommitDriver implements Driver {
 
   #commit(): void {
     if (!this.#batch) return;
-    const { waiters } = this.#batch;
+    const { waiters, durable } = this.#batch;
     this.#batch = undefined;
     try {
       if (this.#db.inTransaction) this.#db.exec('commit');
@@ -127,7 +148,30 @@ class GroupCommitDriver implements Driver {
       waiters.forEach((waiter) => waiter.reject(error));
       return;
     }
-    waiters.forEach((waiter) => waiter.resolve());
+    if (durable && this.#walPath !== undefined) this.#sync(waiters);
+    else waiters.forEach((waiter) => waiter.resolve());
+  }
+
+  /**
+   * Syncs the WAL, then answers `waiters`. One sync at a time; callers arriving meanwhile share
+   * the next one, which starts after their commit and so covers it.
+   */
+  #sync(waiters: Waiter[]): void {
+    if (this.#syncing) {
+      this.#nextSync.push(...waiters);
+      return;
+    }
+    const path = this.#walPath ?? '';
+    this.#syncing = this.#syncFile(path).then(
+      () => waiters.forEach((waiter) => waiter.resolve()),
+      (error: unknown) => waiters.forEach((waiter) => waiter.reject(error)),
+    );
+    void this.#syncing.then(() => {
+      this.#syncing = undefined;
+      const next = this.#nextSync;
+      this.#nextSync = [];
+      if (next.length > 0) this.#sync(next);
+    });
   }
 
   /** After a failed statement: SQLite may have rolled the whole batch back (disk full, I/O error). */
@@ -142,7 +186,10 @@ class GroupCommitDriver implements Driver {
   run(sql: string, parameters: readonly unknown[]): QueryResult<unknown> & { wrote: boolean } {
     const statement = this.#db.prepare(sql);
     const wrote = !statement.readonly;
-    if (wrote) this.#openBatch(this.#transaction !== undefined || !isBookkeeping(sql));
+    if (wrote) {
+      const batch = this.#openBatch();
+      if (!isBookkeeping(sql)) batch.durable = true;
+    }
     try {
       if (statement.reader)
         return { rows: statement.all(...(parameters as unknown[])) as unknown[], wrote };
@@ -173,7 +220,7 @@ class GroupCommitDriver implements Driver {
     });
     this.#savepoints += 1;
     const savepoint = `kysely_tx_${this.#savepoints}`;
-    this.#openBatch(true);
+    this.#openBatch();
     this.#db.exec(`savepoint ${savepoint}`);
     this.#transaction = { owner, savepoint, ended, end };
   }
@@ -210,17 +257,17 @@ class GroupCommitDriver implements Driver {
   async destroy(): Promise<void> {
     while (this.#transaction) await this.#transaction.ended;
     this.#flush();
+    while (this.#syncing) await this.#syncing;
     this.#db.close();
   }
 }
 
 /**
- * The worker's own bookkeeping, alone in a batch, is committed without waiting for the disk
- * (`synchronous = NORMAL`): claims and leases, outcomes of webhooks, activity lines. A power cut
- * can lose only the last of them, never out of order (the WAL is replayed up to the first
- * missing frame, and the next durable commit syncs everything before it), and what it loses
- * comes back as a webhook run again: stored webhooks themselves, users, tags, passwords,
- * sessions and mail are always written durably.
+ * The worker's own bookkeeping, alone in a batch, is answered without waiting for the disk:
+ * claims and leases, outcomes of webhooks, activity lines. A power cut can lose only the last of
+ * them, never out of order (the WAL is replayed up to the first missing frame, and the next
+ * sync covers everything before it), and what it loses comes back as a webhook run again.
+ * Stored webhooks, users, tags, passwords, sessions and mail always wait for the disk.
  */
 const BOOKKEEPING =
   /^\s*(update "webhook_events"|(insert into|update|delete from) "contact_leases"|insert into "activity_log")\s/i;
@@ -263,13 +310,15 @@ class Connection implements DatabaseConnection {
 
 export class GroupCommitSqliteDialect implements Dialect {
   readonly #db: StatementSource;
+  readonly #options: GroupCommitOptions;
 
-  constructor(db: StatementSource) {
+  constructor(db: StatementSource, options: GroupCommitOptions) {
     this.#db = db;
+    this.#options = options;
   }
 
   createDriver(): Driver {
-    return new GroupCommitDriver(this.#db);
+    return new GroupCommitDriver(this.#db, this.#options);
   }
 
   createQueryCompiler(): QueryCompiler {
