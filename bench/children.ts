@@ -55,11 +55,11 @@ export function startChild(
   return child;
 }
 
-export const hasExited = (child: Child) =>
+const hasExited = (child: Child) =>
   child.process.exitCode !== null || child.process.signalCode !== null;
 
 /** Sends `signal` to the child's whole process group. */
-export function signalGroup(child: Child, signal: NodeJS.Signals): void {
+function signalGroup(child: Child, signal: NodeJS.Signals): void {
   const pid = child.process.pid;
   try {
     if (pid !== undefined) process.kill(-pid, signal);

@@ -18,7 +18,7 @@ import {
 } from '../directory/user.repository.js';
 import type { Settings } from '../settings/settings.js';
 import type { DB, UserRow } from '../storage/schema.js';
-import { hashSecret } from './password-tokens.repository.js';
+import { hashSecret } from '../lib/secret-hash.js';
 import { clearLimit, hitLimit } from './rate-limits.js';
 
 export const LOGIN_WINDOW_MS = 15 * 60_000;
@@ -57,7 +57,7 @@ export type LoginChannel = 'page' | 'api';
  * site's word for its visitor, and must not spend the login page's budget
  * of the same address (nor the other way round).
  */
-export function addressLimitKey(channel: LoginChannel, ip: string): string {
+function addressLimitKey(channel: LoginChannel, ip: string): string {
   return channel === 'page' ? `login:ip:${ip}` : `api-login:ip:${ip}`;
 }
 

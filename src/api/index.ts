@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { writeActivity } from '../activity/activity.repository.js';
 import { AppError, isAppError } from '../errors.js';
-import type { AppDeps } from '../http/app.js';
+import type { AppDeps } from '../http/app-deps.js';
 import { redactUrl } from '../lib/secrets.js';
 import { authRoutes } from './auth.routes.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.js';
@@ -54,7 +54,7 @@ function toApiError(error: unknown): AppError {
 export async function registerApi(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { db, clock } = deps;
   const baseUrl = () => `${deps.publicUrl()}${app.prefix}`;
-  const verifier = createTokenVerifier(db, clock);
+  const verifier = createTokenVerifier(db, clock, { cacheMs: deps.cacheMs });
   app.decorateRequest('apiToken', null);
 
   const requireToken: onRequestAsyncHookHandler = async (request) => {

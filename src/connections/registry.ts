@@ -17,8 +17,10 @@ import type {
 } from '../connectors/types.js';
 import { AppError } from '../errors.js';
 import type { ConnectionRow, DB } from '../storage/schema.js';
-import { createRateLimiter, type RateLimiter } from '../worker/rate-limiter.js';
+import { createRateLimiter, type RateLimiter } from './rate-limiter.js';
+import type { Metrics } from '../lib/metrics.js';
 import type { Sealer } from '../lib/seal.js';
+import { readSettingValue } from '../settings/settings.js';
 import { findConnection, listConnections } from './connection.repository.js';
 import { openCredentials } from './credentials.js';
 
@@ -52,13 +54,23 @@ export interface Connection {
 }
 
 /** The connection used when none is configured: contacts come in the webhook payload. */
-export const BUILT_IN_PAYLOAD_ID = 'payload';
+const BUILT_IN_PAYLOAD_ID = 'payload';
 
 export interface ConnectionRegistry {
   /** The connection for an id, or the default connection when `id` is undefined. */
   resolve(id?: string): Promise<Connection>;
   /** Forget cached connections (after the CLI or a test changed them). */
   invalidate(): void;
+  /** Each connection's rate-limit use in this process, for the dashboard and `/metrics`. */
+  rateLimitUse(): RateLimitUse[];
+}
+
+interface RateLimitUse {
+  readonly connectionId: string;
+  /** Calls counted against the limit right now (in flight or finished within the window). */
+  readonly used: number;
+  readonly requests: number;
+  readonly windowMs: number;
 }
 
 export interface RegistryOptions {
@@ -69,6 +81,8 @@ export interface RegistryOptions {
   secretOverrides?: Readonly<Record<string, string>>;
   /** Opens the credentials stored sealed. */
   sealer: Sealer;
+  /** Counts CRM calls for `/metrics`. */
+  metrics?: Pick<Metrics, 'crmCall'> | undefined;
 }
 
 /**
@@ -141,7 +155,10 @@ export function createConnectionRegistry(
     const http = createHttpClient({
       timeoutMs: common.data.timeout_ms ?? definition.timeoutMs,
       allowInsecureHttp: common.data.allow_insecure_http,
-      beforeRequest: () => limiter.acquire(),
+      beforeRequest: () => {
+        options.metrics?.crmCall(row.id);
+        return limiter.acquire();
+      },
     });
     const connector = definition.create(
       { id: row.id, apiUrl: row.api_url ?? definition.defaultApiUrl, settings: specific.data },
@@ -187,15 +204,11 @@ export function createConnectionRegistry(
       throw new AppError('UNKNOWN_CONNECTION', `"${id}"`);
     }
     const rows = await listConnections(db);
-    const preferred =
-      options.settingOverrides?.default_connection ??
-      (
-        await db
-          .selectFrom('settings')
-          .select('value')
-          .where('key', '=', 'default_connection')
-          .executeTakeFirst()
-      )?.value;
+    const preferred = await readSettingValue(
+      db,
+      options.settingOverrides ?? {},
+      'default_connection',
+    );
     const chosen =
       rows.find((row) => preferred && row.id === preferred) ??
       rows.find((row) => row.is_default === 1) ??
@@ -221,6 +234,14 @@ export function createConnectionRegistry(
     },
     invalidate() {
       cache.clear();
+    },
+    rateLimitUse() {
+      return [...limiters].map(([connectionId, limiter]) => ({
+        connectionId,
+        used: limiter.used(),
+        requests: limiter.limit.requests,
+        windowMs: limiter.limit.windowMs,
+      }));
     },
   };
 }

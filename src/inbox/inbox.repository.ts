@@ -4,20 +4,7 @@
  * expired lease), so any number of processes sharing one PostgreSQL never run
  * one contact twice at once; the same statements serve SQLite.
  */
-import { sql, type Kysely } from 'kysely';
-import type { DB, EventStatus, NewWebhookEventRow, WebhookEventRow } from '../storage/schema.js';
-
-type Db = Kysely<DB>;
-
-export async function insertEvents(db: Db, rows: readonly NewWebhookEventRow[]): Promise<number[]> {
-  if (rows.length === 0) return [];
-  const inserted = await db
-    .insertInto('webhook_events')
-    .values([...rows])
-    .returning('id')
-    .execute();
-  return inserted.map((row) => row.id);
-}
+import type { Db, EventStatus, WebhookEventRow } from '../storage/schema.js';
 
 export function findEvent(db: Db, id: number): Promise<WebhookEventRow | undefined> {
   return db.selectFrom('webhook_events').selectAll().where('id', '=', id).executeTakeFirst();
@@ -249,11 +236,11 @@ export async function listEvents(db: Db, filter: EventFilter = {}): Promise<Webh
   return query.execute();
 }
 
-export async function countEventsByStatus(db: Db): Promise<Record<string, number>> {
-  const rows = await db
-    .selectFrom('webhook_events')
-    .select(['status', sql<string>`count(*)`.as('count')])
-    .groupBy('status')
+/** Records that event `eventId` replays event `originalId`. */
+export async function markReplayOf(db: Db, eventId: number, originalId: number): Promise<void> {
+  await db
+    .updateTable('webhook_events')
+    .set({ replay_of: originalId })
+    .where('id', '=', eventId)
     .execute();
-  return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
 }

@@ -50,9 +50,9 @@ interface Waiter {
 }
 
 /** Flushes a file to disk off the event loop (libuv's thread pool). */
-export type SyncFile = (path: string) => Promise<void>;
+type SyncFile = (path: string) => Promise<void>;
 
-export const syncFile: SyncFile = async (path) => {
+const syncFile: SyncFile = async (path) => {
   const handle = await fs.open(path, 'r');
   try {
     await handle.sync();

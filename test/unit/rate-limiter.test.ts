@@ -1,6 +1,6 @@
 /** The CRM rate limiter, on a fake clock: calls spread evenly, stay within the window, follow a new limit at once. */
 import { describe, expect, it } from 'vitest';
-import { createRateLimiter, type LimiterTimer } from '../../src/worker/rate-limiter.js';
+import { createRateLimiter, type LimiterTimer } from '../../src/connections/rate-limiter.js';
 
 /** A clock that moves only when told; sleeps end when it passes their deadline. */
 function fakeTimer() {

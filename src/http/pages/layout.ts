@@ -5,7 +5,8 @@
  */
 import { formatDuration } from '../../mail/compose.js';
 import type { Settings } from '../../settings/settings.js';
-import { escapeHtml, page } from '../html.js';
+import { escapeHtml } from '../../lib/html.js';
+import { page } from '../html.js';
 
 export type SiteSettings = Pick<Settings, 'site_name' | 'site_url'>;
 
@@ -96,7 +97,7 @@ function renderField(field: FieldSpec, formError: boolean): string {
   return `<div class="field">\n${parts.join('\n')}\n</div>`;
 }
 
-export function hiddenInput(name: string, value: string): string {
+function hiddenInput(name: string, value: string): string {
   return `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`;
 }
 

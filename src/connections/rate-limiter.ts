@@ -22,6 +22,8 @@ import type { RateLimit } from '../connectors/types.js';
 export interface RateLimiter {
   /** Waits for a slot; call the returned function once the request has finished (answered or failed). */
   acquire(): Promise<() => void>;
+  /** Slots taken now: calls in flight plus those finished within the window. */
+  used(): number;
   /** The limit in force. */
   readonly limit: RateLimit;
   /** Changes the limit, at once. */
@@ -34,13 +36,13 @@ export interface LimiterTimer {
   sleep(ms: number): Promise<void>;
 }
 
-export const realTimer: LimiterTimer = {
+const realTimer: LimiterTimer = {
   now: () => Date.now(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
 /** Calls that may start back to back: a second's worth at the limit's pace, at least one. */
-export function burstOf(limit: RateLimit): number {
+function burstOf(limit: RateLimit): number {
   return Math.max(1, Math.floor((limit.requests * 1_000) / limit.windowMs));
 }
 
@@ -120,6 +122,10 @@ export function createRateLimiter(
   };
 
   return {
+    used() {
+      prune(timer.now());
+      return inFlight + finished.length - head;
+    },
     acquire() {
       const turn = queue.then(takeSlot);
       queue = turn.catch(() => undefined);
