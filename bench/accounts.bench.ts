@@ -2,7 +2,7 @@
  * Accounts benchmark: how fast new users are created and welcomed, and how
  * fast the site can check passwords over the REST API.
  *
- *   npm run bench            (runs the ingest benchmark first)
+ *   npm run bench:accounts
  *   node --import tsx bench/accounts.bench.ts
  *
  * First, in this process: hash: milliseconds per password hash, one at a

@@ -23,8 +23,22 @@ const children = new Set<Child>();
 export const cleanups: Array<() => Promise<void>> = [];
 let cleanedUp: Promise<void> | undefined;
 
-export function startChild(name: string, args: string[], env: NodeJS.ProcessEnv): Child {
-  const proc = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `node <args>` in a process group of its own, so stopping it stops whatever it started
+ * too; `ipc` opens a message channel to it.
+ */
+export function startChild(
+  name: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: { ipc?: boolean } = {},
+): Child {
+  const proc = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env,
+    detached: true,
+    stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+  });
   let tail = '';
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString('utf8')).slice(-8_192);
@@ -44,10 +58,21 @@ export function startChild(name: string, args: string[], env: NodeJS.ProcessEnv)
 const hasExited = (child: Child) =>
   child.process.exitCode !== null || child.process.signalCode !== null;
 
+/** Sends `signal` to the child's whole process group. */
+function signalGroup(child: Child, signal: NodeJS.Signals): void {
+  const pid = child.process.pid;
+  try {
+    if (pid !== undefined) process.kill(-pid, signal);
+    else child.process.kill(signal);
+  } catch {
+    child.process.kill(signal); // the group is gone already
+  }
+}
+
 export async function stopChild(child: Child, signal: NodeJS.Signals): Promise<void> {
   if (hasExited(child)) return;
-  child.process.kill(signal);
-  const timer = setTimeout(() => child.process.kill('SIGKILL'), 10_000);
+  signalGroup(child, signal);
+  const timer = setTimeout(() => signalGroup(child, 'SIGKILL'), 10_000);
   await child.exited;
   clearTimeout(timer);
 }
@@ -68,7 +93,7 @@ export function cleanUp(): Promise<void> {
 
 // Last resort: never leave a server running behind us.
 process.on('exit', () => {
-  for (const child of children) child.process.kill('SIGKILL');
+  for (const child of children) signalGroup(child, 'SIGKILL');
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

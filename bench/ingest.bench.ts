@@ -2,7 +2,7 @@
  * Ingest benchmark: how many webhooks per second the real service accepts and
  * commits durably, compared with a Fastify endpoint that does nothing.
  *
- *   npm run bench
+ *   npm run bench:ingest
  *
  * Each server runs in its own child process, so autocannon (in this process)
  * does not share an event loop with it. For every database (SQLite in a temp
@@ -570,7 +570,7 @@ async function main(): Promise<number> {
   const report = {
     date: new Date().toISOString(),
     commit: await gitCommit(),
-    command: 'npm run bench',
+    command: 'npm run bench:ingest',
     machine: info,
     parameters: { ...params, autocannon: autocannonVersion(), serviceNodeArgs },
     cpuBusyPercentAtStart: busyAtStart,

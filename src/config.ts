@@ -46,8 +46,8 @@ export const ENV_VARIABLES = {
     doc: 'Status of the answer to a webhook stored for later (async=true, or still running after the wait): 200 (FunnelKit counts only 200 as delivered) or 202.',
   },
   WORKER_CONCURRENCY: {
-    default: '4',
-    doc: 'Contacts one worker process handles at the same time.',
+    default: '32',
+    doc: 'Contacts one worker process handles at the same time (each waits for its CRM most of the time).',
   },
   LEASE_MS: {
     default: '30000',

@@ -4,7 +4,13 @@
  */
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
-import { hashPassword, needsRehash, verifyPassword } from '../directory/passwords.js';
+import {
+  hashPassword,
+  isGeneratedHash,
+  needsRehash,
+  verifyPassword,
+  type PasswordKeyring,
+} from '../directory/passwords.js';
 import {
   findUserByEmail,
   findUserByLogin,
@@ -21,6 +27,8 @@ export interface AuthDeps {
   readonly db: Kysely<DB>;
   readonly clock: Clock;
   readonly settings: Pick<Settings, 'login_limit_per_ip' | 'login_limit_per_account'>;
+  /** Checks generated passwords (the service's sealer). */
+  readonly keyring: PasswordKeyring;
 }
 
 /** A refusal names the account the login pointed to, if any, for the caller's activity log. */
@@ -117,10 +125,11 @@ export async function authenticate(
       user,
     };
   }
-  const matches = await verifyPassword(
-    input.password,
-    user?.password_hash ?? (await throwawayHash()),
-  );
+  const stored = user?.password_hash ?? (await throwawayHash());
+  const matches = await verifyPassword(input.password, stored, deps.keyring);
+  // A generated password checks in microseconds: the throwaway hash keeps its answer as slow
+  // as everyone else's, so timing tells nobody which accounts exist or how their password came.
+  if (isGeneratedHash(stored)) await verifyPassword(input.password, await throwawayHash());
   if (!user || !matches || input.password === '') return { ok: false, reason: 'invalid', user };
   await clearLimit(db, accountKey);
   if (needsRehash(user.password_hash)) {

@@ -32,7 +32,7 @@ export async function verifyCurrentPassword(
   if (attempt.count > deps.settings.login_limit_per_account) {
     return { ok: false, reason: 'rate_limited', retryAfterSeconds: attempt.retryAfterSeconds };
   }
-  if (password === '' || !(await verifyPassword(password, user.password_hash)))
+  if (password === '' || !(await verifyPassword(password, user.password_hash, deps.keyring)))
     return { ok: false, reason: 'wrong' };
   await clearLimit(deps.db, key);
   return { ok: true };

@@ -1,6 +1,7 @@
 /** Checking a user's login and password for the site, with the login page's rate limits. */
 import type { Kysely } from 'kysely';
 import { authenticate } from '../accounts/authenticate.js';
+import type { PasswordKeyring } from '../directory/passwords.js';
 import { writeActivity } from '../activity/activity.repository.js';
 import { isoNow, type Clock } from '../clock.js';
 import { AppError } from '../errors.js';
@@ -14,6 +15,7 @@ export interface AuthRouteDeps {
   db: Kysely<DB>;
   clock: Clock;
   settingOverrides: Readonly<Record<string, string>>;
+  keyring: PasswordKeyring;
 }
 
 export function authRoutes(deps: AuthRouteDeps): ApiRoute[] {
@@ -39,7 +41,7 @@ export function authRoutes(deps: AuthRouteDeps): ApiRoute[] {
         const ip = body.client_ip ?? request.ip;
         const settings = await loadSettings(db, deps.settingOverrides);
         const outcome = await authenticate(
-          { db, clock: deps.clock, settings },
+          { db, clock: deps.clock, settings, keyring: deps.keyring },
           { identifier, password: body.password, ip, channel: 'api' },
         );
         if (outcome.ok) return { user: await loadApiUser(db, outcome.user) };

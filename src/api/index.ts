@@ -100,7 +100,7 @@ export async function registerApi(app: FastifyInstance, deps: AppDeps): Promise<
   });
 
   const routes: ApiRoute[] = [
-    ...authRoutes({ db, clock, settingOverrides: deps.settingOverrides }),
+    ...authRoutes({ db, clock, settingOverrides: deps.settingOverrides, keyring: deps.sealer }),
     ...usersRoutes({ db, baseUrl }),
   ];
   let document: { serverUrl: string; document: OpenApiDocument } | undefined;

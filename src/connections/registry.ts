@@ -121,18 +121,19 @@ export function createConnectionRegistry(
 ): ConnectionRegistry {
   const cacheMs = options.cacheMs ?? 2_000;
   const cache = new Map<string, { until: number; connection: Promise<Connection> }>();
-  // Limiters outlive cache entries: a refreshed connection must not get a fresh budget.
-  const limiters = new Map<string, { key: string; limit: RateLimit; limiter: RateLimiter }>();
+  // Limiters outlive cache entries: a refreshed connection must not get a fresh budget, and a
+  // changed limit applies at once to the calls already counted and waiting.
+  const limiters = new Map<string, RateLimiter>();
 
   const limiterFor = (id: string, limit: RateLimit): RateLimiter => {
-    const key = `${limit.requests}/${limit.windowMs}`;
     const existing = limiters.get(id);
-    if (existing?.key === key) return existing.limiter;
+    if (existing) {
+      existing.setLimit(limit);
+      return existing;
+    }
     const local = createRateLimiter(limit);
-    const limiter = options.sharedRateLimits
-      ? createSharedRateLimiter(db, id, limit, local)
-      : local;
-    limiters.set(id, { key, limit, limiter });
+    const limiter = options.sharedRateLimits ? createSharedRateLimiter(db, id, local) : local;
+    limiters.set(id, limiter);
     return limiter;
   };
 
@@ -270,11 +271,11 @@ export function createConnectionRegistry(
       cache.clear();
     },
     rateLimitUse() {
-      return [...limiters].map(([connectionId, { limit, limiter }]) => ({
+      return [...limiters].map(([connectionId, limiter]) => ({
         connectionId,
         used: limiter.used(),
-        requests: limit.requests,
-        windowMs: limit.windowMs,
+        requests: limiter.limit.requests,
+        windowMs: limiter.limit.windowMs,
       }));
     },
   };

@@ -25,9 +25,10 @@ const nowMs = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint
 export function createSharedRateLimiter(
   db: Kysely<DB>,
   connectionId: string,
-  limit: RateLimit,
   local: RateLimiter,
 ): RateLimiter {
+  // The limit in force is the local limiter's: a change applies to both at once.
+  let limit: RateLimit = local.limit;
   let slotsMade: Promise<void> | undefined;
   const makeSlots = () =>
     (slotsMade ??= sql`insert into crm_call_slots (connection_id, slot, free_at)
@@ -66,6 +67,15 @@ export function createSharedRateLimiter(
   return {
     // This process's share of the window, as its own limiter counts it.
     used: () => local.used(),
+    get limit() {
+      return local.limit;
+    },
+    setLimit(next) {
+      local.setLimit(next);
+      // Slots beyond the old count are made on the next call; those past the new one go unused.
+      if (next.requests !== limit.requests) slotsMade = undefined;
+      limit = next;
+    },
     async acquire() {
       const releaseLocal = await local.acquire();
       let slot: number;

@@ -8,7 +8,12 @@ import { AppError, type ErrorCode } from '../errors.js';
 import { isValidEmail } from '../lib/email.js';
 import { MASK } from '../lib/secrets.js';
 import type { Db, UserRow, UserUpdate } from '../storage/schema.js';
-import { generatePassword, hashPassword } from './passwords.js';
+import {
+  generatePassword,
+  hashGeneratedPassword,
+  hashPassword,
+  type PasswordKeyring,
+} from './passwords.js';
 import type { Role } from './role.repository.js';
 import { isAdminRole, resolveRole } from './roles.js';
 import {
@@ -98,11 +103,18 @@ export function isGivenPassword(value: string | undefined): value is string {
   return value !== undefined && value.trim() !== '' && value !== MASK;
 }
 
-/** The contact's mapped password, or a generated one, hashed. */
-export async function preparePassword(mapped: MappedContact): Promise<PreparedPassword> {
-  const given = isGivenPassword(mapped.user_pass) ? mapped.user_pass : undefined;
-  const generated = given === undefined ? generatePassword() : undefined;
-  return { hash: await hashPassword(given ?? generated ?? ''), generated };
+/**
+ * The contact's mapped password hashed with argon2id (off the event loop), or a generated one
+ * hashed with the fast keyed scheme: a 96-bit random secret needs no slow hash.
+ */
+export async function preparePassword(
+  mapped: MappedContact,
+  keyring: PasswordKeyring,
+): Promise<PreparedPassword> {
+  if (isGivenPassword(mapped.user_pass))
+    return { hash: await hashPassword(mapped.user_pass), generated: undefined };
+  const generated = generatePassword();
+  return { hash: hashGeneratedPassword(generated, keyring), generated };
 }
 
 export interface NewUserInput {

@@ -2,7 +2,7 @@
 import type { Kysely } from 'kysely';
 import { storeNewPassword } from '../accounts/password-change.js';
 import type { Clock } from '../clock.js';
-import { hashPassword, verifyPassword } from '../directory/passwords.js';
+import { hashPassword, verifyPassword, type PasswordKeyring } from '../directory/passwords.js';
 import type { Role } from '../directory/role.repository.js';
 import { isAdminRole } from '../directory/roles.js';
 import { isGivenPassword, type MappedContact } from '../directory/user-upsert.js';
@@ -10,7 +10,7 @@ import type { DB, UserRow } from '../storage/schema.js';
 
 /** Sets the contact's mapped password when it differs; admins keep theirs. */
 export async function updatePassword(
-  deps: { readonly db: Kysely<DB>; readonly clock: Clock },
+  deps: { readonly db: Kysely<DB>; readonly clock: Clock; readonly keyring: PasswordKeyring },
   user: UserRow,
   mapped: MappedContact,
   roles: readonly Role[],
@@ -24,7 +24,7 @@ export async function updatePassword(
     };
   }
   if (!isGivenPassword(mapped.user_pass)) return { changed: false, notices: [] };
-  if (await verifyPassword(mapped.user_pass, user.password_hash))
+  if (await verifyPassword(mapped.user_pass, user.password_hash, deps.keyring))
     return { changed: false, notices: [] };
   const hash = await hashPassword(mapped.user_pass);
   // The old password no longer opens anything: logins made with it end, open links are spent.

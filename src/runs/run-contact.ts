@@ -9,6 +9,7 @@ import type { Clock } from '../clock.js';
 import type { Connection } from '../connections/registry.js';
 import { listRoles } from '../directory/role.repository.js';
 import type { TagReport } from '../directory/user-tags.js';
+import type { PasswordKeyring } from '../directory/passwords.js';
 import { preparePassword } from '../directory/user-upsert.js';
 import type { Action } from '../inbox/actions.js';
 import type { Settings } from '../settings/settings.js';
@@ -28,6 +29,8 @@ export interface RunDeps {
   readonly random?: () => number;
   /** The webhook event the run answers (linked from the queued welcome e-mail). */
   readonly eventId?: number | null;
+  /** Hashes and checks generated passwords (the service's sealer). */
+  readonly keyring: PasswordKeyring;
 }
 
 export interface RunResult {
@@ -73,7 +76,7 @@ export async function runContact(
 
   const roles = await listRoles(deps.db);
   // Hashing takes tens of milliseconds: do it before the transaction so it never holds the database.
-  const password = plan.action === 'add' ? await preparePassword(mapped) : undefined;
+  const password = plan.action === 'add' ? await preparePassword(mapped, deps.keyring) : undefined;
   const wantsWelcome =
     plan.action === 'add' && (plan.sendNotification === true || deps.settings.send_welcome_email);
   const saved = await saveUser(deps, connection, plan, {

@@ -4,6 +4,7 @@
  * of it happens or none.
  */
 import type { Kysely } from 'kysely';
+import type { PasswordKeyring } from '../directory/passwords.js';
 import { revokeAccess } from '../accounts/password-change.js';
 import type { Clock } from '../clock.js';
 import type { Connection } from '../connections/registry.js';
@@ -54,6 +55,7 @@ export async function saveUser(
     readonly settings: Settings;
     readonly random?: (() => number) | undefined;
     readonly eventId?: number | null | undefined;
+    readonly keyring: PasswordKeyring;
   },
   connection: Connection,
   plan: RunPlan,
@@ -87,7 +89,7 @@ export async function saveUser(
     }
     const now = deps.clock.now().toISOString();
     if (!user) {
-      const password = input.password ?? (await preparePassword(mapped));
+      const password = input.password ?? (await preparePassword(mapped, deps.keyring));
       const created = await createUserFromContact(trx, {
         mapped,
         contactId: plan.contactId,

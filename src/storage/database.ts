@@ -6,15 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import {
-  Kysely,
-  PostgresDialect,
-  SqliteDialect,
-  type SqliteDatabase,
-  type SqliteStatement,
-} from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { DB } from './schema.js';
+import { GroupCommitSqliteDialect, type StatementSource } from './sqlite-group-commit.js';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -98,10 +93,14 @@ const STATEMENT_CACHE_SIZE = 200;
  * ones are dropped). Safe because every call runs a statement to completion
  * synchronously; SQLite re-prepares a cached statement itself after a schema change.
  */
-function withStatementCache(sqlite: BetterSqlite3.Database): SqliteDatabase {
-  const cache = new Map<string, SqliteStatement>();
+function withStatementCache(sqlite: BetterSqlite3.Database): StatementSource {
+  const cache = new Map<string, BetterSqlite3.Statement>();
   return {
     close: () => sqlite.close(),
+    exec: (sql) => void sqlite.exec(sql),
+    get inTransaction() {
+      return sqlite.inTransaction;
+    },
     prepare(sql) {
       const cached = cache.get(sql);
       if (cached) {
@@ -148,12 +147,15 @@ export function openDatabase(url: string, options: OpenOptions = {}): Database {
   if (filename !== ':memory:') createOwnerOnly(filename);
   const sqlite = new BetterSqlite3(filename);
   sqlite.pragma('journal_mode = WAL');
-  // FULL keeps a committed webhook on disk across power loss; group commit keeps it fast.
-  sqlite.pragma('synchronous = FULL');
+  // NORMAL: commits write the WAL without syncing it; the group-commit driver syncs it off the
+  // event loop before answering any write that must survive a power cut (see its header).
+  sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<DB>({
-    dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+    dialect: new GroupCommitSqliteDialect(withStatementCache(sqlite), {
+      walPath: filename === ':memory:' ? undefined : `${filename}-wal`,
+    }),
   });
   return { db, dialect, displayUrl: filename, destroy: () => db.destroy() };
 }

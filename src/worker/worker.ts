@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import type { PasswordKeyring } from '../directory/passwords.js';
 import { isAction, strongestAction } from '../inbox/actions.js';
 import type { ActivityEntry } from '../activity/activity.repository.js';
 import { writeActivity } from '../activity/activity.repository.js';
@@ -71,6 +72,8 @@ export type ContactRun = (
     settings: Settings;
     random?: (() => number) | undefined;
     eventId: number | null;
+    /** Hashes and checks generated passwords (the service's sealer). */
+    keyring: PasswordKeyring;
   },
   connection: Connection,
   events: readonly StoredParams[],
@@ -251,7 +254,7 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
       // A deadlock or serialization failure runs again at once, without using an attempt.
       const report = await retryOnConflict(() =>
         deps.run(
-          { db, clock, settings, random: deps.random, eventId: lastId },
+          { db, clock, settings, random: deps.random, eventId: lastId, keyring: deps.sealer },
           connection,
           claimed.map((event) => openParams(event.params, deps.sealer)),
           { context, note: coalesced },

@@ -295,9 +295,13 @@ for (const dialect of testDialects()) {
       });
       const written = String(crm.getUser('rp@example.com')?.attributes.wp_password ?? '');
       expect(written.length).toBeGreaterThanOrEqual(12);
-      expect(await verifyPassword(written, (await userOf('rp@example.com')).password_hash)).toBe(
-        true,
-      );
+      expect(
+        await verifyPassword(
+          written,
+          (await userOf('rp@example.com')).password_hash,
+          t.service.sealer,
+        ),
+      ).toBe(true);
       const upsert = crm.requests.find(
         (request) => request.method === 'POST' && request.path === '/v1/users',
       );

@@ -319,7 +319,9 @@ for (const dialect of testDialects()) {
         });
         const written = crm.getContact(id)?.fields[FIELD.returned] ?? '';
         expect(written.length).toBeGreaterThanOrEqual(12);
-        expect(await verifyPassword(written, (await userOf(email)).password_hash)).toBe(true);
+        expect(
+          await verifyPassword(written, (await userOf(email)).password_hash, t.service.sealer),
+        ).toBe(true);
         for (const place of [
           JSON.stringify(answer.body),
           JSON.stringify(await queryActivity(db(), { limit: 1_000 })),

@@ -265,7 +265,11 @@ for (const dialect of testDialects()) {
       const written = crm.getContact(id)?.f1586 ?? '';
       expect(written.length).toBeGreaterThanOrEqual(12);
       expect(
-        await verifyPassword(written, (await userOf(t, 'newbie@example.com')).password_hash),
+        await verifyPassword(
+          written,
+          (await userOf(t, 'newbie@example.com')).password_hash,
+          t.service.sealer,
+        ),
       ).toBe(true);
       const put = crm.requests.find(
         (request) => request.method === 'PUT' && request.path === '/1/objects',

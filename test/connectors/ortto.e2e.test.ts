@@ -257,7 +257,11 @@ for (const dialect of testDialects()) {
       const written = ortto.getContact(jane.contactId)?.fields['str:cm:wp-password'];
       expect(typeof written).toBe('string');
       expect(
-        await verifyPassword(String(written), (await userOf('jane@example.com')).password_hash),
+        await verifyPassword(
+          String(written),
+          (await userOf('jane@example.com')).password_hash,
+          t.service.sealer,
+        ),
       ).toBe(true);
 
       const merge = ortto.requests.find((request) => request.path.endsWith('/person/merge'));

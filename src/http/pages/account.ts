@@ -173,14 +173,17 @@ export function registerAccountSettingsPages(app: FastifyInstance, deps: PageDep
 
     const errors = newPasswordErrors(form, user, settings);
     if (forced) {
-      if (!errors.password && (await verifyPassword(form.password, user.password_hash))) {
+      if (
+        !errors.password &&
+        (await verifyPassword(form.password, user.password_hash, deps.sealer))
+      ) {
         errors.password = [
           'Choose a password of your own, not the one that was generated for you.',
         ];
       }
     } else {
       const current = await verifyCurrentPassword(
-        { db: deps.db, clock: deps.clock, settings },
+        { db: deps.db, clock: deps.clock, settings, keyring: deps.sealer },
         user,
         form.current_password,
       );

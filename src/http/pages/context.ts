@@ -10,7 +10,10 @@ import { AppError } from '../../errors.js';
 import { loadSettings, type Settings } from '../../settings/settings.js';
 import type { AppDeps } from '../app-deps.js';
 
-export type PageDeps = Pick<AppDeps, 'db' | 'clock' | 'settingOverrides' | 'publicUrl' | 'mail'>;
+export type PageDeps = Pick<
+  AppDeps,
+  'db' | 'clock' | 'settingOverrides' | 'publicUrl' | 'mail' | 'sealer'
+>;
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -97,7 +97,7 @@ export function registerLoginPages(app: FastifyInstance, deps: PageDeps): void {
     }
     const ip = request.ip;
     const outcome = await authenticate(
-      { db: deps.db, clock: deps.clock, settings: site },
+      { db: deps.db, clock: deps.clock, settings: site, keyring: deps.sealer },
       { identifier: form.identifier, password: form.password, ip },
     );
     if (outcome.ok) {
