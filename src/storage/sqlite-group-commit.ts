@@ -254,6 +254,19 @@ class GroupCommitDriver implements Driver {
     }
   }
 
+  // Savepoints inside a transaction (Kysely's `trx.savepoint()`): nested in the transaction's own.
+  async savepoint(_connection: DatabaseConnection, name: string): Promise<void> {
+    this.#db.exec(`savepoint ${quoteName(name)}`);
+  }
+
+  async rollbackToSavepoint(_connection: DatabaseConnection, name: string): Promise<void> {
+    this.#db.exec(`rollback to ${quoteName(name)}`);
+  }
+
+  async releaseSavepoint(_connection: DatabaseConnection, name: string): Promise<void> {
+    this.#db.exec(`release ${quoteName(name)}`);
+  }
+
   async destroy(): Promise<void> {
     while (this.#transaction) await this.#transaction.ended;
     this.#flush();
@@ -269,6 +282,8 @@ class GroupCommitDriver implements Driver {
  * sync covers everything before it), and what it loses comes back as a webhook run again.
  * Stored webhooks, users, tags, passwords, sessions and mail always wait for the disk.
  */
+const quoteName = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
 const BOOKKEEPING =
   /^\s*(update "webhook_events"|(insert into|update|delete from) "contact_leases"|insert into "activity_log")\s/i;
 
