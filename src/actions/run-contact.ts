@@ -54,6 +54,10 @@ export interface RunDeps {
   readonly random?: () => number;
   /** The webhook event the run answers (linked from the queued welcome e-mail). */
   readonly eventId?: number | null;
+  /** Aborted when the run lost its lease of the contact. */
+  readonly signal?: AbortSignal | undefined;
+  /** Called first inside each write transaction: throws (rolling it back) when the run lost its lease. */
+  readonly fence?: ((trx: Db) => Promise<void>) | undefined;
 }
 
 export interface TagReport {
@@ -131,7 +135,9 @@ export async function runContact(
   const wantsWelcome =
     plan.action === 'add' && (plan.sendNotification === true || deps.settings.send_welcome_email);
   let welcomeEmailId: number | undefined;
+  deps.signal?.throwIfAborted();
   const outcome = await db.transaction().execute(async (trx) => {
+    await deps.fence?.(trx);
     const match = await findUser(trx, connection.id, plan, mapped, roles);
     if (match?.refused) {
       // add: failing is the safe answer. Updating the user would hand it to this contact,
@@ -393,15 +399,14 @@ async function updatePassword(
   if (await verifyPassword(mapped.user_pass, user.password_hash)) return false;
   const hash = await hashPassword(mapped.user_pass);
   // The old password no longer opens anything: logins made with it end, open links are spent.
-  await deps.db
-    .transaction()
-    .execute((trx) =>
-      storeNewPassword(
-        trx,
-        { userId: user.id, passwordHash: hash },
-        deps.clock.now().toISOString(),
-      ),
+  await deps.db.transaction().execute(async (trx) => {
+    await deps.fence?.(trx);
+    await storeNewPassword(
+      trx,
+      { userId: user.id, passwordHash: hash },
+      deps.clock.now().toISOString(),
     );
+  });
   return true;
 }
 

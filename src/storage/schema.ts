@@ -125,6 +125,8 @@ export interface ContactLeasesTable {
   contact_id: string;
   owner: string;
   expires_at: string;
+  /** Raised each time a worker takes the lease: the fencing token its run checks before writing. */
+  generation: Generated<number>;
 }
 
 export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error'] as const;
