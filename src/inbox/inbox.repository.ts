@@ -1,8 +1,10 @@
 /**
  * The inbox: the webhook_events table is both the queue and the audit trail.
  * Claiming works through a lease row per contact (an upsert that only takes an
- * expired lease), so any number of processes sharing one PostgreSQL never run
- * one contact twice at once; the same statements serve SQLite.
+ * expired lease, raising its generation), so any number of processes sharing
+ * one PostgreSQL never run one contact twice at once, and a run that lost its
+ * lease writes nothing; the same statements serve SQLite. Which contacts are
+ * due is listed in due_contacts (see due-contacts.ts).
  */
 import { sql, type Kysely } from 'kysely';
 import { dbTime } from '../storage/db-clock.js';
@@ -27,56 +29,6 @@ export function findEvent(db: Db, id: number): Promise<WebhookEventRow | undefin
 export interface DueContact {
   connectionId: string;
   contactId: string;
-}
-
-/**
- * Contacts with work that is due now (or left running by a worker whose lease ran out), oldest first.
- * A contact with a webhook waiting out a retry delay is held whole until that retry is due:
- * new webhooks join the delayed run instead of cutting the backoff short.
- */
-export async function findDueContacts(db: Db, now: string, limit: number): Promise<DueContact[]> {
-  const rows = await db
-    .selectFrom('webhook_events')
-    .select(['connection_id', 'contact_id'])
-    .select((eb) => eb.fn.min('id').as('first_id'))
-    .where((eb) =>
-      eb.or([
-        eb.and([eb('status', '=', 'pending'), eb('available_at', '<=', now)]),
-        // Left running by a run that lost or kept its lease: due once the lease is free.
-        eb('status', '=', 'running'),
-      ]),
-    )
-    .where('contact_id', 'is not', null)
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('webhook_events as held')
-            .select('held.id')
-            .whereRef('held.connection_id', '=', 'webhook_events.connection_id')
-            .whereRef('held.contact_id', '=', 'webhook_events.contact_id')
-            .where('held.status', '=', 'pending')
-            .where('held.attempts', '>', 0)
-            .where('held.available_at', '>', now),
-        ),
-      ),
-    )
-    // Contacts another run holds are not due until its lease ends.
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('contact_leases')
-            .select('contact_leases.owner')
-            .whereRef('contact_leases.connection_id', '=', 'webhook_events.connection_id')
-            .whereRef('contact_leases.contact_id', '=', 'webhook_events.contact_id')
-            .where('contact_leases.expires_at', '>=', dbTime(db)),
-        ),
-      ),
-    )
-    .groupBy(['connection_id', 'contact_id'])
-    .orderBy('first_id')
-    .limit(limit)
-    .execute();
-  return rows.map((row) => ({ connectionId: row.connection_id, contactId: row.contact_id ?? '' }));
 }
 
 /** A lease held by one run: the fencing token its writes carry. */

@@ -129,6 +129,16 @@ export interface ContactLeasesTable {
   generation: Generated<number>;
 }
 
+/** One row per contact with pending or running webhooks: what a claim reads. */
+export interface DueContactsTable {
+  connection_id: string;
+  contact_id: string;
+  /** When the contact's next run may start (a retry holds the whole contact until it is due). */
+  due_at: string;
+  /** Raised by every webhook stored for the contact; the row is deleted only at the version read. */
+  version: number;
+}
+
 export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -229,6 +239,7 @@ export interface DB {
   connections: ConnectionsTable;
   webhook_events: WebhookEventsTable;
   contact_leases: ContactLeasesTable;
+  due_contacts: DueContactsTable;
   activity_log: ActivityLogTable;
   mail_queue: MailQueueTable;
   password_tokens: PasswordTokensTable;

@@ -19,12 +19,11 @@ import { planRun } from '../inbox/coalesce.js';
 import { openParams } from '../inbox/stored-secrets.js';
 import { withRunSignal } from '../lib/run-signal.js';
 import type { Sealer } from '../lib/seal.js';
+import { claimDueContacts, settleDueContact } from '../inbox/due-contacts.js';
 import {
-  acquireContactLease,
   claimContactEvents,
   confirmLease,
   extendLease,
-  findDueContacts,
   finishEvents,
   lockToken,
   releaseContactLease,
@@ -94,14 +93,16 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
 
   /** Claims up to `free` contacts and starts their runs; returns how many started. */
   async function claimAndStart(free: number): Promise<number> {
-    const due = await findDueContacts(db, iso(), free + active.size + 8);
+    const leases = await claimDueContacts(db, owner, options.leaseMs, iso(), free);
     let started = 0;
-    for (const contact of due) {
-      if (started >= free) break;
-      const key = contactKey(contact);
-      if (active.has(key)) continue;
-      const lease = await acquireContactLease(db, contact, owner, options.leaseMs);
-      if (!lease) continue;
+    for (const lease of leases) {
+      const key = contactKey(lease.contact);
+      if (active.has(key)) {
+        // This process's own run of the contact lost its lease (it is fenced off now); the
+        // contact stays due and is run again once that run has ended.
+        await releaseContactLease(db, lease);
+        continue;
+      }
       const run = runClaimed(lease).finally(() => {
         active.delete(key);
         nap.wake();
@@ -146,6 +147,10 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
       if (claimed.length > 0)
         await withRunSignal(abort.signal, () => processEvents(lease, claimed, abort.signal));
       recorded = true;
+      // A contact left listed (this failing) costs one empty claim later, nothing more.
+      await settleDueContact(db, contact).catch((error: unknown) =>
+        logger.warn({ err: error }, 'could not update the due contacts'),
+      );
     } catch (thrown) {
       if (toAppError(thrown).code === 'LEASE_LOST' || abort.signal.aborted) {
         // Not this run's contact any more: its events belong to the new holder.
