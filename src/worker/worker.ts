@@ -8,14 +8,15 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { runContact, type RunResult } from '../actions/run-contact.js';
-import { isAction, strongestAction } from '../actions/rules.js';
+import { runContact, type RunResult } from '../runs/run-contact.js';
+import { isAction, strongestAction } from '../inbox/actions.js';
 import type { ActivityEntry } from '../activity/activity.repository.js';
 import { writeActivity } from '../activity/activity.repository.js';
 import { createNap, type Clock } from '../clock.js';
 import type { ConnectionRegistry } from '../connections/registry.js';
 import { AppError, toAppError } from '../errors.js';
-import { planRun } from '../inbox/coalesce.js';
+import { planRun } from '../runs/plan.js';
+import type { OutcomeNotifier } from '../inbox/outcome-waiter.js';
 import { openParams } from '../inbox/stored-secrets.js';
 import { withRunSignal } from '../lib/run-signal.js';
 import type { Sealer } from '../lib/seal.js';
@@ -62,7 +63,7 @@ export interface EventsFinished {
   status: string;
 }
 
-export interface Worker {
+export interface Worker extends OutcomeNotifier {
   readonly owner: string;
   start(): void;
   /** Stops claiming, waits for the runs under way, and returns. */
@@ -396,6 +397,11 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     },
     notify() {
       nap.wake();
+    },
+    onFinished(listener) {
+      const onEvent = (finished: EventsFinished) => listener(finished.ids);
+      events.on('finished', onEvent);
+      return () => events.off('finished', onEvent);
     },
     async drain() {
       let total = 0;
