@@ -11,6 +11,7 @@
 import { sql, type Kysely } from 'kysely';
 import { dbTime, isPostgres } from '../storage/db-clock.js';
 import type { DB } from '../storage/schema.js';
+import { pendingCrmWrites } from './crm-writes.repository.js';
 import { acquireContactLease, type DueContact, type HeldLease } from './inbox.repository.js';
 
 type Db = Kysely<DB>;
@@ -96,8 +97,8 @@ export async function claimDueContacts(
 
 /**
  * After a run recorded its outcome: the contact is due again when its
- * webhooks left pending are (a retry holds it whole until it is due), or no
- * longer listed when none are left.
+ * webhooks left pending are (a retry holds it whole until it is due), else
+ * when its next CRM write-back is, or no longer listed when none are left.
  */
 export async function settleDueContact(db: Db, contact: DueContact): Promise<void> {
   const listed = await db
@@ -117,17 +118,19 @@ export async function settleDueContact(db: Db, contact: DueContact): Promise<voi
     .where('contact_id', '=', contact.contactId)
     .where('status', 'in', ['pending', 'running'])
     .executeTakeFirstOrThrow();
-  if (Number(left.count) === 0) {
+  const writes = await pendingCrmWrites(db, contact);
+  if (Number(left.count) === 0 && writes.count === 0) {
     await db
       .deleteFrom('due_contacts')
       .where('connection_id', '=', contact.connectionId)
       .where('contact_id', '=', contact.contactId)
       .where('version', '=', listed.version)
       .execute();
-  } else if (left.due) {
+  } else if (left.due || writes.due) {
+    // Webhooks first: a retry holds the whole contact, its write-backs included.
     await db
       .updateTable('due_contacts')
-      .set({ due_at: left.due })
+      .set({ due_at: left.due ?? writes.due ?? '' })
       .where('connection_id', '=', contact.connectionId)
       .where('contact_id', '=', contact.contactId)
       .execute();

@@ -1,8 +1,10 @@
 /**
  * One run: everything due for one contact, done once. The contact is
  * loaded (from the webhook or the CRM), its tags labelled, its user created
- * or updated in one transaction; then, outside it, the password is set and a
- * generated one written back to the CRM. Each step returns its notices.
+ * or updated in one transaction (a generated password is queued in the same
+ * transaction for the CRM's Return Password field); then, outside it, the
+ * password is set and the contact's queued CRM write-backs are sent. Each step
+ * returns its notices.
  */
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
@@ -13,10 +15,11 @@ import { preparePassword } from '../directory/user-upsert.js';
 import type { Action } from '../inbox/actions.js';
 import type { Settings } from '../settings/settings.js';
 import type { DB } from '../storage/schema.js';
+import type { Sealer } from '../lib/seal.js';
 import { contactSourceOf, gatherContact } from './contact-source.js';
+import { sendCrmWrites, type CrmWritesOutcome } from './crm-writes.js';
 import { updatePassword } from './password-update.js';
 import type { RunPlan } from './plan.js';
-import { returnPassword } from './return-password.js';
 import { mapContact, shownFields } from './rules.js';
 import { saveUser } from './save-user.js';
 import { labelTags } from './tag-labels.js';
@@ -28,6 +31,8 @@ export interface RunDeps {
   readonly random?: () => number;
   /** The webhook event the run answers (linked from the queued welcome e-mail). */
   readonly eventId?: number | null;
+  /** Seals and opens the values of CRM write-backs (the outbox). */
+  readonly sealer: Sealer;
   /** Aborted when the run lost its lease of the contact. */
   readonly signal?: AbortSignal | undefined;
   /** Called first inside each write transaction: throws (rolling it back) when the run lost its lease. */
@@ -57,7 +62,8 @@ export interface RunResult {
   /** Why a skipped run changed nothing. */
   skipReason?: string | undefined;
   passwordGenerated?: boolean | undefined;
-  returnPassword?: 'written' | 'failed' | undefined;
+  /** What became of the contact's CRM write-backs (a generated password) in this run. */
+  returnPassword?: CrmWritesOutcome | undefined;
   /** queued: a welcome e-mail waits in the mail queue; skipped: asked for, but the user already existed. */
   welcomeEmail: 'queued' | 'not requested' | 'skipped';
   /** The mail queue entry of the welcome e-mail. */
@@ -96,10 +102,12 @@ export async function runContact(
       ? await updatePassword(deps, existing, mapped, roles)
       : undefined;
   const changes = passwordSet?.changed ? [...saved.changes, 'password'] : saved.changes;
-  const returned =
-    saved.created && saved.generatedPassword !== undefined && connection.returnPasswordField
-      ? await returnPassword(connection, plan.contactId, saved.generatedPassword)
-      : undefined;
+  // The contact's queued write-backs: this run's, and any a crash or a CRM outage left behind.
+  const returned = await sendCrmWrites(
+    deps,
+    { connectionId: connection.id, contactId: plan.contactId },
+    () => Promise.resolve(connection),
+  );
 
   const notices = [
     ...(labelled?.notices ?? []),
@@ -111,7 +119,8 @@ export async function runContact(
     ...(contact.tags === undefined && saved.user
       ? ['The webhook carried no tags, so the user\u2019s tags were left as they were']
       : []),
-    ...(returned?.notices ?? []),
+    ...returned.notices,
+    ...returned.problems,
   ];
   const welcomeEmail =
     saved.welcomeEmailId !== undefined
@@ -144,6 +153,6 @@ export async function runContact(
     skipReason: saved.skipReason,
     ...(saved.created ? { passwordGenerated: saved.generatedPassword !== undefined } : {}),
     ...(saved.welcomeEmailId !== undefined ? { welcomeEmailId: saved.welcomeEmailId } : {}),
-    ...(returned ? { returnPassword: returned.outcome } : {}),
+    ...(returned.outcome ? { returnPassword: returned.outcome } : {}),
   };
 }

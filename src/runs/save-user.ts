@@ -20,6 +20,8 @@ import {
   type PreparedPassword,
 } from '../directory/user-upsert.js';
 import { AppError } from '../errors.js';
+import { queueCrmWrite } from '../inbox/crm-writes.repository.js';
+import type { Sealer } from '../lib/seal.js';
 import { enqueueMail } from '../mail/mail.repository.js';
 import type { Settings } from '../settings/settings.js';
 import type { DB, UserRow } from '../storage/schema.js';
@@ -54,6 +56,8 @@ export async function saveUser(
     readonly settings: Settings;
     readonly random?: (() => number) | undefined;
     readonly eventId?: number | null | undefined;
+    /** Seals a generated password queued for the CRM's Return Password field. */
+    readonly sealer: Sealer;
     /** Throws when the run lost its lease; called first in the transaction, so nothing is written. */
     readonly fence?: ((trx: Kysely<DB>) => Promise<void>) | undefined;
   },
@@ -111,6 +115,23 @@ export async function saveUser(
         input.tagLabels,
         now,
       );
+      // The generated password goes back to the CRM through the outbox, committed with the
+      // user: a crash before the CRM call leaves the write queued, never lost.
+      if (password.generated !== undefined && connection.returnPasswordField) {
+        await queueCrmWrite(
+          trx,
+          {
+            connectionId: connection.id,
+            contactId: plan.contactId,
+            userId: created.user.id,
+            eventId: deps.eventId ?? null,
+            kind: 'return_password',
+            field: connection.returnPasswordField,
+            sealedValue: deps.sealer.seal(password.generated),
+          },
+          now,
+        );
+      }
       // Queued in the same transaction as the user: both happen, or neither.
       const welcomeEmailId = input.wantsWelcome
         ? await enqueueMail(

@@ -139,6 +139,33 @@ export interface DueContactsTable {
   version: number;
 }
 
+export const CRM_WRITE_STATUSES = ['pending', 'done', 'failed'] as const;
+export type CrmWriteStatus = (typeof CRM_WRITE_STATUSES)[number];
+
+/** The outbox of write-backs to a CRM, committed with the user change they belong to. */
+export interface CrmWritesTable {
+  id: Generated<number>;
+  connection_id: string;
+  contact_id: string;
+  user_id: number | null;
+  /** The webhook whose run queued it. */
+  event_id: number | null;
+  /** What is written: `return_password`. */
+  kind: string;
+  /** The CRM field written. */
+  field: string;
+  /** The value, sealed; emptied once the write landed or was given up. */
+  value: string;
+  status: CrmWriteStatus;
+  attempts: number;
+  available_at: string;
+  error_code: string | null;
+  error_message: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+export type CrmWriteRow = Selectable<CrmWritesTable>;
+
 export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -240,6 +267,7 @@ export interface DB {
   webhook_events: WebhookEventsTable;
   contact_leases: ContactLeasesTable;
   due_contacts: DueContactsTable;
+  crm_writes: CrmWritesTable;
   activity_log: ActivityLogTable;
   mail_queue: MailQueueTable;
   password_tokens: PasswordTokensTable;

@@ -15,6 +15,7 @@ import { writeActivity } from '../activity/activity.repository.js';
 import { createNap, type Clock } from '../clock.js';
 import type { ConnectionRegistry } from '../connections/registry.js';
 import { AppError, toAppError } from '../errors.js';
+import { sendCrmWrites } from '../runs/crm-writes.js';
 import { planRun } from '../runs/plan.js';
 import type { OutcomeNotifier } from '../inbox/outcome-waiter.js';
 import { openParams } from '../inbox/stored-secrets.js';
@@ -145,8 +146,11 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     let recorded = false;
     try {
       const claimed = await claimContactEvents(db, lease, options.leaseMs);
-      if (claimed.length > 0)
-        await withRunSignal(abort.signal, () => processEvents(lease, claimed, abort.signal));
+      await withRunSignal(abort.signal, () =>
+        claimed.length > 0
+          ? processEvents(lease, claimed, abort.signal)
+          : sendQueuedCrmWrites(lease),
+      );
       recorded = true;
       // A contact left listed (this failing) costs one empty claim later, nothing more.
       await settleDueContact(db, contact).catch((error: unknown) =>
@@ -169,6 +173,29 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
       clearInterval(heartbeat);
       if (recorded) await releaseContactLease(db, lease).catch(() => undefined);
     }
+  }
+
+  /** A contact due only for its CRM write-backs (a retry, or a run that crashed before sending). */
+  async function sendQueuedCrmWrites(lease: HeldLease): Promise<void> {
+    const { contact } = lease;
+    const settings = await loadSettings(db, deps.settingOverrides);
+    const sent = await sendCrmWrites(
+      { db, clock, settings, sealer: deps.sealer, random: deps.random },
+      contact,
+      () => deps.registry.resolve(contact.connectionId),
+    );
+    const context = {
+      connectionId: contact.connectionId,
+      contactId: contact.contactId,
+      action: '',
+    };
+    const lines = [
+      ...sent.notices.map((notice) => entry('info', notice, null, context)),
+      ...sent.problems.map((problem) =>
+        entry(sent.outcome === 'failed' ? 'error' : 'warning', problem, null, context),
+      ),
+    ];
+    if (lines.length > 0) await writeActivity(db, lines, iso());
   }
 
   async function reportLeaseLost(lease: HeldLease): Promise<void> {
@@ -271,6 +298,7 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
           settings,
           random: deps.random,
           eventId: lastId,
+          sealer: deps.sealer,
           signal,
           fence: async (trx) => {
             if (!(await confirmLease(trx, lease, options.leaseMs))) throw lostLease(lease);
