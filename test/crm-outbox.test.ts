@@ -15,7 +15,7 @@ import { findEvent } from '../src/inbox/inbox.repository.js';
 import { createLogger } from '../src/logger.js';
 import { createWorker, type Worker } from '../src/worker/worker.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
-import { BIN } from './helpers/cli.js';
+import { BIN, runCli } from './helpers/cli.js';
 import { testDialects } from './helpers/databases.js';
 import { trackOpen } from './helpers/open-resources.js';
 import { startTestService, type TestService } from './helpers/service.js';
@@ -157,6 +157,17 @@ for (const dialect of testDialects()) {
       );
       expect(lines).toContainEqual(
         expect.stringMatching(/^Generated password written to CRM field password \(attempt 3\)/),
+      );
+      // `events writes` shows the write-back and its tries, never the password.
+      const listed = await runCli(t.database, 'events', 'writes', '--json');
+      expect(listed.code).toBe(0);
+      expect(JSON.parse(listed.stdout)).toMatchObject([
+        { kind: 'return_password', field: 'password', status: 'done', attempts: 3 },
+      ]);
+      expect(listed.stdout).not.toContain(written);
+      const shown = await runCli(t.database, 'events', 'show', String(reply.body.eventId));
+      expect(shown.stdout).toMatch(
+        /CRM write-back #\d+: return_password to field password, done after 3 tries/,
       );
     });
   });

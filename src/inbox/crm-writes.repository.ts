@@ -118,7 +118,12 @@ export async function retryCrmWrite(
 /** Write-backs, newest first (the values are never read here). */
 export function listCrmWrites(
   db: Db,
-  filter: { status?: string | undefined; contactId?: string | undefined; limit?: number } = {},
+  filter: {
+    status?: string | undefined;
+    contactId?: string | undefined;
+    eventId?: number | undefined;
+    limit?: number;
+  } = {},
 ): Promise<Omit<CrmWriteRow, 'value'>[]> {
   let query = db
     .selectFrom('crm_writes')
@@ -142,5 +147,6 @@ export function listCrmWrites(
     .limit(filter.limit ?? 50);
   if (filter.status) query = query.where('status', '=', filter.status as CrmWriteRow['status']);
   if (filter.contactId) query = query.where('contact_id', '=', filter.contactId);
+  if (filter.eventId !== undefined) query = query.where('event_id', '=', filter.eventId);
   return query.execute();
 }
