@@ -19,11 +19,14 @@ import {
   sealStoredAccessKeys,
   type AccessKeyInfo,
 } from './settings/access-keys.js';
-import { checkDefaultRole, loadSettings } from './settings/settings.js';
+import { checkDefaultRole } from './directory/default-role.js';
+import { loadSettings } from './settings/settings.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { migrateToLatest } from './storage/migrations/index.js';
 import { loadSealingKey } from './storage/sealing-key.js';
 import { createIntake, type Intake } from './webhook/intake.js';
+import { sendCrmWrites } from './runs/crm-writes.js';
+import { runEvents } from './runs/run-events.js';
 import { createWorker, type Worker } from './worker/worker.js';
 import { pruneAccounts } from './accounts/housekeeping.js';
 import { createMailSender, type MailSender } from './mail/mail-sender.js';
@@ -135,6 +138,8 @@ export async function createService(
   const worker = runWorker
     ? createWorker(
         {
+          run: runEvents,
+          sendWrites: sendCrmWrites,
           db,
           clock,
           registry,

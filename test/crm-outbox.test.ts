@@ -13,6 +13,8 @@ import { findUserByEmail } from '../src/directory/user.repository.js';
 import { listCrmWrites } from '../src/inbox/crm-writes.repository.js';
 import { findEvent } from '../src/inbox/inbox.repository.js';
 import { createLogger } from '../src/logger.js';
+import { sendCrmWrites } from '../src/runs/crm-writes.js';
+import { runEvents } from '../src/runs/run-events.js';
 import { createWorker, type Worker } from '../src/worker/worker.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
 import { BIN, runCli } from './helpers/cli.js';
@@ -96,6 +98,8 @@ for (const dialect of testDialects()) {
           settingOverrides: t.service.config.settingOverrides,
           logger: createLogger('silent'),
           sealer: t.service.sealer,
+          run: runEvents,
+          sendWrites: sendCrmWrites,
         },
         { concurrency: 2, leaseMs: 1_000, pollMs: 50 },
       );

@@ -19,6 +19,8 @@ import {
   lockToken,
 } from '../src/inbox/inbox.repository.js';
 import { createLogger } from '../src/logger.js';
+import { sendCrmWrites } from '../src/runs/crm-writes.js';
+import { runEvents } from '../src/runs/run-events.js';
 import type { DB } from '../src/storage/schema.js';
 import { createWorker, type Worker } from '../src/worker/worker.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
@@ -116,6 +118,8 @@ for (const dialect of testDialects()) {
           settingOverrides: t.service.config.settingOverrides,
           logger: createLogger('silent'),
           sealer: t.service.sealer,
+          run: runEvents,
+          sendWrites: sendCrmWrites,
         },
         { concurrency: 2, leaseMs, pollMs: 50, owner },
       );

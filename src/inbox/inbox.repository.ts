@@ -6,11 +6,9 @@
  * lease writes nothing; the same statements serve SQLite. Which contacts are
  * due is listed in due_contacts (see due-contacts.ts).
  */
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import { dbTime } from '../storage/db-clock.js';
-import type { DB, EventStatus, NewWebhookEventRow, WebhookEventRow } from '../storage/schema.js';
-
-type Db = Kysely<DB>;
+import type { Db, EventStatus, NewWebhookEventRow, WebhookEventRow } from '../storage/schema.js';
 
 export async function insertEvents(db: Db, rows: readonly NewWebhookEventRow[]): Promise<number[]> {
   if (rows.length === 0) return [];
@@ -247,4 +245,13 @@ export async function countEventsByStatus(db: Db): Promise<Record<string, number
     .groupBy('status')
     .execute();
   return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
+}
+
+/** Records that event `eventId` replays event `originalId`. */
+export async function markReplayOf(db: Db, eventId: number, originalId: number): Promise<void> {
+  await db
+    .updateTable('webhook_events')
+    .set({ replay_of: originalId })
+    .where('id', '=', eventId)
+    .execute();
 }

@@ -3,10 +3,12 @@
  * (with today's connection settings and code), as a new event that records
  * which one it replays.
  */
+import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
-import type { Service } from '../service.js';
+import type { Sealer } from '../lib/seal.js';
 import { currentAccessKey } from '../settings/access-keys.js';
-import { findEvent } from './inbox.repository.js';
+import type { Db } from '../storage/schema.js';
+import { findEvent, markReplayOf } from './inbox.repository.js';
 import { openRequest } from './stored-secrets.js';
 
 export interface ReplayOutcome {
@@ -15,7 +17,22 @@ export interface ReplayOutcome {
   body: Record<string, unknown>;
 }
 
-export async function replayEvent(service: Service, id: number): Promise<ReplayOutcome> {
+/** What a replay needs: the database, and the HTTP app to send the request through in-process. */
+export interface ReplayTarget {
+  readonly database: { readonly db: Db };
+  readonly clock: Clock;
+  readonly sealer: Sealer;
+  readonly app: {
+    inject(request: {
+      method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+      url: string;
+      headers: Record<string, string>;
+      payload?: string;
+    }): Promise<{ statusCode: number; json<T>(): T }>;
+  };
+}
+
+export async function replayEvent(service: ReplayTarget, id: number): Promise<ReplayOutcome> {
   const { db } = service.database;
   const event = await findEvent(db, id);
   if (!event) throw new AppError('NOT_FOUND', `event #${id}`);
@@ -33,12 +50,6 @@ export async function replayEvent(service: Service, id: number): Promise<ReplayO
   });
   const body = response.json<Record<string, unknown>>();
   const eventId = typeof body.eventId === 'number' ? body.eventId : undefined;
-  if (eventId !== undefined) {
-    await db
-      .updateTable('webhook_events')
-      .set({ replay_of: id })
-      .where('id', '=', eventId)
-      .execute();
-  }
+  if (eventId !== undefined) await markReplayOf(db, eventId, id);
   return { statusCode: response.statusCode, eventId, body };
 }

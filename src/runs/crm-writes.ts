@@ -11,7 +11,7 @@ import type { Connection } from '../connections/registry.js';
 import { toAppError } from '../errors.js';
 import { dueCrmWrites, finishCrmWrite, retryCrmWrite } from '../inbox/crm-writes.repository.js';
 import type { DueContact } from '../inbox/inbox.repository.js';
-import { calculateDelay } from '../inbox/retry-policy.js';
+import { calculateDelay } from '../lib/backoff.js';
 import type { Sealer } from '../lib/seal.js';
 import type { Settings } from '../settings/settings.js';
 import type { DB } from '../storage/schema.js';

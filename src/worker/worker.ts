@@ -8,15 +8,14 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { runContact, type RunResult } from '../runs/run-contact.js';
 import { isAction, strongestAction } from '../inbox/actions.js';
 import type { ActivityEntry } from '../activity/activity.repository.js';
 import { writeActivity } from '../activity/activity.repository.js';
 import { createNap, type Clock } from '../clock.js';
 import type { ConnectionRegistry } from '../connections/registry.js';
+import { activityLine as entry } from '../activity/activity-line.js';
+import type { Connection } from '../connections/registry.js';
 import { AppError, toAppError } from '../errors.js';
-import { sendCrmWrites } from '../runs/crm-writes.js';
-import { planRun } from '../runs/plan.js';
 import type { OutcomeNotifier } from '../inbox/outcome-waiter.js';
 import { openParams } from '../inbox/stored-secrets.js';
 import { withRunSignal } from '../lib/run-signal.js';
@@ -33,9 +32,10 @@ import {
   type DueContact,
   type HeldLease,
 } from '../inbox/inbox.repository.js';
-import { calculateDelay } from '../inbox/retry-policy.js';
+import { calculateDelay } from '../lib/backoff.js';
 import type { Logger } from '../logger.js';
-import { loadSettings } from '../settings/settings.js';
+import type { StoredParams } from '../inbox/stored-params.js';
+import { loadSettings, type Settings } from '../settings/settings.js';
 import type { DB, WebhookEventRow } from '../storage/schema.js';
 
 export interface WorkerOptions {
@@ -46,8 +46,69 @@ export interface WorkerOptions {
   owner?: string;
 }
 
+/** Where a run's activity lines belong, and a note to end its summary with (coalesced ids). */
+export interface RunContext {
+  context: { connectionId: string; contactId: string; action: string };
+  note: string;
+}
+
+/** What a run tells the worker: the events' outcome and result, and its activity lines. */
+export interface RunReport {
+  status: 'done' | 'skipped';
+  result: unknown;
+  /** A run queued an e-mail: the mail sender is woken. */
+  mailQueued: boolean;
+  activity: ActivityEntry[];
+}
+
+/**
+ * Runs the claimed events of one contact; throws AppError on failure. The
+ * runs layer provides it (`runEvents`), handed in so the worker stays below it.
+ */
+export type ContactRun = (
+  deps: {
+    db: Kysely<DB>;
+    clock: Clock;
+    settings: Settings;
+    random?: (() => number) | undefined;
+    eventId: number | null;
+    /** Seals and opens the values of CRM write-backs. */
+    sealer: Sealer;
+    /** Aborted when the run lost its lease of the contact. */
+    signal?: AbortSignal | undefined;
+    /** Called first inside each write transaction: throws (rolling it back) when the lease was lost. */
+    fence?: ((trx: Kysely<DB>) => Promise<void>) | undefined;
+  },
+  connection: Connection,
+  events: readonly StoredParams[],
+  where: RunContext,
+) => Promise<RunReport>;
+
+/**
+ * Sends a contact's due CRM write-backs (the outbox) for a contact due for
+ * nothing else; the runs layer provides it (`sendCrmWrites`).
+ */
+export type CrmWritesSender = (
+  deps: {
+    db: Kysely<DB>;
+    clock: Clock;
+    settings: Settings;
+    sealer: Sealer;
+    random?: (() => number) | undefined;
+  },
+  contact: DueContact,
+  connection: () => Promise<Connection>,
+) => Promise<{ outcome: string | undefined; notices: string[]; problems: string[] }>;
+
 export interface WorkerDeps {
   db: Kysely<DB>;
+  /** Runs a contact's claimed events. */
+  run: ContactRun;
+  /**
+   * Sends queued CRM write-backs of a contact due for nothing else. Without it they wait for
+   * the contact's next webhook (whose run sends them too).
+   */
+  sendWrites?: CrmWritesSender | undefined;
   clock: Clock;
   registry: ConnectionRegistry;
   settingOverrides: Readonly<Record<string, string>>;
@@ -178,8 +239,9 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
   /** A contact due only for its CRM write-backs (a retry, or a run that crashed before sending). */
   async function sendQueuedCrmWrites(lease: HeldLease): Promise<void> {
     const { contact } = lease;
+    if (!deps.sendWrites) return;
     const settings = await loadSettings(db, deps.settingOverrides);
-    const sent = await sendCrmWrites(
+    const sent = await deps.sendWrites(
       { db, clock, settings, sealer: deps.sealer, random: deps.random },
       contact,
       () => deps.registry.resolve(contact.connectionId),
@@ -287,11 +349,7 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
       ids.length > 1 ? ` (${ids.length} webhooks coalesced: #${ids.join(', #')})` : '';
     try {
       const connection = await deps.registry.resolve(contact.connectionId);
-      const plan = planRun(
-        claimed.map((event) => openParams(event.params, deps.sealer)),
-        { canLoadTags: connection.definition.contactSource === 'api' },
-      );
-      const result = await runContact(
+      const report = await deps.run(
         {
           db,
           clock,
@@ -305,14 +363,15 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
           },
         },
         connection,
-        plan,
+        claimed.map((event) => openParams(event.params, deps.sealer)),
+        { context, note: coalesced },
       );
-      if (result.welcomeEmailId !== undefined) deps.mail?.notify();
+      if (report.mailQueued) deps.mail?.notify();
       const finished = await finishEvents(
         db,
         ids,
         lockToken(lease),
-        { status: result.status, result },
+        { status: report.status, result: report.result },
         iso(),
       );
       if (finished < ids.length) {
@@ -337,8 +396,8 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
         );
         return;
       }
-      await writeActivity(db, describeResult(result, lastId, context, coalesced), iso());
-      events.emit('finished', { ids, status: result.status } satisfies EventsFinished);
+      await writeActivity(db, report.activity, iso());
+      events.emit('finished', { ids, status: report.status } satisfies EventsFinished);
     } catch (thrown) {
       const error = toAppError(thrown);
       if (error.code === 'LEASE_LOST' || signal.aborted) throw lostLease(lease);
@@ -450,17 +509,6 @@ function lostLease(lease: HeldLease): AppError {
   );
 }
 
-function entry(
-  level: ActivityEntry['level'],
-  message: string,
-  eventId: number | null,
-  context: { connectionId: string; contactId: string; action: string },
-  data?: unknown,
-  userId?: number | null,
-): ActivityEntry {
-  return { level, message, eventId, userId, data, ...context };
-}
-
 function failureOf(error: AppError, attempts: number): { code: string; message: string } {
   if (error.retryable)
     return {
@@ -476,73 +524,4 @@ function formatDelay(ms: number): string {
     : ms < 120_000
       ? `${Math.round(ms / 1_000)} s`
       : `${Math.round(ms / 60_000)} min`;
-}
-
-/** The activity lines for a finished run: what was loaded, what changed, and any notices. */
-export function describeResult(
-  result: RunResult,
-  eventId: number | null,
-  context: { connectionId: string; contactId: string; action: string },
-  coalesced: string,
-): ActivityEntry[] {
-  const lines: ActivityEntry[] = [];
-  const userId = result.userId;
-  const fieldNames = Object.keys(result.loaded.fields);
-  lines.push(
-    entry(
-      'debug',
-      `Loaded contact ${result.contactId} from the ${result.loaded.source === 'api' ? 'CRM' : 'webhook'}: ${result.loaded.email ?? 'no e-mail'}, ${fieldNames.length} fields${result.loaded.tags ? `, tags: ${result.loaded.tags.join(', ') || 'none'}` : ''}`,
-      eventId,
-      context,
-      result.loaded,
-      userId,
-    ),
-  );
-  for (const notice of result.notices)
-    lines.push(entry('notice', notice, eventId, context, undefined, userId));
-  if (result.status === 'skipped') {
-    lines.push(
-      entry(
-        'info',
-        `Skipped ${result.action} for contact ${result.contactId}: ${result.skipReason ?? 'no matching user'}${coalesced}`,
-        eventId,
-        context,
-        undefined,
-        null,
-      ),
-    );
-    return lines;
-  }
-  const tagText = [
-    result.tags.added.length ? `added tags ${result.tags.added.join(', ')}` : '',
-    result.tags.removed.length ? `removed tags ${result.tags.removed.join(', ')}` : '',
-  ]
-    .filter(Boolean)
-    .join('; ');
-  const what = result.created
-    ? `Created user #${userId} (${result.login}) for contact ${result.contactId}`
-    : result.changes.length
-      ? `Updated user #${userId} (${result.login}): ${result.changes.join(', ')}`
-      : `User #${userId} (${result.login}) was already up to date`;
-  const welcome =
-    result.welcomeEmail === 'queued'
-      ? `; welcome e-mail queued (mail #${result.welcomeEmailId})`
-      : '';
-  lines.push(
-    entry(
-      'info',
-      `${what}${tagText ? `; ${tagText}` : ''}${welcome}${coalesced}`,
-      eventId,
-      context,
-      {
-        changes: result.changes,
-        tags: result.tags,
-        passwordGenerated: result.passwordGenerated,
-        returnPassword: result.returnPassword,
-        welcomeEmail: result.welcomeEmail,
-      },
-      userId,
-    ),
-  );
-  return lines;
 }

@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, isAppError } from '../../errors.js';
 import { redactUrl } from '../../lib/secrets.js';
 import { loadSettings, SETTINGS } from '../../settings/settings.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../app-deps.js';
 import { registerAccountSettingsPages } from './account.js';
 import { pageSecurityPolicy, recordActivity, sendPage, type PageDeps } from './context.js';
 import { accountPage, links, paragraph, type SiteSettings } from './layout.js';
