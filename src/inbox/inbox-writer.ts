@@ -9,7 +9,7 @@ import { activityRow, type ActivityEntry } from '../activity/activity.repository
 import type { DB, NewWebhookEventRow } from '../storage/schema.js';
 import { markContactsDue } from './due-contacts.js';
 
-export interface InboxItem {
+interface InboxItem {
   event: NewWebhookEventRow;
   /** Written with the event's id filled in. */
   activity: readonly Omit<ActivityEntry, 'eventId'>[];

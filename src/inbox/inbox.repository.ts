@@ -6,19 +6,8 @@
  * lease writes nothing; the same statements serve SQLite. Which contacts are
  * due is listed in due_contacts (see due-contacts.ts).
  */
-import { sql } from 'kysely';
 import { dbTime } from '../storage/db-clock.js';
-import type { Db, EventStatus, NewWebhookEventRow, WebhookEventRow } from '../storage/schema.js';
-
-export async function insertEvents(db: Db, rows: readonly NewWebhookEventRow[]): Promise<number[]> {
-  if (rows.length === 0) return [];
-  const inserted = await db
-    .insertInto('webhook_events')
-    .values([...rows])
-    .returning('id')
-    .execute();
-  return inserted.map((row) => row.id);
-}
+import type { Db, EventStatus, WebhookEventRow } from '../storage/schema.js';
 
 export function findEvent(db: Db, id: number): Promise<WebhookEventRow | undefined> {
   return db.selectFrom('webhook_events').selectAll().where('id', '=', id).executeTakeFirst();
@@ -236,15 +225,6 @@ export async function listEvents(db: Db, filter: EventFilter = {}): Promise<Webh
   if (filter.action) query = query.where('action', '=', filter.action);
   if (filter.beforeId) query = query.where('id', '<', filter.beforeId);
   return query.execute();
-}
-
-export async function countEventsByStatus(db: Db): Promise<Record<string, number>> {
-  const rows = await db
-    .selectFrom('webhook_events')
-    .select(['status', sql<string>`count(*)`.as('count')])
-    .groupBy('status')
-    .execute();
-  return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
 }
 
 /** Records that event `eventId` replays event `originalId`. */

@@ -40,7 +40,7 @@ export interface RunDeps {
 }
 
 /** Checks, inside a write transaction, that the run still holds its contact's lease. */
-export type RunFence = (trx: Kysely<DB>) => Promise<void>;
+type RunFence = (trx: Kysely<DB>) => Promise<void>;
 
 export interface RunResult {
   status: 'done' | 'skipped';

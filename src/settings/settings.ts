@@ -29,7 +29,7 @@ const template = (what: string) =>
     });
 
 /** How the username of a new user without a mapped user_login is made. */
-export const USERNAME_FORMATS = ['email', 'first_last', 'first_number'] as const;
+const USERNAME_FORMATS = ['email', 'first_last', 'first_number'] as const;
 export type UsernameFormat = (typeof USERNAME_FORMATS)[number];
 
 const count = (max: number) => z.coerce.number().int().min(1).max(max);

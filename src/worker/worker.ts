@@ -19,6 +19,7 @@ import { AppError, toAppError } from '../errors.js';
 import type { OutcomeNotifier } from '../inbox/outcome-waiter.js';
 import { openParams } from '../inbox/stored-secrets.js';
 import { withRunSignal } from '../lib/run-signal.js';
+import type { Metrics, ProcessedOutcome } from '../lib/metrics.js';
 import type { Sealer } from '../lib/seal.js';
 import { claimDueContacts, settleDueContact } from '../inbox/due-contacts.js';
 import {
@@ -47,13 +48,13 @@ export interface WorkerOptions {
 }
 
 /** Where a run's activity lines belong, and a note to end its summary with (coalesced ids). */
-export interface RunContext {
+interface RunContext {
   context: { connectionId: string; contactId: string; action: string };
   note: string;
 }
 
 /** What a run tells the worker: the events' outcome and result, and its activity lines. */
-export interface RunReport {
+interface RunReport {
   status: 'done' | 'skipped';
   result: unknown;
   /** A run queued an e-mail: the mail sender is woken. */
@@ -88,7 +89,7 @@ export type ContactRun = (
  * Sends a contact's due CRM write-backs (the outbox) for a contact due for
  * nothing else; the runs layer provides it (`sendCrmWrites`).
  */
-export type CrmWritesSender = (
+type CrmWritesSender = (
   deps: {
     db: Kysely<DB>;
     clock: Clock;
@@ -118,9 +119,11 @@ export interface WorkerDeps {
   mail?: { notify(): void } | undefined;
   /** Opens the secrets a webhook's stored parameters keep sealed. */
   sealer: Sealer;
+  /** Counts outcomes for `/metrics`. */
+  metrics?: Metrics | undefined;
 }
 
-export interface EventsFinished {
+interface EventsFinished {
   ids: number[];
   status: string;
 }
@@ -323,7 +326,22 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
       [entry('error', logLine, ids[ids.length - 1] ?? null, context, { code: failure.code })],
       iso(),
     );
+    countOutcome(ids, context, 'failed');
     events.emit('finished', { ids, status: 'failed' } satisfies EventsFinished);
+  }
+
+  /** Each finished webhook counts once, under its connection and action. */
+  function countOutcome(
+    ids: readonly number[],
+    context: { connectionId: string; action: string },
+    outcome: ProcessedOutcome,
+    claimed?: readonly WebhookEventRow[],
+  ): void {
+    if (!deps.metrics) return;
+    for (const id of ids) {
+      const action = claimed?.find((event) => event.id === id)?.action ?? context.action;
+      deps.metrics.webhookProcessed(context.connectionId, action, outcome);
+    }
   }
 
   async function processEvents(
@@ -397,6 +415,7 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
         return;
       }
       await writeActivity(db, report.activity, iso());
+      countOutcome(ids, context, report.status, claimed);
       events.emit('finished', { ids, status: report.status } satisfies EventsFinished);
     } catch (thrown) {
       const error = toAppError(thrown);
