@@ -40,3 +40,26 @@ export function createNap(): Nap {
     },
   };
 }
+
+/**
+ * How long a loop waits after failing again and again: `baseMs`, doubling with each failure
+ * in a row up to `maxMs`; the first success starts over.
+ */
+export interface Backoff {
+  /** Records a failure; returns how long to wait before the next try. */
+  failed(): number;
+  succeeded(): void;
+}
+
+export function createBackoff(baseMs: number, maxMs = Math.max(baseMs, 5_000)): Backoff {
+  let failures = 0;
+  return {
+    failed() {
+      failures += 1;
+      return Math.min(maxMs, baseMs * 2 ** Math.min(failures - 1, 20));
+    },
+    succeeded() {
+      failures = 0;
+    },
+  };
+}

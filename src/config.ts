@@ -39,7 +39,11 @@ export const ENV_VARIABLES = {
   },
   SYNC_WAIT_MS: {
     default: '15000',
-    doc: 'How long a webhook without async=true waits for its result before answering 202.',
+    doc: 'How long a webhook without async=true waits for its result before answering 200 "accepted" (it finishes in the background).',
+  },
+  ACCEPTED_STATUS: {
+    default: '200',
+    doc: 'Status of the answer to a webhook stored for later (async=true, or still running after the wait): 200 (FunnelKit counts only 200 as delivered) or 202.',
   },
   WORKER_CONCURRENCY: {
     default: '4',
@@ -56,7 +60,7 @@ export const ENV_VARIABLES = {
   },
   KEY_FAILURE_LIMIT: {
     default: '20',
-    doc: 'Failed access-key attempts per client address in 10 minutes before answering 429.',
+    doc: 'Distinct wrong access keys from one client address in 10 minutes before it is refused (429) for 10 minutes; one key repeated (a stale automation) counts once, a retired key not at all.',
   },
   SMTP_URL: {
     default: '(none)',
@@ -65,6 +69,18 @@ export const ENV_VARIABLES = {
   WORKER: {
     default: 'true',
     doc: 'Run the worker inside `serve` (false for HTTP-only processes).',
+  },
+  PG_POOL_SIZE: {
+    default: '10',
+    doc: 'PostgreSQL: connections this process keeps open at most.',
+  },
+  PG_STATEMENT_TIMEOUT_MS: {
+    default: '30000',
+    doc: 'PostgreSQL: longest one statement may run before the server cancels it (0: no limit); a hung query then fails and is retried instead of holding a connection.',
+  },
+  PG_APPLICATION_NAME: {
+    default: 'crm-bridge',
+    doc: "PostgreSQL: the name this process's connections carry in pg_stat_activity (give each node its own to tell them apart).",
   },
   ENCRYPTION_KEY: {
     default: '<data dir>/encryption.key',
@@ -135,12 +151,16 @@ const ConfigSchema = z.object({
   trustProxy: trustProxySetting,
   bodyLimit: positiveInt,
   syncWaitMs: z.coerce.number().int().min(0),
+  acceptedStatus: z.enum(['200', '202']).transform((value) => (value === '202' ? 202 : 200)),
   workerConcurrency: positiveInt,
   leaseMs: positiveInt,
   pollMs: positiveInt,
   keyFailureLimit: positiveInt,
   cacheMs: z.coerce.number().int().min(0).max(3_600_000),
   runWorker: booleanString,
+  pgPoolSize: z.coerce.number().int().min(1).max(1_000),
+  pgStatementTimeoutMs: z.coerce.number().int().min(0),
+  pgApplicationName: z.string().min(1).max(63),
   smtpUrl: z
     .string()
     .refine((value) => /^smtps?:\/\/[^/]+/i.test(value), 'must be an smtp:// or smtps:// URL')
@@ -183,12 +203,17 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     trustProxy: read('TRUST_PROXY') ?? ENV_VARIABLES.TRUST_PROXY.default,
     bodyLimit: read('BODY_LIMIT') ?? ENV_VARIABLES.BODY_LIMIT.default,
     syncWaitMs: read('SYNC_WAIT_MS') ?? ENV_VARIABLES.SYNC_WAIT_MS.default,
+    acceptedStatus: read('ACCEPTED_STATUS') ?? ENV_VARIABLES.ACCEPTED_STATUS.default,
     workerConcurrency: read('WORKER_CONCURRENCY') ?? ENV_VARIABLES.WORKER_CONCURRENCY.default,
     leaseMs: read('LEASE_MS') ?? ENV_VARIABLES.LEASE_MS.default,
     pollMs: read('POLL_MS') ?? ENV_VARIABLES.POLL_MS.default,
     keyFailureLimit: read('KEY_FAILURE_LIMIT') ?? ENV_VARIABLES.KEY_FAILURE_LIMIT.default,
     cacheMs: read('CACHE_MS') ?? ENV_VARIABLES.CACHE_MS.default,
     runWorker: read('WORKER') ?? ENV_VARIABLES.WORKER.default,
+    pgPoolSize: read('PG_POOL_SIZE') ?? ENV_VARIABLES.PG_POOL_SIZE.default,
+    pgStatementTimeoutMs:
+      read('PG_STATEMENT_TIMEOUT_MS') ?? ENV_VARIABLES.PG_STATEMENT_TIMEOUT_MS.default,
+    pgApplicationName: read('PG_APPLICATION_NAME') ?? ENV_VARIABLES.PG_APPLICATION_NAME.default,
     smtpUrl: read('SMTP_URL'),
     metricsToken: read('METRICS_TOKEN'),
   };

@@ -19,9 +19,9 @@ export const ERRORS = {
   BAD_ACCESS_KEY: { status: 403, retryable: false, message: 'Invalid access key' },
   BODY_TOO_LARGE: { status: 413, retryable: false, message: 'The request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, retryable: false, message: 'Unsupported content type' },
-  NO_CONTACT_ID: { status: 422, retryable: false, message: 'No contact id found in the request' },
+  NO_CONTACT_ID: { status: 400, retryable: false, message: 'No contact id found in the request' },
   UNSUBSTITUTED_MERGE_FIELD: {
-    status: 422,
+    status: 400,
     retryable: false,
     message: 'The contact id is an unfilled merge field; the CRM did not substitute it',
   },
@@ -31,6 +31,11 @@ export const ERRORS = {
     message: 'The webhook carries more tags than one contact can have',
   },
   UNKNOWN_CONNECTION: { status: 404, retryable: false, message: 'No such CRM connection' },
+  AMBIGUOUS_CONNECTION: {
+    status: 400,
+    retryable: false,
+    message: 'Several CRM connections exist and the webhook names none of them',
+  },
   TOO_MANY_KEY_FAILURES: {
     status: 429,
     retryable: false,
@@ -175,6 +180,11 @@ export const ERRORS = {
     retryable: false,
     message: 'An import of the same contacts is already running',
   },
+  INVALID_ACCESS_KEY: {
+    status: 400,
+    retryable: false,
+    message: 'This text cannot be an access key',
+  },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -225,11 +235,41 @@ function isUniqueViolation(error: unknown): boolean {
   );
 }
 
+function errorCodeOf(error: unknown): string {
+  return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
+}
+
+/**
+ * The database is away or cannot take writes right now, whatever the statement: PostgreSQL
+ * restarting, failing over, refusing connections or cancelling a statement that ran too long;
+ * the connection dropped; SQLite's file locked by another process past the busy timeout,
+ * read-only, or its disk full or failing. The same statement succeeds once it is back.
+ */
+function isStorageUnavailable(error: unknown): boolean {
+  const code = errorCodeOf(error);
+  if (/^(08...|57P0[1-3]|53300|57014)$/.test(code)) return true;
+  if (/^SQLITE_(BUSY|LOCKED|READONLY|IOERR|FULL|CANTOPEN|PROTOCOL)/.test(code)) return true;
+  if (/^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN)$/.test(code))
+    return true;
+  const message = error instanceof Error ? error.message : '';
+  return /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect/i.test(
+    message,
+  );
+}
+
+/** A PostgreSQL deadlock (40P01) or serialization failure (40001): the transaction can simply run again. */
+export function isTransactionConflict(error: unknown): boolean {
+  const code = errorCodeOf(error);
+  return code === '40P01' || code === '40001';
+}
+
 /** Turns anything thrown into an AppError; unknown errors become retryable INTERNAL ones. */
 export function toAppError(error: unknown): AppError {
   if (isAppError(error)) return error;
   if (isUniqueViolation(error))
     return new AppError('CONCURRENT_CHANGE', undefined, { cause: error });
+  if (isStorageUnavailable(error))
+    return new AppError('STORAGE_UNAVAILABLE', undefined, { cause: error });
   const message = error instanceof Error ? error.message : String(error);
   return new AppError('INTERNAL', message, { cause: error });
 }

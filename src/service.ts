@@ -24,12 +24,14 @@ import {
 import { checkDefaultRole } from './directory/default-role.js';
 import { loadSettings } from './settings/settings.js';
 import { openDatabase, type Database } from './storage/database.js';
+import { createNotifications, type Notifications } from './storage/notifications.js';
 import { migrateToLatest } from './storage/migrations/index.js';
 import { loadSealingKey } from './storage/sealing-key.js';
 import { createIntake, type Intake } from './webhook/intake.js';
 import { sendCrmWrites } from './runs/crm-writes.js';
 import { runEvents } from './runs/run-events.js';
 import { createWorker, type Worker } from './worker/worker.js';
+import { createRetentionJob } from './worker/retention.js';
 import { pruneAccounts } from './accounts/housekeeping.js';
 import { createMailSender, type MailSender } from './mail/mail-sender.js';
 import type { Mailer } from './mail/mailer.js';
@@ -57,6 +59,8 @@ export interface Service {
   readonly mail: MailSender | undefined;
   readonly mailer: Mailer;
   readonly intake: Intake;
+  /** Wake-ups between the processes sharing the database. */
+  readonly notifications: Notifications;
   readonly app: FastifyInstance;
   readonly logger: Logger;
   /** Counters and histograms of this process, served at `/metrics`. */
@@ -80,8 +84,14 @@ export async function openMigratedDatabase(
   config: Config,
   sealer: Sealer,
   maxConnections?: number,
+  onConnectionError?: (error: Error) => void,
 ): Promise<Database> {
-  const database = openDatabase(config.databaseUrl, { maxConnections });
+  const database = openDatabase(config.databaseUrl, {
+    maxConnections: maxConnections ?? config.pgPoolSize,
+    statementTimeoutMs: config.pgStatementTimeoutMs,
+    applicationName: config.pgApplicationName,
+    onConnectionError,
+  });
   try {
     await migrateToLatest(database.db, database.dialect);
     await sealStoredAccessKeys(database.db, sealer);
@@ -100,7 +110,9 @@ export async function createService(
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel);
   const sealer = loadSealer(config);
-  const database = await openMigratedDatabase(config, sealer);
+  const database = await openMigratedDatabase(config, sealer, undefined, (error) =>
+    logger.warn({ err: error }, 'the database dropped a connection; it is reopened on demand'),
+  );
   const { db } = database;
   const accessKey = await currentAccessKey(db, clock, sealer).catch(async (error: unknown) => {
     await database.destroy();
@@ -121,6 +133,7 @@ export async function createService(
     secretOverrides: config.secretOverrides,
     sealer,
     metrics,
+    sharedRateLimits: database.dialect === 'postgres',
   });
   const runWorker = options.runWorker ?? config.runWorker;
   let boundPort: number | undefined;
@@ -168,6 +181,25 @@ export async function createService(
         { leaseMs: config.leaseMs * 2, pollMs: config.pollMs },
       )
     : undefined;
+  // Old finished webhooks, activity lines and sent mail are pruned where the worker runs.
+  const retention = runWorker
+    ? createRetentionJob(
+        { db, clock, settingOverrides: config.settingOverrides, logger },
+        { everyMs: 60 * 60_000, firstAfterMs: 60_000 },
+      )
+    : undefined;
+  // Wake-ups across processes on PostgreSQL (LISTEN/NOTIFY), in-process ones on SQLite.
+  const notifications = createNotifications(database, config.databaseUrl, {
+    applicationName: config.pgApplicationName,
+    onError: (error) =>
+      logger.warn({ err: error }, 'the notification connection failed; it is reopened'),
+  });
+  if (worker) {
+    notifications.onWork(() => worker.notify());
+    worker.events.on('finished', (finished: { ids: number[] }) =>
+      notifications.finished(finished.ids),
+    );
+  }
   const intake = createIntake({
     db,
     clock,
@@ -175,10 +207,13 @@ export async function createService(
     sealer,
     registry,
     writer: createInboxWriter(db),
-    notifier: worker,
-    wake: () => worker?.notify(),
+    // Outcomes and wake-ups through the notifications: this process's worker and, on
+    // PostgreSQL, every other node's.
+    notifier: notifications,
+    wake: () => notifications.workArrived(),
     logger,
     syncWaitMs: config.syncWaitMs,
+    acceptedStatus: config.acceptedStatus,
     keyFailureLimit: config.keyFailureLimit,
     metrics,
   });
@@ -210,6 +245,7 @@ export async function createService(
     mail,
     mailer,
     intake,
+    notifications,
     app,
     logger,
     metrics,
@@ -220,6 +256,7 @@ export async function createService(
       worker?.start();
       mail?.start();
       imports?.start();
+      retention?.start();
       const address = app.server.address();
       boundPort = typeof address === 'object' && address ? address.port : config.port;
       return publicBaseUrl(config, boundPort);
@@ -229,8 +266,10 @@ export async function createService(
       closed = true;
       await app.close();
       await imports?.stop();
+      await retention?.stop();
       await worker?.stop();
       await mail?.stop();
+      await notifications.close();
       mailer.close();
       await database.destroy();
     },

@@ -161,7 +161,7 @@ describe.each(testDialects())('bounded webhook input (%s)', (dialect) => {
         { name: 'upload', content: 'binary' },
       ),
     );
-    expect(file.status).toBe(415);
+    expect(file.status).toBe(400);
     await expectRejected(file.answer, 'UNSUPPORTED_MEDIA_TYPE');
   });
 
@@ -258,7 +258,7 @@ describe.each(testDialects())('bounded webhook input (%s)', (dialect) => {
     const reply = await t.webhook(
       `/?access_key=${t.key}&async=true&wpf_action=update_tags&contact_id=${encodeURIComponent(hostile)}`,
     );
-    expect(reply.status).toBe(202);
+    expect(reply.status).toBe(200);
     const controls = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
     for (const args of [
       ['log', '--limit', '5'],

@@ -3,9 +3,10 @@
  * child process against a real database.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startServe, type ServeProcess } from './helpers/cli.js';
+import { runCli, runCliWithInput, startServe, type ServeProcess } from './helpers/cli.js';
 import { testDialects, createTestDatabase, type TestDatabase } from './helpers/databases.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
+import { waitFor } from './helpers/wait.js';
 
 /** Sends a webhook with `query` and the key to the server at `baseUrl()`. */
 const webhookTo =
@@ -62,6 +63,55 @@ for (const dialect of testDialects()) {
       expect((await webhook('wpf_action=test', key)).status).toBe(403);
       expect((await webhook('wpf_action=test', newKey)).status).toBe(403);
       expect((await webhook('wpf_action=test', latest)).status).toBe(200);
+    });
+
+    it('access-key set carries over a short WP Fusion key with a warning; the previous key keeps its grace, and rotating away from it works', async () => {
+      const before = (await cli('access-key', 'show')).stdout.trim();
+      const imported = await cli('access-key', 'set', 'a1b2c3d4', '--grace-hours', '1');
+      expect(imported.code).toBe(0);
+      expect(imported.stdout).toBe('');
+      expect(imported.stderr).toMatch(/warning: this key is weak \(8 characters, about 32 bits/);
+      expect(imported.stderr).toContain('crm-bridge access-key rotate --grace-hours 72');
+      // The key never reaches the output, not even in the warning.
+      expect(imported.stderr).not.toContain('a1b2c3d4');
+      expect((await cli('access-key', 'show')).stdout.trim()).toBe('a1b2c3d4');
+      await waitFor(
+        'the server to accept the imported key',
+        async () => (await webhook('wpf_action=test', 'a1b2c3d4')).status === 200,
+        5_000,
+      );
+      expect((await webhook('wpf_action=test', before)).status).toBe(200);
+
+      // The same key again changes nothing; a key with a space is refused.
+      const again = await cli('access-key', 'set', 'a1b2c3d4');
+      expect(again.code).toBe(0);
+      expect(again.stderr).toContain('already the current access key');
+      const bad = await cli('access-key', 'set', 'a1b2 c3d4');
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('spaces or control characters');
+
+      // From standard input, so the key stays out of the shell history; a strong key gets no warning.
+      const strong = 'Zx8_kQ2-vB7nM4pL9sT1wY6rE3uI0oA5';
+      const piped = await runCliWithInput(database, `${strong}\n`, 'access-key', 'set');
+      expect(piped.code).toBe(0);
+      expect(piped.stderr).not.toContain('warning');
+      expect((await cli('access-key', 'show')).stdout.trim()).toBe(strong);
+      await waitFor(
+        'the server to accept the piped key',
+        async () => (await webhook('wpf_action=test', strong)).status === 200,
+        5_000,
+      );
+      // The imported key is now in its grace period, and still works.
+      expect((await webhook('wpf_action=test', 'a1b2c3d4')).status).toBe(200);
+      await cli('access-key', 'rotate', '--grace-hours', '0');
+      const latest = (await cli('access-key', 'show')).stdout.trim();
+      await waitFor(
+        'the server to accept the rotated key',
+        async () => (await webhook('wpf_action=test', latest)).status === 200,
+        5_000,
+      );
+      expect((await webhook('wpf_action=test', 'a1b2c3d4')).status).toBe(403);
+      expect((await webhook('wpf_action=test', strong)).status).toBe(403);
     });
 
     // Other tests configure CRM connections, after which the built-in payload connection stands aside.
@@ -134,7 +184,7 @@ for (const dialect of testDialects()) {
         key,
         '/webhooks/crm',
       );
-      expect(rejected.status).toBe(404);
+      expect(rejected.status).toBe(400);
       const id = String(rejected.body.eventId);
 
       const shown = await cli('events', 'show', id, '--json');

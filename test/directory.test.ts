@@ -83,7 +83,7 @@ for (const dialect of testDialects()) {
       expect(again.body).toMatchObject({ status: 'done', created: false, changes: ['first_name'] });
       crm.addContact({ id: '12', email: 'DUP@example.com' });
       const other = await hook('wpf_action=add&contact_id=12');
-      expect(other.status).toBe(422);
+      expect(other.status).toBe(400);
       expect(other.body).toMatchObject({
         status: 'failed',
         error: { code: 'USER_LINKED_TO_OTHER_CONTACT' },
@@ -94,22 +94,34 @@ for (const dialect of testDialects()) {
       expect(view.contacts.map((contact) => contact.contactId).sort()).toEqual(['11']);
     });
 
-    it('uses the username format setting and makes usernames unique', async () => {
+    it('uses the username format setting under WP Fusion\u2019s names and makes usernames unique as it does', async () => {
+      await saveSetting(db(), 'username_format', 'flname', new Date().toISOString());
+      for (const id of ['20', '21']) {
+        crm.addContact({
+          id,
+          email: `a${id}@example.com`,
+          fields: { first_name: 'Ann', last_name: 'Lee' },
+        });
+        await hook(`wpf_action=add&contact_id=${id}`);
+      }
+      expect((await userOf('a20@example.com')).login).toBe('AnnLee');
+      // The name in use gets digits from 1 to 999 appended.
+      expect((await userOf('a21@example.com')).login).toMatch(/^AnnLee[1-9]\d{0,2}$/);
+
+      await saveSetting(db(), 'username_format', 'fnamenum', new Date().toISOString());
+      crm.addContact({ id: '22', email: 'a22@example.com', fields: { first_name: 'Ann' } });
+      await hook('wpf_action=add&contact_id=22');
+      expect((await userOf('a22@example.com')).login).toMatch(/^Ann[1-9]\d{0,4}$/);
+
+      // The earlier name of the format still works, as the same format.
       await saveSetting(db(), 'username_format', 'first_last', new Date().toISOString());
       crm.addContact({
-        id: '20',
-        email: 'a1@example.com',
-        fields: { first_name: 'Ann', last_name: 'Lee' },
+        id: '23',
+        email: 'a23@example.com',
+        fields: { first_name: 'Bo', last_name: 'Berg' },
       });
-      crm.addContact({
-        id: '21',
-        email: 'a2@example.com',
-        fields: { first_name: 'Ann', last_name: 'Lee' },
-      });
-      await hook('wpf_action=add&contact_id=20');
-      await hook('wpf_action=add&contact_id=21');
-      expect((await userOf('a1@example.com')).login).toBe('ann.lee');
-      expect((await userOf('a2@example.com')).login).toMatch(/^ann\.lee-\d{4}$/);
+      await hook('wpf_action=add&contact_id=23');
+      expect((await userOf('a23@example.com')).login).toBe('BoBerg');
     });
 
     it('gives the username and password stored in the contact when they are mapped', async () => {
@@ -257,7 +269,7 @@ for (const dialect of testDialects()) {
     it('refuses to create a user for a contact without an e-mail', async () => {
       crm.addContact({ id: '80', fields: { first_name: 'Nomail' } });
       const answer = await hook('wpf_action=add&contact_id=80');
-      expect(answer.status).toBe(422);
+      expect(answer.status).toBe(400);
       expect(answer.body).toMatchObject({
         status: 'failed',
         error: { code: 'CONTACT_HAS_NO_EMAIL' },
@@ -281,6 +293,27 @@ for (const dialect of testDialects()) {
       const events = JSON.stringify(await db().selectFrom('webhook_events').selectAll().execute());
       for (const place of [activity, events, t.logLines.join(''), JSON.stringify(answer.body)])
         expect(place).not.toContain(written);
+    });
+
+    it('returns the login, id and registration date with the password to the fields mapped to them, as WP Fusion does', async () => {
+      await t.close();
+      t = await startTestService(dialect);
+      await connect({
+        return_password: true,
+        return_password_field: 'password',
+        field_map: { username: 'user_login', wp_id: 'user_id', joined: 'user_registered' },
+      });
+      crm.addContact({ id: '94', email: 'rpfields@example.com' });
+      const answer = await hook('wpf_action=add&contact_id=94');
+      expect(answer.body).toMatchObject({ returnPassword: 'written', created: true });
+      const user = await userOf('rpfields@example.com');
+      const fields = crm.contacts.get('94')?.fields ?? {};
+      expect(fields.username).toBe(user.login);
+      expect(fields.wp_id).toBe(String(user.id));
+      // WordPress's user_registered form, in UTC.
+      expect(fields.joined).toBe(user.created_at.slice(0, 19).replace('T', ' '));
+      expect(fields.joined).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+      expect(await verifyPassword(fields.password ?? '', user.password_hash)).toBe(true);
     });
 
     it('masks the Return Password field in later runs even when its name does not look secret', async () => {

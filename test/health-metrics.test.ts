@@ -104,7 +104,7 @@ describe.each(testDialects())('health and metrics (%s)', (dialect) => {
     const added = await t.webhook(`/?wpf_action=add&access_key=${t.key}&contact_id=501`);
     expect(added.status).toBe(200);
     const missing = await t.webhook(`/?wpf_action=update&access_key=${t.key}&contact_id=999`);
-    expect(missing.status).toBe(422);
+    expect(missing.status).toBe(400);
     // A pending webhook for the backlog: stored directly, as the worker would not leave one waiting.
     await t.service.database.db
       .updateTable('webhook_events')

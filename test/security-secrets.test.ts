@@ -3,7 +3,7 @@
  * in any of its forms) is never stored readable, never echoed, never turned
  * into user meta, yet a run and a replay still get the real values.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Migrator, sql, type Kysely } from 'kysely';
@@ -184,6 +184,13 @@ for (const dialect of testDialects()) {
           .selectAll()
           .executeTakeFirstOrThrow();
         expect(row.secret).not.toContain(legacyKey);
+        // The fingerprint is keyed now: a plain hash prefix would let a short key be found by guessing.
+        expect(row.fingerprint).not.toBe('legacy01');
+        expect(row.fingerprint).not.toBe(
+          createHash('sha256').update(legacyKey).digest('hex').slice(0, 8),
+        );
+        expect(row.fingerprint).toBe(second.service.sealer.fingerprint(legacyKey));
+        expect(row.fingerprint).not.toBe(createSealer(randomBytes(32)).fingerprint(legacyKey));
         expect((await second.webhook(`/?wpf_action=test&access_key=${legacyKey}`)).status).toBe(
           200,
         );

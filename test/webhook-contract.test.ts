@@ -12,6 +12,8 @@ import { saveRole } from '../src/directory/role.repository.js';
 import { findUserByEmail } from '../src/directory/user.repository.js';
 import { describeUser, type UserView } from '../src/directory/user-view.js';
 import { findEvent, listEvents } from '../src/inbox/inbox.repository.js';
+import { systemClock } from '../src/clock.js';
+import { currentAccessKey, rotateAccessKey } from '../src/settings/access-keys.js';
 import type { WebhookEventRow } from '../src/storage/schema.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
 import { testDialects, type TestDialect } from './helpers/databases.js';
@@ -699,9 +701,10 @@ for (const dialect of testDialects()) {
         expect(request.contentType).toContain('application/json');
       });
 
-      it('answers 422 when no contact id is found, or the merge field was never filled in', async () => {
+      it('answers 400 (which no CRM retries) when no contact id is found, or the merge field was never filled in', async () => {
         const none = await send(t, `/?wpf_action=add&access_key=${key}`);
-        expect(none.status).toBe(422);
+        expect(none.status).toBe(400);
+        expect(none.body.error?.message).toContain('No contact id');
         expect(none.body).toMatchObject({ status: 'rejected', error: { code: 'NO_CONTACT_ID' } });
         expect(await storedEvent(t, none.body.eventId)).toMatchObject({
           status: 'rejected',
@@ -712,10 +715,12 @@ for (const dialect of testDialects()) {
           `/?wpf_action=update_tags&access_key=${key}&contact_id=${encodeURIComponent('[Contact ID]')}`,
           `/?wpf_action=update_tags&access_key=${key}&contact_id=[Contact ID]`,
           `/?wpf_action=add&access_key=${key}&contact_id=${encodeURIComponent('{{contact_id}}')}`,
+          `/?wpf_action=add&access_key=${key}&contact_id=${encodeURIComponent('{{ contact_id }}')}`,
+          `/?wpf_action=update&access_key=${key}&contact_id=%25CONTACT_ID%25`,
         ];
         for (const path of unfilled) {
           const reply = await send(t, path);
-          expect(reply.status, path).toBe(422);
+          expect(reply.status, path).toBe(400);
           expect(reply.body.error?.code, path).toBe('UNSUBSTITUTED_MERGE_FIELD');
           const event = await storedEvent(t, reply.body.eventId);
           expect(event.status).toBe('rejected');
@@ -725,18 +730,18 @@ for (const dialect of testDialects()) {
           '/',
           `contact_id=${encodeURIComponent('{{contact_id}}')}&wpf_action=add&access_key=${key}`,
         );
-        expect(funnelRow.status).toBe(422);
+        expect(funnelRow.status).toBe(400);
         expect(funnelRow.body.error?.code).toBe('UNSUBSTITUTED_MERGE_FIELD');
         expect(crm.loads('[Contact ID]')).toBe(0);
         expect(crm.loads('{{contact_id}}')).toBe(0);
       });
 
-      it('answers 404 for an unknown connection in the path', async () => {
+      it('answers 400 for an unknown connection in the path', async () => {
         const reply = await send(
           t,
           `/webhooks/nope?wpf_action=add&access_key=${key}&contact_id=4711`,
         );
-        expect(reply.status).toBe(404);
+        expect(reply.status).toBe(400);
         expect(reply.body).toMatchObject({
           status: 'rejected',
           error: { code: 'UNKNOWN_CONNECTION' },
@@ -747,7 +752,7 @@ for (const dialect of testDialects()) {
         });
         // The test button must fail where the real webhooks would.
         const test = await send(t, `/webhooks/nope?wpf_action=test&access_key=${key}`);
-        expect(test.status).toBe(404);
+        expect(test.status).toBe(400);
         expect(test.body).toMatchObject({
           status: 'rejected',
           error: { code: 'UNKNOWN_CONNECTION' },
@@ -756,13 +761,13 @@ for (const dialect of testDialects()) {
     });
 
     describe('async and fallback lookups', () => {
-      it('async=true answers 202 at once and the event completes afterwards', async () => {
+      it('async=true answers 200 "accepted" at once (FunnelKit counts only 200 as delivered) and the event completes afterwards', async () => {
         crm.addContact({ id: '9001', email: 'later-async@example.com', tags: ['1'] });
         const reply = await send(
           t,
           `/?wpf_action=add&access_key=${key}&contact_id=9001&async=true`,
         );
-        expect(reply.status).toBe(202);
+        expect(reply.status).toBe(200);
         expect(reply.body).toMatchObject({
           status: 'accepted',
           action: 'add',
@@ -868,6 +873,106 @@ for (const dialect of testDialects()) {
       });
     });
 
+    describe('as WP Fusion reads a webhook', () => {
+      it('takes action names in any case, and update_user / add_user as WP Fusion does', async () => {
+        crm.addContact({ id: '8400', email: 'casing@example.com', tags: ['1'] });
+        const added = await send(t, `/?wpf_action=ADD&access_key=${key}&contact_id=8400`);
+        expect(added.status).toBe(200);
+        expect(added.body).toMatchObject({ status: 'done', action: 'add', created: true });
+        expect((await storedEvent(t, added.body.eventId)).action).toBe('add');
+
+        crm.addContact({ id: '8400', email: 'casing@example.com', tags: ['1', '2'] });
+        const tags = await send(t, `/?wpf_action=Update_Tags&access_key=${key}&contact_id=8400`);
+        expect(tags.body).toMatchObject({ status: 'done', action: 'update_tags' });
+        expect(labels(await userByEmail(t, 'casing@example.com'), 'crm')).toEqual([
+          'Customer',
+          'VIP',
+        ]);
+        const update = await send(t, `/?wpf_action=update_user&access_key=${key}&contact_id=8400`);
+        expect(update.body).toMatchObject({ status: 'done', action: 'update' });
+        const again = await send(t, `/?wpf_action=add_user&access_key=${key}&contact_id=8400`);
+        expect(again.body).toMatchObject({ status: 'done', action: 'add', created: false });
+        expect(await usersWithEmail(t, 'casing@example.com')).toBe(1);
+        expect((await send(t, `/?wpf_action=TEST&access_key=${key}`)).body).toEqual({
+          success: true,
+        });
+      });
+
+      it('treats any path with wpf_action as a webhook, and leaves other requests to their routes', async () => {
+        crm.addContact({ id: '8500', email: 'anypath@example.com', tags: ['1'] });
+        const page = await send(t, `/any/page/?wpf_action=test&access_key=${key}`);
+        expect(page.status).toBe(200);
+        expect(page.body).toEqual({ success: true });
+
+        // The old plugin address, as a proxy keeping the old domain forwards it.
+        const plugin = await send(
+          t,
+          `/wp-content/plugins/wp-fusion/api.php?wpf_action=add&access_key=${key}&contact_id=8500`,
+        );
+        expect(plugin.status).toBe(200);
+        expect(plugin.body).toMatchObject({ status: 'done', created: true });
+        const stored = await storedEvent(t, plugin.body.eventId);
+        expect(JSON.parse(stored.request)).toMatchObject({
+          url: '/wp-content/plugins/wp-fusion/api.php?wpf_action=add&contact_id=8500',
+        });
+
+        // FunnelKit's POST with the rows in a form body, to a page of the old site.
+        const form = await postForm(
+          t,
+          '/shop/thank-you/',
+          `contact_id=8500&wpf_action=update_tags&access_key=${key}`,
+        );
+        expect(form.status).toBe(200);
+        expect(form.body).toMatchObject({ status: 'done', action: 'update_tags' });
+        // A wrong key on any path is refused like at /.
+        expect((await send(t, '/any/page/?wpf_action=test&access_key=nope-1')).status).toBe(403);
+
+        // Without wpf_action our own routes answer as before, and unknown paths are not webhooks.
+        const login = await fetch(`${t.baseUrl}/login`, { headers: { accept: 'text/html' } });
+        expect(login.status).toBe(200);
+        expect(await login.text()).toContain('<form');
+        expect((await send(t, '/any/page/')).status).toBe(404);
+        expect((await send(t, `/any/page/?access_key=${key}&contact_id=8500`)).status).toBe(404);
+        expect((await send(t, '/healthz')).body).toMatchObject({ status: 'ok' });
+      });
+
+      it('sets the user\u2019s tags from a tags parameter on update and update_tags, by label or id, without asking the CRM for them', async () => {
+        crm.addContact({ id: '8600', email: 'tagparam@example.com', tags: ['1'] });
+        await send(t, `/?wpf_action=add&access_key=${key}&contact_id=8600`);
+        const loadsBefore = crm.loads('8600');
+
+        const byLabelAndId = await send(
+          t,
+          `/?wpf_action=update_tags&access_key=${key}&contact_id=8600&tags=${encodeURIComponent('VIP,3')}`,
+        );
+        expect(byLabelAndId.body).toMatchObject({ status: 'done', action: 'update_tags' });
+        expect(labels(await userByEmail(t, 'tagparam@example.com'), 'crm')).toEqual([
+          'Newsletter',
+          'VIP',
+        ]);
+        expect(crm.loads('8600')).toBe(loadsBefore);
+
+        // `update` still loads the contact's fields, but the tags come from the webhook.
+        const update = await postForm(
+          t,
+          '/',
+          `wpf_action=update&access_key=${key}&contact_id=8600&tags[]=Customer`,
+        );
+        expect(update.body).toMatchObject({ status: 'done', action: 'update' });
+        expect(labels(await userByEmail(t, 'tagparam@example.com'), 'crm')).toEqual(['Customer']);
+        expect(crm.loads('8600')).toBe(loadsBefore + 1);
+
+        // A tags merge field the CRM left unfilled is no tag: the CRM's tags are loaded instead.
+        const unfilled = await send(
+          t,
+          `/?wpf_action=update_tags&access_key=${key}&contact_id=8600&tags=${encodeURIComponent('{{tags}}')}`,
+        );
+        expect(unfilled.body).toMatchObject({ status: 'done' });
+        expect(labels(await userByEmail(t, 'tagparam@example.com'), 'crm')).toEqual(['Customer']);
+        expect(crm.loads('8600')).toBe(loadsBefore + 2);
+      });
+    });
+
     describe('browser view and secrets', () => {
       it('shows an HTML page with what was loaded; the mapped password never leaks', async () => {
         const { db } = t.service.database;
@@ -915,7 +1020,7 @@ for (const dialect of testDialects()) {
         const reply = await send(t, `/?wpf_action=add&access_key=${key}`, {
           headers: { accept: 'text/html' },
         });
-        expect(reply.status).toBe(422);
+        expect(reply.status).toBe(400);
         expect(reply.headers.get('content-type')).toMatch(/^text\/html/);
         expect(reply.text).toContain('NO_CONTACT_ID');
       });
@@ -1024,7 +1129,7 @@ for (const dialect of testDialects()) {
         const neither = await postJson(p, `/?wpf_action=add&access_key=${p.key}`, {
           first_name: 'Nobody',
         });
-        expect(neither.status).toBe(422);
+        expect(neither.status).toBe(400);
         expect(neither.body.error?.code).toBe('NO_CONTACT_ID');
       });
 
@@ -1045,6 +1150,84 @@ for (const dialect of testDialects()) {
         expect(await verifyPassword(secret, row?.password_hash ?? '')).toBe(true);
         expect(p.logLines.join('')).not.toContain(secret);
         expect(await activityText(p)).not.toContain(secret);
+      });
+    });
+
+    describe('accepted for later', () => {
+      let s: TestService | undefined;
+      afterAll(async () => {
+        await s?.close();
+      });
+
+      it('answers 200 "accepted" when the wait runs out, and 202 when configured so', async () => {
+        // No worker: nothing finishes, so the wait always runs out.
+        s = await startTestService(dialect, {
+          runWorker: false,
+          env: { CRM_BRIDGE_SYNC_WAIT_MS: '50' },
+        });
+        const waited = await send(
+          s,
+          `/?wpf_action=add&access_key=${s.key}&contact_id=w@b.cc&email=w@b.cc`,
+        );
+        expect(waited.status).toBe(200);
+        expect(waited.body).toMatchObject({ status: 'accepted', action: 'add' });
+        await s.close();
+
+        s = await startTestService(dialect, {
+          runWorker: false,
+          env: { CRM_BRIDGE_ACCEPTED_STATUS: '202' },
+        });
+        const queued = await send(
+          s,
+          `/?wpf_action=add&access_key=${s.key}&contact_id=q@b.cc&email=q@b.cc&async=true`,
+        );
+        expect(queued.status).toBe(202);
+        expect(queued.body).toMatchObject({ status: 'accepted' });
+      });
+    });
+
+    describe('several connections and no default', () => {
+      let s: TestService;
+      beforeAll(async () => {
+        s = await startTestService(dialect, { runWorker: false });
+        await s.addConnection({
+          id: 'shop',
+          type: 'testcrm',
+          apiUrl: 'http://127.0.0.1:9',
+          settings: { api_key: 'k' },
+        });
+        await s.addConnection({
+          id: 'journeys',
+          type: 'ortto',
+          apiUrl: 'http://127.0.0.1:9',
+          settings: { api_key: 'k' },
+        });
+      });
+      afterAll(async () => {
+        await s?.close();
+      });
+
+      it('at / picks the connection whose payload shape the webhook has, or answers 400 naming them', async () => {
+        const plain = await send(s, `/?wpf_action=add&access_key=${s.key}&contact_id=1`);
+        expect(plain.status).toBe(400);
+        expect(plain.body).toMatchObject({
+          status: 'rejected',
+          error: { code: 'AMBIGUOUS_CONNECTION' },
+        });
+        expect(plain.body.error?.message).toContain('shop');
+        expect(plain.body.error?.message).toContain('journeys');
+        expect((await storedEvent(s, plain.body.eventId)).status).toBe('rejected');
+
+        const ortto = await postJson(s, `/?wpf_action=add&access_key=${s.key}&async=true`, {
+          contact_id: '0065f0e1d2c3b4a5968778a0',
+          email: 'journey@example.com',
+          id: '0065f0e1d2c3b4a5968778a1',
+          run_id: '0065f0e1d2c3b4a5968778a2',
+          webhook_id: '0065f0e1d2c3b4a5968778a3',
+        });
+        expect(ortto.status).toBe(200);
+        expect(ortto.body).toMatchObject({ status: 'accepted' });
+        expect((await storedEvent(s, ortto.body.eventId)).connection_id).toBe('journeys');
       });
     });
 
@@ -1098,24 +1281,51 @@ for (const dialect of testDialects()) {
         await s?.close();
       });
 
-      it('answers 429 after too many failures from one address, even with the right key', async () => {
-        for (let attempt = 1; attempt <= 3; attempt += 1) {
+      it('a stale automation repeating a retired or wrong key never locks out the right key; each is logged once', async () => {
+        const { db } = s.service.database;
+        const retired = s.key;
+        const current = (await rotateAccessKey(db, systemClock, s.service.sealer, 0)).secret;
+        await waitFor(
+          'the service to see the rotated key',
+          async () => (await send(s, `/?wpf_action=test&access_key=${current}`)).status === 200,
+          5_000,
+        );
+        // Many times the limit, as a CRM with several automations on the old key would send.
+        for (let attempt = 0; attempt < 12; attempt += 1) {
+          expect((await send(s, `/?wpf_action=test&access_key=${retired}`)).status).toBe(403);
+          expect((await send(s, '/?wpf_action=test&access_key=typo-key')).status).toBe(403);
+          expect((await send(s, `/?wpf_action=test&access_key=${current}`)).status).toBe(200);
+        }
+        const warnings = (await queryActivity(db, { level: 'warning' })).map((row) => row.message);
+        expect(
+          warnings.filter((line) => line.includes('an automation still uses a retired key')),
+        ).toHaveLength(1);
+        expect(warnings.filter((line) => /wrong access key/.test(line))).toHaveLength(1);
+        expect(warnings.join('\n')).not.toContain(retired);
+        expect(warnings.join('\n')).not.toContain('typo-key');
+      });
+
+      it('answers 429 once an address tries many different keys, even with the right key', async () => {
+        // `typo-key` from the test above is one distinct wrong key; two more reach the limit of 3.
+        for (let attempt = 1; attempt <= 2; attempt += 1) {
           const reply = await send(s, `/?wpf_action=test&access_key=guess-${attempt}`);
           expect(reply.status).toBe(403);
         }
-        const blocked = await send(s, `/?wpf_action=test&access_key=${s.key}`);
+        const { db } = s.service.database;
+        const current = (await currentAccessKey(db, systemClock, s.service.sealer)).secret;
+        const blocked = await send(s, `/?wpf_action=test&access_key=${current}`);
         expect(blocked.status).toBe(429);
         expect(blocked.body.error?.code).toBe('TOO_MANY_KEY_FAILURES');
         expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
         const viaHeader = await send(s, '/?wpf_action=add&contact_id=1&email=x@y.z', {
-          headers: { 'X-Access-Key': s.key },
+          headers: { 'X-Access-Key': current },
         });
         expect(viaHeader.status).toBe(429);
 
-        const warnings = await queryActivity(s.service.database.db, { level: 'warning' });
-        expect(warnings).toHaveLength(3);
+        const warnings = await queryActivity(db, { level: 'warning' });
         expect(warnings[0]?.message).toMatch(/429/);
-        expect(await listEvents(s.service.database.db)).toHaveLength(0);
+        expect(warnings[0]?.message).toMatch(/different wrong keys/);
+        expect((await listEvents(db)).filter((event) => event.action !== 'test')).toHaveLength(0);
       });
     });
 

@@ -72,7 +72,7 @@ for (const dialect of testDialects()) {
         sends.push(hook(`wpf_action=${i === 0 ? 'add' : 'update_tags'}&contact_id=c1&async=true`));
       }
       const answers = (await Promise.all(sends)) as Array<{ status: number }>;
-      expect(answers.every((answer) => answer.status === 202)).toBe(true);
+      expect(answers.every((answer) => answer.status === 200)).toBe(true);
 
       const events = await waitFor('all events final', allFinal);
       expect(events).toHaveLength(50);
@@ -180,7 +180,7 @@ for (const dialect of testDialects()) {
     it('fails at once, with the reason, on bad credentials and on an unknown contact', async () => {
       await start({}, { api_key: 'wrong' });
       const bad = await hook('wpf_action=add&contact_id=c6');
-      expect(bad.status).toBe(422);
+      expect(bad.status).toBe(400);
       expect(bad.body).toMatchObject({ status: 'failed', error: { code: 'CRM_AUTH_FAILED' } });
       expect(crm.requests).toHaveLength(1);
       const errors = await queryActivity(t.service.database.db, {
@@ -210,12 +210,12 @@ for (const dialect of testDialects()) {
       expect(crm.requests.filter((request) => request.path === '/contacts/c7')).toHaveLength(3);
     });
 
-    it('answers 202 when the run outlasts the wait, and finishes it in the background', async () => {
+    it('answers 200 "accepted" when the run outlasts the wait, and finishes it in the background', async () => {
       await start({ CRM_BRIDGE_SYNC_WAIT_MS: '100' });
       crm.addContact({ id: 'c8', email: 'wait@example.com' });
       crm.latencyMs = 400;
       const answer = await hook('wpf_action=add&contact_id=c8');
-      expect(answer.status).toBe(202);
+      expect(answer.status).toBe(200);
       const id = answer.body.eventId as number;
       await waitFor(
         'the event',
@@ -237,7 +237,7 @@ for (const dialect of testDialects()) {
       });
       crm.addContact({ id: 'c9', email: 'crash@example.com', tags: ['2'] });
       const stored = await hook('wpf_action=add&contact_id=c9&async=true');
-      expect(stored.status).toBe(202);
+      expect(stored.status).toBe(200);
       const id = stored.body.eventId as number;
 
       const loaded = new Promise<void>((resolve) => {

@@ -17,6 +17,8 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   /** Where a progress bar is redrawn in place; only used when it is a terminal. */
   progress?: { isTTY: boolean; write(text: string): void } | undefined;
+  /** Reads standard input to its end (a secret piped in rather than typed on the command line). */
+  readInput?: () => Promise<string>;
 }
 
 export interface CliDeps {

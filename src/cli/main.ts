@@ -47,6 +47,11 @@ const defaultIo: CliIo = {
     isTTY: process.stderr.isTTY === true,
     write: (text) => process.stderr.write(text),
   },
+  readInput: async () => {
+    let text = '';
+    for await (const chunk of process.stdin) text += String(chunk);
+    return text;
+  },
 };
 
 /** Runs the CLI; resolves to the exit code. */

@@ -14,11 +14,13 @@ import type {
   CrmConnector,
   FieldMap,
   RateLimit,
+  WebhookInput,
 } from '../connectors/types.js';
-import { AppError } from '../errors.js';
+import { AppError, isAppError } from '../errors.js';
 import type { ConnectionRow, DB } from '../storage/schema.js';
 import { createRateLimiter, type RateLimiter } from './rate-limiter.js';
 import type { Metrics } from '../lib/metrics.js';
+import { createSharedRateLimiter } from './shared-rate-limiter.js';
 import type { Sealer } from '../lib/seal.js';
 import { readSettingValue } from '../settings/settings.js';
 import { findConnection, listConnections } from './connection.repository.js';
@@ -57,8 +59,13 @@ export interface Connection {
 const BUILT_IN_PAYLOAD_ID = 'payload';
 
 export interface ConnectionRegistry {
-  /** The connection for an id, or the default connection when `id` is undefined. */
-  resolve(id?: string): Promise<Connection>;
+  /**
+   * The connection for an id, or the default connection when `id` is undefined.
+   * With several connections and no default, the one whose connector recognises
+   * `webhook`'s payload shape, if exactly one does; else AMBIGUOUS_CONNECTION
+   * naming them.
+   */
+  resolve(id?: string, webhook?: WebhookInput): Promise<Connection>;
   /** Forget cached connections (after the CLI or a test changed them). */
   invalidate(): void;
   /** Each connection's rate-limit use in this process, for the dashboard and `/metrics`. */
@@ -83,6 +90,8 @@ export interface RegistryOptions {
   sealer: Sealer;
   /** Counts CRM calls for `/metrics`. */
   metrics?: Pick<Metrics, 'crmCall'> | undefined;
+  /** Share each connection's CRM rate limit with every process on the database (PostgreSQL). */
+  sharedRateLimits?: boolean | undefined;
 }
 
 /**
@@ -119,7 +128,10 @@ export function createConnectionRegistry(
     const key = `${limit.requests}/${limit.windowMs}`;
     const existing = limiters.get(id);
     if (existing?.key === key) return existing.limiter;
-    const limiter = createRateLimiter(limit);
+    const local = createRateLimiter(limit);
+    const limiter = options.sharedRateLimits
+      ? createSharedRateLimiter(db, id, limit, local)
+      : local;
     limiters.set(id, { key, limit, limiter });
     return limiter;
   };
@@ -213,21 +225,46 @@ export function createConnectionRegistry(
     if (chosen) return build(chosen);
     if (rows.length === 0) return build(builtInPayload());
     throw new AppError(
-      'UNKNOWN_CONNECTION',
-      `several connections exist and none is the default; use /webhooks/<connection> or mark one default`,
+      'AMBIGUOUS_CONNECTION',
+      `${rows.map((row) => row.id).join(', ')}; send to /webhooks/<connection>, or make one the default (crm-bridge settings set default_connection <id>)`,
     );
   };
 
+  /** The one connection recognising the webhook's payload shape, or undefined. */
+  const recognising = async (webhook: WebhookInput): Promise<Connection | undefined> => {
+    const matches: Connection[] = [];
+    for (const row of await listConnections(db)) {
+      const connection = await cached(row.id).catch(() => undefined);
+      if (connection?.connector.recognizesWebhook?.(webhook) === true) matches.push(connection);
+    }
+    return matches.length === 1 ? matches[0] : undefined;
+  };
+
+  const cached = (id: string | undefined): Promise<Connection> => {
+    const key = id ?? '';
+    const now = clock.now().getTime();
+    const hit = cache.get(key);
+    if (hit && hit.until > now) return hit.connection;
+    const connection = load(id);
+    cache.set(key, { until: now + cacheMs, connection });
+    connection.catch(() => cache.delete(key));
+    return connection;
+  };
+
   return {
-    resolve(id) {
-      const key = id ?? '';
-      const now = clock.now().getTime();
-      const hit = cache.get(key);
-      if (hit && hit.until > now) return hit.connection;
-      const connection = load(id);
-      cache.set(key, { until: now + cacheMs, connection });
-      connection.catch(() => cache.delete(key));
-      return connection;
+    async resolve(id, webhook) {
+      try {
+        return await cached(id);
+      } catch (error) {
+        if (
+          id !== undefined ||
+          !webhook ||
+          !isAppError(error) ||
+          error.code !== 'AMBIGUOUS_CONNECTION'
+        )
+          throw error;
+        return (await recognising(webhook)) ?? Promise.reject(error);
+      }
     },
     invalidate() {
       cache.clear();

@@ -74,6 +74,12 @@ export interface CrmConnector {
   readonly type: string;
   /** Finds the contact a webhook is about. Pure: no I/O. */
   parseWebhook(input: WebhookInput): ParsedWebhook;
+  /**
+   * True when the request carries this CRM's own payload shape. Lets a webhook to
+   * `/` find its connection when several exist and none is the default; CRMs whose
+   * webhooks are plain parameters leave it out. Pure.
+   */
+  recognizesWebhook?(input: WebhookInput): boolean;
   /** Loads a contact by id; throws AppError CONTACT_NOT_FOUND when the CRM has none. */
   loadContact(contactId: string): Promise<ContactData>;
   getContactTags(contactId: string): Promise<string[]>;

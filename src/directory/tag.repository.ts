@@ -48,3 +48,23 @@ export async function saveTagLabels(
       .execute();
   }
 }
+
+/** Tag ids by label, for tags a webhook names by label (the first id when labels repeat). */
+export async function findTagIdsByLabel(
+  db: Db,
+  connectionId: string,
+  labels: readonly string[],
+): Promise<Map<string, string>> {
+  const ids = new Map<string, string>();
+  for (const chunk of chunked([...new Set(labels)])) {
+    const rows = await db
+      .selectFrom('tags')
+      .select(['tag_id', 'label'])
+      .where('connection_id', '=', connectionId)
+      .where('label', 'in', chunk)
+      .orderBy('tag_id')
+      .execute();
+    for (const row of rows) if (!ids.has(row.label)) ids.set(row.label, row.tag_id);
+  }
+  return ids;
+}

@@ -22,8 +22,8 @@ import {
   setUserMeta,
   updateUser,
 } from './user.repository.js';
-import type { UsernameFormat } from '../settings/settings.js';
-import { sanitizeLogin, usernameBase, usernameCandidate } from './username.js';
+import { nextUsernameCandidate, sanitizeLogin, usernameBase } from './username.js';
+import type { UsernameFormatName } from '../settings/settings.js';
 
 /** The user fields a contact supplies through its connection's field mapping. */
 export interface MappedContact {
@@ -112,7 +112,7 @@ export interface NewUserInput {
   requestedRole: string | undefined;
   roles: readonly Role[];
   defaultRole: string;
-  usernameFormat: UsernameFormat;
+  usernameFormat: UsernameFormatName;
   random: () => number;
   password: PreparedPassword;
   now: string;
@@ -169,13 +169,18 @@ async function uniqueLogin(
 ): Promise<{ login: string; notice?: string }> {
   const { mapped } = input;
   const requested = sanitizeLogin(mapped.user_login ?? '');
-  const format = requested ? 'email' : input.usernameFormat;
   const base =
     requested ||
-    usernameBase(format, { email, first_name: mapped.first_name, last_name: mapped.last_name }) ||
+    usernameBase(
+      input.usernameFormat,
+      { email, first_name: mapped.first_name, last_name: mapped.last_name },
+      input.random,
+    ) ||
     sanitizeLogin(email.toLowerCase());
+  let candidate = base;
   for (let attempt = 0; attempt < MAX_LOGIN_ATTEMPTS; attempt += 1) {
-    const candidate = usernameCandidate(base, attempt, input.random, format);
+    // Each clash appends digits to the name tried before, as WP Fusion does.
+    if (attempt > 0) candidate = sanitizeLogin(nextUsernameCandidate(candidate, input.random));
     if (!(await loginExists(db, candidate))) {
       if (requested && candidate !== requested) {
         return {

@@ -60,6 +60,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: deps.bodyLimit,
     trustProxy: fastifyTrustProxy(deps.trustProxy),
     exposeHeadRoutes: false,
+    rewriteUrl: webhookOnAnyPath,
   });
   app.decorateRequest('rawBody', undefined);
   app.decorateRequest('rawBodyType', undefined);
@@ -131,7 +132,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const header = request.headers['x-access-key'];
     return {
       method: request.method,
-      url: request.url,
+      // As the CRM sent it, before a `wpf_action` on another path was routed to `/`.
+      url: request.originalUrl,
       connectionId: params.connection,
       query: request.query,
       body: request.body,
@@ -232,15 +234,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   );
 
-  app.setNotFoundHandler((request, reply) =>
-    reply
+  app.setNotFoundHandler((request, reply) => {
+    // `wpf_action` in a form or JSON body to any page of the old site (FunnelKit's POST rows).
+    if (WEBHOOK_METHODS.includes(request.method as never) && hasOwnWpfAction(request.body))
+      return runIntake(request, reply, toIntakeRequest(request, {}));
+    return reply
       .code(404)
       .send(
         errorBody(
           new AppError('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`),
         ),
-      ),
-  );
+      );
+  });
   // Registered last: awaiting a plugin builds the routes declared so far, and they must see the error handler above.
   await app.register(async (scope) => {
     addWebhookParsers(scope);
@@ -250,4 +255,30 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (scope) => registerAccountPages(scope, deps));
   await app.register(async (scope) => registerApi(scope, deps), { prefix: '/api/v1' });
   return app;
+}
+
+/**
+ * WP Fusion answers `wpf_action` on every page of the site, so automations may
+ * point at any of them (`/any/page/?wpf_action=…`, `/wp-content/plugins/wp-fusion/api.php?…`,
+ * kept working by a proxy that keeps the old domain). A request whose query
+ * has `wpf_action` is routed to `/` whatever its path; `/webhooks/<id>` keeps its
+ * connection, and requests without `wpf_action` reach their own routes as before.
+ */
+function webhookOnAnyPath(request: { url?: string }): string {
+  const url = request.url ?? '/';
+  const queryStart = url.indexOf('?');
+  if (queryStart < 0) return url;
+  const path = url.slice(0, queryStart);
+  if (path === '/' || /^\/webhooks\/[^/]+\/?$/.test(path)) return url;
+  const query = url.slice(queryStart + 1);
+  return new URLSearchParams(query).has('wpf_action') ? `/?${query}` : url;
+}
+
+function hasOwnWpfAction(body: unknown): boolean {
+  return (
+    body !== null &&
+    typeof body === 'object' &&
+    !Array.isArray(body) &&
+    Object.hasOwn(body, 'wpf_action')
+  );
 }

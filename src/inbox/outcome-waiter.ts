@@ -22,11 +22,14 @@ export async function waitForOutcome(
   const isFinal = (row: WebhookEventRow | undefined) =>
     row !== undefined && FINAL_STATUSES.includes(row.status);
   for (;;) {
-    const row = await findEvent(db, id);
+    // The webhook is stored: storage failing now must not turn its answer into an error (the
+    // CRM would send it again). The wait goes on, and ends in "accepted" if storage stays away.
+    const row = await findEvent(db, id).catch(() => undefined);
     if (isFinal(row)) return row;
     const left = deadline - Date.now();
     if (left <= 0) return undefined;
-    // Woken at once by the local worker; polling covers workers in other processes.
+    // Woken at once by the local worker, or by any worker through shared notifications (LISTEN/
+    // NOTIFY on PostgreSQL); polling covers what no notice reports.
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => done(), Math.min(left, notifier ? 1_000 : 200));
       const unsubscribe = notifier?.onFinished((ids) => {

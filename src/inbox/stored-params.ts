@@ -11,6 +11,8 @@ export interface StoredParams {
   async: boolean;
   /** A contact snapshot the webhook carried, if any. */
   contact?: ContactData | undefined;
+  /** The snapshot's tags came from the `tags` parameter: labels or ids, resolved by the run. */
+  tagsByReference?: true | undefined;
   /** Every parameter received, but the access key. */
   raw: Record<string, string>;
 }

@@ -26,6 +26,11 @@ export interface Sealer {
   open(sealed: string): string;
   /** A keyed, non-reversible digest for checking a secret without keeping it readable. */
   digest(text: string): Buffer;
+  /**
+   * A short keyed name for a secret, safe to log: without the sealing key it
+   * cannot be checked against guesses, so even a short secret is not found from it.
+   */
+  fingerprint(text: string): string;
 }
 
 export function isSealed(value: string): boolean {
@@ -43,6 +48,7 @@ export function createSealer(key: Buffer): Sealer {
   const derive = (info: string) => Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), info, 32));
   const encryptionKey = derive('crm-bridge seal');
   const digestKey = derive('crm-bridge digest');
+  const fingerprintKey = derive('crm-bridge fingerprint');
   return {
     seal(text) {
       const iv = randomBytes(IV_BYTES);
@@ -62,6 +68,9 @@ export function createSealer(key: Buffer): Sealer {
     },
     digest(text) {
       return createHmac('sha256', digestKey).update(text).digest();
+    },
+    fingerprint(text) {
+      return createHmac('sha256', fingerprintKey).update(text).digest('hex').slice(0, 8);
     },
   };
 }

@@ -12,7 +12,7 @@ import {
   deletePasswordToken,
 } from '../accounts/password-tokens.repository.js';
 import { writeActivity, type ActivityEntry } from '../activity/activity.repository.js';
-import { createNap, type Clock } from '../clock.js';
+import { createBackoff, createNap, type Clock } from '../clock.js';
 import { findUserById } from '../directory/user.repository.js';
 import { calculateDelay } from '../lib/backoff.js';
 import type { Logger } from '../logger.js';
@@ -215,16 +215,22 @@ export function createMailSender(deps: MailSenderDeps, options: MailSenderOption
   }
 
   async function loop(): Promise<void> {
+    const backoff = createBackoff(options.pollMs);
     while (running) {
+      let waitMs = options.pollMs;
       try {
         current = sendNext();
-        if (await current) continue;
+        const sent = await current;
+        backoff.succeeded();
+        if (sent) continue;
         await housekeeping();
       } catch (error) {
+        // Storage is away: back off, and carry on by itself once it answers again.
         logger.error({ err: error }, 'mail queue unavailable');
+        waitMs = backoff.failed();
       }
       if (!running) break;
-      await nap.sleep(options.pollMs);
+      await nap.sleep(waitMs);
     }
   }
 

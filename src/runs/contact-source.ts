@@ -15,5 +15,9 @@ export async function gatherContact(connection: Connection, plan: RunPlan): Prom
     return plan.snapshot ?? { id: plan.contactId, fields: {} };
   }
   if (plan.action === 'update_tags' && plan.snapshot && plan.snapshotHasTags) return plan.snapshot;
-  return connection.connector.loadContact(plan.contactId);
+  const loaded = await connection.connector.loadContact(plan.contactId);
+  // An `update` whose webhook named the tags (WP Fusion's `tags` parameter) takes them over the CRM's.
+  if (plan.action === 'update' && plan.tagsByReference && plan.snapshot?.tags)
+    return { ...loaded, tags: plan.snapshot.tags, tagLabels: undefined };
+  return loaded;
 }

@@ -59,12 +59,14 @@ export async function sendCrmWrites(
     const what = write.kind === 'return_password' ? 'generated password' : write.kind;
     const attempt = write.attempts + 1;
     try {
-      const value = deps.sealer.open(write.value);
+      // The sealed value holds every field of the write (the password and what goes with it).
+      const fields = JSON.parse(deps.sealer.open(write.value)) as Record<string, string>;
+      const others = Object.keys(fields).filter((name) => name !== write.field);
       const { connector } = await connection();
-      await connector.updateContact(contact.contactId, { [write.field]: value });
+      await connector.updateContact(contact.contactId, fields);
       await finishCrmWrite(deps.db, write.id, { status: 'done' }, iso());
       notices.push(
-        `${what[0]?.toUpperCase() ?? ''}${what.slice(1)} written to CRM field ${write.field}${attempt > 1 ? ` (attempt ${attempt})` : ''}`,
+        `${what[0]?.toUpperCase() ?? ''}${what.slice(1)} written to CRM field ${write.field}${others.length ? `, with the login, id and registration date to ${others.join(', ')}` : ''}${attempt > 1 ? ` (attempt ${attempt})` : ''}`,
       );
       worse('written');
     } catch (thrown) {

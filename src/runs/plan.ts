@@ -17,6 +17,8 @@ export interface RunPlan {
   snapshot: ContactData | undefined;
   /** Whether the newest webhook that said anything about tags carried them. */
   snapshotHasTags: boolean;
+  /** Those tags came from a `tags` parameter: labels or ids, to be resolved to ids. */
+  tagsByReference: boolean;
 }
 
 export interface PlanOptions {
@@ -46,14 +48,17 @@ export function planRun(
   let email: string | undefined;
   let sendNotification = false;
   let snapshot: ContactData | undefined;
+  let tagsByReference = false;
   for (const event of events) {
     // `role` belongs to add and update; an update_tags that happens to carry one must not demote anyone.
     if (event.action !== 'update_tags' && event.role?.trim()) role = event.role.trim();
     if (event.email?.trim()) email = event.email.trim();
     if (event.action === 'add' && event.sendNotification) sendNotification = true;
     if (event.contact) snapshot = mergeSnapshots(snapshot, event.contact);
-    if (speaksAboutTags(event, options) && snapshot)
-      snapshot = { ...snapshot, tags: event.contact?.tags };
+    if (speaksAboutTags(event, options)) {
+      if (snapshot) snapshot = { ...snapshot, tags: event.contact?.tags };
+      tagsByReference = event.tagsByReference === true;
+    }
   }
   return {
     action: strongestAction(events.map((event) => event.action)),
@@ -63,6 +68,7 @@ export function planRun(
     email,
     snapshot,
     snapshotHasTags: snapshot?.tags !== undefined,
+    tagsByReference: tagsByReference && snapshot?.tags !== undefined,
   };
 }
 

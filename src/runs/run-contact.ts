@@ -22,7 +22,7 @@ import { updatePassword } from './password-update.js';
 import type { RunPlan } from './plan.js';
 import { mapContact, shownFields } from './rules.js';
 import { saveUser } from './save-user.js';
-import { labelTags } from './tag-labels.js';
+import { labelTags, resolveTagReferences } from './tag-labels.js';
 
 export interface RunDeps {
   readonly db: Kysely<DB>;
@@ -77,7 +77,10 @@ export async function runContact(
   plan: RunPlan,
 ): Promise<RunResult> {
   const unmappedAsMeta = connection.definition.unmappedFieldsAsMeta;
-  const contact = await gatherContact(connection, plan);
+  const gathered = await gatherContact(connection, plan);
+  const contact = plan.tagsByReference
+    ? await resolveTagReferences(deps, connection, gathered)
+    : gathered;
   const mapped = mapContact(contact, connection.fieldMap, unmappedAsMeta);
   const labelled = contact.tags ? await labelTags(deps, connection, contact) : undefined;
 

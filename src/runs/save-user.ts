@@ -26,6 +26,7 @@ import { enqueueMail } from '../mail/mail.repository.js';
 import type { Settings } from '../settings/settings.js';
 import type { DB, UserRow } from '../storage/schema.js';
 import type { RunPlan } from './plan.js';
+import { returnPasswordFields } from './return-password.js';
 
 export interface SaveUserInput {
   contact: ContactData;
@@ -127,7 +128,21 @@ export async function saveUser(
             eventId: deps.eventId ?? null,
             kind: 'return_password',
             field: connection.returnPasswordField,
-            sealedValue: deps.sealer.seal(password.generated),
+            // The password with the login, id and registration date mapped beside it.
+            sealedValue: deps.sealer.seal(
+              JSON.stringify(
+                returnPasswordFields(
+                  connection.returnPasswordField,
+                  connection.fieldMap,
+                  password.generated,
+                  {
+                    id: created.user.id,
+                    login: created.user.login,
+                    createdAt: created.user.created_at,
+                  },
+                ),
+              ),
+            ),
           },
           now,
         );

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
 import type { Connection } from '../connections/registry.js';
 import type { ContactData } from '../connectors/types.js';
-import { getTagLabels, saveTagLabels } from '../directory/tag.repository.js';
+import { findTagIdsByLabel, getTagLabels, saveTagLabels } from '../directory/tag.repository.js';
 import type { DB } from '../storage/schema.js';
 
 export async function labelTags(
@@ -37,4 +37,41 @@ export async function labelTags(
     }
   }
   return { labels, notices: [] };
+}
+
+/**
+ * Reads the tags a webhook named in its `tags` parameter as ids: a known id
+ * stays, a known label becomes its id; when some are neither, the CRM's tag
+ * list is loaded once and asked again. What is still unknown stays as given
+ * (CRMs that key tags by name, such as Ortto, take new ones that way).
+ */
+export async function resolveTagReferences(
+  deps: { readonly db: Kysely<DB>; readonly clock: Clock },
+  connection: Connection,
+  contact: ContactData,
+): Promise<ContactData> {
+  const given = contact.tags ?? [];
+  const lookUp = async () => {
+    const ids = await getTagLabels(deps.db, connection.id, given);
+    const byLabel = await findTagIdsByLabel(
+      deps.db,
+      connection.id,
+      given.filter((value) => !ids.has(value)),
+    );
+    return { ids, byLabel };
+  };
+  let known = await lookUp();
+  if (given.some((value) => !known.ids.has(value) && !known.byLabel.has(value))) {
+    try {
+      const now = deps.clock.now().toISOString();
+      await saveTagLabels(deps.db, connection.id, await connection.connector.listTags(), now);
+      known = await lookUp();
+    } catch {
+      // The CRM's tag list is out of reach: the values are taken as given.
+    }
+  }
+  const tags = given.map((value) =>
+    known.ids.has(value) ? value : (known.byLabel.get(value) ?? value),
+  );
+  return { ...contact, tags: [...new Set(tags)] };
 }

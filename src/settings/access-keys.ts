@@ -3,7 +3,7 @@
  * which the previous key still works. Stored sealed and checked against a
  * keyed digest in constant time, so a database dump alone gives no key.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import { isSealed, sameDigest, type Sealer } from '../lib/seal.js';
@@ -14,9 +14,38 @@ function generateAccessKey(): string {
   return randomBytes(24).toString('base64url');
 }
 
-/** A short, non-reversible name for a key, safe to log. */
-function keyFingerprint(key: string): string {
-  return createHash('sha256').update(key).digest('hex').slice(0, 8);
+/** Bits a key of our own carries; an imported key with fewer is called weak. */
+export const STRONG_KEY_BITS = 128;
+const MAX_KEY_LENGTH = 256;
+
+/**
+ * Why `key` cannot be an access key, or undefined when it can. A key travels
+ * in URLs and form fields and is compared as sent, so it holds no spaces or
+ * control characters.
+ */
+function accessKeyProblem(key: string): string | undefined {
+  if (key.length === 0) return 'the key is empty';
+  if (key.length > MAX_KEY_LENGTH) return `the key is longer than ${MAX_KEY_LENGTH} characters`;
+  if (/[\s\p{Cc}]/u.test(key)) return 'the key holds spaces or control characters';
+  return undefined;
+}
+
+/**
+ * About how many bits a key holds if its characters were drawn at random from
+ * the smallest usual alphabet that contains them (digits, hex, letters, base64url,
+ * printable ASCII). Short keys such as WP Fusion's score far below 128.
+ */
+export function estimatedKeyBits(key: string): number {
+  const alphabet = /^[0-9]+$/.test(key)
+    ? 10
+    : /^[0-9a-f]+$/.test(key) || /^[0-9A-F]+$/.test(key)
+      ? 16
+      : /^[A-Za-z0-9]+$/.test(key)
+        ? 62
+        : /^[A-Za-z0-9_-]+$/.test(key)
+          ? 64
+          : 95;
+  return Math.floor(key.length * Math.log2(alphabet));
 }
 
 export interface AccessKeyInfo {
@@ -40,7 +69,7 @@ function newKeyRow(secret: string, sealer: Sealer, createdAt: string): Omit<Acce
   return {
     secret: sealer.seal(secret),
     secret_hash: sealer.digest(secret).toString('base64url'),
-    fingerprint: keyFingerprint(secret),
+    fingerprint: sealer.fingerprint(secret),
     created_at: createdAt,
     expires_at: null,
   };
@@ -58,26 +87,38 @@ function openSecret(sealer: Sealer, sealed: string): string {
 }
 
 /**
- * Seals keys stored in clear by earlier versions and gives every key its
- * digest. Run whenever a process that holds the sealing key opens the database.
+ * Seals keys stored in clear by earlier versions, gives every key its digest,
+ * and replaces the unkeyed fingerprints earlier versions kept (a plain hash
+ * prefix would let a short key be found by guessing). Run whenever a process
+ * that holds the sealing key opens the database.
  */
 export async function sealStoredAccessKeys(db: Db, sealer: Sealer): Promise<number> {
-  const rows = await db.selectFrom('access_keys').select(['id', 'secret', 'secret_hash']).execute();
-  let sealed = 0;
+  const rows = await db
+    .selectFrom('access_keys')
+    .select(['id', 'secret', 'secret_hash', 'fingerprint'])
+    .execute();
+  let changed = 0;
   for (const row of rows) {
-    if (isSealed(row.secret) && row.secret_hash !== null) continue;
+    const sealedWell = isSealed(row.secret) && row.secret_hash !== null;
     const secret = isSealed(row.secret) ? openSecret(sealer, row.secret) : row.secret;
+    const fingerprint = sealer.fingerprint(secret);
+    if (sealedWell && row.fingerprint === fingerprint) continue;
     await db
       .updateTable('access_keys')
-      .set({
-        secret: sealer.seal(secret),
-        secret_hash: sealer.digest(secret).toString('base64url'),
-      })
+      .set(
+        sealedWell
+          ? { fingerprint }
+          : {
+              secret: sealer.seal(secret),
+              secret_hash: sealer.digest(secret).toString('base64url'),
+              fingerprint,
+            },
+      )
       .where('id', '=', row.id)
       .execute();
-    sealed += 1;
+    changed += 1;
   }
-  return sealed;
+  return changed;
 }
 
 /** The current key, created on first use (`created` tells, so it is printed once). */
@@ -104,15 +145,52 @@ export async function currentAccessKey(
 }
 
 /** Makes a new current key; the old one stays valid for `graceMs`. */
-export async function rotateAccessKey(
+export function rotateAccessKey(
   db: Db,
   clock: Clock,
   sealer: Sealer,
   graceMs: number,
 ): Promise<AccessKeyInfo> {
+  return replaceAccessKey(db, clock, sealer, generateAccessKey(), graceMs);
+}
+
+/**
+ * Makes `secret` the current key (one carried over from another system, such
+ * as WP Fusion's); the old one stays valid for `graceMs`. Setting the key that
+ * is already current changes nothing.
+ */
+export async function setAccessKey(
+  db: Db,
+  clock: Clock,
+  sealer: Sealer,
+  secret: string,
+  graceMs: number,
+): Promise<AccessKeyInfo & { changed: boolean }> {
+  const problem = accessKeyProblem(secret);
+  if (problem) throw new AppError('INVALID_ACCESS_KEY', problem);
+  const now = clock.now().toISOString();
+  const current = (await activeKeyRows(db, now)).find((row) => row.expires_at === null);
+  if (current?.secret_hash === sealer.digest(secret).toString('base64url')) {
+    return {
+      secret,
+      fingerprint: current.fingerprint,
+      createdAt: current.created_at,
+      expiresAt: null,
+      changed: false,
+    };
+  }
+  return { ...(await replaceAccessKey(db, clock, sealer, secret, graceMs)), changed: true };
+}
+
+async function replaceAccessKey(
+  db: Db,
+  clock: Clock,
+  sealer: Sealer,
+  secret: string,
+  graceMs: number,
+): Promise<AccessKeyInfo> {
   const now = clock.now();
   const graceEnd = new Date(now.getTime() + graceMs).toISOString();
-  const secret = generateAccessKey();
   const row = newKeyRow(secret, sealer, now.toISOString());
   await db.transaction().execute(async (trx) => {
     // Every older key ends with this grace period at the latest: rotating with no grace revokes them all.
@@ -129,10 +207,16 @@ export async function rotateAccessKey(
 export interface KeyChecker {
   /** The fingerprint of the matching key, or null. */
   check(candidate: string | undefined): Promise<string | null>;
+  /**
+   * The fingerprint of a key that matches `candidate` but has been retired
+   * (rotated away and past its grace period), or null: an automation still
+   * sending it is a mistake to report, not an attack.
+   */
+  retired(candidate: string | undefined): Promise<string | null>;
 }
 
 /**
- * Checks keys against a short-lived cache of the active keys' digests, so the
+ * Checks keys against a short-lived cache of the keys' digests, so the
  * webhook hot path does not query for them; a rotation is seen within `cacheMs`.
  */
 export function createKeyChecker(
@@ -150,10 +234,11 @@ export function createKeyChecker(
   const keys = async () => {
     const now = clock.now();
     if (!cached || cached.until <= now.getTime()) {
-      const active = await activeKeyRows(db, now.toISOString());
+      // Retired keys too: one a CRM still sends is told apart from a guess.
+      const rows = await db.selectFrom('access_keys').selectAll().orderBy('id', 'desc').execute();
       cached = {
         until: now.getTime() + cacheMs,
-        keys: active
+        keys: rows
           .filter((row) => row.secret_hash !== null)
           .map((row) => ({
             digest: Buffer.from(row.secret_hash ?? '', 'base64url'),
@@ -164,18 +249,24 @@ export function createKeyChecker(
     }
     return cached.keys;
   };
+  /** The fingerprint of the key matching `candidate` among those `wanted` accepts. */
+  const find = async (
+    candidate: string | undefined,
+    wanted: (valid: boolean) => boolean,
+  ): Promise<string | null> => {
+    if (!candidate) return null;
+    const given = sealer.digest(candidate);
+    const now = clock.now().toISOString();
+    let match: string | null = null;
+    // Compare against every key, so timing does not reveal which matched.
+    for (const key of await keys()) {
+      const valid = key.expiresAt === null || key.expiresAt > now;
+      if (sameDigest(given, key.digest) && wanted(valid)) match = key.fingerprint;
+    }
+    return match;
+  };
   return {
-    async check(candidate) {
-      if (!candidate) return null;
-      const given = sealer.digest(candidate);
-      const now = clock.now().toISOString();
-      let match: string | null = null;
-      // Compare against every key, so timing does not reveal which matched.
-      for (const key of await keys()) {
-        const valid = key.expiresAt === null || key.expiresAt > now;
-        if (sameDigest(given, key.digest) && valid) match = key.fingerprint;
-      }
-      return match;
-    },
+    check: (candidate) => find(candidate, (valid) => valid),
+    retired: (candidate) => find(candidate, (valid) => !valid),
   };
 }

@@ -28,17 +28,29 @@ const template = (what: string) =>
           .join(', ')}`,
     });
 
-/** How the username of a new user without a mapped user_login is made. */
-const USERNAME_FORMATS = ['email', 'first_last', 'first_number'] as const;
-export type UsernameFormat = (typeof USERNAME_FORMATS)[number];
+/**
+ * How the username of a new user without a mapped user_login is made: WP Fusion's
+ * names, then this service's earlier names for the same formats (the user directory
+ * makes the names; `directory/username.ts`).
+ */
+const USERNAME_FORMAT_NAMES = [
+  'email',
+  'flname',
+  'fnamenum',
+  'first_last',
+  'first_number',
+] as const;
+export type UsernameFormatName = (typeof USERNAME_FORMAT_NAMES)[number];
 
 const count = (max: number) => z.coerce.number().int().min(1).max(max);
+/** Whole days to keep something; 0 keeps it forever. */
+const days = z.coerce.number().int().min(0).max(36_500);
 
 export const SETTINGS = {
   username_format: {
-    schema: z.enum(USERNAME_FORMATS),
+    schema: z.enum(USERNAME_FORMAT_NAMES),
     default: 'email',
-    doc: 'Username of new users without a mapped user_login: email, first_last (jane.doe) or first_number (jane1234).',
+    doc: 'Username of new users without a mapped user_login, as WP Fusion names them: email (the e-mail address), flname (first and last name: JaneDoe) or fnamenum (first name and a number: Jane4711); a name in use gets random digits appended. first_last and first_number are the same as flname and fnamenum.',
   },
   default_role: {
     schema: z.string().trim().min(1),
@@ -72,6 +84,26 @@ export const SETTINGS = {
     schema: z.coerce.number().int().min(10).max(3_600_000),
     default: '2000',
     doc: 'First retry delay; it doubles on every attempt (with jitter) up to 30 minutes.',
+  },
+  retention_done_days: {
+    schema: days,
+    default: '30',
+    doc: 'Days a done or skipped webhook (and a test webhook) is kept after it finished; 0 keeps them forever.',
+  },
+  retention_failed_days: {
+    schema: days,
+    default: '90',
+    doc: 'Days a failed or rejected webhook is kept after it finished; 0 keeps them forever.',
+  },
+  retention_activity_days: {
+    schema: days,
+    default: '30',
+    doc: 'Days an activity log line is kept; 0 keeps them forever.',
+  },
+  retention_mail_days: {
+    schema: days,
+    default: '30',
+    doc: 'Days a sent e-mail stays in the mail queue after it was sent; 0 keeps them forever.',
   },
   site_name: {
     schema: z.string().trim().min(1),

@@ -47,19 +47,45 @@ function sqliteFilename(url: string): string {
   return file === ':memory:' ? file : path.resolve(file);
 }
 
-/** PostgreSQL URL option `schema=NAME` selects the search_path (used to isolate test files). */
-function postgresPool(url: string, maxConnections: number): pg.Pool {
+/** The schema a PostgreSQL URL selects with `schema=NAME` (undefined: the server's default). */
+export function postgresSchemaOf(url: string): string | undefined {
+  return new URL(url).searchParams.get('schema') ?? undefined;
+}
+
+/** How to connect one PostgreSQL client for `url` (the pool's and the notification listener's). */
+export function postgresClientConfig(url: string, options: OpenOptions): pg.ClientConfig {
   const parsed = new URL(url);
   const schema = parsed.searchParams.get('schema');
   parsed.searchParams.delete('schema');
-  const pool = new pg.Pool({
+  const serverOptions = [
+    ...(schema ? [`-c search_path=${schema}`] : []),
+    ...(options.statementTimeoutMs ? [`-c statement_timeout=${options.statementTimeoutMs}`] : []),
+  ];
+  return {
     connectionString: parsed.toString(),
-    max: maxConnections,
     connectionTimeoutMillis: 5_000,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    ...(options.applicationName ? { application_name: options.applicationName } : {}),
+    ...(serverOptions.length > 0 ? { options: serverOptions.join(' ') } : {}),
+  };
+}
+
+/**
+ * PostgreSQL URL option `schema=NAME` selects the search_path (used to isolate test files).
+ *
+ * A connection the server drops (a restart, a failover, a terminated backend) emits 'error'
+ * on its client, whether it sits idle in the pool or is checked out between two queries of a
+ * transaction. Without a listener that event ends the process; with one, the query under way
+ * (if any) fails, the broken client is discarded on release, and the pool opens new
+ * connections once the server is back.
+ */
+function postgresPool(url: string, options: OpenOptions): pg.Pool {
+  const pool = new pg.Pool({
+    ...postgresClientConfig(url, options),
+    max: options.maxConnections ?? 10,
   });
-  // An idle client losing its connection must not crash the process; the next query reports it.
-  pool.on('error', () => undefined);
+  const onError = (error: Error) => options.onConnectionError?.(error);
+  pool.on('error', onError);
+  pool.on('connect', (client) => client.on('error', onError));
   return pool;
 }
 
@@ -102,13 +128,19 @@ function createOwnerOnly(filename: string): void {
 
 export interface OpenOptions {
   /** PostgreSQL pool size. */
-  maxConnections?: number;
+  maxConnections?: number | undefined;
+  /** PostgreSQL: longest a statement may run before the server cancels it (0 or unset: no limit). */
+  statementTimeoutMs?: number | undefined;
+  /** PostgreSQL: the name this process's connections show in pg_stat_activity. */
+  applicationName?: string | undefined;
+  /** Told when the server drops a connection (the process carries on; the next query reconnects). */
+  onConnectionError?: ((error: Error) => void) | undefined;
 }
 
 export function openDatabase(url: string, options: OpenOptions = {}): Database {
   const dialect = dialectOf(url);
   if (dialect === 'postgres') {
-    const pool = postgresPool(url, options.maxConnections ?? 10);
+    const pool = postgresPool(url, options);
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     return { db, dialect, displayUrl: maskDatabaseUrl(url), destroy: () => db.destroy() };
   }

@@ -145,9 +145,9 @@ interface CrmWritesTable {
   event_id: number | null;
   /** What is written: `return_password`. */
   kind: string;
-  /** The CRM field written. */
+  /** The CRM field the write is for (Return Password); others may go with it. */
   field: string;
-  /** The value, sealed; emptied once the write landed or was given up. */
+  /** The fields written (JSON: the password and what goes with it), sealed; emptied once final. */
   value: string;
   status: CrmWriteStatus;
   attempts: number;
@@ -280,6 +280,14 @@ interface ImportJobsTable {
   finished_at: string | null;
 }
 
+/** CRM call slots shared by every process on PostgreSQL (see migration 0007). */
+interface CrmCallSlotsTable {
+  connection_id: string;
+  slot: number;
+  /** When the slot may be taken again, in milliseconds since 1970 on the database's clock. */
+  free_at: string | number;
+}
+
 export interface DB {
   settings: SettingsTable;
   access_keys: AccessKeysTable;
@@ -301,6 +309,7 @@ export interface DB {
   api_tokens: ApiTokensTable;
   rate_limits: RateLimitsTable;
   import_jobs: ImportJobsTable;
+  crm_call_slots: CrmCallSlotsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

@@ -3,6 +3,7 @@
  * becomes an event, `pending` when it can be run, `rejected` (with its raw
  * parameters) when it cannot, so it can be inspected and replayed.
  */
+import { canonicalAction } from './action-name.js';
 import type { ActivityEntry } from '../activity/activity.repository.js';
 import type { Clock } from '../clock.js';
 import { AppError, type ErrorCode } from '../errors.js';
@@ -94,7 +95,7 @@ export function createEventStore(deps: {
 
   const reject: EventStore['reject'] = async (request, params, connectionId, code, detail) => {
     const error = new AppError(code, detail);
-    const action = params.wpf_action ?? '';
+    const action = canonicalAction(params.wpf_action);
     const contactId = params.contact_id;
     const id = await store(
       request,

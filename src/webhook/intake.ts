@@ -11,7 +11,9 @@ import { writeActivity } from '../activity/activity.repository.js';
 import type { Clock } from '../clock.js';
 import type { Connection, ConnectionRegistry } from '../connections/registry.js';
 import { toAppError } from '../errors.js';
-import { isAction } from '../inbox/actions.js';
+import { parseTagList } from '../connectors/tag-list.js';
+import type { ContactData } from '../connectors/types.js';
+import { isAction, type Action } from '../inbox/actions.js';
 import type { InboxWriter } from '../inbox/inbox-writer.js';
 import { waitForOutcome, type OutcomeNotifier } from '../inbox/outcome-waiter.js';
 import type { StoredParams } from '../inbox/stored-params.js';
@@ -28,7 +30,8 @@ import {
   type IntakeResponse,
 } from './answers.js';
 import { createEventStore } from './event-store.js';
-import { createKeyFailureLimiter, KEY_FAILURE_WINDOW_MS } from './key-failures.js';
+import { canonicalAction } from './action-name.js';
+import { createKeyFailureLimiter } from './key-failures.js';
 import { isUnfilledMergeField, mergeParams, parseBoolean } from './params.js';
 import type { IntakeRequest } from './request.js';
 import { withoutKey } from './scrub.js';
@@ -45,6 +48,8 @@ export interface IntakeDeps {
   wake: () => void;
   logger: Logger;
   syncWaitMs: number;
+  /** Status of the answer for a webhook stored for later (docs/status-codes.md). */
+  acceptedStatus: 200 | 202;
   keyFailureLimit: number;
   /** Seals the secrets a webhook carries before they are stored. */
   sealer: Sealer;
@@ -71,31 +76,47 @@ export function createIntake(deps: IntakeDeps): Intake {
     }
   }
 
+  /** Counts a refused key and says so in the activity log, once per key and address an hour. */
+  async function refuseKey(
+    request: IntakeRequest,
+    params: Record<string, string>,
+  ): Promise<IntakeResponse> {
+    const candidate = params.access_key || request.accessKeyHeader || '';
+    const retired =
+      (await deps.keys.retired(params.access_key)) ??
+      (await deps.keys.retired(request.accessKeyHeader));
+    const kind = retired ? 'retired' : candidate ? 'wrong' : 'missing';
+    const digest = candidate ? deps.sealer.digest(candidate).toString('base64url') : '';
+    const verdict = keyFailures.record(request.ip, digest, kind);
+    if (verdict.log || verdict.nowBlocked) {
+      const why =
+        kind === 'retired'
+          ? `an automation still uses a retired key (fingerprint ${retired}); give it the current key (crm-bridge access-key show)`
+          : `${kind} access key`;
+      const blocked = verdict.nowBlocked
+        ? `; ${verdict.distinct} different wrong keys in 10 minutes look like guessing, so this address gets 429 for 10 minutes`
+        : '';
+      await log({
+        level: 'warning',
+        message: `Refused a webhook from ${request.ip}: ${why}${blocked}`,
+        action: params.wpf_action ?? null,
+        connectionId: request.connectionId ?? null,
+      });
+    }
+    return errorResponse('BAD_ACCESS_KEY');
+  }
+
   async function handle(request: IntakeRequest): Promise<IntakeResponse> {
     const params = mergeParams(request.query, request.bodyProblem ? undefined : request.body);
-    if (keyFailures.isBlocked(request.ip)) {
-      return {
-        ...errorResponse('TOO_MANY_KEY_FAILURES'),
-        retryAfterSeconds: Math.ceil(KEY_FAILURE_WINDOW_MS / 1000),
-      };
+    const blockedFor = keyFailures.blockedFor(request.ip);
+    if (blockedFor !== undefined) {
+      return { ...errorResponse('TOO_MANY_KEY_FAILURES'), retryAfterSeconds: blockedFor };
     }
     // Either place may hold a valid key (a replay sends the current key in the header).
     const fingerprint =
       (await deps.keys.check(params.access_key)) ??
       (await deps.keys.check(request.accessKeyHeader));
-    if (!fingerprint) {
-      const count = keyFailures.record(request.ip);
-      if (count <= deps.keyFailureLimit) {
-        const why = params.access_key || request.accessKeyHeader ? 'wrong' : 'missing';
-        await log({
-          level: 'warning',
-          message: `Refused a webhook from ${request.ip}: ${why} access key${count === deps.keyFailureLimit ? '; further attempts from this address get 429 for 10 minutes' : ''}`,
-          action: params.wpf_action ?? null,
-          connectionId: request.connectionId ?? null,
-        });
-      }
-      return errorResponse('BAD_ACCESS_KEY');
-    }
+    if (!fingerprint) return refuseKey(request, params);
 
     const pathConnection = request.connectionId;
     if (request.bodyProblem) {
@@ -113,7 +134,12 @@ export function createIntake(deps: IntakeDeps): Intake {
       id: string | undefined,
     ): Promise<Connection | IntakeResponse> => {
       try {
-        return await deps.registry.resolve(id);
+        // At `/` with several connections, the payload's shape may name its CRM.
+        return await deps.registry.resolve(id, {
+          method: request.method,
+          params,
+          json: request.body,
+        });
       } catch (error) {
         const appError = toAppError(error);
         if (appError.code === 'INTERNAL') throw appError;
@@ -121,7 +147,7 @@ export function createIntake(deps: IntakeDeps): Intake {
       }
     };
 
-    const action = params.wpf_action?.trim() ?? '';
+    const action = canonicalAction(params.wpf_action);
     if (action === 'test') {
       // A test of /webhooks/<id> must fail where the real webhooks would.
       if (pathConnection !== undefined) {
@@ -192,7 +218,15 @@ export function createIntake(deps: IntakeDeps): Intake {
         `"${contactId}"`,
       );
     }
-    const tagCount = parsed.contact?.tags?.length ?? 0;
+    const contact = withTagsParameter(
+      parsed.contact,
+      contactId,
+      action,
+      connection,
+      params,
+      request,
+    );
+    const tagCount = contact?.tags?.length ?? 0;
     if (tagCount > MAX_TAGS_PER_WEBHOOK) {
       return reject(
         request,
@@ -210,7 +244,8 @@ export function createIntake(deps: IntakeDeps): Intake {
       role: params.role,
       sendNotification: parseBoolean(params.send_notification),
       async: parseBoolean(params.async),
-      contact: parsed.contact,
+      contact,
+      tagsByReference: contact !== parsed.contact ? true : undefined,
       raw: withoutKey(params),
     };
     const eventId = await store(
@@ -240,6 +275,7 @@ export function createIntake(deps: IntakeDeps): Intake {
 
     if (stored.async)
       return acceptedResponse(
+        deps.acceptedStatus,
         eventId,
         action,
         contactId,
@@ -248,6 +284,7 @@ export function createIntake(deps: IntakeDeps): Intake {
     const event = await waitForOutcome(deps.db, deps.notifier, eventId, deps.syncWaitMs);
     if (!event)
       return acceptedResponse(
+        deps.acceptedStatus,
         eventId,
         action,
         contactId,
@@ -257,4 +294,32 @@ export function createIntake(deps: IntakeDeps): Intake {
   }
 
   return { handle };
+}
+
+/**
+ * WP Fusion's `tags` parameter: on `update` and `update_tags`, the user's tags
+ * as the webhook gives them (labels or ids, resolved by the run), for any CRM
+ * whose contacts come from its API; the CRM is then not asked for the tags.
+ * A JSON array keeps labels that hold commas.
+ */
+function withTagsParameter(
+  contact: ContactData | undefined,
+  contactId: string,
+  action: Action,
+  connection: Connection,
+  params: Record<string, string>,
+  request: IntakeRequest,
+): ContactData | undefined {
+  if (action === 'add' || connection.definition.contactSource !== 'api') return contact;
+  const body = request.body;
+  const fromJson =
+    body !== null && typeof body === 'object' && !Array.isArray(body)
+      ? (body as Record<string, unknown>).tags
+      : undefined;
+  // A merge field the CRM left unfilled (`{{tags}}`) names no tags: they are loaded from the CRM instead.
+  if (!Array.isArray(fromJson) && params.tags !== undefined && isUnfilledMergeField(params.tags))
+    return contact;
+  const tags = parseTagList(Array.isArray(fromJson) ? fromJson : params.tags);
+  if (tags === undefined) return contact;
+  return { ...(contact ?? { id: contactId, fields: {} }), tags, tagLabels: undefined };
 }

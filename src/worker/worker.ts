@@ -11,7 +11,7 @@ import type { Kysely } from 'kysely';
 import { isAction, strongestAction } from '../inbox/actions.js';
 import type { ActivityEntry } from '../activity/activity.repository.js';
 import { writeActivity } from '../activity/activity.repository.js';
-import { createNap, type Clock } from '../clock.js';
+import { createBackoff, createNap, type Clock } from '../clock.js';
 import type { ConnectionRegistry } from '../connections/registry.js';
 import { activityLine as entry } from '../activity/activity-line.js';
 import type { Connection } from '../connections/registry.js';
@@ -37,6 +37,7 @@ import { calculateDelay } from '../lib/backoff.js';
 import type { Logger } from '../logger.js';
 import type { StoredParams } from '../inbox/stored-params.js';
 import { loadSettings, type Settings } from '../settings/settings.js';
+import { retryOnConflict } from '../storage/conflicts.js';
 import type { DB, WebhookEventRow } from '../storage/schema.js';
 
 export interface WorkerOptions {
@@ -367,22 +368,25 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
       ids.length > 1 ? ` (${ids.length} webhooks coalesced: #${ids.join(', #')})` : '';
     try {
       const connection = await deps.registry.resolve(contact.connectionId);
-      const report = await deps.run(
-        {
-          db,
-          clock,
-          settings,
-          random: deps.random,
-          eventId: lastId,
-          sealer: deps.sealer,
-          signal,
-          fence: async (trx) => {
-            if (!(await confirmLease(trx, lease, options.leaseMs))) throw lostLease(lease);
+      // A deadlock or serialization failure runs again at once, without using an attempt.
+      const report = await retryOnConflict(() =>
+        deps.run(
+          {
+            db,
+            clock,
+            settings,
+            random: deps.random,
+            eventId: lastId,
+            sealer: deps.sealer,
+            signal,
+            fence: async (trx) => {
+              if (!(await confirmLease(trx, lease, options.leaseMs))) throw lostLease(lease);
+            },
           },
-        },
-        connection,
-        claimed.map((event) => openParams(event.params, deps.sealer)),
-        { context, note: coalesced },
+          connection,
+          claimed.map((event) => openParams(event.params, deps.sealer)),
+          { context, note: coalesced },
+        ),
       );
       if (report.mailQueued) deps.mail?.notify();
       const finished = await finishEvents(
@@ -471,13 +475,20 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
   }
 
   async function loop(): Promise<void> {
+    const backoff = createBackoff(options.pollMs);
     while (running) {
       const free = options.concurrency - active.size;
       if (free > 0) {
         try {
-          if ((await claimAndStart(free)) > 0) continue;
+          const started = await claimAndStart(free);
+          backoff.succeeded();
+          if (started > 0) continue;
         } catch (error) {
+          // Storage is away (a restart, a failover, a locked file): wait longer each time, and
+          // carry on by itself once it answers again.
           logger.error({ err: error }, 'could not claim webhooks');
+          await nap.sleep(backoff.failed());
+          continue;
         }
       }
       await nap.sleep(options.pollMs);

@@ -313,7 +313,7 @@ for (const dialect of testDialects()) {
       await connect('bad', { access_token: 'not-the-token' });
       crm.addUser({ email: 'auth@example.com', name: 'Al Auth' });
       const bad = await send({ action: 'add', path: '/webhooks/bad', email: 'auth@example.com' });
-      expect(bad.status).toBe(422);
+      expect(bad.status).toBe(400);
       expect(bad.body).toMatchObject({ status: 'failed', error: { code: 'CRM_AUTH_FAILED' } });
       expect((await findEvent(db(), bad.body.eventId as number))?.attempts).toBe(1);
       expect(apiCalls()).toBe(1);
@@ -348,7 +348,7 @@ for (const dialect of testDialects()) {
 
     it('fails with CONTACT_NOT_FOUND for an e-mail Customerly does not know, after one attempt', async () => {
       const answer = await send({ action: 'add', email: 'ghost@example.com' });
-      expect(answer.status).toBe(422);
+      expect(answer.status).toBe(400);
       expect(answer.body).toMatchObject({ status: 'failed', error: { code: 'CONTACT_NOT_FOUND' } });
       expect(answer.body.error.message).toContain("User doesn't exist");
       expect((await findEvent(db(), answer.body.eventId as number))?.attempts).toBe(1);

@@ -345,7 +345,7 @@ for (const dialect of testDialects()) {
       });
       const id = crm.addContact({ email: 'auth@example.com' });
       const answer = await send('add', id, { path: '/webhooks/fk-bad' });
-      expect(answer.status).toBe(422);
+      expect(answer.status).toBe(400);
       expect(answer.body).toMatchObject({ status: 'failed', error: { code: 'CRM_AUTH_FAILED' } });
       expect(crm.requests).toHaveLength(1);
       expect(await errorsOf(answer)).toEqual([
@@ -358,7 +358,7 @@ for (const dialect of testDialects()) {
 
     it('fails at once on an unknown contact with CONTACT_NOT_FOUND', async () => {
       const answer = await send('add', '999999', { method: 'POST', encoding: 'form' });
-      expect(answer.status).toBe(422);
+      expect(answer.status).toBe(400);
       expect(answer.body).toMatchObject({ status: 'failed', error: { code: 'CONTACT_NOT_FOUND' } });
       expect(await errorsOf(answer)).toEqual([
         expect.stringContaining('No contact found with given id #999999'),

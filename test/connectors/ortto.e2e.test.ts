@@ -20,7 +20,7 @@ import { findUserByEmail, listUsers } from '../../src/directory/user.repository.
 import type { AppError } from '../../src/errors.js';
 import { findEvent } from '../../src/inbox/inbox.repository.js';
 import { testDialects } from '../helpers/databases.js';
-import { startTestService, type TestService } from '../helpers/service.js';
+import { GUIDE_KEY, startTestService, useGuideKey, type TestService } from '../helpers/service.js';
 import {
   ORTTO_SAMPLE_CONTACT_ID,
   sendOrttoWebhook,
@@ -69,9 +69,10 @@ for (const dialect of testDialects()) {
       await t.close();
       t = await startTestService(dialect);
       await connect(settings, apiUrl);
+      await useGuideKey(t);
     };
 
-    /** Sends a seed URL through Ortto's webhook driver, with our base URL and key in place of the guide's. */
+    /** Sends a seed URL through Ortto's webhook driver, with our base URL in place of the guide's; the key as written there. */
     const seedHook = async (
       seedUrl: string,
       person: { contactId: string; email: string },
@@ -84,7 +85,7 @@ for (const dialect of testDialects()) {
       url.searchParams.delete('access_key');
       const res = await sendOrttoWebhook(t.baseUrl, {
         action,
-        accessKey: t.key,
+        accessKey: GUIDE_KEY,
         path: `/${url.search}`,
         ...person,
         ...more,
@@ -111,6 +112,8 @@ for (const dialect of testDialects()) {
       ortto = await startFakeOrtto();
       t = await startTestService(dialect);
       await connect();
+      // The guide's key, carried over as a WP Fusion site's key is.
+      await useGuideKey(t);
     });
     afterEach(async () => {
       await t.close();
@@ -284,7 +287,7 @@ for (const dialect of testDialects()) {
     it('fails at once on a bad key, with Ortto\u2019s message in the activity log', async () => {
       await restart({ api_key: 'not-the-key' });
       const answer = await seedHook(SEED.add, jane);
-      expect(answer.status).toBe(422);
+      expect(answer.status).toBe(400);
       expect(answer.body).toMatchObject({ status: 'failed', error: { code: 'CRM_AUTH_FAILED' } });
       expect((await findEvent(db(), answer.body.eventId as number))?.attempts).toBe(1);
       const errors = await queryActivity(db(), {
@@ -298,7 +301,7 @@ for (const dialect of testDialects()) {
     it('fails at once when the key belongs to another region', async () => {
       await restart({ region: 'eu' }, ortto.apiUrlFor('eu'));
       const answer = await seedHook(SEED.add, jane);
-      expect(answer.status).toBe(422);
+      expect(answer.status).toBe(400);
       expect(answer.body).toMatchObject({ status: 'failed', error: { code: 'CRM_AUTH_FAILED' } });
       expect(ortto.requests.every((request) => request.path.startsWith('/eu/v1/'))).toBe(true);
     });
@@ -308,7 +311,7 @@ for (const dialect of testDialects()) {
         contactId: '0069ffffffffffffffffff00',
         email: 'ghost@example.com',
       });
-      expect(answer.status).toBe(422);
+      expect(answer.status).toBe(400);
       expect(answer.body).toMatchObject({ status: 'failed', error: { code: 'CONTACT_NOT_FOUND' } });
       expect((await findEvent(db(), answer.body.eventId as number))?.attempts).toBe(1);
       expect(await listUsers(db())).toHaveLength(0);

@@ -43,6 +43,27 @@ export async function runCliWithEnv(
   }
 }
 
+/** Runs one command with `input` on its standard input. */
+export async function runCliWithInput(
+  database: TestDatabase,
+  input: string,
+  ...args: string[]
+): Promise<CliResult> {
+  const running = run(
+    process.execPath,
+    [BIN, ...args, '--data-dir', database.dataDir, '--database-url', database.url],
+    { env: { ...process.env, CRM_BRIDGE_LOG_LEVEL: 'silent' } },
+  );
+  running.child.stdin?.end(input);
+  try {
+    const { stdout, stderr } = await running;
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as CliResult;
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
 export interface ServeProcess {
   process: ChildProcess;
   /** What `serve` printed on start. */

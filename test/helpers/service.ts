@@ -9,10 +9,11 @@ import {
 } from '../../src/connections/connection.repository.js';
 import { createLogger } from '../../src/logger.js';
 import { createService, type Service } from '../../src/service.js';
-import { currentAccessKey } from '../../src/settings/access-keys.js';
+import { currentAccessKey, setAccessKey } from '../../src/settings/access-keys.js';
 import { systemClock } from '../../src/clock.js';
 import { createTestDatabase, type TestDatabase, type TestDialect } from './databases.js';
 import { trackOpen } from './open-resources.js';
+import { waitFor } from './wait.js';
 
 export interface TestService {
   service: Service;
@@ -127,4 +128,21 @@ export async function startTestService(
       if (!options.database) await database.drop();
     },
   };
+}
+
+/** The key the setup guides write in their example URLs. */
+export const GUIDE_KEY = 'YOURACCESSKEY';
+
+/**
+ * Imports the guides' placeholder key as the service's key, as a site moving
+ * from WP Fusion imports its old key (`crm-bridge access-key set`), so the
+ * guides' URLs work verbatim; the service's own key keeps working for an hour.
+ */
+export async function useGuideKey(t: TestService): Promise<void> {
+  await setAccessKey(t.service.database.db, systemClock, t.service.sealer, GUIDE_KEY, 3_600_000);
+  await waitFor(
+    'the service to accept the imported key',
+    async () => (await t.webhook(`/?wpf_action=test&access_key=${GUIDE_KEY}`)).status === 200,
+    5_000,
+  );
 }

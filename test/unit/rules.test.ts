@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { resolveRole } from '../../src/directory/roles.js';
 import { diffTags } from '../../src/directory/user-tags.js';
-import { sanitizeLogin, usernameBase, usernameCandidate } from '../../src/directory/username.js';
+import {
+  nextUsernameCandidate,
+  sanitizeLogin,
+  usernameBase,
+} from '../../src/directory/username.js';
 import { strongestAction } from '../../src/inbox/actions.js';
 import type { StoredParams } from '../../src/inbox/stored-params.js';
 import { planRun } from '../../src/runs/plan.js';
@@ -54,20 +58,27 @@ describe('roles', () => {
 
 describe('usernames', () => {
   const person = { email: 'Jane.Doe@Example.com', first_name: 'Jäne', last_name: 'Doe' };
-  it('follows the username format setting', () => {
-    expect(usernameBase('email', person)).toBe('jane.doe@example.com');
-    expect(usernameBase('first_last', person)).toBe('jane.doe');
-    expect(usernameBase('first_number', person)).toBe('jane');
+  const random = () => 0.1234;
+  it('follows the username format setting under WP Fusion\u2019s names', () => {
+    expect(usernameBase('email', person, random)).toBe('jane.doe@example.com');
+    expect(usernameBase('flname', person, random)).toBe('JaneDoe');
+    // First name and a number from 1 to 99999.
+    expect(usernameBase('fnamenum', person, random)).toBe('Jane12340');
+    expect(usernameBase('fnamenum', person, () => 0)).toBe('Jane1');
+    expect(usernameBase('fnamenum', person, () => 0.999999)).toBe('Jane99999');
+  });
+  it('keeps the earlier names as the same formats', () => {
+    expect(usernameBase('first_last', person, random)).toBe('JaneDoe');
+    expect(usernameBase('first_number', person, random)).toBe('Jane12340');
   });
   it('falls back to the e-mail when names are missing', () => {
-    expect(usernameBase('first_last', { email: 'x@y.zz' })).toBe('x@y.zz');
+    expect(usernameBase('flname', { email: 'x@y.zz' }, random)).toBe('');
+    expect(usernameBase('fnamenum', { email: 'x@y.zz', last_name: 'Doe' }, random)).toBe('');
   });
-  it('adds a random suffix from the second try on (and always for first_number)', () => {
-    const random = () => 0.1234;
-    expect(usernameCandidate('jane', 0, random, 'email')).toBe('jane');
-    expect(usernameCandidate('jane', 1, random, 'email')).toBe('jane-1234');
-    expect(usernameCandidate('jane', 0, random, 'first_number')).toBe('jane1234');
-    expect(usernameCandidate('jane', 5, random, 'email')).toBe('jane-123400');
+  it('appends digits from 1 to 999 to a name in use, as WP Fusion does', () => {
+    expect(nextUsernameCandidate('JaneDoe', random)).toBe('JaneDoe124');
+    expect(nextUsernameCandidate('JaneDoe124', () => 0)).toBe('JaneDoe1241');
+    expect(nextUsernameCandidate('jane@b.cc', () => 0.999999)).toBe('jane@b.cc999');
   });
   it('strips characters a login may not hold', () => {
     expect(sanitizeLogin(' <b>jöhn</b>!! ')).toBe('bjohnb');

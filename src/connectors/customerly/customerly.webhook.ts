@@ -25,6 +25,11 @@ const text = (value: unknown): string | undefined =>
       ? String(value)
       : undefined;
 
+/** Customerly's event payload: a JSON body with the user at `data.user.data`. */
+export function isCustomerlyWebhook({ json }: WebhookInput): boolean {
+  return text(member(payloadUser(json), 'email')) !== undefined;
+}
+
 export function parseCustomerlyWebhook(input: WebhookInput): ParsedWebhook {
   const user = payloadUser(input.json);
   const payloadEmail = text(member(user, 'email'));

@@ -35,7 +35,7 @@ import {
   UserSchema,
   type CustomerlyUser,
 } from './customerly.schemas.js';
-import { parseCustomerlyWebhook } from './customerly.webhook.js';
+import { isCustomerlyWebhook, parseCustomerlyWebhook } from './customerly.webhook.js';
 
 /** Users per page when listing for an import. */
 const LIST_PAGE_SIZE = 50;
@@ -95,6 +95,7 @@ export const customerlyConnector = {
     return {
       type: 'customerly',
       parseWebhook: parseCustomerlyWebhook,
+      recognizesWebhook: isCustomerlyWebhook,
       async loadContact(contactId): Promise<ContactData> {
         return contactFromUser(contactId, await fetchUser(contactId));
       },

@@ -36,7 +36,7 @@ import {
   TagsSchema,
   type Person,
 } from './ortto.schemas.js';
-import { parseOrttoWebhook } from './ortto.webhook.js';
+import { isOrttoWebhook, parseOrttoWebhook } from './ortto.webhook.js';
 
 const settingsSchema = z
   .object({
@@ -105,6 +105,7 @@ export const orttoConnector = {
     return {
       type: 'ortto',
       parseWebhook: parseOrttoWebhook,
+      recognizesWebhook: isOrttoWebhook,
       async loadContact(contactId): Promise<ContactData> {
         const custom = await customFields.get();
         const wanted = new Set([...BUILT_IN_FIELDS, ...custom].map((field) => field.id));

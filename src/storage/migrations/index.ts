@@ -9,6 +9,7 @@ import * as accounts from './0002-accounts.js';
 import * as sealedSecrets from './0003-sealed-secrets.js';
 import * as importJobs from './0005-import-jobs.js';
 import * as inboxClaims from './0006-inbox-claims.js';
+import * as crmCallSlots from './0007-crm-call-slots.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: DialectName): Promise<void>;
@@ -20,6 +21,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, DialectMigration]> = [
   ['0003-sealed-secrets', sealedSecrets],
   ['0005-import-jobs', importJobs],
   ['0006-inbox-claims', inboxClaims],
+  ['0007-crm-call-slots', crmCallSlots],
 ];
 
 /** Brings the schema up to date; returns the names of migrations applied now. */
