@@ -122,6 +122,11 @@ export const ERRORS = {
     retryable: false,
     message: 'A secret stored with the webhook cannot be opened with this encryption key',
   },
+  LEASE_LOST: {
+    status: 409,
+    retryable: false,
+    message: 'The run lost its lease of the contact; nothing was written, the new holder runs it',
+  },
   RETRIES_EXHAUSTED: {
     status: 422,
     retryable: false,

@@ -28,6 +28,7 @@ import { createNotifications, type Notifications } from './storage/notifications
 import { migrateToLatest } from './storage/migrations/index.js';
 import { loadSealingKey } from './storage/sealing-key.js';
 import { createIntake, type Intake } from './webhook/intake.js';
+import { sendCrmWrites } from './runs/crm-writes.js';
 import { runEvents } from './runs/run-events.js';
 import { createWorker, type Worker } from './worker/worker.js';
 import { createRetentionJob } from './worker/retention.js';
@@ -160,6 +161,7 @@ export async function createService(
     ? createWorker(
         {
           run: runEvents,
+          sendWrites: sendCrmWrites,
           db,
           clock,
           registry,

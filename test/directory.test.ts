@@ -10,6 +10,7 @@ import { describeUser } from '../src/directory/user-view.js';
 import { findUserByEmail, listUsers, updateUser } from '../src/directory/user.repository.js';
 import { saveSetting } from '../src/settings/settings.js';
 import { testDialects } from './helpers/databases.js';
+import { waitFor } from './helpers/wait.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
 
@@ -332,7 +333,7 @@ for (const dialect of testDialects()) {
       expect(JSON.stringify(await queryActivity(db(), { limit: 1_000 }))).not.toContain(written);
     });
 
-    it('keeps the import when returning the password fails', async () => {
+    it('keeps the import when returning the password fails, and sends the password again until it lands', async () => {
       await t.close();
       t = await startTestService(dialect);
       await connect({ return_password: true, return_password_field: 'password' });
@@ -348,13 +349,19 @@ for (const dialect of testDialects()) {
       expect(answer.body).toMatchObject({
         status: 'done',
         created: true,
-        returnPassword: 'failed',
+        returnPassword: 'retrying',
       });
       expect(answer.body.notices).toEqual([
-        expect.stringMatching(/Could not write the generated password.*write failed/),
+        expect.stringMatching(/Could not write the generated password.*write failed.*retrying/),
       ]);
       expect(await findUserByEmail(db(), 'rpfail@example.com')).toBeDefined();
-      expect(crm.contacts.get('92')?.fields.password).toBeUndefined();
+      const written = await waitFor(
+        'the retried write-back',
+        () => crm.contacts.get('92')?.fields.password,
+      );
+      expect(
+        await verifyPassword(written, (await userOf('rpfail@example.com')).password_hash),
+      ).toBe(true);
     });
   });
 }

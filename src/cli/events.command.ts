@@ -1,7 +1,11 @@
-/** `crm-bridge events list|show|replay`: the stored webhooks, and sending one through intake again. */
+/**
+ * `crm-bridge events list|show|replay|writes`: the stored webhooks, sending one through intake
+ * again, and the CRM write-backs (Return Password) their runs queued.
+ */
 import type { Command } from 'commander';
 import { queryActivity } from '../activity/activity.repository.js';
 import { sleep } from '../clock.js';
+import { listCrmWrites } from '../inbox/crm-writes.repository.js';
 import { describeEvent } from '../inbox/event-view.js';
 import { findEvent, listEvents } from '../inbox/inbox.repository.js';
 import { replayEvent } from '../inbox/replay.js';
@@ -66,6 +70,58 @@ export function registerEventCommands(
         }),
     );
   events
+    .command('writes')
+    .description('CRM write-backs (a generated password for the Return Password field)')
+    .option('--status <status>', 'pending, done or failed')
+    .option('--contact <id>', 'one contact')
+    .option('--limit <n>', 'how many', '50')
+    .option('--json', 'print JSON')
+    .action(
+      (
+        options: { status?: string; contact?: string; limit: string; json?: boolean },
+        command: Command,
+      ) =>
+        withDb(command, async ({ db }) => {
+          const rows = await listCrmWrites(db, {
+            status: options.status,
+            contactId: options.contact,
+            limit: Number(options.limit),
+          });
+          print(rows, options.json, () =>
+            formatTable(
+              [
+                'id',
+                'created',
+                'connection',
+                'contact',
+                'user',
+                'event',
+                'kind',
+                'field',
+                'status',
+                'tries',
+                'next try',
+                'error',
+              ],
+              rows.map((w) => [
+                String(w.id),
+                w.created_at,
+                w.connection_id,
+                w.contact_id,
+                w.user_id === null ? '' : String(w.user_id),
+                w.event_id === null ? '' : String(w.event_id),
+                w.kind,
+                w.field,
+                w.status,
+                String(w.attempts),
+                w.status === 'pending' ? w.available_at : '',
+                w.error_message ?? '',
+              ]),
+            ),
+          );
+        }),
+    );
+  events
     .command('show <id>')
     .option('--json', 'print JSON')
     .action((id: string, options: { json?: boolean }, command: Command) =>
@@ -74,8 +130,17 @@ export function registerEventCommands(
         if (!row) throw new CliExit(3, `no event #${id}`);
         const view = describeEvent(row);
         const activity = await queryActivity(db, { eventId: row.id, afterId: 0, limit: 200 });
-        print({ ...view, activity }, options.json, () =>
-          [JSON.stringify(view, null, 2), '', ...activity.map(formatActivity)].join('\n'),
+        const crmWrites = await listCrmWrites(db, { eventId: row.id, limit: 20 });
+        print({ ...view, activity, crmWrites }, options.json, () =>
+          [
+            JSON.stringify(view, null, 2),
+            '',
+            ...activity.map(formatActivity),
+            ...crmWrites.map(
+              (w) =>
+                `CRM write-back #${w.id}: ${w.kind} to field ${w.field}, ${w.status} after ${w.attempts} tries${w.error_message ? ` (${w.error_message})` : ''}`,
+            ),
+          ].join('\n'),
         );
       }),
     );

@@ -7,6 +7,7 @@
  * machine unless the connection allows it.
  */
 import { AppError, isAppError } from '../errors.js';
+import { runSignal } from '../lib/run-signal.js';
 import { redactUrl } from '../lib/secrets.js';
 
 export interface HttpRequest {
@@ -106,6 +107,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         headers['content-type'] ??= 'application/x-www-form-urlencoded';
       }
       const timeoutMs = request.timeoutMs ?? options.timeoutMs;
+      // A run that lost its lease is aborted: its CRM calls end with it.
+      const run = runSignal();
+      run?.throwIfAborted();
       const finished = await options.beforeRequest?.();
       try {
         const response = await fetch(request.url, {
@@ -113,7 +117,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
           headers,
           body,
           redirect: 'manual',
-          signal: AbortSignal.timeout(timeoutMs),
+          signal: run
+            ? AbortSignal.any([AbortSignal.timeout(timeoutMs), run])
+            : AbortSignal.timeout(timeoutMs),
         });
         if (response.status >= 300 && response.status < 400) {
           await response.body?.cancel();
@@ -130,6 +136,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         };
       } catch (error) {
         if (isAppError(error)) throw error;
+        if (run?.aborted) throw run.reason;
         const name = error instanceof Error ? error.name : '';
         if (name === 'TimeoutError' || name === 'AbortError') {
           throw new AppError(

@@ -7,6 +7,7 @@
 import type { Kysely } from 'kysely';
 import { activityRow, type ActivityEntry } from '../activity/activity.repository.js';
 import type { DB, NewWebhookEventRow } from '../storage/schema.js';
+import { markContactsDue } from './due-contacts.js';
 
 interface InboxItem {
   event: NewWebhookEventRow;
@@ -81,6 +82,10 @@ export function createInboxWriter(db: Kysely<DB>): InboxWriter {
           .execute();
         if (rows.length !== chunk.length)
           throw new Error(`inserted ${rows.length} of ${chunk.length} webhooks`);
+        await markContactsDue(
+          trx,
+          chunk.map(({ item }) => item.event),
+        );
         // One statement numbers its rows in the order of its VALUES list on both databases
         // (SQLite under the write lock, PostgreSQL calling nextval row by row), so the
         // ascending ids belong to the items in order, whatever order RETURNING uses.

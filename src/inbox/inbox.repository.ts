@@ -1,9 +1,12 @@
 /**
  * The inbox: the webhook_events table is both the queue and the audit trail.
  * Claiming works through a lease row per contact (an upsert that only takes an
- * expired lease), so any number of processes sharing one PostgreSQL never run
- * one contact twice at once; the same statements serve SQLite.
+ * expired lease, raising its generation), so any number of processes sharing
+ * one PostgreSQL never run one contact twice at once, and a run that lost its
+ * lease writes nothing; the same statements serve SQLite. Which contacts are
+ * due is listed in due_contacts (see due-contacts.ts).
  */
+import { dbTime } from '../storage/db-clock.js';
 import type { Db, EventStatus, WebhookEventRow } from '../storage/schema.js';
 
 export function findEvent(db: Db, id: number): Promise<WebhookEventRow | undefined> {
@@ -15,146 +18,128 @@ export interface DueContact {
   contactId: string;
 }
 
-/**
- * Contacts with work that is due now (or held by a worker whose lease ran out), oldest first.
- * A contact with a webhook waiting out a retry delay is held whole until that retry is due:
- * new webhooks join the delayed run instead of cutting the backoff short.
- */
-export async function findDueContacts(db: Db, now: string, limit: number): Promise<DueContact[]> {
-  const rows = await db
-    .selectFrom('webhook_events')
-    .select(['connection_id', 'contact_id'])
-    .select((eb) => eb.fn.min('id').as('first_id'))
-    .where((eb) =>
-      eb.or([
-        eb.and([eb('status', '=', 'pending'), eb('available_at', '<=', now)]),
-        eb.and([eb('status', '=', 'running'), eb('locked_until', '<', now)]),
-      ]),
-    )
-    .where('contact_id', 'is not', null)
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('webhook_events as held')
-            .select('held.id')
-            .whereRef('held.connection_id', '=', 'webhook_events.connection_id')
-            .whereRef('held.contact_id', '=', 'webhook_events.contact_id')
-            .where('held.status', '=', 'pending')
-            .where('held.attempts', '>', 0)
-            .where('held.available_at', '>', now),
-        ),
-      ),
-    )
-    // Contacts another run holds are not due until its lease ends.
-    .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('contact_leases')
-            .select('contact_leases.owner')
-            .whereRef('contact_leases.connection_id', '=', 'webhook_events.connection_id')
-            .whereRef('contact_leases.contact_id', '=', 'webhook_events.contact_id')
-            .where('contact_leases.expires_at', '>=', now),
-        ),
-      ),
-    )
-    .groupBy(['connection_id', 'contact_id'])
-    .orderBy('first_id')
-    .limit(limit)
-    .execute();
-  return rows.map((row) => ({ connectionId: row.connection_id, contactId: row.contact_id ?? '' }));
+/** A lease held by one run: the fencing token its writes carry. */
+export interface HeldLease {
+  contact: DueContact;
+  owner: string;
+  /** Raised each time the lease is taken; a run whose generation is no longer the lease's writes nothing. */
+  generation: number;
 }
 
-/** Takes the contact's lease if it is free or expired; true when `owner` now holds it. */
+/** What a run writes into `locked_by` of its events: the owner and the lease generation. */
+export function lockToken(lease: HeldLease): string {
+  return `${lease.owner}#${lease.generation}`;
+}
+
+/**
+ * Takes the contact's lease if it is free or expired (by the database's clock),
+ * raising its generation; the lease held now, or undefined when another run has it.
+ */
 export async function acquireContactLease(
   db: Db,
   contact: DueContact,
   owner: string,
-  now: string,
-  expiresAt: string,
-): Promise<boolean> {
+  leaseMs: number,
+): Promise<HeldLease | undefined> {
   const row = await db
     .insertInto('contact_leases')
     .values({
       connection_id: contact.connectionId,
       contact_id: contact.contactId,
       owner,
-      expires_at: expiresAt,
+      expires_at: dbTime(db, leaseMs),
+      generation: 1,
     })
     .onConflict((oc) =>
       oc
         .columns(['connection_id', 'contact_id'])
-        .doUpdateSet({ owner, expires_at: expiresAt })
-        .where('contact_leases.expires_at', '<', now),
+        .doUpdateSet((eb) => ({
+          owner,
+          expires_at: dbTime(db, leaseMs),
+          generation: eb('contact_leases.generation', '+', 1),
+        }))
+        .where('contact_leases.expires_at', '<', dbTime(db)),
     )
-    .returning('owner')
+    .returning(['owner', 'generation'])
     .executeTakeFirst();
-  return row?.owner === owner;
+  return row?.owner === owner ? { contact, owner, generation: row.generation } : undefined;
 }
 
-export async function releaseContactLease(
-  db: Db,
-  contact: DueContact,
-  owner: string,
-): Promise<void> {
+/**
+ * Ends the lease at once. The row stays (expired), so the next taker's
+ * generation is higher than every earlier one.
+ */
+export async function releaseContactLease(db: Db, lease: HeldLease): Promise<void> {
   await db
-    .deleteFrom('contact_leases')
-    .where('connection_id', '=', contact.connectionId)
-    .where('contact_id', '=', contact.contactId)
-    .where('owner', '=', owner)
+    .updateTable('contact_leases')
+    .set({ expires_at: '' })
+    .where('connection_id', '=', lease.contact.connectionId)
+    .where('contact_id', '=', lease.contact.contactId)
+    .where('owner', '=', lease.owner)
+    .where('generation', '=', lease.generation)
     .execute();
 }
 
-/** Marks every pending event of the contact as running for `owner`; returns them in arrival order. */
+/**
+ * The fence a run passes inside its write transaction: the lease is still
+ * this run's (same generation), and is extended. It takes the lease row's
+ * lock until the transaction ends, so nobody can take the lease while the
+ * run writes. False when the lease was lost: the transaction must roll back.
+ */
+export async function confirmLease(db: Db, lease: HeldLease, leaseMs: number): Promise<boolean> {
+  const result = await db
+    .updateTable('contact_leases')
+    .set({ expires_at: dbTime(db, leaseMs) })
+    .where('connection_id', '=', lease.contact.connectionId)
+    .where('contact_id', '=', lease.contact.contactId)
+    .where('owner', '=', lease.owner)
+    .where('generation', '=', lease.generation)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/**
+ * Marks the contact's pending events, and any it left `running` (a run that
+ * could not record its outcome, a worker that died), as running for the
+ * lease holder; returns them in arrival order. Only the lease holder calls
+ * this: the lease, not the events' locks, says who may run the contact.
+ */
 export async function claimContactEvents(
   db: Db,
-  contact: DueContact,
-  owner: string,
-  now: string,
-  lockedUntil: string,
+  lease: HeldLease,
+  leaseMs: number,
 ): Promise<WebhookEventRow[]> {
   const rows = await db
     .updateTable('webhook_events')
     .set((eb) => ({
       status: 'running',
-      locked_by: owner,
-      locked_until: lockedUntil,
+      locked_by: lockToken(lease),
+      locked_until: dbTime(db, leaseMs),
       attempts: eb('attempts', '+', 1),
     }))
-    .where('connection_id', '=', contact.connectionId)
-    .where('contact_id', '=', contact.contactId)
-    .where((eb) =>
-      eb.or([
-        eb('status', '=', 'pending'),
-        eb.and([eb('status', '=', 'running'), eb('locked_until', '<', now)]),
-      ]),
-    )
+    .where('connection_id', '=', lease.contact.connectionId)
+    .where('contact_id', '=', lease.contact.contactId)
+    .where('status', 'in', ['pending', 'running'])
     .returningAll()
     .execute();
   return rows.sort((a, b) => a.id - b.id);
 }
 
-/** Extends the lease of a contact and its running events (a long CRM call must not lose them). */
-export async function extendLease(
-  db: Db,
-  contact: DueContact,
-  owner: string,
-  until: string,
-): Promise<void> {
-  await db
-    .updateTable('contact_leases')
-    .set({ expires_at: until })
-    .where('connection_id', '=', contact.connectionId)
-    .where('contact_id', '=', contact.contactId)
-    .where('owner', '=', owner)
-    .execute();
+/**
+ * Extends the lease of a contact and its running events (a long CRM call must
+ * not lose them); false when the lease is no longer this run's.
+ */
+export async function extendLease(db: Db, lease: HeldLease, leaseMs: number): Promise<boolean> {
+  if (!(await confirmLease(db, lease, leaseMs))) return false;
   await db
     .updateTable('webhook_events')
-    .set({ locked_until: until })
-    .where('connection_id', '=', contact.connectionId)
-    .where('contact_id', '=', contact.contactId)
+    .set({ locked_until: dbTime(db, leaseMs) })
+    .where('connection_id', '=', lease.contact.connectionId)
+    .where('contact_id', '=', lease.contact.contactId)
     .where('status', '=', 'running')
-    .where('locked_by', '=', owner)
+    .where('locked_by', '=', lockToken(lease))
     .execute();
+  return true;
 }
 
 export interface EventOutcome {
@@ -164,15 +149,19 @@ export interface EventOutcome {
   errorMessage?: string | undefined;
 }
 
+/**
+ * Records the outcome of events the run holds; returns how many it recorded.
+ * Fewer than `ids` means the run lost its lease: another run has them now.
+ */
 export async function finishEvents(
   db: Db,
   ids: readonly number[],
-  owner: string,
+  lockedBy: string,
   outcome: EventOutcome,
   at: string,
-) {
-  if (ids.length === 0) return;
-  await db
+): Promise<number> {
+  if (ids.length === 0) return 0;
+  const result = await db
     .updateTable('webhook_events')
     .set({
       status: outcome.status,
@@ -184,21 +173,22 @@ export async function finishEvents(
       locked_until: null,
     })
     .where('id', 'in', [...ids])
-    .where('locked_by', '=', owner)
-    .execute();
+    .where('locked_by', '=', lockedBy)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
 }
 
-/** Puts events back in the queue after a transient failure. */
+/** Puts events back in the queue after a transient failure; returns how many it put back. */
 export async function rescheduleEvents(
   db: Db,
   ids: readonly number[],
-  owner: string,
+  lockedBy: string,
   availableAt: string,
   errorCode: string,
   errorMessage: string,
-) {
-  if (ids.length === 0) return;
-  await db
+): Promise<number> {
+  if (ids.length === 0) return 0;
+  const result = await db
     .updateTable('webhook_events')
     .set({
       status: 'pending',
@@ -209,8 +199,9 @@ export async function rescheduleEvents(
       error_message: errorMessage,
     })
     .where('id', 'in', [...ids])
-    .where('locked_by', '=', owner)
-    .execute();
+    .where('locked_by', '=', lockedBy)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
 }
 
 export interface EventFilter {

@@ -10,7 +10,13 @@ import type { DB, UserRow } from '../storage/schema.js';
 
 /** Sets the contact's mapped password when it differs; admins keep theirs. */
 export async function updatePassword(
-  deps: { readonly db: Kysely<DB>; readonly clock: Clock; readonly keyring: PasswordKeyring },
+  deps: {
+    readonly db: Kysely<DB>;
+    readonly clock: Clock;
+    readonly keyring: PasswordKeyring;
+    /** Throws when the run lost its lease; called first in the transaction. */
+    readonly fence?: ((trx: Kysely<DB>) => Promise<void>) | undefined;
+  },
   user: UserRow,
   mapped: MappedContact,
   roles: readonly Role[],
@@ -28,14 +34,13 @@ export async function updatePassword(
     return { changed: false, notices: [] };
   const hash = await hashPassword(mapped.user_pass);
   // The old password no longer opens anything: logins made with it end, open links are spent.
-  await deps.db
-    .transaction()
-    .execute((trx) =>
-      storeNewPassword(
-        trx,
-        { userId: user.id, passwordHash: hash },
-        deps.clock.now().toISOString(),
-      ),
+  await deps.db.transaction().execute(async (trx) => {
+    await deps.fence?.(trx);
+    await storeNewPassword(
+      trx,
+      { userId: user.id, passwordHash: hash },
+      deps.clock.now().toISOString(),
     );
+  });
   return { changed: true, notices: [] };
 }

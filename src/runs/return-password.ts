@@ -1,10 +1,10 @@
 /**
- * Return Password: a generated password written back to the contact, so the
+ * Return Password: a generated password written back to the contact (through
+ * the crm_writes outbox, see crm-writes.ts), so the
  * CRM's own e-mails can include it. As WP Fusion does, the same write carries
  * the new user's login, id and registration date to the CRM fields mapped to
  * `user_login`, `user_id` and `user_registered`.
  */
-import type { Connection } from '../connections/registry.js';
 import type { FieldMap } from '../connectors/types.js';
 
 /** What the write says about the new user. */
@@ -28,7 +28,7 @@ function wordpressDate(iso: string): string {
  * the login, id and registration date in the fields mapped to them (a field
  * mapped to one of them that is also the password field keeps the password).
  */
-function returnPasswordFields(
+export function returnPasswordFields(
   passwordField: string,
   fieldMap: FieldMap,
   password: string,
@@ -46,32 +46,4 @@ function returnPasswordFields(
   }
   fields[passwordField] = password;
   return fields;
-}
-
-export async function returnPassword(
-  connection: Connection,
-  contactId: string,
-  password: string,
-  user: ReturnedUser,
-): Promise<{ outcome: 'written' | 'failed'; notices: string[] }> {
-  const field = connection.returnPasswordField;
-  if (!field) return { outcome: 'failed', notices: [] };
-  const fields = returnPasswordFields(field, connection.fieldMap, password, user);
-  const others = Object.keys(fields).filter((name) => name !== field);
-  try {
-    await connection.connector.updateContact(contactId, fields);
-    return {
-      outcome: 'written',
-      notices: [
-        `Generated password written to CRM field ${field}${others.length ? `, with the login, id and registration date to ${others.join(', ')}` : ''}`,
-      ],
-    };
-  } catch (error) {
-    return {
-      outcome: 'failed',
-      notices: [
-        `Could not write the generated password to CRM field ${field}: ${error instanceof Error ? error.message : String(error)}`,
-      ],
-    };
-  }
 }

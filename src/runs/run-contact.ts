@@ -1,8 +1,10 @@
 /**
  * One run: everything due for one contact, done once. The contact is
  * loaded (from the webhook or the CRM), its tags labelled, its user created
- * or updated in one transaction; then, outside it, the password is set and a
- * generated one written back to the CRM. Each step returns its notices.
+ * or updated in one transaction (a generated password is queued in the same
+ * transaction for the CRM's Return Password field); then, outside it, the
+ * password is set and the contact's queued CRM write-backs are sent. Each step
+ * returns its notices.
  */
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
@@ -14,10 +16,11 @@ import { preparePassword } from '../directory/user-upsert.js';
 import type { Action } from '../inbox/actions.js';
 import type { Settings } from '../settings/settings.js';
 import type { DB } from '../storage/schema.js';
+import type { Sealer } from '../lib/seal.js';
 import { contactSourceOf, gatherContact } from './contact-source.js';
+import { sendCrmWrites, type CrmWritesOutcome } from './crm-writes.js';
 import { updatePassword } from './password-update.js';
 import type { RunPlan } from './plan.js';
-import { returnPassword } from './return-password.js';
 import { mapContact, shownFields } from './rules.js';
 import { saveUser } from './save-user.js';
 import { labelTags, resolveTagReferences } from './tag-labels.js';
@@ -31,7 +34,16 @@ export interface RunDeps {
   readonly eventId?: number | null;
   /** Hashes and checks generated passwords (the service's sealer). */
   readonly keyring: PasswordKeyring;
+  /** Seals and opens the values of CRM write-backs (the outbox). */
+  readonly sealer: Sealer;
+  /** Aborted when the run lost its lease of the contact. */
+  readonly signal?: AbortSignal | undefined;
+  /** Called first inside each write transaction: throws (rolling it back) when the run lost its lease. */
+  readonly fence?: RunFence | undefined;
 }
+
+/** Checks, inside a write transaction, that the run still holds its contact's lease. */
+type RunFence = (trx: Kysely<DB>) => Promise<void>;
 
 export interface RunResult {
   status: 'done' | 'skipped';
@@ -53,7 +65,8 @@ export interface RunResult {
   /** Why a skipped run changed nothing. */
   skipReason?: string | undefined;
   passwordGenerated?: boolean | undefined;
-  returnPassword?: 'written' | 'failed' | undefined;
+  /** What became of the contact's CRM write-backs (a generated password) in this run. */
+  returnPassword?: CrmWritesOutcome | undefined;
   /** queued: a welcome e-mail waits in the mail queue; skipped: asked for, but the user already existed. */
   welcomeEmail: 'queued' | 'not requested' | 'skipped';
   /** The mail queue entry of the welcome e-mail. */
@@ -79,6 +92,7 @@ export async function runContact(
   const password = plan.action === 'add' ? await preparePassword(mapped, deps.keyring) : undefined;
   const wantsWelcome =
     plan.action === 'add' && (plan.sendNotification === true || deps.settings.send_welcome_email);
+  deps.signal?.throwIfAborted();
   const saved = await saveUser(deps, connection, plan, {
     contact,
     mapped,
@@ -94,17 +108,12 @@ export async function runContact(
       ? await updatePassword(deps, existing, mapped, roles)
       : undefined;
   const changes = passwordSet?.changed ? [...saved.changes, 'password'] : saved.changes;
-  const returned =
-    saved.created &&
-    saved.user &&
-    saved.generatedPassword !== undefined &&
-    connection.returnPasswordField
-      ? await returnPassword(connection, plan.contactId, saved.generatedPassword, {
-          id: saved.user.id,
-          login: saved.user.login,
-          createdAt: saved.user.created_at,
-        })
-      : undefined;
+  // The contact's queued write-backs: this run's, and any a crash or a CRM outage left behind.
+  const returned = await sendCrmWrites(
+    deps,
+    { connectionId: connection.id, contactId: plan.contactId },
+    () => Promise.resolve(connection),
+  );
 
   const notices = [
     ...(labelled?.notices ?? []),
@@ -116,7 +125,8 @@ export async function runContact(
     ...(contact.tags === undefined && saved.user
       ? ['The webhook carried no tags, so the user\u2019s tags were left as they were']
       : []),
-    ...(returned?.notices ?? []),
+    ...returned.notices,
+    ...returned.problems,
   ];
   const welcomeEmail =
     saved.welcomeEmailId !== undefined
@@ -149,6 +159,6 @@ export async function runContact(
     skipReason: saved.skipReason,
     ...(saved.created ? { passwordGenerated: saved.generatedPassword !== undefined } : {}),
     ...(saved.welcomeEmailId !== undefined ? { welcomeEmailId: saved.welcomeEmailId } : {}),
-    ...(returned ? { returnPassword: returned.outcome } : {}),
+    ...(returned.outcome ? { returnPassword: returned.outcome } : {}),
   };
 }

@@ -21,10 +21,13 @@ import {
   type PreparedPassword,
 } from '../directory/user-upsert.js';
 import { AppError } from '../errors.js';
+import { queueCrmWrite } from '../inbox/crm-writes.repository.js';
+import type { Sealer } from '../lib/seal.js';
 import { enqueueMail } from '../mail/mail.repository.js';
 import type { Settings } from '../settings/settings.js';
 import type { DB, UserRow } from '../storage/schema.js';
 import type { RunPlan } from './plan.js';
+import { returnPasswordFields } from './return-password.js';
 
 export interface SaveUserInput {
   contact: ContactData;
@@ -56,6 +59,10 @@ export async function saveUser(
     readonly random?: (() => number) | undefined;
     readonly eventId?: number | null | undefined;
     readonly keyring: PasswordKeyring;
+    /** Seals a generated password queued for the CRM's Return Password field. */
+    readonly sealer: Sealer;
+    /** Throws when the run lost its lease; called first in the transaction, so nothing is written. */
+    readonly fence?: ((trx: Kysely<DB>) => Promise<void>) | undefined;
   },
   connection: Connection,
   plan: RunPlan,
@@ -63,6 +70,7 @@ export async function saveUser(
 ): Promise<SavedUser> {
   const { mapped, roles } = input;
   return deps.db.transaction().execute(async (trx): Promise<SavedUser> => {
+    await deps.fence?.(trx);
     const emails = plan.action === 'add' ? [mapped.email] : [plan.email, mapped.email];
     const match = await findUserForContact(trx, connection.id, plan.contactId, emails, roles);
     if (match?.refused) {
@@ -110,6 +118,37 @@ export async function saveUser(
         input.tagLabels,
         now,
       );
+      // The generated password goes back to the CRM through the outbox, committed with the
+      // user: a crash before the CRM call leaves the write queued, never lost.
+      if (password.generated !== undefined && connection.returnPasswordField) {
+        await queueCrmWrite(
+          trx,
+          {
+            connectionId: connection.id,
+            contactId: plan.contactId,
+            userId: created.user.id,
+            eventId: deps.eventId ?? null,
+            kind: 'return_password',
+            field: connection.returnPasswordField,
+            // The password with the login, id and registration date mapped beside it.
+            sealedValue: deps.sealer.seal(
+              JSON.stringify(
+                returnPasswordFields(
+                  connection.returnPasswordField,
+                  connection.fieldMap,
+                  password.generated,
+                  {
+                    id: created.user.id,
+                    login: created.user.login,
+                    createdAt: created.user.created_at,
+                  },
+                ),
+              ),
+            ),
+          },
+          now,
+        );
+      }
       // Queued in the same transaction as the user: both happen, or neither.
       const welcomeEmailId = input.wantsWelcome
         ? await enqueueMail(

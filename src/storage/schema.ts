@@ -119,7 +119,45 @@ interface ContactLeasesTable {
   contact_id: string;
   owner: string;
   expires_at: string;
+  /** Raised each time a worker takes the lease: the fencing token its run checks before writing. */
+  generation: Generated<number>;
 }
+
+/** One row per contact with pending or running webhooks: what a claim reads. */
+interface DueContactsTable {
+  connection_id: string;
+  contact_id: string;
+  /** When the contact's next run may start (a retry holds the whole contact until it is due). */
+  due_at: string;
+  /** Raised by every webhook stored for the contact; the row is deleted only at the version read. */
+  version: number;
+}
+
+type CrmWriteStatus = 'pending' | 'done' | 'failed';
+
+/** The outbox of write-backs to a CRM, committed with the user change they belong to. */
+interface CrmWritesTable {
+  id: Generated<number>;
+  connection_id: string;
+  contact_id: string;
+  user_id: number | null;
+  /** The webhook whose run queued it. */
+  event_id: number | null;
+  /** What is written: `return_password`. */
+  kind: string;
+  /** The CRM field the write is for (Return Password); others may go with it. */
+  field: string;
+  /** The fields written (JSON: the password and what goes with it), sealed; emptied once final. */
+  value: string;
+  status: CrmWriteStatus;
+  attempts: number;
+  available_at: string;
+  error_code: string | null;
+  error_message: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+export type CrmWriteRow = Selectable<CrmWritesTable>;
 
 export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -262,6 +300,8 @@ export interface DB {
   connections: ConnectionsTable;
   webhook_events: WebhookEventsTable;
   contact_leases: ContactLeasesTable;
+  due_contacts: DueContactsTable;
+  crm_writes: CrmWritesTable;
   activity_log: ActivityLogTable;
   mail_queue: MailQueueTable;
   password_tokens: PasswordTokensTable;

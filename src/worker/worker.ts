@@ -16,20 +16,23 @@ import { createBackoff, createNap, type Clock } from '../clock.js';
 import type { ConnectionRegistry } from '../connections/registry.js';
 import { activityLine as entry } from '../activity/activity-line.js';
 import type { Connection } from '../connections/registry.js';
-import { toAppError, type AppError } from '../errors.js';
+import { AppError, toAppError } from '../errors.js';
 import type { OutcomeNotifier } from '../inbox/outcome-waiter.js';
 import { openParams } from '../inbox/stored-secrets.js';
+import { withRunSignal } from '../lib/run-signal.js';
 import type { Metrics, ProcessedOutcome } from '../lib/metrics.js';
 import type { Sealer } from '../lib/seal.js';
+import { claimDueContacts, settleDueContact } from '../inbox/due-contacts.js';
 import {
-  acquireContactLease,
   claimContactEvents,
+  confirmLease,
   extendLease,
-  findDueContacts,
   finishEvents,
+  lockToken,
   releaseContactLease,
   rescheduleEvents,
   type DueContact,
+  type HeldLease,
 } from '../inbox/inbox.repository.js';
 import { calculateDelay } from '../lib/backoff.js';
 import type { Logger } from '../logger.js';
@@ -74,16 +77,43 @@ export type ContactRun = (
     eventId: number | null;
     /** Hashes and checks generated passwords (the service's sealer). */
     keyring: PasswordKeyring;
+    /** Seals and opens the values of CRM write-backs. */
+    sealer: Sealer;
+    /** Aborted when the run lost its lease of the contact. */
+    signal?: AbortSignal | undefined;
+    /** Called first inside each write transaction: throws (rolling it back) when the lease was lost. */
+    fence?: ((trx: Kysely<DB>) => Promise<void>) | undefined;
   },
   connection: Connection,
   events: readonly StoredParams[],
   where: RunContext,
 ) => Promise<RunReport>;
 
+/**
+ * Sends a contact's due CRM write-backs (the outbox) for a contact due for
+ * nothing else; the runs layer provides it (`sendCrmWrites`).
+ */
+type CrmWritesSender = (
+  deps: {
+    db: Kysely<DB>;
+    clock: Clock;
+    settings: Settings;
+    sealer: Sealer;
+    random?: (() => number) | undefined;
+  },
+  contact: DueContact,
+  connection: () => Promise<Connection>,
+) => Promise<{ outcome: string | undefined; notices: string[]; problems: string[] }>;
+
 export interface WorkerDeps {
   db: Kysely<DB>;
   /** Runs a contact's claimed events. */
   run: ContactRun;
+  /**
+   * Sends queued CRM write-backs of a contact due for nothing else. Without it they wait for
+   * the contact's next webhook (whose run sends them too).
+   */
+  sendWrites?: CrmWritesSender | undefined;
   clock: Clock;
   registry: ConnectionRegistry;
   settingOverrides: Readonly<Record<string, string>>;
@@ -133,14 +163,17 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
 
   /** Claims up to `free` contacts and starts their runs; returns how many started. */
   async function claimAndStart(free: number): Promise<number> {
-    const due = await findDueContacts(db, iso(), free + active.size + 8);
+    const leases = await claimDueContacts(db, owner, options.leaseMs, iso(), free);
     let started = 0;
-    for (const contact of due) {
-      if (started >= free) break;
-      const key = contactKey(contact);
-      if (active.has(key)) continue;
-      if (!(await acquireContactLease(db, contact, owner, iso(), iso(options.leaseMs)))) continue;
-      const run = runClaimed(contact).finally(() => {
+    for (const lease of leases) {
+      const key = contactKey(lease.contact);
+      if (active.has(key)) {
+        // This process's own run of the contact lost its lease (it is fenced off now); the
+        // contact stays due and is run again once that run has ended.
+        await releaseContactLease(db, lease);
+        continue;
+      }
+      const run = runClaimed(lease).finally(() => {
         active.delete(key);
         nap.wake();
       });
@@ -150,29 +183,109 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     return started;
   }
 
-  async function runClaimed(contact: DueContact): Promise<void> {
+  /**
+   * Runs a contact under its lease. A heartbeat extends the lease; when it
+   * cannot (another worker took the lease after this process stood still, or
+   * storage stayed away for a whole lease period) the run is aborted, and its
+   * write transaction checks the lease generation anyway before writing.
+   */
+  async function runClaimed(lease: HeldLease): Promise<void> {
+    const { contact } = lease;
+    const abort = new AbortController();
+    let extendedAt = Date.now();
+    let extending = false;
     const heartbeat = setInterval(
       () => {
-        extendLease(db, contact, owner, iso(options.leaseMs)).catch((error: unknown) =>
-          logger.warn({ err: error }, 'could not extend a contact lease'),
-        );
+        if (extending || abort.signal.aborted) return;
+        extending = true;
+        extendLease(db, lease, options.leaseMs)
+          .then((held) => {
+            if (held) extendedAt = Date.now();
+            else abort.abort(lostLease(lease));
+          })
+          .catch((error: unknown) => {
+            logger.warn({ err: error }, 'could not extend a contact lease');
+            if (Date.now() - extendedAt >= options.leaseMs) abort.abort(lostLease(lease));
+          })
+          .finally(() => (extending = false));
       },
       Math.max(50, Math.floor(options.leaseMs / 3)),
     );
-    let claimed: WebhookEventRow[] = [];
+    let recorded = false;
     try {
-      claimed = await claimContactEvents(db, contact, owner, iso(), iso(options.leaseMs));
-      if (claimed.length > 0) await processEvents(contact, claimed);
-    } catch (error) {
-      // Storage failed mid-run: the lease runs out and another attempt picks the events up.
+      const claimed = await claimContactEvents(db, lease, options.leaseMs);
+      await withRunSignal(abort.signal, () =>
+        claimed.length > 0
+          ? processEvents(lease, claimed, abort.signal)
+          : sendQueuedCrmWrites(lease),
+      );
+      recorded = true;
+      // A contact left listed (this failing) costs one empty claim later, nothing more.
+      await settleDueContact(db, contact).catch((error: unknown) =>
+        logger.warn({ err: error }, 'could not update the due contacts'),
+      );
+    } catch (thrown) {
+      if (toAppError(thrown).code === 'LEASE_LOST' || abort.signal.aborted) {
+        // Not this run's contact any more: its events belong to the new holder.
+        await reportLeaseLost(lease).catch(() => undefined);
+        return;
+      }
+      // Storage failed mid-run: the outcome is not recorded, so the lease is kept until it runs
+      // out. Only then may another run take the contact, and it takes these events with it:
+      // a newer webhook never runs before an older one.
       logger.error(
-        { err: error, connection: contact.connectionId, contact: contact.contactId },
+        { err: thrown, connection: contact.connectionId, contact: contact.contactId },
         'run failed to record',
       );
     } finally {
       clearInterval(heartbeat);
-      await releaseContactLease(db, contact, owner).catch(() => undefined);
+      if (recorded) await releaseContactLease(db, lease).catch(() => undefined);
     }
+  }
+
+  /** A contact due only for its CRM write-backs (a retry, or a run that crashed before sending). */
+  async function sendQueuedCrmWrites(lease: HeldLease): Promise<void> {
+    const { contact } = lease;
+    if (!deps.sendWrites) return;
+    const settings = await loadSettings(db, deps.settingOverrides);
+    const sent = await deps.sendWrites(
+      { db, clock, settings, sealer: deps.sealer, random: deps.random },
+      contact,
+      () => deps.registry.resolve(contact.connectionId),
+    );
+    const context = {
+      connectionId: contact.connectionId,
+      contactId: contact.contactId,
+      action: '',
+    };
+    const lines = [
+      ...sent.notices.map((notice) => entry('info', notice, null, context)),
+      ...sent.problems.map((problem) =>
+        entry(sent.outcome === 'failed' ? 'error' : 'warning', problem, null, context),
+      ),
+    ];
+    if (lines.length > 0) await writeActivity(db, lines, iso());
+  }
+
+  async function reportLeaseLost(lease: HeldLease): Promise<void> {
+    const { contact } = lease;
+    logger.warn(
+      { connection: contact.connectionId, contact: contact.contactId, lease: lease.generation },
+      'lease lost, nothing written',
+    );
+    await writeActivity(
+      db,
+      [
+        entry(
+          'warning',
+          `Lease of contact ${contact.contactId} lost (another worker took it after this one stood still for longer than the lease); nothing written, the new holder runs its webhooks`,
+          null,
+          { connectionId: contact.connectionId, contactId: contact.contactId, action: '' },
+          { code: 'LEASE_LOST', worker: owner, generation: lease.generation },
+        ),
+      ],
+      iso(),
+    );
   }
 
   /**
@@ -181,35 +294,37 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
    * failed here, before another run can crash it again.
    */
   async function deadLetter(
-    contact: DueContact,
+    lease: HeldLease,
     poisoned: readonly WebhookEventRow[],
     maxAttempts: number,
   ): Promise<void> {
     const ids = poisoned.map((event) => event.id);
     const message = `Gave up: claimed ${Math.max(...poisoned.map((event) => event.attempts))} times (the limit is ${maxAttempts}) without an outcome; a run of it may crash the worker. Replay it with: crm-bridge events replay ${ids.join(', ')}`;
     const context = {
-      connectionId: contact.connectionId,
-      contactId: contact.contactId,
+      connectionId: lease.contact.connectionId,
+      contactId: lease.contact.contactId,
       action: poisoned[0]?.action ?? '',
     };
-    await failEvents(ids, { code: 'RETRIES_EXHAUSTED', message }, message, context);
+    await failEvents(lease, ids, { code: 'RETRIES_EXHAUSTED', message }, message, context);
   }
 
   /** Marks events failed with their reason, writes the activity line, and tells waiting requests. */
   async function failEvents(
+    lease: HeldLease,
     ids: number[],
     failure: { code: string; message: string },
     logLine: string,
     context: { connectionId: string; contactId: string; action: string },
   ): Promise<void> {
     const result = { status: 'failed', error: failure };
-    await finishEvents(
+    const finished = await finishEvents(
       db,
       ids,
-      owner,
+      lockToken(lease),
       { status: 'failed', result, errorCode: failure.code, errorMessage: failure.message },
       iso(),
     );
+    if (finished < ids.length) throw lostLease(lease);
     await writeActivity(
       db,
       [entry('error', logLine, ids[ids.length - 1] ?? null, context, { code: failure.code })],
@@ -233,10 +348,15 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     }
   }
 
-  async function processEvents(contact: DueContact, allClaimed: WebhookEventRow[]): Promise<void> {
+  async function processEvents(
+    lease: HeldLease,
+    allClaimed: WebhookEventRow[],
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { contact } = lease;
     const settings = await loadSettings(db, deps.settingOverrides);
     const poisoned = allClaimed.filter((event) => event.attempts > settings.retry_max_attempts);
-    if (poisoned.length > 0) await deadLetter(contact, poisoned, settings.retry_max_attempts);
+    if (poisoned.length > 0) await deadLetter(lease, poisoned, settings.retry_max_attempts);
     const claimed = allClaimed.filter((event) => event.attempts <= settings.retry_max_attempts);
     if (claimed.length === 0) return;
     const ids = claimed.map((event) => event.id);
@@ -254,19 +374,60 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
       // A deadlock or serialization failure runs again at once, without using an attempt.
       const report = await retryOnConflict(() =>
         deps.run(
-          { db, clock, settings, random: deps.random, eventId: lastId, keyring: deps.sealer },
+          {
+            db,
+            clock,
+            settings,
+            random: deps.random,
+            eventId: lastId,
+            sealer: deps.sealer,
+            keyring: deps.sealer,
+            signal,
+            fence: async (trx) => {
+              if (!(await confirmLease(trx, lease, options.leaseMs))) throw lostLease(lease);
+            },
+          },
           connection,
           claimed.map((event) => openParams(event.params, deps.sealer)),
           { context, note: coalesced },
         ),
       );
       if (report.mailQueued) deps.mail?.notify();
-      await finishEvents(db, ids, owner, { status: report.status, result: report.result }, iso());
+      const finished = await finishEvents(
+        db,
+        ids,
+        lockToken(lease),
+        { status: report.status, result: report.result },
+        iso(),
+      );
+      if (finished < ids.length) {
+        // Written, but the lease was lost before the outcome was: the new holder runs the
+        // webhooks again (the run is idempotent), and the log does not claim this run's outcome.
+        logger.warn(
+          { connection: contact.connectionId, contact: contact.contactId, recorded: finished },
+          'lease lost after writing; outcome not recorded',
+        );
+        await writeActivity(
+          db,
+          [
+            entry(
+              'warning',
+              `Lease of contact ${contact.contactId} lost before the outcome was recorded; the new holder runs webhooks #${ids.join(', #')} again`,
+              lastId,
+              context,
+              { code: 'LEASE_LOST', worker: owner, generation: lease.generation },
+            ),
+          ],
+          iso(),
+        );
+        return;
+      }
       await writeActivity(db, report.activity, iso());
       countOutcome(ids, context, report.status, claimed);
       events.emit('finished', { ids, status: report.status } satisfies EventsFinished);
     } catch (thrown) {
       const error = toAppError(thrown);
+      if (error.code === 'LEASE_LOST' || signal.aborted) throw lostLease(lease);
       const policy = {
         maxAttempts: settings.retry_max_attempts,
         baseDelayMs: settings.retry_base_delay_ms,
@@ -283,14 +444,22 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
         const failedIds = exhausted.map((event) => event.id);
         const which =
           retrying.length > 0 ? ` (#${failedIds.join(', #')}; the others retry)` : coalesced;
-        await failEvents(failedIds, final, `Failed: ${final.message}${which}`, context);
+        await failEvents(lease, failedIds, final, `Failed: ${final.message}${which}`, context);
         if (error.code === 'INTERNAL') logger.error({ err: thrown }, 'unexpected error in a run');
       }
       if (retrying.length > 0) {
         const attempts = Math.max(...retrying.map((event) => event.attempts));
         const retryIds = retrying.map((event) => event.id);
         const delay = calculateDelay(attempts, policy, deps.random, error.retryAfterMs);
-        await rescheduleEvents(db, retryIds, owner, iso(delay), error.code, error.message);
+        const put = await rescheduleEvents(
+          db,
+          retryIds,
+          lockToken(lease),
+          iso(delay),
+          error.code,
+          error.message,
+        );
+        if (put < retryIds.length) throw lostLease(lease);
         await writeActivity(
           db,
           [
@@ -365,6 +534,13 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
       }
     },
   };
+}
+
+function lostLease(lease: HeldLease): AppError {
+  return new AppError(
+    'LEASE_LOST',
+    `contact ${lease.contact.contactId}, lease #${lease.generation}`,
+  );
 }
 
 function failureOf(error: AppError, attempts: number): { code: string; message: string } {

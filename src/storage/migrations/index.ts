@@ -8,6 +8,7 @@ import * as init from './0001-init.js';
 import * as accounts from './0002-accounts.js';
 import * as sealedSecrets from './0003-sealed-secrets.js';
 import * as importJobs from './0005-import-jobs.js';
+import * as inboxClaims from './0006-inbox-claims.js';
 import * as crmCallSlots from './0007-crm-call-slots.js';
 
 interface DialectMigration {
@@ -19,6 +20,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, DialectMigration]> = [
   ['0002-accounts', accounts],
   ['0003-sealed-secrets', sealedSecrets],
   ['0005-import-jobs', importJobs],
+  ['0006-inbox-claims', inboxClaims],
   ['0007-crm-call-slots', crmCallSlots],
 ];
 

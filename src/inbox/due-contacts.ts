@@ -1,0 +1,138 @@
+/**
+ * Which contacts have work due: one `due_contacts` row per contact with
+ * pending or running webhooks, so claiming reads a few rows of an index
+ * whatever the backlog (50,000 pending webhooks cost what 5 do).
+ *
+ * The intake adds the row (or bumps its version) in the transaction that
+ * stores the webhook; the run that finishes a contact sets when it is due
+ * next, or deletes the row when nothing is left. The delete only happens at
+ * the version it read, so a webhook stored meanwhile keeps its contact due.
+ */
+import { sql, type Kysely } from 'kysely';
+import { dbTime, isPostgres } from '../storage/db-clock.js';
+import type { DB } from '../storage/schema.js';
+import { pendingCrmWrites } from './crm-writes.repository.js';
+import { acquireContactLease, type DueContact, type HeldLease } from './inbox.repository.js';
+
+type Db = Kysely<DB>;
+
+/** Marks the contacts of newly stored pending webhooks due (a contact held by a retry stays held). */
+export async function markContactsDue(
+  db: Db,
+  events: ReadonlyArray<{
+    connection_id: string;
+    contact_id?: string | null | undefined;
+    status: string;
+    available_at: string;
+  }>,
+): Promise<void> {
+  const rows = new Map<string, { connection_id: string; contact_id: string; due_at: string }>();
+  for (const event of events) {
+    if (event.status !== 'pending' || event.contact_id == null) continue;
+    const key = `${event.connection_id}\u0000${event.contact_id}`;
+    if (!rows.has(key))
+      rows.set(key, {
+        connection_id: event.connection_id,
+        contact_id: event.contact_id,
+        due_at: event.available_at,
+      });
+  }
+  // One row at a time, in key order: two batches never wait on each other's rows crosswise.
+  const sorted = [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [, row] of sorted) {
+    await db
+      .insertInto('due_contacts')
+      .values({ ...row, version: 1 })
+      .onConflict((oc) =>
+        oc
+          .columns(['connection_id', 'contact_id'])
+          .doUpdateSet((eb) => ({ version: eb('due_contacts.version', '+', 1) })),
+      )
+      .execute();
+  }
+}
+
+/**
+ * Takes the leases of up to `limit` contacts whose work is due by `now`,
+ * earliest first. On PostgreSQL the due rows are locked with SKIP LOCKED, so
+ * nodes claiming at once take different contacts instead of queueing.
+ */
+export async function claimDueContacts(
+  db: Db,
+  owner: string,
+  leaseMs: number,
+  now: string,
+  limit: number,
+): Promise<HeldLease[]> {
+  if (limit <= 0) return [];
+  return db.transaction().execute(async (trx) => {
+    let query = trx
+      .selectFrom('due_contacts as d')
+      .select(['d.connection_id', 'd.contact_id'])
+      .where('d.due_at', '<=', now)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('contact_leases as l')
+              .select('l.owner')
+              .whereRef('l.connection_id', '=', 'd.connection_id')
+              .whereRef('l.contact_id', '=', 'd.contact_id')
+              .where('l.expires_at', '>=', dbTime(trx)),
+          ),
+        ),
+      )
+      .orderBy('d.due_at')
+      .limit(limit);
+    if (isPostgres(trx)) query = query.forUpdate().skipLocked();
+    const due = await query.execute();
+    const leases: HeldLease[] = [];
+    for (const row of due) {
+      const contact: DueContact = { connectionId: row.connection_id, contactId: row.contact_id };
+      const lease = await acquireContactLease(trx, contact, owner, leaseMs);
+      if (lease) leases.push(lease);
+    }
+    return leases;
+  });
+}
+
+/**
+ * After a run recorded its outcome: the contact is due again when its
+ * webhooks left pending are (a retry holds it whole until it is due), else
+ * when its next CRM write-back is, or no longer listed when none are left.
+ */
+export async function settleDueContact(db: Db, contact: DueContact): Promise<void> {
+  const listed = await db
+    .selectFrom('due_contacts')
+    .select('version')
+    .where('connection_id', '=', contact.connectionId)
+    .where('contact_id', '=', contact.contactId)
+    .executeTakeFirst();
+  if (!listed) return;
+  const left = await db
+    .selectFrom('webhook_events')
+    .select([
+      sql<string | number>`count(*)`.as('count'),
+      (eb) => eb.fn.max(sql<string>`case when status = 'pending' then available_at end`).as('due'),
+    ])
+    .where('connection_id', '=', contact.connectionId)
+    .where('contact_id', '=', contact.contactId)
+    .where('status', 'in', ['pending', 'running'])
+    .executeTakeFirstOrThrow();
+  const writes = await pendingCrmWrites(db, contact);
+  if (Number(left.count) === 0 && writes.count === 0) {
+    await db
+      .deleteFrom('due_contacts')
+      .where('connection_id', '=', contact.connectionId)
+      .where('contact_id', '=', contact.contactId)
+      .where('version', '=', listed.version)
+      .execute();
+  } else if (left.due || writes.due) {
+    // Webhooks first: a retry holds the whole contact, its write-backs included.
+    await db
+      .updateTable('due_contacts')
+      .set({ due_at: left.due ?? writes.due ?? '' })
+      .where('connection_id', '=', contact.connectionId)
+      .where('contact_id', '=', contact.contactId)
+      .execute();
+  }
+}
