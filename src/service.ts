@@ -11,6 +11,7 @@ import { sealStoredCredentials } from './connections/credentials.js';
 import { createConnectionRegistry, type ConnectionRegistry } from './connections/registry.js';
 import { buildApp } from './http/app.js';
 import { createInboxWriter } from './inbox/inbox-writer.js';
+import type { ReplayDeps } from './inbox/replay.js';
 import { createLogger, type Logger } from './logger.js';
 import { createSealer, type Sealer } from './lib/seal.js';
 import {
@@ -170,6 +171,8 @@ export async function createService(
     publicUrl,
     mail,
     sealer,
+    registry,
+    secretOverrides: config.secretOverrides,
   });
 
   let closed = false;
@@ -211,4 +214,14 @@ function createMailerFor(config: Config): Mailer {
   return config.smtpUrl
     ? createSmtpMailer(config.smtpUrl, { timeoutMs: 10_000 })
     : createOutboxMailer(path.join(config.dataDir, 'outbox'));
+}
+
+/** What a replay needs, from a running service (its own routes take the request in process). */
+export function replayDepsOf(service: Service): ReplayDeps {
+  return {
+    db: service.database.db,
+    clock: service.clock,
+    sealer: service.sealer,
+    inject: (request) => service.app.inject(request),
+  };
 }

@@ -8,11 +8,13 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { sql, type Kysely } from 'kysely';
 import { registerApi } from '../api/index.js';
 import type { Clock } from '../clock.js';
+import type { ConnectionRegistry } from '../connections/registry.js';
 import { AppError, isAppError } from '../errors.js';
 import type { Sealer } from '../lib/seal.js';
 import { redactUnparsed, redactUrl } from '../lib/secrets.js';
 import type { Logger } from '../logger.js';
 import type { DB } from '../storage/schema.js';
+import type { Inject } from '../inbox/replay.js';
 import type { Intake, IntakeRequest, IntakeResponse } from '../webhook/intake.js';
 import {
   BodyError,
@@ -42,6 +44,10 @@ export interface AppDeps {
   sealer: Sealer;
   /** Wakes the mail sender after a message is queued (absent in HTTP-only processes). */
   mail?: MailNotifier | undefined;
+  /** Resolves CRM connections (the admin pages test them and read their fields). */
+  registry: ConnectionRegistry;
+  /** `CRM_BRIDGE_SECRET_*` credentials, which count when a connection's settings are checked. */
+  secretOverrides: Readonly<Record<string, string>>;
 }
 
 export interface MailNotifier {
@@ -280,7 +286,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     scope.route({ method: [...WEBHOOK_METHODS], url: '/', handler });
     scope.route({ method: [...WEBHOOK_METHODS], url: '/webhooks/:connection', handler });
   });
-  await app.register(async (scope) => registerAccountPages(scope, deps));
+  // Replays and resyncs from the admin pages go through the webhook routes in process.
+  const inject: Inject = (request) => app.inject(request);
+  await app.register(async (scope) => registerAccountPages(scope, deps, inject));
   await app.register(async (scope) => registerApi(scope, deps), { prefix: '/api/v1' });
   return app;
 }

@@ -182,3 +182,16 @@ export function createKeyChecker(
     },
   };
 }
+
+/** The keys valid now, newest first, without their secrets: the current one and those in their grace period. */
+export async function listActiveKeys(
+  db: Db,
+  clock: Clock,
+): Promise<Array<Omit<AccessKeyInfo, 'secret'>>> {
+  const rows = await activeKeyRows(db, clock.now().toISOString());
+  return rows.map((row) => ({
+    fingerprint: row.fingerprint,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+  }));
+}
