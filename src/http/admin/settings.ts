@@ -14,7 +14,8 @@ import { addRole, removeRole, renameRole } from '../../directory/role-admin.js';
 import { listRoles } from '../../directory/role.repository.js';
 import { composeMail, senderOf } from '../../mail/compose.js';
 import { TEMPLATE_PLACEHOLDERS } from '../../mail/templates.js';
-import { loadSettings, saveSetting, type Settings } from '../../settings/settings.js';
+import { AppError } from '../../errors.js';
+import { loadSettings, saveSetting, SETTINGS, type Settings } from '../../settings/settings.js';
 import { escapeHtml } from '../html.js';
 import { readForm, sendPage, text } from '../pages/context.js';
 import { adminFrame, messageOf, recordAdminAction, type AdminDeps } from './context.js';
@@ -348,6 +349,15 @@ export function registerSettingsPage(app: FastifyInstance, deps: AdminDeps): voi
         reply,
         async () => {
           const at = deps.clock.now().toISOString();
+          // All three are checked before any is saved, so a typo in one leaves the others as they were.
+          for (const [name, value] of Object.entries(templates)) {
+            const problem = SETTINGS[name as keyof typeof templates].schema.safeParse(value).error;
+            if (problem)
+              throw new AppError(
+                'INVALID_SETTING',
+                `${name}: ${problem.issues[0]?.message ?? 'invalid'}`,
+              );
+          }
           for (const [name, value] of Object.entries(templates))
             await saveSetting(deps.db, name, value, at);
           return 'welcome e-mail templates';
