@@ -5,7 +5,8 @@
  * such a user (see actions/rules.ts).
  */
 import type { Kysely } from 'kysely';
-import { isValidEmail, sanitizeLogin } from '../actions/rules.js';
+import { sanitizeLogin } from '../directory/username.js';
+import { isValidEmail } from '../lib/email.js';
 import { writeActivity } from '../activity/activity.repository.js';
 import type { Clock } from '../clock.js';
 import { generatePassword, hashPassword } from '../directory/passwords.js';

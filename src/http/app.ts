@@ -15,7 +15,9 @@ import { redactUnparsed, redactUrl } from '../lib/secrets.js';
 import type { Logger } from '../logger.js';
 import type { DB } from '../storage/schema.js';
 import type { Inject } from '../inbox/replay.js';
-import type { Intake, IntakeRequest, IntakeResponse } from '../webhook/intake.js';
+import type { IntakeResponse } from '../webhook/answers.js';
+import type { Intake } from '../webhook/intake.js';
+import type { IntakeRequest } from '../webhook/request.js';
 import {
   BodyError,
   parseForm,

@@ -5,7 +5,7 @@
  * message that never quotes the input (it may hold a secret).
  */
 import { Busboy } from '@fastify/busboy';
-import type { IntakeRequest } from '../webhook/intake.js';
+import type { IntakeRequest } from '../webhook/request.js';
 
 /** Deeper JSON is refused before it is parsed: every walk over a body stays far from the stack limit. */
 export const MAX_JSON_DEPTH = 32;

@@ -2,7 +2,7 @@
  * The page a person sees when opening a webhook URL in a browser: what the
  * request did and what was loaded from the CRM, with secrets redacted.
  */
-import type { IntakeResponse } from '../webhook/intake.js';
+import type { IntakeResponse } from '../webhook/answers.js';
 import { escapeHtml, page } from './html.js';
 
 const STATUS_CLASS: Record<string, string> = {

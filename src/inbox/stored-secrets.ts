@@ -8,7 +8,7 @@
 import { isSecretName, MASK, redactBody, redactUrl } from '../lib/secrets.js';
 import type { Sealer } from '../lib/seal.js';
 import { AppError } from '../errors.js';
-import type { StoredParams } from './coalesce.js';
+import type { StoredParams } from './stored-params.js';
 
 /** The raw request as stored: method, URL and body as received, less the access key. */
 export interface StoredRequest {

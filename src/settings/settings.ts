@@ -5,9 +5,11 @@
  */
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { isAdminRole, isValidEmail, USERNAME_FORMATS } from '../actions/rules.js';
 import { listRoles } from '../directory/role.repository.js';
+import { isAdminRole } from '../directory/roles.js';
+import { USERNAME_FORMATS } from '../directory/username.js';
 import { AppError } from '../errors.js';
+import { isValidEmail } from '../lib/email.js';
 import { DEFAULT_TEMPLATES, unknownPlaceholders } from '../mail/templates.js';
 import type { DB } from '../storage/schema.js';
 

@@ -47,3 +47,9 @@ export function isUnfilledMergeField(value: string): boolean {
   const text = value.trim();
   return /^\[[^\]]*\]$/.test(text) || /^\{\{.*\}\}$/.test(text) || /^%[A-Z_ ]+%$/i.test(text);
 }
+
+/** `true`, `1`, `yes`, `on` are true; the string `false` (and anything else) is false. */
+export function parseBoolean(value: string | undefined | null): boolean {
+  if (value === undefined || value === null) return false;
+  return ['true', '1', 'yes', 'on'].includes(value.trim().toLowerCase());
+}

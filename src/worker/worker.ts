@@ -8,14 +8,15 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { runContact, type RunResult } from '../actions/run-contact.js';
-import { isAction, strongestAction } from '../actions/rules.js';
+import { runContact, type RunResult } from '../runs/run-contact.js';
+import { isAction, strongestAction } from '../inbox/actions.js';
 import type { ActivityEntry } from '../activity/activity.repository.js';
 import { writeActivity } from '../activity/activity.repository.js';
 import { createNap, type Clock } from '../clock.js';
 import type { ConnectionRegistry } from '../connections/registry.js';
 import { toAppError, type AppError } from '../errors.js';
-import { planRun } from '../inbox/coalesce.js';
+import { planRun } from '../runs/plan.js';
+import type { OutcomeNotifier } from '../inbox/outcome-waiter.js';
 import { openParams } from '../inbox/stored-secrets.js';
 import type { Sealer } from '../lib/seal.js';
 import {
@@ -59,7 +60,7 @@ export interface EventsFinished {
   status: string;
 }
 
-export interface Worker {
+export interface Worker extends OutcomeNotifier {
   readonly owner: string;
   start(): void;
   /** Stops claiming, waits for the runs under way, and returns. */
@@ -283,6 +284,11 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     },
     notify() {
       nap.wake();
+    },
+    onFinished(listener) {
+      const onEvent = (finished: EventsFinished) => listener(finished.ids);
+      events.on('finished', onEvent);
+      return () => events.off('finished', onEvent);
     },
     async drain() {
       let total = 0;

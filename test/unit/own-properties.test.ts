@@ -4,7 +4,7 @@
  * key, because the field map found Object.prototype.constructor.
  */
 import { describe, expect, it } from 'vitest';
-import { mapContact, shownFields } from '../../src/actions/rules.js';
+import { mapContact, shownFields } from '../../src/runs/rules.js';
 import { mergeFieldMap } from '../../src/connections/registry.js';
 import { labelOptions } from '../../src/connectors/ontraport/ontraport.mapping.js';
 

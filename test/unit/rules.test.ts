@@ -1,19 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import {
-  diffTags,
-  mapContact,
-  parseBoolean,
-  shownFields,
-  resolveRole,
-  sanitizeLogin,
-  strongestAction,
-  usernameBase,
-  usernameCandidate,
-} from '../../src/actions/rules.js';
-import { planRun, type StoredParams } from '../../src/inbox/coalesce.js';
+import { resolveRole } from '../../src/directory/roles.js';
+import { diffTags } from '../../src/directory/user-tags.js';
+import { sanitizeLogin, usernameBase, usernameCandidate } from '../../src/directory/username.js';
+import { strongestAction } from '../../src/inbox/actions.js';
+import type { StoredParams } from '../../src/inbox/stored-params.js';
+import { planRun } from '../../src/runs/plan.js';
+import { mapContact, shownFields } from '../../src/runs/rules.js';
 import { calculateDelay } from '../../src/inbox/retry-policy.js';
 import { redactUrl } from '../../src/lib/secrets.js';
-import { isUnfilledMergeField, mergeParams } from '../../src/webhook/params.js';
+import { isUnfilledMergeField, mergeParams, parseBoolean } from '../../src/webhook/params.js';
 import { parseTagList } from '../../src/connectors/tag-list.js';
 import { mergeFieldMap } from '../../src/connections/registry.js';
 

@@ -4,7 +4,7 @@
  * in the activity log. Runs before every /admin route, before its CSRF check.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { isAdminRole } from '../../actions/rules.js';
+import { isAdminRole } from '../../directory/roles.js';
 import { listRoles } from '../../directory/role.repository.js';
 import { ERRORS } from '../../errors.js';
 import { recordActivity, seeOther, sendPage, settingsFor } from '../pages/context.js';

@@ -5,7 +5,7 @@
  * welcome e-mail templates with a preview.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { USERNAME_FORMATS } from '../../actions/rules.js';
+import { USERNAME_FORMATS } from '../../directory/username.js';
 import { changeConnection } from '../../connections/connection-admin.js';
 import { listConnections } from '../../connections/connection.repository.js';
 import { connectorDefinition } from '../../connectors/index.js';

@@ -2,22 +2,9 @@
  * Coalescing: every webhook of one contact that is due is served by one run.
  * Pure: from the events' stored parameters to what the run must do.
  */
-import { strongestAction, type Action } from '../actions/rules.js';
 import type { ContactData } from '../connectors/types.js';
-
-/** What the intake stores for each accepted webhook (the event's `params` column). */
-export interface StoredParams {
-  action: Action;
-  contactId: string;
-  email?: string | undefined;
-  role?: string | undefined;
-  sendNotification: boolean;
-  async: boolean;
-  /** A contact snapshot the webhook carried, if any. */
-  contact?: ContactData | undefined;
-  /** Every parameter received, but the access key. */
-  raw: Record<string, string>;
-}
+import { strongestAction, type Action } from '../inbox/actions.js';
+import type { StoredParams } from '../inbox/stored-params.js';
 
 export interface RunPlan {
   action: Action;
