@@ -184,6 +184,14 @@ export class AppError extends Error {
   }
 }
 
+/** The JSON body of an error answer: the registered code and its message. */
+export function errorBody(error: AppError): {
+  status: 'error';
+  error: { code: ErrorCode; message: string };
+} {
+  return { status: 'error', error: { code: error.code, message: error.message } };
+}
+
 export function isAppError(error: unknown): error is AppError {
   return error instanceof AppError;
 }

@@ -11,7 +11,6 @@ import { sealStoredCredentials } from './connections/credentials.js';
 import { createConnectionRegistry, type ConnectionRegistry } from './connections/registry.js';
 import { buildApp } from './http/app.js';
 import { createInboxWriter } from './inbox/inbox-writer.js';
-import type { ReplayDeps } from './inbox/replay.js';
 import { createLogger, type Logger } from './logger.js';
 import { createSealer, type Sealer } from './lib/seal.js';
 import {
@@ -20,11 +19,13 @@ import {
   sealStoredAccessKeys,
   type AccessKeyInfo,
 } from './settings/access-keys.js';
-import { checkDefaultRole, loadSettings } from './settings/settings.js';
+import { checkDefaultRole } from './directory/default-role.js';
+import { loadSettings } from './settings/settings.js';
 import { openDatabase, type Database } from './storage/database.js';
 import { migrateToLatest } from './storage/migrations/index.js';
 import { loadSealingKey } from './storage/sealing-key.js';
 import { createIntake, type Intake } from './webhook/intake.js';
+import { runEvents } from './runs/run-events.js';
 import { createWorker, type Worker } from './worker/worker.js';
 import { pruneAccounts } from './accounts/housekeeping.js';
 import { createMailSender, type MailSender } from './mail/mail-sender.js';
@@ -136,6 +137,7 @@ export async function createService(
   const worker = runWorker
     ? createWorker(
         {
+          run: runEvents,
           db,
           clock,
           registry,
@@ -215,14 +217,4 @@ function createMailerFor(config: Config): Mailer {
   return config.smtpUrl
     ? createSmtpMailer(config.smtpUrl, { timeoutMs: 10_000 })
     : createOutboxMailer(path.join(config.dataDir, 'outbox'));
-}
-
-/** What a replay needs, from a running service (its own routes take the request in process). */
-export function replayDepsOf(service: Service): ReplayDeps {
-  return {
-    db: service.database.db,
-    clock: service.clock,
-    sealer: service.sealer,
-    inject: (request) => service.app.inject(request),
-  };
 }

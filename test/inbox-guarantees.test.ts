@@ -10,6 +10,7 @@ import { describeUser } from '../src/directory/user-view.js';
 import { findUserByEmail } from '../src/directory/user.repository.js';
 import { findEvent } from '../src/inbox/inbox.repository.js';
 import { createLogger } from '../src/logger.js';
+import { runEvents } from '../src/runs/run-events.js';
 import { createWorker } from '../src/worker/worker.js';
 import { sealParams, sealRequest } from '../src/inbox/stored-secrets.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
@@ -120,6 +121,7 @@ for (const dialect of testDialects()) {
         });
         const worker = createWorker(
           {
+            run: runEvents,
             db,
             clock: systemClock,
             registry: t.service.registry,
@@ -253,6 +255,7 @@ for (const dialect of testDialects()) {
 
         const worker = createWorker(
           {
+            run: runEvents,
             db,
             clock: systemClock,
             registry: t.service.registry,

@@ -19,7 +19,7 @@ import { createSealer } from '../src/lib/seal.js';
 import { MASK } from '../src/lib/secrets.js';
 import { openDatabase } from '../src/storage/database.js';
 import { MIGRATIONS } from '../src/storage/migrations/index.js';
-import { loadSealer, replayDepsOf } from '../src/service.js';
+import { loadSealer } from '../src/service.js';
 import { startFakeOrtto } from './fakes/ortto.fake.js';
 import { runCli, runCliWithEnv, startServe } from './helpers/cli.js';
 import { createTestDatabase, testDialects } from './helpers/databases.js';
@@ -110,7 +110,7 @@ for (const dialect of testDialects()) {
       const user = await findUserByEmail(db, 'sec1@example.com');
       // Someone sets another password; replaying the webhook must bring back the one it carried.
       await updateUser(db, user?.id ?? 0, { password_hash: 'scrypt$16384$8$1$AAAA$AAAA' });
-      const replay = await replayEvent(replayDepsOf(t.service), eventId);
+      const replay = await replayEvent(t.service, eventId);
       expect(replay.statusCode).toBe(200);
       const after = await findUserByEmail(db, 'sec1@example.com');
       expect(await verifyPassword(PASSWORD, after?.password_hash ?? '')).toBe(true);
@@ -273,7 +273,7 @@ for (const dialect of testDialects()) {
             .where('contact_id', '=', 'old-1')
             .orderBy('id')
             .executeTakeFirstOrThrow();
-          expect((await replayEvent(replayDepsOf(t.service), row.id)).statusCode).toBe(200);
+          expect((await replayEvent(t.service, row.id)).statusCode).toBe(200);
           const user = await findUserByEmail(t.service.database.db, 'old1@example.com');
           expect(await verifyPassword(PASSWORD, user?.password_hash ?? '')).toBe(true);
           expect(await verifyPassword(MASK, user?.password_hash ?? '')).toBe(false);

@@ -12,6 +12,7 @@ import { systemClock } from '../src/clock.js';
 import { findUserByEmail, getUserTagIds } from '../src/directory/user.repository.js';
 import { findEvent, listEvents } from '../src/inbox/inbox.repository.js';
 import { createLogger } from '../src/logger.js';
+import { runEvents } from '../src/runs/run-events.js';
 import { createWorker } from '../src/worker/worker.js';
 import { testDialects } from './helpers/databases.js';
 import { startTestService, type TestService } from './helpers/service.js';
@@ -270,6 +271,7 @@ for (const dialect of testDialects()) {
 
       const worker = createWorker(
         {
+          run: runEvents,
           db: t.service.database.db,
           clock: systemClock,
           registry: t.service.registry,

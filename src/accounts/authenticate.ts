@@ -12,7 +12,7 @@ import {
 } from '../directory/user.repository.js';
 import type { Settings } from '../settings/settings.js';
 import type { DB, UserRow } from '../storage/schema.js';
-import { hashSecret } from './password-tokens.repository.js';
+import { hashSecret } from '../lib/secret-hash.js';
 import { clearLimit, hitLimit } from './rate-limits.js';
 
 export const LOGIN_WINDOW_MS = 15 * 60_000;

@@ -10,7 +10,7 @@ import { enqueueMail } from '../mail/mail.repository.js';
 import type { Settings } from '../settings/settings.js';
 import type { DB } from '../storage/schema.js';
 import { findUserForLogin } from './authenticate.js';
-import { hashSecret } from './password-tokens.repository.js';
+import { hashSecret } from '../lib/secret-hash.js';
 import { hitLimit } from './rate-limits.js';
 
 export const RESET_WINDOW_MS = 60 * 60_000;

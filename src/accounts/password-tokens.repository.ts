@@ -2,18 +2,9 @@
  * Single-use set-password links. The raw token exists only in the e-mail;
  * the table keeps its SHA-256, so a database leak gives no usable link.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { hashSecret, newSecret } from '../lib/secret-hash.js';
 import type { DB, TokenPurpose } from '../storage/schema.js';
-
-export function hashSecret(raw: string): string {
-  return createHash('sha256').update(raw).digest('hex');
-}
-
-/** 32 random bytes, URL-safe. */
-export function newSecret(): string {
-  return randomBytes(32).toString('base64url');
-}
 
 export async function createPasswordToken(
   db: Kysely<DB>,

@@ -5,7 +5,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { DB, UserRow } from '../storage/schema.js';
-import { hashSecret, newSecret } from './password-tokens.repository.js';
+import { hashSecret, newSecret } from '../lib/secret-hash.js';
 
 /** last_seen_at is written at most this often, so page views stay reads. */
 export const SESSION_TOUCH_INTERVAL_MS = 60_000;

@@ -2,10 +2,8 @@
  * The activity log: what happened to each webhook, in words a site owner
  * reads. Entries are written already redacted.
  */
-import { sql, type Kysely } from 'kysely';
-import type { ActivityLogRow, DB, LogLevel } from '../storage/schema.js';
-
-type Db = Kysely<DB>;
+import { sql } from 'kysely';
+import type { Db, ActivityLogRow, LogLevel } from '../storage/schema.js';
 
 export interface ActivityEntry {
   level: LogLevel;

@@ -3,11 +3,8 @@
  * stored; the prefix is kept in clear so a token can be recognised in lists.
  */
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import { hashSecret, newSecret } from '../accounts/password-tokens.repository.js';
-import type { DB } from '../storage/schema.js';
-
-type Db = Kysely<DB>;
+import { hashSecret, newSecret } from '../lib/secret-hash.js';
+import type { Db } from '../storage/schema.js';
 
 const TOKEN_PATTERN = /^cb_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$/;
 

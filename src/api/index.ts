@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { writeActivity } from '../activity/activity.repository.js';
 import { AppError, isAppError } from '../errors.js';
-import type { AppDeps } from '../http/app.js';
+import type { AppDeps } from '../http/app-deps.js';
 import { redactUrl } from '../lib/secrets.js';
 import { authRoutes } from './auth.routes.js';
 import { buildOpenApiDocument, type OpenApiDocument } from './openapi.js';

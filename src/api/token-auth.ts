@@ -5,7 +5,7 @@
  * `cacheMs`. The last use is written at most once per `touchEveryMs`.
  */
 import type { Kysely } from 'kysely';
-import { hashSecret } from '../accounts/password-tokens.repository.js';
+import { hashSecret } from '../lib/secret-hash.js';
 import type { Clock } from '../clock.js';
 import type { DB } from '../storage/schema.js';
 import { findActiveApiToken, touchApiToken } from './api-tokens.repository.js';

@@ -2,10 +2,7 @@
  * The user directory as the API reads it: filtered pages of users (their tags
  * and meta come from the directory's batch lookups).
  */
-import type { Kysely } from 'kysely';
-import type { DB, UserRow } from '../storage/schema.js';
-
-type Db = Kysely<DB>;
+import type { Db, UserRow } from '../storage/schema.js';
 
 export interface UserPageFilter {
   /** Exact, case-insensitive. */

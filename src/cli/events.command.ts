@@ -6,7 +6,7 @@ import { describeEvent } from '../inbox/event-view.js';
 import { findEvent, listEvents } from '../inbox/inbox.repository.js';
 import { replayEvent } from '../inbox/replay.js';
 import { createLogger } from '../logger.js';
-import { createService, replayDepsOf } from '../service.js';
+import { createService } from '../service.js';
 import { formatActivity } from './activity-output.js';
 import { CliExit, type CliDeps } from './deps.js';
 import { formatTable } from './output.js';
@@ -91,7 +91,7 @@ export function registerEventCommands(
         runWorker: true,
       });
       try {
-        const outcome = await replayEvent(replayDepsOf(service), Number(id));
+        const outcome = await replayEvent(service, Number(id));
         if (outcome.eventId === undefined) {
           io.out(JSON.stringify(outcome.body, null, 2));
           return;

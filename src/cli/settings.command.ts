@@ -1,6 +1,7 @@
 /** `crm-bridge settings list|get|set`: settings stored in the database, and where each value comes from. */
 import type { Command } from 'commander';
 import { isoNow } from '../clock.js';
+import { checkDefaultRole } from '../directory/default-role.js';
 import { readSettingValues, saveSetting, isSettingName } from '../settings/settings.js';
 import type { CliDeps } from './deps.js';
 import { formatTable } from './output.js';
@@ -42,7 +43,9 @@ export function registerSettingsCommands(
     .description('store a setting (an environment override still wins)')
     .action((name: string, value: string, _options: unknown, command: Command) =>
       withDb(command, async ({ db }, config) => {
-        await saveSetting(db, name, value, isoNow(clock));
+        await saveSetting(db, name, value, isoNow(clock), {
+          default_role: (role) => checkDefaultRole(db, role),
+        });
         if (config.settingOverrides[name] !== undefined)
           io.err(`note: CRM_BRIDGE_SETTING_${name.toUpperCase()} overrides this value`);
         io.out(`${name} = ${value}`);

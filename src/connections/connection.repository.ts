@@ -1,8 +1,5 @@
 /** Configured CRM connections. */
-import type { Kysely } from 'kysely';
-import type { ConnectionRow, DB } from '../storage/schema.js';
-
-type Db = Kysely<DB>;
+import type { Db, ConnectionRow } from '../storage/schema.js';
 
 export function listConnections(db: Db): Promise<ConnectionRow[]> {
   return db.selectFrom('connections').selectAll().orderBy('created_at').orderBy('id').execute();

@@ -17,8 +17,9 @@ import type {
 } from '../connectors/types.js';
 import { AppError } from '../errors.js';
 import type { ConnectionRow, DB } from '../storage/schema.js';
-import { createRateLimiter, type RateLimiter } from '../worker/rate-limiter.js';
+import { createRateLimiter, type RateLimiter } from './rate-limiter.js';
 import type { Sealer } from '../lib/seal.js';
+import { readSettingValue } from '../settings/settings.js';
 import { findConnection, listConnections } from './connection.repository.js';
 import { openCredentials } from './credentials.js';
 
@@ -184,15 +185,11 @@ export function createConnectionRegistry(
       throw new AppError('UNKNOWN_CONNECTION', `"${id}"`);
     }
     const rows = await listConnections(db);
-    const preferred =
-      options.settingOverrides?.default_connection ??
-      (
-        await db
-          .selectFrom('settings')
-          .select('value')
-          .where('key', '=', 'default_connection')
-          .executeTakeFirst()
-      )?.value;
+    const preferred = await readSettingValue(
+      db,
+      options.settingOverrides ?? {},
+      'default_connection',
+    );
     const chosen =
       rows.find((row) => preferred && row.id === preferred) ??
       rows.find((row) => row.is_default === 1) ??

@@ -6,7 +6,7 @@
 import { AppError } from '../errors.js';
 import { loadSettings } from '../settings/settings.js';
 import { listRoles, saveRole, type Role } from './role.repository.js';
-import type { Db } from './user.repository.js';
+import type { Db } from '../storage/schema.js';
 
 export const ROLE_SLUG_PATTERN = /^[a-z0-9_-]{1,64}$/;
 

@@ -1,5 +1,5 @@
 /** Roles a user can hold. */
-import type { Db } from './user.repository.js';
+import type { Db } from '../storage/schema.js';
 
 export interface Role {
   slug: string;

@@ -1,6 +1,6 @@
 /** Tag labels per connection, so users see "Customer" rather than "3". */
 import { chunked } from '../lib/chunks.js';
-import type { Db } from './user.repository.js';
+import type { Db } from '../storage/schema.js';
 
 export async function getTagLabels(
   db: Db,

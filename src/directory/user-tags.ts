@@ -1,6 +1,7 @@
 /** A user's tags of one connection made equal to a contact's, reported by label. */
+import type { Db } from '../storage/schema.js';
 import { getTagLabels } from './tag.repository.js';
-import { addUserTags, getUserTagIds, removeUserTags, type Db } from './user.repository.js';
+import { addUserTags, getUserTagIds, removeUserTags } from './user.repository.js';
 
 export interface TagReport {
   added: string[];

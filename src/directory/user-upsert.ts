@@ -7,7 +7,7 @@
 import { AppError, type ErrorCode } from '../errors.js';
 import { isValidEmail } from '../lib/email.js';
 import { MASK } from '../lib/secrets.js';
-import type { UserRow, UserUpdate } from '../storage/schema.js';
+import type { Db, UserRow, UserUpdate } from '../storage/schema.js';
 import { generatePassword, hashPassword } from './passwords.js';
 import type { Role } from './role.repository.js';
 import { isAdminRole, resolveRole } from './roles.js';
@@ -21,9 +21,9 @@ import {
   loginExists,
   setUserMeta,
   updateUser,
-  type Db,
 } from './user.repository.js';
-import { sanitizeLogin, usernameBase, usernameCandidate, type UsernameFormat } from './username.js';
+import type { UsernameFormat } from '../settings/settings.js';
+import { sanitizeLogin, usernameBase, usernameCandidate } from './username.js';
 
 /** The user fields a contact supplies through its connection's field mapping. */
 export interface MappedContact {

@@ -1,6 +1,6 @@
 /** The public shape of a user: what `users show --json` prints and the API will return. */
-import type { UserRow } from '../storage/schema.js';
-import { getUserMeta, listContactLinks, listUserTags, type Db } from './user.repository.js';
+import type { Db, UserRow } from '../storage/schema.js';
+import { getUserMeta, listContactLinks, listUserTags } from './user.repository.js';
 
 export interface UserView {
   id: number;

@@ -2,11 +2,8 @@
  * The user directory's storage: users, meta, tags and contact links.
  * Every function takes the database (or a transaction) first.
  */
-import type { Kysely } from 'kysely';
-import type { DB, NewUserRow, UserRow, UserUpdate } from '../storage/schema.js';
+import type { Db, NewUserRow, UserRow, UserUpdate } from '../storage/schema.js';
 import { chunked } from '../lib/chunks.js';
-
-export type Db = Kysely<DB>;
 
 export function findUserById(db: Db, id: number): Promise<UserRow | undefined> {
   return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();

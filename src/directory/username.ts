@@ -1,6 +1,5 @@
-/** Usernames of new users: the formats, and the candidates tried until one is free. Pure. */
-export const USERNAME_FORMATS = ['email', 'first_last', 'first_number'] as const;
-export type UsernameFormat = (typeof USERNAME_FORMATS)[number];
+/** Usernames of new users: the candidates tried, in each format, until one is free. Pure. */
+import type { UsernameFormat } from '../settings/settings.js';
 
 /** Keeps what a login may hold: letters, digits, space and `_ . - @`. */
 export function sanitizeLogin(login: string): string {

@@ -5,18 +5,12 @@
  * `listen` is the caller's business.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import { registerApi } from '../api/index.js';
-import type { Clock } from '../clock.js';
-import type { ConnectionRegistry } from '../connections/registry.js';
-import { AppError, isAppError } from '../errors.js';
-import type { Sealer } from '../lib/seal.js';
+import { AppError, errorBody, isAppError } from '../errors.js';
 import { redactUnparsed, redactUrl } from '../lib/secrets.js';
-import type { Logger } from '../logger.js';
-import type { DB } from '../storage/schema.js';
-import type { Inject } from '../inbox/replay.js';
+import type { ReplayTarget } from '../inbox/replay.js';
 import type { IntakeResponse } from '../webhook/answers.js';
-import type { Intake } from '../webhook/intake.js';
 import type { IntakeRequest } from '../webhook/request.js';
 import {
   BodyError,
@@ -25,36 +19,12 @@ import {
   parseLooseBody,
   parseMultipart,
 } from './body-parsers.js';
+import type { AppDeps } from './app-deps.js';
 import { renderDebugPage } from './debug-page.js';
-import { escapeHtml, page } from './html.js';
+import { escapeHtml } from '../lib/html.js';
+import { page } from './html.js';
 import { registerAccountPages } from './pages/index.js';
 import { registerSecurityHeaders } from './security-headers.js';
-
-export interface AppDeps {
-  db: Kysely<DB>;
-  intake: Intake;
-  logger: Logger | false;
-  bodyLimit: number;
-  /** Fastify's trustProxy: false, a hop count, or the trusted proxies' addresses. */
-  trustProxy: false | number | string[];
-  clock: Clock;
-  /** `CRM_BRIDGE_SETTING_*` overrides, for loadSettings. */
-  settingOverrides: Readonly<Record<string, string>>;
-  /** This service's base URL as users reach it (known once it listens). */
-  publicUrl: () => string;
-  /** Derives the cookie signing key (and seals what the pages keep). */
-  sealer: Sealer;
-  /** Wakes the mail sender after a message is queued (absent in HTTP-only processes). */
-  mail?: MailNotifier | undefined;
-  /** Resolves CRM connections (the admin pages test them and read their fields). */
-  registry: ConnectionRegistry;
-  /** `CRM_BRIDGE_SECRET_*` credentials, which count when a connection's settings are checked. */
-  secretOverrides: Readonly<Record<string, string>>;
-}
-
-export interface MailNotifier {
-  notify(): void;
-}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -195,10 +165,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const appError =
         isAppError(error) && error.status < 500 ? error : new AppError('STORAGE_UNAVAILABLE');
       reply.header('retry-after', '30');
-      return send(request, reply, {
-        statusCode: appError.status,
-        body: { status: 'error', error: { code: appError.code, message: appError.message } },
-      });
+      return send(request, reply, { statusCode: appError.status, body: errorBody(appError) });
     }
   };
 
@@ -232,10 +199,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await sql`select 1`.execute(deps.db);
       return { status: 'ok' };
     } catch {
-      return reply.code(503).send({
-        status: 'error',
-        error: { code: 'STORAGE_UNAVAILABLE', message: 'database unreachable' },
-      });
+      return reply
+        .code(503)
+        .send(errorBody(new AppError('STORAGE_UNAVAILABLE', 'database unreachable')));
     }
   });
 
@@ -260,27 +226,29 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         return runIntake(request, reply, intakeRequest);
       }
       if (error.statusCode !== undefined && error.statusCode < 500) {
-        return reply.code(error.statusCode).send({
-          status: 'error',
-          error: { code: error.code ?? 'BAD_REQUEST', message: error.message },
-        });
+        const appError = new AppError(
+          tooLarge
+            ? 'BODY_TOO_LARGE'
+            : error.statusCode === 415
+              ? 'UNSUPPORTED_MEDIA_TYPE'
+              : 'INVALID_REQUEST',
+          error.message,
+        );
+        return reply.code(appError.status).send(errorBody(appError));
       }
       request.log.error({ err: error, url: redactUrl(request.url) }, 'request failed');
-      return reply.code(503).send({
-        status: 'error',
-        error: { code: 'STORAGE_UNAVAILABLE', message: 'Temporarily unavailable; please retry' },
-      });
+      return reply.code(503).send(errorBody(new AppError('STORAGE_UNAVAILABLE')));
     },
   );
 
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({
-      status: 'error',
-      error: {
-        code: 'NOT_FOUND',
-        message: `No route for ${request.method} ${request.url.split('?')[0]}`,
-      },
-    }),
+    reply
+      .code(404)
+      .send(
+        errorBody(
+          new AppError('NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`),
+        ),
+      ),
   );
   // Registered last: awaiting a plugin builds the routes declared so far, and they must see the error handler above.
   await app.register(async (scope) => {
@@ -289,8 +257,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     scope.route({ method: [...WEBHOOK_METHODS], url: '/webhooks/:connection', handler });
   });
   // Replays and resyncs from the admin pages go through the webhook routes in process.
-  const inject: Inject = (request) => app.inject(request);
-  await app.register(async (scope) => registerAccountPages(scope, deps, inject));
+  const replay: ReplayTarget = {
+    database: { db: deps.db },
+    clock: deps.clock,
+    sealer: deps.sealer,
+    app,
+  };
+  await app.register(async (scope) => registerAccountPages(scope, deps, replay));
   await app.register(async (scope) => registerApi(scope, deps), { prefix: '/api/v1' });
   return app;
 }

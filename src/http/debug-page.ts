@@ -3,7 +3,8 @@
  * request did and what was loaded from the CRM, with secrets redacted.
  */
 import type { IntakeResponse } from '../webhook/answers.js';
-import { escapeHtml, page } from './html.js';
+import { escapeHtml } from '../lib/html.js';
+import { page } from './html.js';
 
 const STATUS_CLASS: Record<string, string> = {
   done: 'ok',

@@ -1,12 +1,4 @@
-/** Escaping for the few HTML pages the service renders itself. */
-export function escapeHtml(value: unknown): string {
-  return String(value ?? '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
+import { escapeHtml } from '../lib/html.js';
 
 /** A complete, self-contained page: no external assets. */
 export function page(title: string, body: string): string {

@@ -4,10 +4,8 @@
  * expired lease), so any number of processes sharing one PostgreSQL never run
  * one contact twice at once; the same statements serve SQLite.
  */
-import { sql, type Kysely } from 'kysely';
-import type { DB, EventStatus, NewWebhookEventRow, WebhookEventRow } from '../storage/schema.js';
-
-type Db = Kysely<DB>;
+import { sql } from 'kysely';
+import type { Db, EventStatus, NewWebhookEventRow, WebhookEventRow } from '../storage/schema.js';
 
 export async function insertEvents(db: Db, rows: readonly NewWebhookEventRow[]): Promise<number[]> {
   if (rows.length === 0) return [];
@@ -256,4 +254,13 @@ export async function countEventsByStatus(db: Db): Promise<Record<string, number
     .groupBy('status')
     .execute();
   return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
+}
+
+/** Records that event `eventId` replays event `originalId`. */
+export async function markReplayOf(db: Db, eventId: number, originalId: number): Promise<void> {
+  await db
+    .updateTable('webhook_events')
+    .set({ replay_of: originalId })
+    .where('id', '=', eventId)
+    .execute();
 }

@@ -4,32 +4,15 @@
  * which one it replays. The same path sends a webhook made here (the admin
  * pages' "resync from CRM"), so it is stored, coalesced and logged like any other.
  */
-import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import type { Sealer } from '../lib/seal.js';
 import { currentAccessKey } from '../settings/access-keys.js';
-import type { DB } from '../storage/schema.js';
-import { findEvent } from './inbox.repository.js';
+import type { Db } from '../storage/schema.js';
+import { findEvent, markReplayOf } from './inbox.repository.js';
 import { openRequest } from './stored-secrets.js';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-
-/** The subset of Fastify's `inject` a replay needs. */
-export type Inject = (request: {
-  method: Method;
-  url: string;
-  headers: Record<string, string>;
-  payload?: string;
-}) => Promise<{ statusCode: number; body: string }>;
-
-export interface ReplayDeps {
-  readonly db: Kysely<DB>;
-  readonly clock: Clock;
-  readonly sealer: Sealer;
-  /** Sends a request through this service's own HTTP routes, in process. */
-  readonly inject: Inject;
-}
 
 export interface ReplayOutcome {
   statusCode: number;
@@ -37,18 +20,28 @@ export interface ReplayOutcome {
   body: Record<string, unknown>;
 }
 
+/** What a replay needs: the database, and the HTTP app to send the request through in-process. */
+export interface ReplayTarget {
+  readonly database: { readonly db: Db };
+  readonly clock: Clock;
+  readonly sealer: Sealer;
+  readonly app: {
+    inject(request: {
+      method: Method;
+      url: string;
+      headers: Record<string, string>;
+      payload?: string;
+    }): Promise<{ statusCode: number; json<T>(): T }>;
+  };
+}
+
 /** Sends a webhook through intake with the current access key (in a header, out of every log). */
 export async function sendWebhook(
-  deps: ReplayDeps,
-  request: {
-    method: Method;
-    url: string;
-    contentType?: string | null | undefined;
-    body?: string | null;
-  },
+  target: ReplayTarget,
+  request: { method: Method; url: string; contentType?: string | null; body?: string | null },
 ): Promise<ReplayOutcome> {
-  const key = await currentAccessKey(deps.db, deps.clock, deps.sealer);
-  const response = await deps.inject({
+  const key = await currentAccessKey(target.database.db, target.clock, target.sealer);
+  const response = await target.app.inject({
     method: request.method,
     url: request.url,
     headers: {
@@ -60,32 +53,22 @@ export async function sendWebhook(
       ? { payload: request.body }
       : {}),
   });
-  let body: Record<string, unknown> = {};
-  try {
-    body = JSON.parse(response.body) as Record<string, unknown>;
-  } catch {
-    body = { status: 'error', text: response.body.slice(0, 500) };
-  }
+  const body = response.json<Record<string, unknown>>();
   const eventId = typeof body.eventId === 'number' ? body.eventId : undefined;
   return { statusCode: response.statusCode, eventId, body };
 }
 
-export async function replayEvent(deps: ReplayDeps, id: number): Promise<ReplayOutcome> {
-  const event = await findEvent(deps.db, id);
+export async function replayEvent(target: ReplayTarget, id: number): Promise<ReplayOutcome> {
+  const { db } = target.database;
+  const event = await findEvent(db, id);
   if (!event) throw new AppError('NOT_FOUND', `event #${id}`);
-  const request = openRequest(event.request, deps.sealer);
-  const outcome = await sendWebhook(deps, {
+  const request = openRequest(event.request, target.sealer);
+  const outcome = await sendWebhook(target, {
     method: request.method as Method,
     url: request.url,
     contentType: request.contentType,
     body: request.body,
   });
-  if (outcome.eventId !== undefined) {
-    await deps.db
-      .updateTable('webhook_events')
-      .set({ replay_of: id })
-      .where('id', '=', outcome.eventId)
-      .execute();
-  }
+  if (outcome.eventId !== undefined) await markReplayOf(db, outcome.eventId, id);
   return outcome;
 }

@@ -5,7 +5,8 @@
 import type { Settings } from '../settings/settings.js';
 import type { MailKind, UserRow } from '../storage/schema.js';
 import type { OutgoingMail } from './mailer.js';
-import { renderSubject, renderTemplate, type TemplateValues } from './templates.js';
+import type { TemplateValues } from '../settings/template-defaults.js';
+import { renderSubject, renderTemplate } from './templates.js';
 
 export interface MailLinks {
   setPasswordUrl: string;

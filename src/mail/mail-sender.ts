@@ -14,7 +14,7 @@ import {
 import { writeActivity, type ActivityEntry } from '../activity/activity.repository.js';
 import { createNap, type Clock } from '../clock.js';
 import { findUserById } from '../directory/user.repository.js';
-import { calculateDelay } from '../inbox/retry-policy.js';
+import { calculateDelay } from '../lib/backoff.js';
 import type { Logger } from '../logger.js';
 import { loadSettings } from '../settings/settings.js';
 import type { DB, MailRow } from '../storage/schema.js';

@@ -4,13 +4,10 @@
  * keyed digest in constant time, so a database dump alone gives no key.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import { isSealed, sameDigest, type Sealer } from '../lib/seal.js';
-import type { AccessKeysTable, DB } from '../storage/schema.js';
-
-type Db = Kysely<DB>;
+import type { Db, AccessKeysTable } from '../storage/schema.js';
 
 /** 24 random bytes: 192 bits, 32 URL-safe characters. */
 export function generateAccessKey(): string {

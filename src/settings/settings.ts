@@ -5,13 +5,10 @@
  */
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { listRoles } from '../directory/role.repository.js';
-import { isAdminRole } from '../directory/roles.js';
-import { USERNAME_FORMATS } from '../directory/username.js';
 import { AppError } from '../errors.js';
 import { isValidEmail } from '../lib/email.js';
-import { DEFAULT_TEMPLATES, unknownPlaceholders } from '../mail/templates.js';
 import type { DB } from '../storage/schema.js';
+import { DEFAULT_TEMPLATES, unknownPlaceholders } from './template-defaults.js';
 
 const booleanSetting = z
   .string()
@@ -30,6 +27,10 @@ const template = (what: string) =>
           .map((name) => `{${name}}`)
           .join(', ')}`,
     });
+
+/** How the username of a new user without a mapped user_login is made. */
+export const USERNAME_FORMATS = ['email', 'first_last', 'first_number'] as const;
+export type UsernameFormat = (typeof USERNAME_FORMATS)[number];
 
 const count = (max: number) => z.coerce.number().int().min(1).max(max);
 
@@ -215,6 +216,22 @@ export async function readSettingValues(
   });
 }
 
+/** One setting's raw value (environment, database, or default), unvalidated. */
+export async function readSettingValue(
+  db: Kysely<DB>,
+  overrides: Readonly<Record<string, string>>,
+  name: SettingName,
+): Promise<string> {
+  const override = overrides[name];
+  if (override !== undefined) return override;
+  const row = await db
+    .selectFrom('settings')
+    .select('value')
+    .where('key', '=', name)
+    .executeTakeFirst();
+  return row?.value ?? SETTINGS[name].default;
+}
+
 /** Reads and validates every setting. */
 export async function loadSettings(
   db: Kysely<DB>,
@@ -226,26 +243,15 @@ export async function loadSettings(
   return Object.freeze(settings) as Settings;
 }
 
-/**
- * Refuses a default role that can manage the site: every user a webhook
- * creates would get it. Checked when the setting is saved and at start-up
- * (where an environment override is first read).
- */
-export async function checkDefaultRole(db: Kysely<DB>, role: string): Promise<void> {
-  const slug = role.trim();
-  if (isAdminRole(slug, await listRoles(db))) {
-    throw new AppError(
-      'INVALID_SETTING',
-      `default_role=${JSON.stringify(role)}: "${slug}" is an admin role, which webhooks never assign`,
-    );
-  }
-}
+/** Checks a setting needs beyond its schema (a layer above provides them, e.g. the default role's). */
+export type SettingChecks = Partial<Record<SettingName, (value: string) => Promise<void>>>;
 
 export async function saveSetting(
   db: Kysely<DB>,
   name: string,
   value: string,
   at: string,
+  checks: SettingChecks = {},
 ): Promise<void> {
   if (!isSettingName(name)) {
     throw new AppError(
@@ -254,7 +260,7 @@ export async function saveSetting(
     );
   }
   parseSetting(name, value);
-  if (name === 'default_role') await checkDefaultRole(db, value);
+  await checks[name]?.(value);
   await db
     .insertInto('settings')
     .values({ key: name, value, updated_at: at })

@@ -2,7 +2,7 @@
  * Row types of every table. Timestamps are ISO-8601 UTC strings on both
  * dialects (fixed width, so they sort and compare as text); flags are 0/1.
  */
-import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { Generated, Insertable, Kysely, Selectable, Updateable } from 'kysely';
 
 export interface SettingsTable {
   key: string;
@@ -214,6 +214,9 @@ export interface RateLimitsTable {
   count: number;
   window_ends_at: string;
 }
+
+/** The database, or a transaction on it: what every repository function takes. */
+export type Db = Kysely<DB>;
 
 export interface DB {
   settings: SettingsTable;

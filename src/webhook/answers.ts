@@ -1,5 +1,5 @@
 /** The answers the intake gives: a status and a JSON-able body, in WP Fusion's shape. */
-import { AppError, ERRORS, type ErrorCode } from '../errors.js';
+import { AppError, ERRORS, errorBody, type ErrorCode } from '../errors.js';
 import type { Action } from '../inbox/actions.js';
 import type { WebhookEventRow } from '../storage/schema.js';
 
@@ -15,10 +15,7 @@ export interface IntakeResponse {
 /** An error answered without storing anything (the key check failed). */
 export function errorResponse(code: ErrorCode, detail?: string): IntakeResponse {
   const error = new AppError(code, detail);
-  return {
-    statusCode: error.status,
-    body: { status: 'error', error: { code, message: error.message } },
-  };
+  return { statusCode: error.status, body: errorBody(error) };
 }
 
 /** A stored request that cannot be processed. */

@@ -8,14 +8,14 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { runContact, type RunResult } from '../runs/run-contact.js';
 import { isAction, strongestAction } from '../inbox/actions.js';
 import type { ActivityEntry } from '../activity/activity.repository.js';
 import { writeActivity } from '../activity/activity.repository.js';
 import { createNap, type Clock } from '../clock.js';
 import type { ConnectionRegistry } from '../connections/registry.js';
+import { activityLine as entry } from '../activity/activity-line.js';
+import type { Connection } from '../connections/registry.js';
 import { toAppError, type AppError } from '../errors.js';
-import { planRun } from '../runs/plan.js';
 import type { OutcomeNotifier } from '../inbox/outcome-waiter.js';
 import { openParams } from '../inbox/stored-secrets.js';
 import type { Sealer } from '../lib/seal.js';
@@ -29,9 +29,10 @@ import {
   rescheduleEvents,
   type DueContact,
 } from '../inbox/inbox.repository.js';
-import { calculateDelay } from '../inbox/retry-policy.js';
+import { calculateDelay } from '../lib/backoff.js';
 import type { Logger } from '../logger.js';
-import { loadSettings } from '../settings/settings.js';
+import type { StoredParams } from '../inbox/stored-params.js';
+import { loadSettings, type Settings } from '../settings/settings.js';
 import type { DB, WebhookEventRow } from '../storage/schema.js';
 
 export interface WorkerOptions {
@@ -42,8 +43,42 @@ export interface WorkerOptions {
   owner?: string;
 }
 
+/** Where a run's activity lines belong, and a note to end its summary with (coalesced ids). */
+export interface RunContext {
+  context: { connectionId: string; contactId: string; action: string };
+  note: string;
+}
+
+/** What a run tells the worker: the events' outcome and result, and its activity lines. */
+export interface RunReport {
+  status: 'done' | 'skipped';
+  result: unknown;
+  /** A run queued an e-mail: the mail sender is woken. */
+  mailQueued: boolean;
+  activity: ActivityEntry[];
+}
+
+/**
+ * Runs the claimed events of one contact; throws AppError on failure. The
+ * runs layer provides it (`runEvents`), handed in so the worker stays below it.
+ */
+export type ContactRun = (
+  deps: {
+    db: Kysely<DB>;
+    clock: Clock;
+    settings: Settings;
+    random?: (() => number) | undefined;
+    eventId: number | null;
+  },
+  connection: Connection,
+  events: readonly StoredParams[],
+  where: RunContext,
+) => Promise<RunReport>;
+
 export interface WorkerDeps {
   db: Kysely<DB>;
+  /** Runs a contact's claimed events. */
+  run: ContactRun;
   clock: Clock;
   registry: ConnectionRegistry;
   settingOverrides: Readonly<Record<string, string>>;
@@ -194,19 +229,16 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
       ids.length > 1 ? ` (${ids.length} webhooks coalesced: #${ids.join(', #')})` : '';
     try {
       const connection = await deps.registry.resolve(contact.connectionId);
-      const plan = planRun(
-        claimed.map((event) => openParams(event.params, deps.sealer)),
-        { canLoadTags: connection.definition.contactSource === 'api' },
-      );
-      const result = await runContact(
+      const report = await deps.run(
         { db, clock, settings, random: deps.random, eventId: lastId },
         connection,
-        plan,
+        claimed.map((event) => openParams(event.params, deps.sealer)),
+        { context, note: coalesced },
       );
-      if (result.welcomeEmailId !== undefined) deps.mail?.notify();
-      await finishEvents(db, ids, owner, { status: result.status, result }, iso());
-      await writeActivity(db, describeResult(result, lastId, context, coalesced), iso());
-      events.emit('finished', { ids, status: result.status } satisfies EventsFinished);
+      if (report.mailQueued) deps.mail?.notify();
+      await finishEvents(db, ids, owner, { status: report.status, result: report.result }, iso());
+      await writeActivity(db, report.activity, iso());
+      events.emit('finished', { ids, status: report.status } satisfies EventsFinished);
     } catch (thrown) {
       const error = toAppError(thrown);
       const policy = {
@@ -302,17 +334,6 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
   };
 }
 
-function entry(
-  level: ActivityEntry['level'],
-  message: string,
-  eventId: number | null,
-  context: { connectionId: string; contactId: string; action: string },
-  data?: unknown,
-  userId?: number | null,
-): ActivityEntry {
-  return { level, message, eventId, userId, data, ...context };
-}
-
 function failureOf(error: AppError, attempts: number): { code: string; message: string } {
   if (error.retryable)
     return {
@@ -328,73 +349,4 @@ function formatDelay(ms: number): string {
     : ms < 120_000
       ? `${Math.round(ms / 1_000)} s`
       : `${Math.round(ms / 60_000)} min`;
-}
-
-/** The activity lines for a finished run: what was loaded, what changed, and any notices. */
-export function describeResult(
-  result: RunResult,
-  eventId: number | null,
-  context: { connectionId: string; contactId: string; action: string },
-  coalesced: string,
-): ActivityEntry[] {
-  const lines: ActivityEntry[] = [];
-  const userId = result.userId;
-  const fieldNames = Object.keys(result.loaded.fields);
-  lines.push(
-    entry(
-      'debug',
-      `Loaded contact ${result.contactId} from the ${result.loaded.source === 'api' ? 'CRM' : 'webhook'}: ${result.loaded.email ?? 'no e-mail'}, ${fieldNames.length} fields${result.loaded.tags ? `, tags: ${result.loaded.tags.join(', ') || 'none'}` : ''}`,
-      eventId,
-      context,
-      result.loaded,
-      userId,
-    ),
-  );
-  for (const notice of result.notices)
-    lines.push(entry('notice', notice, eventId, context, undefined, userId));
-  if (result.status === 'skipped') {
-    lines.push(
-      entry(
-        'info',
-        `Skipped ${result.action} for contact ${result.contactId}: ${result.skipReason ?? 'no matching user'}${coalesced}`,
-        eventId,
-        context,
-        undefined,
-        null,
-      ),
-    );
-    return lines;
-  }
-  const tagText = [
-    result.tags.added.length ? `added tags ${result.tags.added.join(', ')}` : '',
-    result.tags.removed.length ? `removed tags ${result.tags.removed.join(', ')}` : '',
-  ]
-    .filter(Boolean)
-    .join('; ');
-  const what = result.created
-    ? `Created user #${userId} (${result.login}) for contact ${result.contactId}`
-    : result.changes.length
-      ? `Updated user #${userId} (${result.login}): ${result.changes.join(', ')}`
-      : `User #${userId} (${result.login}) was already up to date`;
-  const welcome =
-    result.welcomeEmail === 'queued'
-      ? `; welcome e-mail queued (mail #${result.welcomeEmailId})`
-      : '';
-  lines.push(
-    entry(
-      'info',
-      `${what}${tagText ? `; ${tagText}` : ''}${welcome}${coalesced}`,
-      eventId,
-      context,
-      {
-        changes: result.changes,
-        tags: result.tags,
-        passwordGenerated: result.passwordGenerated,
-        returnPassword: result.returnPassword,
-        welcomeEmail: result.welcomeEmail,
-      },
-      userId,
-    ),
-  );
-  return lines;
 }

@@ -1,12 +1,8 @@
 /** Templates and composing: placeholders, escaping, subject lines, durations; validation of template settings. */
 import { describe, expect, it } from 'vitest';
 import { composeMail, formatDuration, senderOf } from '../../src/mail/compose.js';
-import {
-  renderSubject,
-  renderTemplate,
-  unknownPlaceholders,
-  type TemplateValues,
-} from '../../src/mail/templates.js';
+import { renderSubject, renderTemplate } from '../../src/mail/templates.js';
+import { unknownPlaceholders, type TemplateValues } from '../../src/settings/template-defaults.js';
 import { SETTINGS, SETTING_NAMES, type Settings } from '../../src/settings/settings.js';
 
 const values: TemplateValues = {

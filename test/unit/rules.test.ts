@@ -6,7 +6,7 @@ import { strongestAction } from '../../src/inbox/actions.js';
 import type { StoredParams } from '../../src/inbox/stored-params.js';
 import { planRun } from '../../src/runs/plan.js';
 import { mapContact, shownFields } from '../../src/runs/rules.js';
-import { calculateDelay } from '../../src/inbox/retry-policy.js';
+import { calculateDelay } from '../../src/lib/backoff.js';
 import { redactUrl } from '../../src/lib/secrets.js';
 import { isUnfilledMergeField, mergeParams, parseBoolean } from '../../src/webhook/params.js';
 import { parseTagList } from '../../src/connectors/tag-list.js';

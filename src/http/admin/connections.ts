@@ -17,7 +17,7 @@ import { findConnection, listConnections } from '../../connections/connection.re
 import { CONNECTOR_TYPES, connectorDefinition } from '../../connectors/index.js';
 import { USER_FIELDS, type ConnectorDefinition, type CrmField } from '../../connectors/types.js';
 import { AppError } from '../../errors.js';
-import { escapeHtml } from '../html.js';
+import { escapeHtml } from '../../lib/html.js';
 import { readForm, readQuery, sendPage, text } from '../pages/context.js';
 import { adminFrame, messageOf, recordAdminAction, type AdminDeps } from './context.js';
 import {

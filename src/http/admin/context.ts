@@ -7,7 +7,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ConnectionRegistry } from '../../connections/registry.js';
-import type { Inject } from '../../inbox/replay.js';
+import type { ReplayTarget } from '../../inbox/replay.js';
 import type { Sealer } from '../../lib/seal.js';
 import type { LogLevel, UserRow } from '../../storage/schema.js';
 import { csrfToken, recordActivity, settingsFor, type PageDeps } from '../pages/context.js';
@@ -17,7 +17,8 @@ export interface AdminDeps extends PageDeps {
   readonly sealer: Sealer;
   readonly registry: ConnectionRegistry;
   readonly secretOverrides: Readonly<Record<string, string>>;
-  readonly inject: Inject;
+  /** Sends requests through this service's own webhook routes (replays, resyncs). */
+  readonly replay: ReplayTarget;
 }
 
 declare module 'fastify' {

@@ -10,7 +10,7 @@ import { BUILT_IN_PAYLOAD_ID } from '../../connections/registry.js';
 import { connectorDefinition } from '../../connectors/index.js';
 import { listRoles } from '../../directory/role.repository.js';
 import { currentAccessKey, listActiveKeys, rotateAccessKey } from '../../settings/access-keys.js';
-import { escapeHtml } from '../html.js';
+import { escapeHtml } from '../../lib/html.js';
 import { readForm, sendPage, settingsFor, text } from '../pages/context.js';
 import { adminFrame, messageOf, recordAdminAction, type AdminDeps } from './context.js';
 import {

@@ -4,7 +4,7 @@
  * No asset comes from elsewhere: styles are inline, the one script is served
  * by this service (/admin/assets/admin.js) and only adds conveniences.
  */
-import { escapeHtml } from '../html.js';
+import { escapeHtml } from '../../lib/html.js';
 import { hiddenInput } from '../pages/layout.js';
 
 export const ADMIN_NAV = [

@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { queryActivity } from '../../activity/activity.repository.js';
 import { findUserByReference } from '../../directory/user.repository.js';
 import { LOG_LEVELS, type LogLevel } from '../../storage/schema.js';
-import { escapeHtml } from '../html.js';
+import { escapeHtml } from '../../lib/html.js';
 import { readQuery, sendPage, text } from '../pages/context.js';
 import { adminFrame, type AdminDeps } from './context.js';
 import { adminPage, errorNotice, jsonBlock, statusBadge, table, when } from './layout.js';

@@ -5,7 +5,6 @@
  * welcome e-mail templates with a preview.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { USERNAME_FORMATS } from '../../directory/username.js';
 import { changeConnection } from '../../connections/connection-admin.js';
 import { listConnections } from '../../connections/connection.repository.js';
 import { connectorDefinition } from '../../connectors/index.js';
@@ -13,10 +12,16 @@ import type { CrmField } from '../../connectors/types.js';
 import { addRole, removeRole, renameRole } from '../../directory/role-admin.js';
 import { listRoles } from '../../directory/role.repository.js';
 import { composeMail, senderOf } from '../../mail/compose.js';
-import { TEMPLATE_PLACEHOLDERS } from '../../mail/templates.js';
+import { TEMPLATE_PLACEHOLDERS } from '../../settings/template-defaults.js';
 import { AppError } from '../../errors.js';
-import { loadSettings, saveSetting, SETTINGS, type Settings } from '../../settings/settings.js';
-import { escapeHtml } from '../html.js';
+import {
+  loadSettings,
+  saveSetting,
+  SETTINGS,
+  USERNAME_FORMATS,
+  type Settings,
+} from '../../settings/settings.js';
+import { escapeHtml } from '../../lib/html.js';
 import { readForm, sendPage, text } from '../pages/context.js';
 import { adminFrame, messageOf, recordAdminAction, type AdminDeps } from './context.js';
 import {

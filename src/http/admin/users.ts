@@ -12,7 +12,7 @@ import { describeUser } from '../../directory/user-view.js';
 import { findUserById, listTagsOfUsers, listUsers } from '../../directory/user.repository.js';
 import { sendWebhook } from '../../inbox/replay.js';
 import { enqueueMail } from '../../mail/mail.repository.js';
-import { escapeHtml } from '../html.js';
+import { escapeHtml } from '../../lib/html.js';
 import { readForm, readQuery, sendPage, text } from '../pages/context.js';
 import { adminFrame, messageOf, recordAdminAction, type AdminDeps } from './context.js';
 import {
@@ -161,7 +161,7 @@ ${postForm(`${base}/password-reset`, csrf, button('Send password-reset e-mail', 
         return detail(request, reply, id, { error: 'That contact is not linked to this user.' });
       try {
         // Through the intake like a CRM's own webhook: stored, coalesced with others for the contact, logged.
-        const outcome = await sendWebhook(deps, {
+        const outcome = await sendWebhook(deps.replay, {
           method: 'POST',
           url: `/webhooks/${encodeURIComponent(form.connection)}`,
           contentType: 'application/x-www-form-urlencoded',

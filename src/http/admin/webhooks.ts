@@ -15,7 +15,7 @@ import {
 } from '../../inbox/inbox.repository.js';
 import { replayEvent } from '../../inbox/replay.js';
 import { EVENT_STATUSES } from '../../storage/schema.js';
-import { escapeHtml } from '../html.js';
+import { escapeHtml } from '../../lib/html.js';
 import { readForm, readQuery, sendPage, text } from '../pages/context.js';
 import { adminFrame, messageOf, recordAdminAction, type AdminDeps } from './context.js';
 import {
@@ -196,7 +196,7 @@ ${row.replay_of ? `<dt>Replay of</dt><dd><a href="/admin/webhooks/${row.replay_o
       const id = idParam(request);
       if (id === undefined) return list(request, reply, { error: 'Not a webhook id.' });
       try {
-        const outcome = await replayEvent(deps, id);
+        const outcome = await replayEvent(deps.replay, id);
         const status =
           typeof outcome.body.status === 'string'
             ? outcome.body.status
@@ -240,7 +240,7 @@ ${row.replay_of ? `<dt>Replay of</dt><dd><a href="/admin/webhooks/${row.replay_o
       for (const row of failed.reverse()) {
         let status: string;
         try {
-          const outcome = await replayEvent(deps, row.id);
+          const outcome = await replayEvent(deps.replay, row.id);
           status =
             typeof outcome.body.status === 'string'
               ? outcome.body.status

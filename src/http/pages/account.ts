@@ -10,7 +10,7 @@ import { listRoles } from '../../directory/role.repository.js';
 import { listUserTags } from '../../directory/user.repository.js';
 import type { Settings } from '../../settings/settings.js';
 import type { UserRow } from '../../storage/schema.js';
-import { escapeHtml } from '../html.js';
+import { escapeHtml } from '../../lib/html.js';
 import {
   csrfToken,
   PASSWORD_INPUT_MAX,

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { writeActivity, type ActivityEntry } from '../../activity/activity.repository.js';
 import { AppError } from '../../errors.js';
 import { loadSettings, type Settings } from '../../settings/settings.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../app-deps.js';
 
 export type PageDeps = Pick<AppDeps, 'db' | 'clock' | 'settingOverrides' | 'publicUrl' | 'mail'>;
 

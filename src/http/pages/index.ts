@@ -10,9 +10,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, isAppError } from '../../errors.js';
 import { redactUrl } from '../../lib/secrets.js';
 import { loadSettings, SETTINGS } from '../../settings/settings.js';
-import type { Inject } from '../../inbox/replay.js';
-import type { AppDeps } from '../app.js';
+import type { ReplayTarget } from '../../inbox/replay.js';
 import { registerAdminPages } from '../admin/index.js';
+import type { AppDeps } from '../app-deps.js';
 import { registerAccountSettingsPages } from './account.js';
 import { pageSecurityPolicy, recordActivity, sendPage, type PageDeps } from './context.js';
 import { accountPage, links, paragraph, type SiteSettings } from './layout.js';
@@ -60,7 +60,7 @@ function errorPage(
 export async function registerAccountPages(
   app: FastifyInstance,
   deps: AppDeps,
-  inject: Inject,
+  replay: ReplayTarget,
 ): Promise<void> {
   const pageDeps: PageDeps = deps;
   // Only the pages use cookies: webhooks and the API do not pay for parsing them.
@@ -159,5 +159,5 @@ export async function registerAccountPages(
   registerAccountSettingsPages(app, pageDeps);
   registerSetPasswordPages(app, pageDeps);
   registerLostPasswordPages(app, pageDeps);
-  await registerAdminPages(app, { ...deps, inject });
+  await registerAdminPages(app, { ...deps, replay });
 }

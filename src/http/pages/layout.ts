@@ -5,7 +5,8 @@
  */
 import { formatDuration } from '../../mail/compose.js';
 import type { Settings } from '../../settings/settings.js';
-import { escapeHtml, page } from '../html.js';
+import { escapeHtml } from '../../lib/html.js';
+import { page } from '../html.js';
 
 export type SiteSettings = Pick<Settings, 'site_name' | 'site_url'>;
 
