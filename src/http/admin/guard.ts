@@ -19,7 +19,9 @@ export function adminGuard(deps: AdminDeps) {
   ): Promise<FastifyReply | undefined> => {
     const session = await currentSession(deps, request);
     const path = request.url.split('?')[0] ?? '/admin';
-    if (!session) return seeOther(reply, loginUrl(request.method === 'GET' ? request.url : path));
+    // A form's address has no page to come back to: after logging in, the admin area's first page.
+    if (!session)
+      return seeOther(reply, loginUrl(request.method === 'GET' ? request.url : '/admin'));
     if (!isAdminRole(session.user.role, await listRoles(deps.db))) {
       await recordActivity(deps, {
         level: 'warning',
