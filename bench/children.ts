@@ -41,7 +41,7 @@ export function startChild(name: string, args: string[], env: NodeJS.ProcessEnv)
   return child;
 }
 
-export const hasExited = (child: Child) =>
+const hasExited = (child: Child) =>
   child.process.exitCode !== null || child.process.signalCode !== null;
 
 export async function stopChild(child: Child, signal: NodeJS.Signals): Promise<void> {

@@ -50,6 +50,10 @@ export const ENV_VARIABLES = {
     doc: 'How long a claimed contact stays locked without a heartbeat before another worker may take it.',
   },
   POLL_MS: { default: '1000', doc: 'How often an idle worker looks for due webhooks.' },
+  CACHE_MS: {
+    default: '2000',
+    doc: 'How long the active access keys, resolved connections and verified API tokens are reused before they are read again (a key rotation or connection change is seen within it).',
+  },
   KEY_FAILURE_LIMIT: {
     default: '20',
     doc: 'Failed access-key attempts per client address in 10 minutes before answering 429.',
@@ -65,6 +69,10 @@ export const ENV_VARIABLES = {
   ENCRYPTION_KEY: {
     default: '<data dir>/encryption.key',
     doc: 'Key (32 bytes, base64 or hex) that seals the access key and secret webhook values at rest. Unset: an owner-only key file made in the data dir. Give every process on one PostgreSQL the same key.',
+  },
+  METRICS_TOKEN: {
+    default: '(none)',
+    doc: 'Bearer token that may read /metrics (at least 16 characters). Without it, only API tokens may; /metrics is never open to anyone.',
   },
 } as const;
 
@@ -131,11 +139,13 @@ const ConfigSchema = z.object({
   leaseMs: positiveInt,
   pollMs: positiveInt,
   keyFailureLimit: positiveInt,
+  cacheMs: z.coerce.number().int().min(0).max(3_600_000),
   runWorker: booleanString,
   smtpUrl: z
     .string()
     .refine((value) => /^smtps?:\/\/[^/]+/i.test(value), 'must be an smtp:// or smtps:// URL')
     .optional(),
+  metricsToken: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>> & {
@@ -177,8 +187,10 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     leaseMs: read('LEASE_MS') ?? ENV_VARIABLES.LEASE_MS.default,
     pollMs: read('POLL_MS') ?? ENV_VARIABLES.POLL_MS.default,
     keyFailureLimit: read('KEY_FAILURE_LIMIT') ?? ENV_VARIABLES.KEY_FAILURE_LIMIT.default,
+    cacheMs: read('CACHE_MS') ?? ENV_VARIABLES.CACHE_MS.default,
     runWorker: read('WORKER') ?? ENV_VARIABLES.WORKER.default,
     smtpUrl: read('SMTP_URL'),
+    metricsToken: read('METRICS_TOKEN'),
   };
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {

@@ -157,6 +157,24 @@ export const ERRORS = {
   NOT_FOUND: { status: 404, retryable: false, message: 'Not found' },
   INVALID_SETTING: { status: 400, retryable: false, message: 'Invalid setting value' },
   INVALID_CONFIG: { status: 400, retryable: false, message: 'Invalid configuration' },
+  NOT_READY: {
+    status: 503,
+    retryable: true,
+    message: 'Not ready: the database is unreachable or its schema is not current',
+  },
+
+  // Contact import
+  IMPORT_UNSUPPORTED: {
+    status: 422,
+    retryable: false,
+    message: 'This connection cannot list contacts, so it cannot import them',
+  },
+  UNKNOWN_TAG: { status: 404, retryable: false, message: 'The CRM has no such tag' },
+  IMPORT_ALREADY_RUNNING: {
+    status: 409,
+    retryable: false,
+    message: 'An import of the same contacts is already running',
+  },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -197,7 +215,7 @@ export function isAppError(error: unknown): error is AppError {
 }
 
 /** A unique-key violation from PostgreSQL (23505) or SQLite. */
-export function isUniqueViolation(error: unknown): boolean {
+function isUniqueViolation(error: unknown): boolean {
   if (typeof error !== 'object' || error === null || !('code' in error)) return false;
   const code = String(error.code);
   return (

@@ -10,8 +10,10 @@ import { publicBaseUrl, type Config } from './config.js';
 import { sealStoredCredentials } from './connections/credentials.js';
 import { createConnectionRegistry, type ConnectionRegistry } from './connections/registry.js';
 import { buildApp } from './http/app.js';
+import { createImportRunner, type ImportRunner } from './import/import-runner.js';
 import { createInboxWriter } from './inbox/inbox-writer.js';
 import { createLogger, type Logger } from './logger.js';
+import { createMetrics, type Metrics } from './lib/metrics.js';
 import { createSealer, type Sealer } from './lib/seal.js';
 import {
   createKeyChecker,
@@ -48,12 +50,16 @@ export interface Service {
   readonly database: Database;
   readonly registry: ConnectionRegistry;
   readonly worker: Worker | undefined;
+  /** Lists and queues contact imports; runs wherever the worker runs. */
+  readonly imports: ImportRunner | undefined;
   /** Sends queued e-mails; runs wherever the worker runs. */
   readonly mail: MailSender | undefined;
   readonly mailer: Mailer;
   readonly intake: Intake;
   readonly app: FastifyInstance;
   readonly logger: Logger;
+  /** Counters and histograms of this process, served at `/metrics`. */
+  readonly metrics: Metrics;
   /** Seals and opens the secrets kept at rest. */
   readonly sealer: Sealer;
   /** The access key as it was when the service started; `created` on the very first start. */
@@ -107,10 +113,13 @@ export async function createService(
       throw error;
     });
 
+  const metrics = createMetrics();
   const registry = createConnectionRegistry(db, clock, {
+    cacheMs: config.cacheMs,
     settingOverrides: config.settingOverrides,
     secretOverrides: config.secretOverrides,
     sealer,
+    metrics,
   });
   const runWorker = options.runWorker ?? config.runWorker;
   let boundPort: number | undefined;
@@ -146,14 +155,21 @@ export async function createService(
           random: options.random,
           mail,
           sealer,
+          metrics,
         },
         { concurrency: config.workerConcurrency, leaseMs: config.leaseMs, pollMs: config.pollMs },
+      )
+    : undefined;
+  const imports = runWorker
+    ? createImportRunner(
+        { db, clock, registry, logger, worker },
+        { leaseMs: config.leaseMs * 2, pollMs: config.pollMs },
       )
     : undefined;
   const intake = createIntake({
     db,
     clock,
-    keys: createKeyChecker(db, clock, sealer),
+    keys: createKeyChecker(db, clock, sealer, config.cacheMs),
     sealer,
     registry,
     writer: createInboxWriter(db),
@@ -162,6 +178,7 @@ export async function createService(
     logger,
     syncWaitMs: config.syncWaitMs,
     keyFailureLimit: config.keyFailureLimit,
+    metrics,
   });
   const app = await buildApp({
     db,
@@ -174,6 +191,10 @@ export async function createService(
     publicUrl,
     mail,
     sealer,
+    metrics,
+    rateLimitUse: () => registry.rateLimitUse(),
+    metricsToken: config.metricsToken,
+    cacheMs: config.cacheMs,
     registry,
     secretOverrides: config.secretOverrides,
   });
@@ -185,17 +206,20 @@ export async function createService(
     database,
     registry,
     worker,
+    imports,
     mail,
     mailer,
     intake,
     app,
     logger,
+    metrics,
     sealer,
     accessKey,
     async listen() {
       await app.listen({ host: config.host, port: config.port });
       worker?.start();
       mail?.start();
+      imports?.start();
       const address = app.server.address();
       boundPort = typeof address === 'object' && address ? address.port : config.port;
       return publicBaseUrl(config, boundPort);
@@ -204,6 +228,7 @@ export async function createService(
       if (closed) return;
       closed = true;
       await app.close();
+      await imports?.stop();
       await worker?.stop();
       await mail?.stop();
       mailer.close();

@@ -6,7 +6,6 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { queryActivity } from '../src/activity/activity.repository.js';
-import { insertEvents } from '../src/inbox/inbox.repository.js';
 import { listActiveKeys } from '../src/settings/access-keys.js';
 import { systemClock } from '../src/clock.js';
 import { createUserWithPassword, csrfTokenOf, PageClient } from './helpers/admin.js';
@@ -20,6 +19,7 @@ const PASSWORD = 'copper kettle meadow 58 lantern';
 
 const GET_ROUTES = [
   '/admin',
+  '/admin/dashboard',
   '/admin/settings',
   '/admin/connections',
   '/admin/connections/new?type=testcrm',
@@ -80,19 +80,22 @@ for (const dialect of testDialects()) {
         role: 'subscriber',
         password: PASSWORD,
       });
-      await insertEvents(db(), [
-        eventRow({
-          status: 'failed',
-          contact_id: '5',
-          connection_id: 'crm',
-          request: JSON.stringify({
-            method: 'GET',
-            url: '/webhooks/crm?wpf_action=update&contact_id=5',
-            contentType: null,
-            body: null,
+      await db()
+        .insertInto('webhook_events')
+        .values([
+          eventRow({
+            status: 'failed',
+            contact_id: '5',
+            connection_id: 'crm',
+            request: JSON.stringify({
+              method: 'GET',
+              url: '/webhooks/crm?wpf_action=update&contact_id=5',
+              contentType: null,
+              body: null,
+            }),
           }),
-        }),
-      ]);
+        ])
+        .execute();
     });
     afterEach(async () => {
       await t.close();

@@ -117,6 +117,16 @@ for (const dialect of hasBrowser() ? testDialects() : []) {
       await crmSection.getByRole('button', { name: 'Test webhooks' }).click();
       await page.getByText(/^Success: .* answered 200/).waitFor();
       await shot('test-webhooks');
+
+      // The dashboard's chart is drawn server-side and counts the webhooks received.
+      expect((await t.webhook(`/?wpf_action=add&access_key=${newKey}&contact_id=101`)).status).toBe(
+        200,
+      );
+      await page.getByRole('link', { name: 'Dashboard' }).click();
+      await page.locator('#webhook-chart svg').waitFor();
+      expect(Number(await page.locator('#received-24h').innerText())).toBeGreaterThanOrEqual(1);
+      expect(await page.locator('#webhook-chart svg polyline').count()).toBe(2);
+      await shot('dashboard');
     });
 
     it('turns on Return Password with a CRM field and edits a field mapping', async () => {

@@ -1145,9 +1145,13 @@ for (const dialect of testDialects()) {
         expect(add.body.error?.code).toBe('STORAGE_UNAVAILABLE');
         expect(add.headers.get('retry-after')).not.toBeNull();
 
+        // The process is alive (liveness) but not ready: load balancers stop sending it traffic.
         const health = await fetch(`${s.baseUrl}/healthz`);
-        expect(health.status).toBe(503);
+        expect(health.status).toBe(200);
         await health.text();
+        const ready = await fetch(`${s.baseUrl}/readyz`);
+        expect(ready.status).toBe(503);
+        expect(((await ready.json()) as { error: { code: string } }).error.code).toBe('NOT_READY');
       });
     });
 

@@ -49,7 +49,7 @@ export type LoginChannel = 'page' | 'api';
  * site's word for its visitor, and must not spend the login page's budget
  * of the same address (nor the other way round).
  */
-export function addressLimitKey(channel: LoginChannel, ip: string): string {
+function addressLimitKey(channel: LoginChannel, ip: string): string {
   return channel === 'page' ? `login:ip:${ip}` : `api-login:ip:${ip}`;
 }
 

@@ -10,7 +10,7 @@ import type * as ZxcvbnEnglish from '@zxcvbn-ts/language-en';
 
 export const PASSWORD_MAX_LENGTH = 256;
 /** zxcvbn score (0–4) a password needs: 3 is "safely unguessable" against online and slow-hash attacks. */
-export const PASSWORD_MIN_SCORE = 3;
+const PASSWORD_MIN_SCORE = 3;
 
 export const OWN_WORDS_PROBLEM =
   'Do not build it from your name, your e-mail address or the site name.';

@@ -13,7 +13,7 @@ import { findUserForLogin } from './authenticate.js';
 import { hashSecret } from '../lib/secret-hash.js';
 import { hitLimit } from './rate-limits.js';
 
-export const RESET_WINDOW_MS = 60 * 60_000;
+const RESET_WINDOW_MS = 60 * 60_000;
 
 export interface ResetDeps {
   readonly db: Kysely<DB>;

@@ -8,7 +8,7 @@ import type { DB, UserRow } from '../storage/schema.js';
 import { hashSecret, newSecret } from '../lib/secret-hash.js';
 
 /** last_seen_at is written at most this often, so page views stay reads. */
-export const SESSION_TOUCH_INTERVAL_MS = 60_000;
+const SESSION_TOUCH_INTERVAL_MS = 60_000;
 
 export interface NewSession {
   userId: number;

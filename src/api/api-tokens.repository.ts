@@ -19,7 +19,7 @@ export interface ApiTokenInfo {
 }
 
 /** True when `raw` has the shape of a token this service issues (checked before any query). */
-export function looksLikeApiToken(raw: string): boolean {
+function looksLikeApiToken(raw: string): boolean {
   return TOKEN_PATTERN.test(raw);
 }
 

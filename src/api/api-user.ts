@@ -8,7 +8,7 @@ export function toApiTag(tag: UserTag): ApiTag {
   return { connection: tag.connectionId, id: tag.id, label: tag.label };
 }
 
-export function toApiUser(
+function toApiUser(
   row: UserRow,
   tags: readonly UserTag[],
   meta: Readonly<Record<string, string>>,

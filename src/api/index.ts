@@ -54,7 +54,7 @@ function toApiError(error: unknown): AppError {
 export async function registerApi(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const { db, clock } = deps;
   const baseUrl = () => `${deps.publicUrl()}${app.prefix}`;
-  const verifier = createTokenVerifier(db, clock);
+  const verifier = createTokenVerifier(db, clock, { cacheMs: deps.cacheMs });
   app.decorateRequest('apiToken', null);
 
   const requireToken: onRequestAsyncHookHandler = async (request) => {

@@ -58,7 +58,7 @@ export function defineRoute<
 }
 
 /** `/users/{id}` → `/users/:id`. */
-export function fastifyPath(path: string): string {
+function fastifyPath(path: string): string {
   return path.replace(/\{(\w+)\}/g, ':$1');
 }
 

@@ -6,9 +6,9 @@
 import { z } from 'zod';
 
 /** Ids are PostgreSQL `integer`s; a larger one could only fail in the database. */
-export const MAX_ID = 2_147_483_647;
-export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 200;
+const MAX_ID = 2_147_483_647;
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGE_SIZE = 200;
 
 const WHOLE = { error: 'must be a whole number' };
 const userId = z.coerce
@@ -17,7 +17,7 @@ const userId = z.coerce
   .min(1, { error: 'must be 1 or more' })
   .max(MAX_ID, { error: 'is too large' });
 
-export const TagSchema = z.strictObject({
+const TagSchema = z.strictObject({
   connection: z
     .string()
     .describe('The CRM connection the tag comes from (e.g. "payload", "ontraport").'),
@@ -26,7 +26,7 @@ export const TagSchema = z.strictObject({
 });
 export type ApiTag = z.output<typeof TagSchema>;
 
-export const UserSchema = z.strictObject({
+const UserSchema = z.strictObject({
   id: z.int().min(1),
   login: z.string().describe('The username.'),
   email: z.string(),

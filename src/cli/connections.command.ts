@@ -40,7 +40,7 @@ function coerce(key: string, value: string): unknown {
  * breaks dropped), so it never appears in `ps` or shell history; `@@` stands
  * for a value that really starts with `@`.
  */
-export function readCredentialFiles(
+function readCredentialFiles(
   pairs: readonly string[],
   isSecret: (key: string) => boolean,
 ): string[] {
@@ -64,7 +64,7 @@ export function readCredentialFiles(
 }
 
 /** Applies `key=value` pairs to stored settings; `map.<field>=<target>` edits the field mapping. */
-export function applySettingPairs(
+function applySettingPairs(
   settings: Record<string, unknown>,
   pairs: readonly string[],
 ): Record<string, unknown> {

@@ -15,6 +15,8 @@ export interface CliIo {
   out: Output;
   err: Output;
   env: NodeJS.ProcessEnv;
+  /** Where a progress bar is redrawn in place; only used when it is a terminal. */
+  progress?: { isTTY: boolean; write(text: string): void } | undefined;
 }
 
 export interface CliDeps {

@@ -11,6 +11,7 @@ import { registerApiTokenCommands } from './api-tokens.command.js';
 import { registerConnectionCommands } from './connections.command.js';
 import { CliExit, createCliDeps, type CliDeps, type CliIo } from './deps.js';
 import { registerEventCommands } from './events.command.js';
+import { registerImportCommands } from './import.command.js';
 import { registerLogCommand } from './log.command.js';
 import { registerMailCommands } from './mail.command.js';
 import { registerMigrateCommand } from './migrate.command.js';
@@ -37,12 +38,17 @@ const COMMAND_GROUPS: ReadonlyArray<(program: Command, deps: CliDeps) => void> =
   registerConnectionCommands,
   registerApiTokenCommands,
   registerMailCommands,
+  registerImportCommands,
 ];
 
 const defaultIo: CliIo = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
   env: process.env,
+  progress: {
+    isTTY: process.stderr.isTTY === true,
+    write: (text) => process.stderr.write(text),
+  },
 };
 
 /** Runs the CLI; resolves to the exit code. */

@@ -10,7 +10,7 @@ export function registerWorkerCommand(
 ): void {
   program
     .command('worker')
-    .description('run only the worker (processes stored webhooks)')
+    .description('run only the worker (processes stored webhooks, queued mail and imports)')
     .option('--once', 'process what is due now, then exit')
     .action(async (options: { once?: boolean }, command: Command) => {
       const config = configFor(command);
@@ -19,15 +19,20 @@ export function registerWorkerCommand(
         logger: createLogger(config.logLevel),
         runWorker: true,
       });
-      const { worker, mail } = service;
-      if (!worker || !mail) throw new Error('worker not created');
+      const { worker, mail, imports } = service;
+      if (!worker || !mail || !imports) throw new Error('worker not created');
       if (options.once) {
+        const pages = await imports.drain();
         const runs = await worker.drain();
+        await imports.finishListedJobs();
         const sent = await mail.drain();
-        io.out(`processed ${runs} contact run(s) and ${sent} e-mail(s)`);
+        io.out(
+          `processed ${runs} contact run(s) and ${sent} e-mail(s)${pages > 0 ? `; listed ${pages} page(s) of contacts to import` : ''}`,
+        );
       } else {
         worker.start();
         mail.start();
+        imports.start();
         await untilSignal();
       }
       await service.close();

@@ -31,7 +31,7 @@ export interface ConnectionAdminDeps {
   readonly secretOverrides: Readonly<Record<string, string>>;
 }
 
-export const CONNECTION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const CONNECTION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 type Settings = Record<string, unknown>;
 
@@ -41,14 +41,14 @@ export function isSecretSetting(definition: ConnectorDefinition, key: string): b
 }
 
 /** The definition of a known type, or INVALID_CONFIG naming the known ones. */
-export function requireDefinition(type: string): ConnectorDefinition {
+function requireDefinition(type: string): ConnectorDefinition {
   const definition = connectorDefinition(type);
   if (!definition) throw new AppError('INVALID_CONFIG', `unknown CRM type "${type}"`);
   return definition;
 }
 
 /** Refuses an API URL that would send the credentials unencrypted over a network, unless the connection allows it. */
-export function checkTransport(apiUrl: string | null | undefined, settings: Settings): void {
+function checkTransport(apiUrl: string | null | undefined, settings: Settings): void {
   if (!apiUrl || settings.allow_insecure_http === true || !isInsecureHttpUrl(apiUrl.trim())) return;
   throw new AppError(
     'INVALID_CONFIG',

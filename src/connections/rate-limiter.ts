@@ -14,6 +14,8 @@ import type { RateLimit } from '../connectors/types.js';
 export interface RateLimiter {
   /** Waits for a slot; call the returned function once the request has finished (answered or failed). */
   acquire(): Promise<() => void>;
+  /** Slots taken now: calls in flight plus those finished within the window. */
+  used(): number;
 }
 
 export function createRateLimiter(limit: RateLimit, now: () => number = Date.now): RateLimiter {
@@ -54,6 +56,10 @@ export function createRateLimiter(limit: RateLimit, now: () => number = Date.now
   };
 
   return {
+    used() {
+      const current = now();
+      return inFlight + finished.filter((end) => current - end < limit.windowMs).length;
+    },
     acquire() {
       const turn = queue.then(takeSlot);
       queue = turn.catch(() => undefined);

@@ -18,6 +18,7 @@ import type {
 import { AppError } from '../errors.js';
 import type { ConnectionRow, DB } from '../storage/schema.js';
 import { createRateLimiter, type RateLimiter } from './rate-limiter.js';
+import type { Metrics } from '../lib/metrics.js';
 import type { Sealer } from '../lib/seal.js';
 import { readSettingValue } from '../settings/settings.js';
 import { findConnection, listConnections } from './connection.repository.js';
@@ -60,6 +61,16 @@ export interface ConnectionRegistry {
   resolve(id?: string): Promise<Connection>;
   /** Forget cached connections (after the CLI or a test changed them). */
   invalidate(): void;
+  /** Each connection's rate-limit use in this process, for the dashboard and `/metrics`. */
+  rateLimitUse(): RateLimitUse[];
+}
+
+interface RateLimitUse {
+  readonly connectionId: string;
+  /** Calls counted against the limit right now (in flight or finished within the window). */
+  readonly used: number;
+  readonly requests: number;
+  readonly windowMs: number;
 }
 
 export interface RegistryOptions {
@@ -70,6 +81,8 @@ export interface RegistryOptions {
   secretOverrides?: Readonly<Record<string, string>>;
   /** Opens the credentials stored sealed. */
   sealer: Sealer;
+  /** Counts CRM calls for `/metrics`. */
+  metrics?: Pick<Metrics, 'crmCall'> | undefined;
 }
 
 /**
@@ -100,14 +113,14 @@ export function createConnectionRegistry(
   const cacheMs = options.cacheMs ?? 2_000;
   const cache = new Map<string, { until: number; connection: Promise<Connection> }>();
   // Limiters outlive cache entries: a refreshed connection must not get a fresh budget.
-  const limiters = new Map<string, { key: string; limiter: RateLimiter }>();
+  const limiters = new Map<string, { key: string; limit: RateLimit; limiter: RateLimiter }>();
 
   const limiterFor = (id: string, limit: RateLimit): RateLimiter => {
     const key = `${limit.requests}/${limit.windowMs}`;
     const existing = limiters.get(id);
     if (existing?.key === key) return existing.limiter;
     const limiter = createRateLimiter(limit);
-    limiters.set(id, { key, limiter });
+    limiters.set(id, { key, limit, limiter });
     return limiter;
   };
 
@@ -139,7 +152,10 @@ export function createConnectionRegistry(
     const http = createHttpClient({
       timeoutMs: common.data.timeout_ms ?? definition.timeoutMs,
       allowInsecureHttp: common.data.allow_insecure_http,
-      beforeRequest: () => limiter.acquire(),
+      beforeRequest: () => {
+        options.metrics?.crmCall(row.id);
+        return limiter.acquire();
+      },
     });
     const connector = definition.create(
       { id: row.id, apiUrl: row.api_url ?? definition.defaultApiUrl, settings: specific.data },
@@ -215,6 +231,14 @@ export function createConnectionRegistry(
     },
     invalidate() {
       cache.clear();
+    },
+    rateLimitUse() {
+      return [...limiters].map(([connectionId, { limit, limiter }]) => ({
+        connectionId,
+        used: limiter.used(),
+        requests: limit.requests,
+        windowMs: limit.windowMs,
+      }));
     },
   };
 }

@@ -10,7 +10,7 @@ import { testCrmConnector } from './testcrm/index.js';
 import type { ConnectorDefinition } from './types.js';
 
 /** Each entry `satisfies ConnectorDefinition` with its own settings type; the map checks they all fit the contract. */
-export const CONNECTORS = {
+const CONNECTORS = {
   customerly: customerlyConnector,
   funnelkit: funnelkitConnector,
   ontraport: ontraportConnector,
@@ -25,7 +25,7 @@ export const CONNECTOR_TYPES: readonly ConnectorType[] = Object.freeze(
   Object.keys(CONNECTORS).filter((key): key is ConnectorType => isConnectorType(key)),
 );
 
-export function isConnectorType(value: string): value is ConnectorType {
+function isConnectorType(value: string): value is ConnectorType {
   return Object.hasOwn(CONNECTORS, value);
 }
 

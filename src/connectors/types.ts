@@ -7,18 +7,6 @@ import type { z } from 'zod';
 import type { Clock } from '../clock.js';
 import type { HttpClient } from './http-client.js';
 
-/** Fields of a user a CRM field can be mapped to; any other target is a meta key. */
-export const USER_FIELDS = [
-  'email',
-  'first_name',
-  'last_name',
-  'display_name',
-  'user_login',
-  'user_pass',
-  'role',
-] as const;
-export type UserField = (typeof USER_FIELDS)[number];
-
 /** CRM field id → user field or meta key. */
 export type FieldMap = Readonly<Record<string, string>>;
 
@@ -67,6 +55,21 @@ export interface ParsedWebhook {
   readonly contact?: ContactData | undefined;
 }
 
+/** One page of a CRM's contacts, as an import reads them. */
+interface ContactPage {
+  /** Ids of the contacts on this page (only those with the tag, when one was asked for). */
+  readonly contactIds: readonly string[];
+  /** Where the next page starts (opaque text to hand back); null after the last page. */
+  readonly next: string | null;
+}
+
+interface ListContactsOptions {
+  /** Only contacts with this tag (the CRM's tag id, as `listTags` gives it); all when absent. */
+  readonly tagId?: string | undefined;
+  /** The `next` of the previous page; null for the first page. */
+  readonly cursor: string | null;
+}
+
 export interface CrmConnector {
   readonly type: string;
   /** Finds the contact a webhook is about. Pure: no I/O. */
@@ -82,8 +85,17 @@ export interface CrmConnector {
   updateContact(contactId: string, fields: Readonly<Record<string, string>>): Promise<void>;
   /** Checks that the credentials work; throws with the CRM's message when they do not. */
   testConnection(): Promise<void>;
+  /**
+   * Lists contacts page by page, for imports; absent when the CRM has no API
+   * to list them (payload senders). A page may be empty while `next` is not.
+   */
+  listContacts?(options: ListContactsOptions): Promise<ContactPage>;
 }
 
+/**
+ * What `create` gets besides its connection.
+ * @public (named in the connectors' declarations)
+ */
 export interface ConnectorDeps {
   readonly http: HttpClient;
   readonly clock: Clock;

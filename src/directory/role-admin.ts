@@ -8,7 +8,7 @@ import { loadSettings } from '../settings/settings.js';
 import { listRoles, saveRole, type Role } from './role.repository.js';
 import type { Db } from '../storage/schema.js';
 
-export const ROLE_SLUG_PATTERN = /^[a-z0-9_-]{1,64}$/;
+const ROLE_SLUG_PATTERN = /^[a-z0-9_-]{1,64}$/;
 
 async function findRole(db: Db, slug: string): Promise<Role | undefined> {
   return (await listRoles(db)).find((role) => role.slug === slug);

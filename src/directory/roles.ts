@@ -1,7 +1,7 @@
 /** Which role a user gets, and which roles webhooks never touch. Pure. */
 import type { Role } from './role.repository.js';
 
-export function slugify(text: string): string {
+function slugify(text: string): string {
   return text
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '')

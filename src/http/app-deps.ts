@@ -6,8 +6,9 @@ import type { Sealer } from '../lib/seal.js';
 import type { Logger } from '../logger.js';
 import type { DB } from '../storage/schema.js';
 import type { Intake } from '../webhook/intake.js';
+import type { Metrics } from '../lib/metrics.js';
 
-export interface AppDeps {
+export interface AppDeps extends HealthDeps {
   db: Kysely<DB>;
   intake: Intake;
   logger: Logger | false;
@@ -21,6 +22,8 @@ export interface AppDeps {
   publicUrl: () => string;
   /** Derives the cookie signing key (and seals what the pages keep). */
   sealer: Sealer;
+  /** How long a verified API token is reused before it is checked again. */
+  cacheMs?: number | undefined;
   /** Wakes the mail sender after a message is queued (absent in HTTP-only processes). */
   mail?: MailNotifier | undefined;
   /** Resolves CRM connections (the admin pages test them and read their fields). */
@@ -29,6 +32,22 @@ export interface AppDeps {
   secretOverrides: Readonly<Record<string, string>>;
 }
 
-export interface MailNotifier {
+interface MailNotifier {
   notify(): void;
+}
+
+interface HealthDeps {
+  /** Counters of this process; without them `/metrics` answers 404. */
+  metrics?: Metrics | undefined;
+  /** Rate-limit use of the connections this process called. */
+  rateLimitUse?:
+    | (() => ReadonlyArray<{
+        connectionId: string;
+        used: number;
+        requests: number;
+        windowMs: number;
+      }>)
+    | undefined;
+  /** A token that may read `/metrics` besides API tokens (CRM_BRIDGE_METRICS_TOKEN). */
+  metricsToken?: string | undefined;
 }

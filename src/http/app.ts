@@ -5,7 +5,6 @@
  * `listen` is the caller's business.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
 import { registerApi } from '../api/index.js';
 import { AppError, errorBody, isAppError } from '../errors.js';
 import { redactUnparsed, redactUrl } from '../lib/secrets.js';
@@ -21,6 +20,7 @@ import {
 } from './body-parsers.js';
 import type { AppDeps } from './app-deps.js';
 import { renderDebugPage } from './debug-page.js';
+import { registerHealthRoutes, registerRequestTiming } from './health.js';
 import { escapeHtml } from '../lib/html.js';
 import { page } from './html.js';
 import { registerAccountPages } from './pages/index.js';
@@ -67,6 +67,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('bodyProblem', undefined);
   // Before any route or scope is added, so that every answer gets them (404s and errors too).
   registerSecurityHeaders(app, { publicUrl: deps.publicUrl });
+  registerRequestTiming(app, deps.metrics);
 
   // Every parser keeps the raw body, and a body that does not parse reaches the
   // handler marked as malformed instead of failing early: it must still be stored.
@@ -194,16 +195,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     return runIntake(request, reply, toIntakeRequest(request, request.params));
   };
-  app.get('/healthz', async (_request, reply) => {
-    try {
-      await sql`select 1`.execute(deps.db);
-      return { status: 'ok' };
-    } catch {
-      return reply
-        .code(503)
-        .send(errorBody(new AppError('STORAGE_UNAVAILABLE', 'database unreachable')));
-    }
-  });
+  registerHealthRoutes(app, deps);
 
   app.setErrorHandler(
     async (error: Error & { code?: string; statusCode?: number }, request, reply) => {

@@ -8,11 +8,11 @@ import { Busboy } from '@fastify/busboy';
 import type { IntakeRequest } from '../webhook/request.js';
 
 /** Deeper JSON is refused before it is parsed: every walk over a body stays far from the stack limit. */
-export const MAX_JSON_DEPTH = 32;
+const MAX_JSON_DEPTH = 32;
 /** Fields of one form or multipart body; a webhook has a few dozen at most. */
-export const MAX_FORM_FIELDS = 200;
+const MAX_FORM_FIELDS = 200;
 /** Longest field name in a multipart body, in bytes. */
-export const MAX_FIELD_NAME_BYTES = 200;
+const MAX_FIELD_NAME_BYTES = 200;
 
 export type BodyProblem = NonNullable<IntakeRequest['bodyProblem']>;
 export type FormFields = Record<string, string | string[]>;

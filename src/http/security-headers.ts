@@ -8,7 +8,7 @@
 import type { FastifyInstance } from 'fastify';
 
 /** Nothing may load, frame or be framed: for JSON and the plain HTML pages without forms. */
-export const DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'";
+const DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'";
 /** The HTML pages of this file's routes style themselves inline and have no forms. */
 const HTML_CSP =
   "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";

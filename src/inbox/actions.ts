@@ -2,7 +2,7 @@
  * The webhook actions a stored event asks for, and which one wins when a
  * contact has several due. Pure.
  */
-export const ACTIONS = ['update_tags', 'update', 'add'] as const;
+const ACTIONS = ['update_tags', 'update', 'add'] as const;
 export type Action = (typeof ACTIONS)[number];
 
 /** `add` > `update` > `update_tags`: one run does what the strongest pending webhook asks. */

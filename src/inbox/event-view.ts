@@ -19,6 +19,9 @@ export function describeEvent(event: WebhookEventRow) {
     finishedAt: event.finished_at,
     error: event.error_code ? { code: event.error_code, message: event.error_message } : null,
     replayOf: event.replay_of,
+    /** `import` for a webhook an import job queued (see importJobId), else `webhook`. */
+    source: event.import_job_id == null ? 'webhook' : 'import',
+    importJobId: event.import_job_id ?? null,
     clientIp: event.client_ip,
     params: redactRecord(params.raw ?? {}),
     request: {

@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import { activityRow, type ActivityEntry } from '../activity/activity.repository.js';
 import type { DB, NewWebhookEventRow } from '../storage/schema.js';
 
-export interface InboxItem {
+interface InboxItem {
   event: NewWebhookEventRow;
   /** Written with the event's id filled in. */
   activity: readonly Omit<ActivityEntry, 'eventId'>[];

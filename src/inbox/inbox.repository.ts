@@ -5,17 +5,7 @@
  * one contact twice at once; the same statements serve SQLite.
  */
 import { sql } from 'kysely';
-import type { Db, EventStatus, NewWebhookEventRow, WebhookEventRow } from '../storage/schema.js';
-
-export async function insertEvents(db: Db, rows: readonly NewWebhookEventRow[]): Promise<number[]> {
-  if (rows.length === 0) return [];
-  const inserted = await db
-    .insertInto('webhook_events')
-    .values([...rows])
-    .returning('id')
-    .execute();
-  return inserted.map((row) => row.id);
-}
+import type { Db, EventStatus, WebhookEventRow } from '../storage/schema.js';
 
 export function findEvent(db: Db, id: number): Promise<WebhookEventRow | undefined> {
   return db.selectFrom('webhook_events').selectAll().where('id', '=', id).executeTakeFirst();
@@ -247,15 +237,6 @@ export async function listEvents(db: Db, filter: EventFilter = {}): Promise<Webh
   return query.execute();
 }
 
-export async function countEventsByStatus(db: Db): Promise<Record<string, number>> {
-  const rows = await db
-    .selectFrom('webhook_events')
-    .select(['status', sql<string>`count(*)`.as('count')])
-    .groupBy('status')
-    .execute();
-  return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
-}
-
 /** Records that event `eventId` replays event `originalId`. */
 export async function markReplayOf(db: Db, eventId: number, originalId: number): Promise<void> {
   await db
@@ -263,4 +244,14 @@ export async function markReplayOf(db: Db, eventId: number, originalId: number):
     .set({ replay_of: originalId })
     .where('id', '=', eventId)
     .execute();
+}
+
+/** How many webhooks are in each status. */
+export async function countEventsByStatus(db: Db): Promise<Record<string, number>> {
+  const rows = await db
+    .selectFrom('webhook_events')
+    .select(['status', sql<string>`count(*)`.as('count')])
+    .groupBy('status')
+    .execute();
+  return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
 }

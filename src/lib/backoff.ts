@@ -1,5 +1,5 @@
 /**
- * Retry policy as data and the delay as a pure function with jitter.
+ * Backoff: a retry policy as data and the delay as a pure function with jitter.
  */
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -7,12 +7,6 @@ export interface RetryPolicy {
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
 }
-
-export const DEFAULT_RETRY_POLICY: RetryPolicy = {
-  maxAttempts: 10,
-  baseDelayMs: 2_000,
-  maxDelayMs: 30 * 60_000,
-};
 
 /**
  * Delay before attempt `attempt + 1` after `attempt` failures: exponential,

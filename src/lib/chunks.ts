@@ -3,7 +3,7 @@
  * on (SQLite's limit is 32,766 variables, PostgreSQL's 65,535): lists from
  * outside (a CRM's 10,000 tags) are written and read in chunks of this many.
  */
-export const ROWS_PER_STATEMENT = 500;
+const ROWS_PER_STATEMENT = 500;
 
 /** `items` cut into consecutive pieces of at most `size`. */
 export function chunked<T>(items: readonly T[], size = ROWS_PER_STATEMENT): T[][] {

@@ -42,7 +42,7 @@ export interface MailSenderOptions {
   housekeeping?: { everyMs: number; run: () => Promise<void> };
 }
 
-export interface MailOutcome {
+interface MailOutcome {
   id: number;
   status: 'sent' | 'pending' | 'failed';
 }

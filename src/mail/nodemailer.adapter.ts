@@ -8,7 +8,7 @@ import { createTransport } from 'nodemailer';
 import { PermanentMailError, type Delivery, type Mailer, type OutgoingMail } from './mailer.js';
 
 /** The mail server URL with its password replaced, for logs. */
-export function describeSmtpUrl(url: string): string {
+function describeSmtpUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';

@@ -10,12 +10,12 @@ import { isSealed, sameDigest, type Sealer } from '../lib/seal.js';
 import type { Db, AccessKeysTable } from '../storage/schema.js';
 
 /** 24 random bytes: 192 bits, 32 URL-safe characters. */
-export function generateAccessKey(): string {
+function generateAccessKey(): string {
   return randomBytes(24).toString('base64url');
 }
 
 /** A short, non-reversible name for a key, safe to log. */
-export function keyFingerprint(key: string): string {
+function keyFingerprint(key: string): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 8);
 }
 

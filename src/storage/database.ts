@@ -26,7 +26,7 @@ export interface Database {
   destroy(): Promise<void>;
 }
 
-export function dialectOf(url: string): DialectName {
+function dialectOf(url: string): DialectName {
   return /^postgres(ql)?:\/\//i.test(url) ? 'postgres' : 'sqlite';
 }
 

@@ -4,7 +4,7 @@
  */
 import type { Generated, Insertable, Kysely, Selectable, Updateable } from 'kysely';
 
-export interface SettingsTable {
+interface SettingsTable {
   key: string;
   value: string;
   updated_at: string;
@@ -22,14 +22,14 @@ export interface AccessKeysTable {
   expires_at: string | null;
 }
 
-export interface RolesTable {
+interface RolesTable {
   slug: string;
   name: string;
   /** Admin-capable roles are never assigned by a webhook, and their holders are never re-roled. */
   is_admin: number;
 }
 
-export interface UsersTable {
+interface UsersTable {
   id: Generated<number>;
   login: string;
   email: string;
@@ -44,34 +44,34 @@ export interface UsersTable {
   updated_at: string;
 }
 
-export interface UserMetaTable {
+interface UserMetaTable {
   user_id: number;
   meta_key: string;
   meta_value: string;
 }
 
-export interface TagsTable {
+interface TagsTable {
   connection_id: string;
   tag_id: string;
   label: string;
   updated_at: string;
 }
 
-export interface UserTagsTable {
+interface UserTagsTable {
   user_id: number;
   connection_id: string;
   tag_id: string;
   added_at: string;
 }
 
-export interface ContactLinksTable {
+interface ContactLinksTable {
   connection_id: string;
   contact_id: string;
   user_id: number;
   created_at: string;
 }
 
-export interface ConnectionsTable {
+interface ConnectionsTable {
   id: string;
   type: string;
   name: string;
@@ -93,7 +93,7 @@ export const EVENT_STATUSES = [
 ] as const;
 export type EventStatus = (typeof EVENT_STATUSES)[number];
 
-export interface WebhookEventsTable {
+interface WebhookEventsTable {
   id: Generated<number>;
   received_at: string;
   connection_id: string;
@@ -118,9 +118,11 @@ export interface WebhookEventsTable {
   finished_at: string | null;
   replay_of: number | null;
   client_ip: string | null;
+  /** The import job that queued this webhook (source "import"); null for webhooks from outside. */
+  import_job_id?: number | null;
 }
 
-export interface ContactLeasesTable {
+interface ContactLeasesTable {
   connection_id: string;
   contact_id: string;
   owner: string;
@@ -130,7 +132,7 @@ export interface ContactLeasesTable {
 export const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export interface ActivityLogTable {
+interface ActivityLogTable {
   id: Generated<number>;
   at: string;
   level: LogLevel;
@@ -144,8 +146,7 @@ export interface ActivityLogTable {
   data: string | null;
 }
 
-export const MAIL_KINDS = ['welcome', 'password_reset'] as const;
-export type MailKind = (typeof MAIL_KINDS)[number];
+export type MailKind = 'welcome' | 'password_reset';
 export const MAIL_STATUSES = ['pending', 'sent', 'failed'] as const;
 export type MailStatus = (typeof MAIL_STATUSES)[number];
 
@@ -153,7 +154,7 @@ export type MailStatus = (typeof MAIL_STATUSES)[number];
  * Messages waiting to be sent, and a record of those sent. The body is rendered
  * when the message is sent, so a set-password link exists only in the message.
  */
-export interface MailQueueTable {
+interface MailQueueTable {
   id: Generated<number>;
   kind: MailKind;
   user_id: number | null;
@@ -173,11 +174,10 @@ export interface MailQueueTable {
   sent_at: string | null;
 }
 
-export const TOKEN_PURPOSES = ['welcome', 'password_reset'] as const;
-export type TokenPurpose = (typeof TOKEN_PURPOSES)[number];
+export type TokenPurpose = 'welcome' | 'password_reset';
 
 /** Single-use set-password links; only a SHA-256 of the token is kept. */
-export interface PasswordTokensTable {
+interface PasswordTokensTable {
   token_hash: string;
   user_id: number;
   purpose: TokenPurpose;
@@ -187,7 +187,7 @@ export interface PasswordTokensTable {
 }
 
 /** Login sessions; the cookie holds the secret, the table its SHA-256. */
-export interface SessionsTable {
+interface SessionsTable {
   id_hash: string;
   user_id: number;
   created_at: string;
@@ -198,7 +198,7 @@ export interface SessionsTable {
 }
 
 /** Tokens for the REST API; only a SHA-256 is kept, plus a prefix to recognise them by. */
-export interface ApiTokensTable {
+interface ApiTokensTable {
   id: Generated<number>;
   name: string;
   token_hash: string;
@@ -209,7 +209,7 @@ export interface ApiTokensTable {
 }
 
 /** Fixed-window counters shared by every process (login and reset limits). */
-export interface RateLimitsTable {
+interface RateLimitsTable {
   key: string;
   count: number;
   window_ends_at: string;
@@ -217,6 +217,38 @@ export interface RateLimitsTable {
 
 /** The database, or a transaction on it: what every repository function takes. */
 export type Db = Kysely<DB>;
+
+type ImportStatus = 'running' | 'done' | 'failed' | 'cancelled';
+
+/**
+ * Contact imports: each lists the CRM's contacts page by page (resuming at
+ * `cursor`) and queues one `add` webhook per contact, marked with the job id.
+ */
+interface ImportJobsTable {
+  id: Generated<number>;
+  connection_id: string;
+  /** The CRM's tag id; null imports every contact. */
+  tag_id: string | null;
+  tag_label: string | null;
+  status: ImportStatus;
+  /** Contacts queued so far; final once `listed_all` is 1. */
+  total: number;
+  listed_all: number;
+  /** Where listing resumes (the connector's page cursor); null before the first page. */
+  cursor: string | null;
+  /** 1: every imported contact is sent the welcome e-mail (as `send_notification=true`). */
+  send_welcome: number;
+  /** The process listing the job, and until when its claim holds. */
+  locked_by: string | null;
+  locked_until: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  /** Who started it (an admin's e-mail, or "cli"). */
+  started_by: string | null;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+}
 
 export interface DB {
   settings: SettingsTable;
@@ -236,6 +268,7 @@ export interface DB {
   sessions: SessionsTable;
   api_tokens: ApiTokensTable;
   rate_limits: RateLimitsTable;
+  import_jobs: ImportJobsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -246,6 +279,4 @@ export type NewWebhookEventRow = Insertable<WebhookEventsTable>;
 export type ConnectionRow = Selectable<ConnectionsTable>;
 export type ActivityLogRow = Selectable<ActivityLogTable>;
 export type MailRow = Selectable<MailQueueTable>;
-export type PasswordTokenRow = Selectable<PasswordTokensTable>;
-export type SessionRow = Selectable<SessionsTable>;
-export type ApiTokenRow = Selectable<ApiTokensTable>;
+export type ImportJobRow = Selectable<ImportJobsTable>;

@@ -9,10 +9,10 @@ import path from 'node:path';
 import { AppError } from '../errors.js';
 import { SEAL_KEY_BYTES } from '../lib/seal.js';
 
-export const SEALING_KEY_FILE = 'encryption.key';
+const SEALING_KEY_FILE = 'encryption.key';
 
 /** Reads a key given as base64, base64url or hex text; undefined when it is not 32 bytes. */
-export function decodeSealingKey(text: string): Buffer | undefined {
+function decodeSealingKey(text: string): Buffer | undefined {
   const trimmed = text.trim();
   const candidates = [
     /^[0-9a-f]+$/i.test(trimmed) ? Buffer.from(trimmed, 'hex') : undefined,

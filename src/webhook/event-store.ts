@@ -9,13 +9,14 @@ import { AppError, type ErrorCode } from '../errors.js';
 import type { InboxWriter } from '../inbox/inbox-writer.js';
 import type { StoredParams } from '../inbox/stored-params.js';
 import { sealParams, sealRequest } from '../inbox/stored-secrets.js';
+import type { Metrics } from '../lib/metrics.js';
 import type { Sealer } from '../lib/seal.js';
 import type { EventStatus } from '../storage/schema.js';
 import { rejectedResponse, type IntakeResponse } from './answers.js';
 import type { IntakeRequest } from './request.js';
 import { withoutKey, withoutKeyInBody, withoutKeyInUrl } from './scrub.js';
 
-export interface StoredFields {
+interface StoredFields {
   connectionId: string;
   action: string;
   status: EventStatus;
@@ -50,11 +51,13 @@ export function createEventStore(deps: {
   writer: InboxWriter;
   /** Seals the secrets a webhook carries before they are stored. */
   sealer: Sealer;
+  /** Counts stored webhooks for `/metrics`. */
+  metrics?: Metrics | undefined;
 }): EventStore {
-  const store: EventStore['store'] = (request, fields, activity) => {
+  const store: EventStore['store'] = async (request, fields, activity) => {
     const now = deps.clock.now().toISOString();
     const final = fields.status !== 'pending';
-    return deps.writer.write({
+    const id = await deps.writer.write({
       event: {
         received_at: now,
         connection_id: fields.connectionId,
@@ -85,6 +88,8 @@ export function createEventStore(deps: {
       },
       activity,
     });
+    deps.metrics?.webhookReceived(fields.connectionId, fields.action);
+    return id;
   };
 
   const reject: EventStore['reject'] = async (request, params, connectionId, code, detail) => {

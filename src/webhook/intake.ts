@@ -16,6 +16,7 @@ import type { InboxWriter } from '../inbox/inbox-writer.js';
 import { waitForOutcome, type OutcomeNotifier } from '../inbox/outcome-waiter.js';
 import type { StoredParams } from '../inbox/stored-params.js';
 import { redactRecord } from '../lib/secrets.js';
+import type { Metrics } from '../lib/metrics.js';
 import type { Sealer } from '../lib/seal.js';
 import type { Logger } from '../logger.js';
 import type { KeyChecker } from '../settings/access-keys.js';
@@ -47,6 +48,8 @@ export interface IntakeDeps {
   keyFailureLimit: number;
   /** Seals the secrets a webhook carries before they are stored. */
   sealer: Sealer;
+  /** Counts stored webhooks for `/metrics`. */
+  metrics?: Metrics | undefined;
 }
 
 /** Far more than any contact carries; a list longer than this is a mistake or an attack, and would retry in vain. */

@@ -2,8 +2,6 @@
  * Webhook parameters: the query string and the body merged, the body winning
  * on a clash (PHP `$_REQUEST` order, extended to JSON bodies).
  */
-export type ParamValue = string | string[] | undefined;
-
 /** Flattens a value to text: arrays of scalars become comma-separated, objects JSON. */
 function asText(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;

@@ -18,6 +18,7 @@ import type { Connection } from '../connections/registry.js';
 import { toAppError, type AppError } from '../errors.js';
 import type { OutcomeNotifier } from '../inbox/outcome-waiter.js';
 import { openParams } from '../inbox/stored-secrets.js';
+import type { Metrics, ProcessedOutcome } from '../lib/metrics.js';
 import type { Sealer } from '../lib/seal.js';
 import {
   acquireContactLease,
@@ -44,13 +45,13 @@ export interface WorkerOptions {
 }
 
 /** Where a run's activity lines belong, and a note to end its summary with (coalesced ids). */
-export interface RunContext {
+interface RunContext {
   context: { connectionId: string; contactId: string; action: string };
   note: string;
 }
 
 /** What a run tells the worker: the events' outcome and result, and its activity lines. */
-export interface RunReport {
+interface RunReport {
   status: 'done' | 'skipped';
   result: unknown;
   /** A run queued an e-mail: the mail sender is woken. */
@@ -88,9 +89,11 @@ export interface WorkerDeps {
   mail?: { notify(): void } | undefined;
   /** Opens the secrets a webhook's stored parameters keep sealed. */
   sealer: Sealer;
+  /** Counts outcomes for `/metrics`. */
+  metrics?: Metrics | undefined;
 }
 
-export interface EventsFinished {
+interface EventsFinished {
   ids: number[];
   status: string;
 }
@@ -208,7 +211,22 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
       [entry('error', logLine, ids[ids.length - 1] ?? null, context, { code: failure.code })],
       iso(),
     );
+    countOutcome(ids, context, 'failed');
     events.emit('finished', { ids, status: 'failed' } satisfies EventsFinished);
+  }
+
+  /** Each finished webhook counts once, under its connection and action. */
+  function countOutcome(
+    ids: readonly number[],
+    context: { connectionId: string; action: string },
+    outcome: ProcessedOutcome,
+    claimed?: readonly WebhookEventRow[],
+  ): void {
+    if (!deps.metrics) return;
+    for (const id of ids) {
+      const action = claimed?.find((event) => event.id === id)?.action ?? context.action;
+      deps.metrics.webhookProcessed(context.connectionId, action, outcome);
+    }
   }
 
   async function processEvents(contact: DueContact, allClaimed: WebhookEventRow[]): Promise<void> {
@@ -238,6 +256,7 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
       if (report.mailQueued) deps.mail?.notify();
       await finishEvents(db, ids, owner, { status: report.status, result: report.result }, iso());
       await writeActivity(db, report.activity, iso());
+      countOutcome(ids, context, report.status, claimed);
       events.emit('finished', { ids, status: report.status } satisfies EventsFinished);
     } catch (thrown) {
       const error = toAppError(thrown);

@@ -23,7 +23,7 @@ import {
   type RecordedRequest,
 } from '../fakes/fake-http.js';
 
-export interface SeedContact {
+interface SeedContact {
   email: string;
   firstName: string;
   lastName: string;
@@ -32,7 +32,7 @@ export interface SeedContact {
 }
 
 /** One webhook as the CRM sends it, and the contact parseWebhook must find in it. */
-export interface WebhookCase {
+interface WebhookCase {
   name: string;
   /** Sends the webhook to `url` the way the CRM does (the fake's driver, over a real socket). */
   send(url: string): Promise<Response>;

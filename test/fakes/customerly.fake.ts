@@ -22,7 +22,7 @@ import {
   extendFake,
 } from './fake-http.js';
 
-export const CUSTOMERLY_FAKE_DECISIONS = {
+const CUSTOMERLY_FAKE_DECISIONS = {
   userNotFoundStatus: 404,
   missingLookupParamAnswersNotFound: true,
   tagsOnUpsert: 'replace',
@@ -42,7 +42,7 @@ export const CUSTOMERLY_MESSAGES = {
   badPagination: 'Invalid pagination parameters',
 } as const;
 
-export interface CustomerlyUser {
+interface CustomerlyUser {
   crmhero_user_id: number;
   app_id: string;
   user_id: string | null;
@@ -57,7 +57,7 @@ export interface CustomerlyUser {
   first_seen_at: number;
 }
 
-export interface CustomerlyUserInput {
+interface CustomerlyUserInput {
   email: string;
   name?: string;
   user_id?: string;

@@ -27,7 +27,7 @@ import {
   extendFake,
 } from './fake-http.js';
 
-export interface FunnelKitTag {
+interface FunnelKitTag {
   ID: number;
   name: string;
   type: 1;
@@ -36,7 +36,7 @@ export interface FunnelKitTag {
   data: null;
 }
 
-export interface FunnelKitContact {
+interface FunnelKitContact {
   id: string;
   wpid: string;
   email: string;
@@ -59,7 +59,7 @@ export interface FunnelKitContact {
   display_status: number;
 }
 
-export interface FunnelKitContactInput {
+interface FunnelKitContactInput {
   email: string;
   f_name?: string;
   l_name?: string;
@@ -102,7 +102,7 @@ export interface FakeFunnelKit extends FakeHttpServer {
   addField(id: number, name: string, group?: string): void;
 }
 
-export const FUNNELKIT_MESSAGES = {
+const FUNNELKIT_MESSAGES = {
   noRoute: 'No route was found matching the URL and request method.',
   forbidden: 'Sorry, you are not allowed to do that.',
   incorrectPassword: 'The provided password is an invalid application password.',

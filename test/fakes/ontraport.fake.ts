@@ -20,6 +20,8 @@
  *   that reads `data.attrs` in background mode fails here.
  * - 422 for an invalid email: plain-text body without field detail.
  * - `GET /1/objects/meta` without `format=byId` is keyed by object name.
+ * - Contact lists (`GET /1/objects?objectID=0`, `GET /1/objects/tag`) are sorted by
+ *   id and paged by `start`/`range` like the tag list; `listFields` limits the keys.
  * Failures injected with `failNext` come from the shared base and carry no
  * rate-limit headers.
  */
@@ -35,9 +37,9 @@ import {
 } from './fake-http.js';
 
 /** A contact as the API returns it: every value is a string. */
-export type OntraportContact = Record<string, string>;
+type OntraportContact = Record<string, string>;
 
-export interface OntraportTag {
+interface OntraportTag {
   tag_id: string;
   tag_name: string;
   group_id: string;
@@ -45,7 +47,7 @@ export interface OntraportTag {
   object_type_id: string;
 }
 
-export interface OntraportFieldMeta {
+interface OntraportFieldMeta {
   alias: string;
   type: string;
   required: string;
@@ -87,11 +89,11 @@ export interface FakeOntraport extends FakeHttpServer {
   addField(key: string, alias: string, type?: string, options?: Record<string, string>): void;
 }
 
-export const ONTRAPORT_CONTACT_OBJECT_ID = '0';
-export const ONTRAPORT_TAG_OBJECT_ID = '14';
+const ONTRAPORT_CONTACT_OBJECT_ID = '0';
+const ONTRAPORT_TAG_OBJECT_ID = '14';
 export const ONTRAPORT_SAMPLE_CONTACT_ID = '4711';
 /** Page size and maximum `range` of `GET /1/objects`. */
-export const ONTRAPORT_PAGE_SIZE = 50;
+const ONTRAPORT_PAGE_SIZE = 50;
 
 const DEFAULT_RATE_LIMIT = { limit: 180, windowMs: 60_000 };
 
@@ -301,24 +303,62 @@ export async function startFakeOntraport(
     return text(notFoundStatus, 'Object not found');
   };
 
-  const listObjectsRoute = (req: RecordedRequest): FakeReply => {
-    const objectId = req.query.get('objectID');
-    if (objectId === null || objectId === '')
-      return text(400, 'Missing required parameter: objectID');
-    if (objectId !== ONTRAPORT_TAG_OBJECT_ID)
-      return text(400, `Unsupported objectID ${objectId} (the fake lists tags only)`);
+  /** `start` and `range` of a collection read; `range` above 50 is capped, not refused. */
+  const pageOf = <T>(req: RecordedRequest, rows: T[]): T[] => {
     const start = Math.max(0, Number.parseInt(req.query.get('start') ?? '0', 10) || 0);
     const requested = Number.parseInt(req.query.get('range') ?? '', 10);
-    // `range` above 50 is capped, not refused, so a client asking for more still sees short pages.
     const range =
       Number.isFinite(requested) && requested > 0
         ? Math.min(requested, ONTRAPORT_PAGE_SIZE)
         : ONTRAPORT_PAGE_SIZE;
-    const sorted = [...tags].sort((a, b) => Number(a.tag_id) - Number(b.tag_id));
+    return rows.slice(start, start + range);
+  };
+
+  /** Contacts by id, with only the `listFields` asked for (all fields without it). */
+  const contactRows = (req: RecordedRequest, rows: OntraportContact[]): FakeReply => {
+    const listFields = (req.query.get('listFields') ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean);
+    const sorted = [...rows].sort((a, b) => Number(a.id) - Number(b.id));
     return envelope(
-      sorted.slice(start, start + range).map((t) => ({ ...t })),
+      pageOf(req, sorted).map((contact) =>
+        listFields.length === 0
+          ? { ...contact }
+          : Object.fromEntries(listFields.map((name) => [name, contact[name] ?? ''])),
+      ),
       { misc: [] },
     );
+  };
+
+  const listObjectsRoute = (req: RecordedRequest): FakeReply => {
+    const objectId = req.query.get('objectID');
+    if (objectId === null || objectId === '')
+      return text(400, 'Missing required parameter: objectID');
+    if (objectId === ONTRAPORT_CONTACT_OBJECT_ID) return contactRows(req, [...contacts.values()]);
+    if (objectId !== ONTRAPORT_TAG_OBJECT_ID)
+      return text(400, `Unsupported objectID ${objectId} (the fake lists contacts and tags only)`);
+    const sorted = [...tags].sort((a, b) => Number(a.tag_id) - Number(b.tag_id));
+    return envelope(
+      pageOf(req, sorted).map((t) => ({ ...t })),
+      { misc: [] },
+    );
+  };
+
+  /** `GET /1/objects/tag`: the objects having a tag, by `tag_id` or `tag_name`, paged like `/objects`. */
+  const objectsWithTagRoute = (req: RecordedRequest): FakeReply => {
+    const bad = checkContactObjectId(req.query.get('objectID'));
+    if (bad) return bad;
+    const byName = req.query.get('tag_name');
+    const tagId =
+      req.query.get('tag_id') ??
+      (byName === null ? null : (tags.find((t) => t.tag_name === byName)?.tag_id ?? ''));
+    if (tagId === null || tagId === '')
+      return text(400, 'Missing required parameter: tag_id or tag_name');
+    const tagged = [...contacts.values()].filter((contact) =>
+      decodeContactCat(contact.contact_cat ?? '').includes(tagId),
+    );
+    return contactRows(req, tagged);
   };
 
   const updateRoute = (req: RecordedRequest): FakeReply => {
@@ -413,6 +453,7 @@ export async function startFakeOntraport(
     if (method === 'GET' && path === '/1/objects') return listObjectsRoute(req);
     if (method === 'PUT' && path === '/1/objects') return updateRoute(req);
     if (method === 'GET' && path === '/1/objects/meta') return metaRoute(req);
+    if (method === 'GET' && path === '/1/objects/tag') return objectsWithTagRoute(req);
     if (method === 'PUT' && path === '/1/objects/tag') return tagRoute(req, 'add');
     if (method === 'DELETE' && path === '/1/objects/tag') return tagRoute(req, 'remove');
     if (method === 'POST' && path === '/1/Tags') return createTagRoute(req);

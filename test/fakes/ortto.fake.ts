@@ -44,9 +44,9 @@ import {
   extendFake,
 } from './fake-http.js';
 
-export type OrttoRegion = 'rest' | 'au' | 'eu';
+type OrttoRegion = 'rest' | 'au' | 'eu';
 
-export interface OrttoContact {
+interface OrttoContact {
   /** 24 hex characters. */
   id: string;
   /** Field id → value; unset fields are absent. */
@@ -55,7 +55,7 @@ export interface OrttoContact {
   tags: string[];
 }
 
-export interface OrttoCustomField {
+interface OrttoCustomField {
   id: string;
   name: string;
   display_type: string;
@@ -101,7 +101,7 @@ export interface FakeOrtto extends FakeHttpServer {
 export const ORTTO_SAMPLE_CONTACT_ID = '006913c5b9ca58778a137d00';
 /** Shaped like the recorded `X-Version` values. */
 export const ORTTO_FAKE_VERSION = 'fake-2510290108-0000-0000000';
-export const ORTTO_MAX_PEOPLE_PER_MERGE = 100;
+const ORTTO_MAX_PEOPLE_PER_MERGE = 100;
 
 const DEFAULT_RATE_LIMIT = { limit: 10, windowMs: 1000 };
 const DEFAULT_LIMIT = 50;
@@ -128,7 +128,7 @@ const COMMON_HEADERS = {
 };
 
 /** A new person/object id shaped like Ortto's: "00", 8 hex of epoch seconds, 12 random hex, "00". */
-export function createOrttoId(): string {
+function createOrttoId(): string {
   const seconds = Math.floor(Date.now() / 1000)
     .toString(16)
     .padStart(8, '0')

@@ -10,7 +10,7 @@ import {
   type FakeReply,
 } from './fake-http.js';
 
-export interface TestCrmContact {
+interface TestCrmContact {
   id: string;
   email?: string;
   fields: Record<string, string>;

@@ -39,7 +39,7 @@ function errorMessageOf(body: unknown): string | undefined {
  * Reads an answer: the `data` member on success, else the error it stands for.
  * `what` names the call in messages ("user jane@example.com", "tags").
  */
-export function readAnswer(response: HttpResponse, what: string): unknown {
+function readAnswer(response: HttpResponse, what: string): unknown {
   const body = parseJson(response.text);
   const errorMessage = errorMessageOf(body);
   const message = `${what}: ${errorMessage ?? (bodyExcerpt(response.text) || `HTTP ${response.status}`)}`;

@@ -12,9 +12,9 @@ import type { ContactData } from '../types.js';
 import type { CustomerlyUser } from './customerly.schemas.js';
 
 /** Properties that live on the user itself, not under `attributes`. */
-export const USER_LEVEL_FIELDS = ['email', 'name', 'user_id'] as const;
+const USER_LEVEL_FIELDS = ['email', 'name', 'user_id'] as const;
 /** Derived from `name`; written back by recomposing `name`. */
-export const NAME_PART_FIELDS = ['first_name', 'last_name'] as const;
+const NAME_PART_FIELDS = ['first_name', 'last_name'] as const;
 export const BUILT_IN_FIELDS: readonly string[] = [...USER_LEVEL_FIELDS, ...NAME_PART_FIELDS];
 
 const ATTRIBUTE_PREFIX = 'attributes.';
@@ -65,7 +65,7 @@ export function tagNames(list: readonly unknown[]): string[] {
 }
 
 /** The fields of a user, keyed by the field ids described above. */
-export function userFields(user: CustomerlyUser): Record<string, string> {
+function userFields(user: CustomerlyUser): Record<string, string> {
   const name = user.name?.trim() ?? '';
   const { first, last } = splitName(name);
   const fields: Record<string, string> = {

@@ -6,6 +6,8 @@
  *   GET  /users/list?page=0&per_page=50 → {data: {users: [user…]}}   (attribute keys for listFields)
  *   POST /users  {users: [{email, name?, user_id?, attributes: {…}}]} → {data: {inserted, not_added?}}
  *   GET  /tags                   → {data: [name…]}
+ *   GET  /users/list?page=N&per_page=50 → a page of users, for imports (tags read from the
+ *        rows; a row without them is looked up by e-mail)
  *
  * Auth is `Authorization: Bearer <token>`; a bad token comes back as HTTP 500
  * with "Access token not found.", which is read as a permanent auth failure.
@@ -34,6 +36,9 @@ import {
   type CustomerlyUser,
 } from './customerly.schemas.js';
 import { parseCustomerlyWebhook } from './customerly.webhook.js';
+
+/** Users per page when listing for an import. */
+const LIST_PAGE_SIZE = 50;
 
 const settingsSchema = z
   .object({
@@ -172,6 +177,32 @@ export const customerlyConnector = {
             `${what}: Customerly listed the user in not_added${why}`,
           );
         }
+      },
+      async listContacts({ tagId, cursor }) {
+        const page = cursor === null ? 0 : Number(cursor);
+        if (!Number.isInteger(page) || page < 0)
+          throw new AppError('INVALID_REQUEST', `not a Customerly list page: ${cursor}`);
+        const what = `user list (page ${page + 1})`;
+        const { users } = shaped(
+          UserListSchema,
+          await api.get(`/users/list?page=${page}&per_page=${LIST_PAGE_SIZE}`, what),
+          what,
+        );
+        const rows = users
+          .map((row) => UserSchema.safeParse(row).data)
+          .filter((user): user is CustomerlyUser => user !== undefined && user.email.trim() !== '');
+        const ids: string[] = [];
+        for (const user of rows) {
+          const email = user.email.trim();
+          if (tagId === undefined) ids.push(email);
+          else {
+            // Whether list rows carry tags is not documented: a row without them is read in full.
+            const tags = user.tags ? tagNames(user.tags) : (await fetchUser(email)).tags;
+            if (tags && tagNames(tags).includes(tagId)) ids.push(email);
+          }
+        }
+        // The list ends with a short (or empty) page.
+        return { contactIds: ids, next: users.length < LIST_PAGE_SIZE ? null : String(page + 1) };
       },
       async testConnection() {
         await api.get('/tags', 'connection test');

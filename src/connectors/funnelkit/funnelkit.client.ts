@@ -16,7 +16,7 @@ import {
 } from '../http-client.js';
 
 export const ROUTE_MODES = ['auto', 'v3', 'legacy'] as const;
-export type RouteMode = (typeof ROUTE_MODES)[number];
+type RouteMode = (typeof ROUTE_MODES)[number];
 type Generation = Exclude<RouteMode, 'auto'>;
 
 const NAMESPACE = '/autonami-app/';
@@ -61,7 +61,7 @@ export interface Answer {
   readonly body: Envelope | undefined;
 }
 
-export interface CallOptions {
+interface CallOptions {
   readonly query?: Readonly<Record<string, string | number>> | undefined;
   readonly json?: unknown;
 }
@@ -83,7 +83,7 @@ export interface FunnelKitClient {
 }
 
 /** The site address without trailing slashes or a pasted REST suffix. */
-export function normalizeSiteUrl(apiUrl: string): string {
+function normalizeSiteUrl(apiUrl: string): string {
   return apiUrl
     .trim()
     .replace(/\/+$/, '')
@@ -156,7 +156,7 @@ export function createFunnelKitClient(options: FunnelKitClientOptions): FunnelKi
  * them before the JSON (`<br /><b>Deprecated</b>: …{"code":200,…}`); the
  * JSON after them is still the answer.
  */
-export function asEnvelope(text: string): Envelope | undefined {
+function asEnvelope(text: string): Envelope | undefined {
   const isObject = (value: unknown): value is Envelope =>
     value !== null && typeof value === 'object' && !Array.isArray(value);
   const parsed = parseJson(text);

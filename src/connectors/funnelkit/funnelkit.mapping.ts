@@ -11,7 +11,7 @@ import {
 } from './funnelkit.schemas.js';
 
 /** Contact columns FunnelKit keeps outside `fields`; they are mapped by these names. */
-export const STANDARD_FIELDS = [
+const STANDARD_FIELDS = [
   { id: 'email', label: 'Email' },
   { id: 'f_name', label: 'First Name' },
   { id: 'l_name', label: 'Last Name' },
@@ -22,14 +22,14 @@ export const STANDARD_FIELDS = [
 ] as const;
 const STANDARD_IDS = new Set<string>(STANDARD_FIELDS.map((field) => field.id));
 
-export const isStandardField = (id: string): boolean => STANDARD_IDS.has(id);
+const isStandardField = (id: string): boolean => STANDARD_IDS.has(id);
 
 /**
  * A field value as text. FunnelKit keeps multi-value fields (checkboxes,
  * multi-selects) as JSON-encoded lists; those become `a, b`. Anything else is
  * kept as stored.
  */
-export function fieldText(value: unknown): string {
+function fieldText(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (Array.isArray(value)) return listText(value) ?? JSON.stringify(value);
   if (typeof value === 'object') return JSON.stringify(value);

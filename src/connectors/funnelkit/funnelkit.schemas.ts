@@ -12,7 +12,7 @@ const PhpMap = z
   .nullish()
   .transform((value): Record<string, unknown> => (value ? { ...value } : {}));
 
-export const TagSchema = z
+const TagSchema = z
   .object({ ID: Id.optional(), id: Id.optional(), name: Scalar })
   .loose()
   .transform((tag) => ({

@@ -7,6 +7,8 @@
  *
  *   GET  contacts/{id}                → result: contact (lower-case `id`, `fields`, `tags[].ID`)
  *   GET  contacts?search=&limit&offset → result: contacts (substring search)
+ *   GET  contacts?limit&offset        → result: a page of contacts, for imports (tags from the
+ *                                       rows; a row without them is loaded by id)
  *   GET  tags?limit&offset            → result: tags (upper-case `ID`)
  *   GET  groupfields                  → result: {fields: groups, extra_fields}
  *   POST contacts/{id}/fields         {fields: {id: value}, status: true}
@@ -53,6 +55,7 @@ type FunnelKitSettings = z.infer<typeof settingsSchema>;
 
 const TAG_PAGE = 100;
 const SEARCH_PAGE = 100;
+const LIST_PAGE = 100;
 /** An upper bound on pages, whatever the site answers. */
 const MAX_PAGES = 200;
 const UNCHANGED_MESSAGE = 'unable to update fields';
@@ -165,6 +168,30 @@ export const funnelkitConnector = {
           if (rows(envelope).length < TAG_PAGE || tags.size === before) break;
         }
         return [...tags.values()];
+      },
+
+      async listContacts({ tagId, cursor }) {
+        const offset = cursor === null ? 0 : Number(cursor);
+        if (!Number.isInteger(offset) || offset < 0)
+          throw new AppError('INVALID_REQUEST', `not a FunnelKit list position: ${cursor}`);
+        const envelope = await client.call('GET', 'contacts', `contact list from ${offset}`, {
+          query: { limit: LIST_PAGE, offset },
+        });
+        const page = rows(envelope);
+        const ids: string[] = [];
+        for (const contact of page.flatMap((row) => parseContact(row) ?? [])) {
+          if (tagId === undefined) ids.push(contact.id);
+          else {
+            const tags = contact.tags
+              ? (toContactData(contact).tags ?? [])
+              : ((await this.loadContact(contact.id)).tags ?? []);
+            if (tags.includes(tagId)) ids.push(contact.id);
+          }
+        }
+        return {
+          contactIds: ids,
+          next: page.length < LIST_PAGE ? null : String(offset + page.length),
+        };
       },
 
       async listFields(): Promise<CrmField[]> {

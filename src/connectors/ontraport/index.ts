@@ -9,6 +9,8 @@
  *   GET /objects?objectID=14&start=N&range=50 → one page of tags (all object types)
  *   GET /objects/meta?format=byId&objectID=0  → contact fields, dropdown options
  *   PUT /objects {objectID:0, id, …fields, background_request:true}
+ *   GET /objects?objectID=0&start=N&range=50&listFields=id          → a page of contacts (imports)
+ *   GET /objects/tag?objectID=0&tag_id=T&start=N&range=50&listFields=id → a page of contacts with a tag
  */
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
@@ -29,6 +31,7 @@ import {
 } from './ontraport.mapping.js';
 import {
   CONTACT_OBJECT_ID,
+  ContactRowsSchema,
   MetaSchema,
   RecordSchema,
   TAG_OBJECT_ID,
@@ -36,7 +39,7 @@ import {
 } from './ontraport.schemas.js';
 import { parseOntraportWebhook } from './ontraport.webhook.js';
 
-/** Ontraport's largest (and default) page of `GET /objects`. */
+/** Ontraport's largest (and default) page of `GET /objects` (tags and contacts alike). */
 const TAG_PAGE_SIZE = 50;
 /** A guard against a server that ignores `start`: 20 000 tags is far beyond any real account. */
 const MAX_TAG_PAGES = 400;
@@ -207,6 +210,33 @@ export const ontraportConnector = {
       },
       async testConnection() {
         await fieldMeta('connection test');
+      },
+      async listContacts({ tagId, cursor }) {
+        const start = cursor === null ? 0 : Number(cursor);
+        if (!Number.isInteger(start) || start < 0)
+          throw new AppError('INVALID_REQUEST', `not an Ontraport list position: ${cursor}`);
+        const what = `contacts${tagId === undefined ? '' : ` with tag ${tagId}`} from ${start}`;
+        const data = await client.call({
+          method: 'GET',
+          path: tagId === undefined ? '/objects' : '/objects/tag',
+          query: {
+            objectID: CONTACT_OBJECT_ID,
+            ...(tagId === undefined ? {} : { tag_id: tagId }),
+            start: String(start),
+            range: String(TAG_PAGE_SIZE),
+            listFields: 'id',
+          },
+          what,
+          scope: 'account',
+        });
+        // An account without contacts answers with an empty `data` of any shape.
+        const rows = Array.isArray(data)
+          ? parseAnswer(ContactRowsSchema, data, 'Ontraport', what)
+          : [];
+        return {
+          contactIds: rows.map((row) => row.id),
+          next: rows.length < TAG_PAGE_SIZE ? null : String(start + rows.length),
+        };
       },
     };
   },

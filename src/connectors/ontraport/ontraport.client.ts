@@ -19,9 +19,9 @@ export interface OntraportCredentials {
 }
 
 /** What a failed call was about, which decides how a 404 or 400 reads. */
-export type CallScope = 'contact' | 'account';
+type CallScope = 'contact' | 'account';
 
-export interface OntraportCall {
+interface OntraportCall {
   readonly method: 'GET' | 'PUT';
   readonly path: string;
   readonly query?: Readonly<Record<string, string>>;
@@ -77,7 +77,7 @@ export function createOntraportClient(
 }
 
 /** The `data` of a successful answer; a non-zero `code` or a body that is not the envelope is a rejection. */
-export function envelopeData(response: HttpResponse, what: string): unknown {
+function envelopeData(response: HttpResponse, what: string): unknown {
   const body = parseJson(response.text);
   if (body === null || typeof body !== 'object' || Array.isArray(body) || !('data' in body)) {
     throw new AppError(
@@ -95,7 +95,7 @@ export function envelopeData(response: HttpResponse, what: string): unknown {
 }
 
 /** The CRM's own words from an error body: plain text, or the usual message keys of a JSON one. */
-export function messageOf(response: HttpResponse): string {
+function messageOf(response: HttpResponse): string {
   const body = parseJson(response.text);
   if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
     for (const key of ['message', 'error', 'detail', 'title', 'data'] as const) {
@@ -112,14 +112,14 @@ export function messageOf(response: HttpResponse): string {
  * ever appear. A reset of 0 still waits a second: the window may not have
  * moved yet when the answer left Ontraport.
  */
-export function rateLimitWaitMs(headers: Headers): number | undefined {
+function rateLimitWaitMs(headers: Headers): number | undefined {
   const reset = Number(headers.get('x-rate-limit-reset') ?? Number.NaN);
   if (Number.isFinite(reset) && reset >= 0) return Math.max(1, reset) * 1000;
   return retryAfterMs(headers);
 }
 
 /** Turns a non-2xx answer into the error code the worker acts on, with Ontraport's message. */
-export function failureOf(response: HttpResponse, what: string, scope: CallScope): AppError {
+function failureOf(response: HttpResponse, what: string, scope: CallScope): AppError {
   const { status } = response;
   const message = messageOf(response);
   if (status === 401 || status === 403) {

@@ -18,7 +18,7 @@ export function decodeIdList(value: string): string[] {
 }
 
 /** A JSON value as the text a contact field holds (Ontraport sends text; be lenient anyway). */
-export function asFieldText(value: unknown): string {
+function asFieldText(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')

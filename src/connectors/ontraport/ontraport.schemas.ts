@@ -22,7 +22,10 @@ export const TagRowSchema = z
   })
   .loose();
 
-export const FieldMetaSchema = z
+/** One page of contacts (`GET /objects?objectID=0`, `GET /objects/tag`), only their ids asked for. */
+export const ContactRowsSchema = z.array(z.object({ id: z.coerce.string() }).loose());
+
+const FieldMetaSchema = z
   .object({
     alias: z.coerce.string().optional(),
     type: z.coerce.string().optional(),

@@ -8,6 +8,7 @@
  *   POST person/merge             {people, merge_by: ['str::person_id'], async}
  *   POST person/custom-field/get  {}                      → {fields: [{field: {id, name, display_type}}]}
  *   POST tags/get                 {}                      → [{id, name, …}]
+ *   POST person/get               {limit, offset, fields} → a page of people with their tags, for imports
  *
  * Fields are keyed by Ortto field id (`str::first`, `str:cm:plan`). Tags are
  * applied by name, so a tag's id here is its name.
@@ -31,6 +32,7 @@ import {
   GetByIdsSchema,
   MergeSchema,
   PersonListSchema,
+  PersonPageSchema,
   TagsSchema,
   type Person,
 } from './ortto.schemas.js';
@@ -51,6 +53,9 @@ const settingsSchema = z
   })
   .loose();
 type OrttoSettings = z.infer<typeof settingsSchema>;
+
+/** People per page when listing for an import (Ortto allows 1–500). */
+const LIST_PAGE_SIZE = 100;
 
 /** How long one connector keeps the custom field list it read. */
 const CUSTOM_FIELDS_TTL_MS = 60_000;
@@ -156,6 +161,28 @@ export const orttoConnector = {
       },
       async testConnection() {
         await client.post('person/get', { limit: 1, fields: ['str::first'] });
+      },
+      async listContacts({ tagId, cursor }) {
+        // Ortto's filters on tags are not documented: every person is read with its tags and the
+        // tag is matched here, by name (Ortto applies tags by name).
+        const offset = cursor === null ? 0 : Number(cursor);
+        if (!Number.isInteger(offset) || offset < 0)
+          throw new AppError('INVALID_REQUEST', `not an Ortto list position: ${cursor}`);
+        const route = 'person/get';
+        const body = await client.post(route, {
+          limit: LIST_PAGE_SIZE,
+          offset,
+          fields: ['str::email', TAGS_PSEUDO_FIELD],
+        });
+        const page = parse(PersonPageSchema, body, route);
+        const people = page.contacts ?? [];
+        const next = page.next_offset ?? offset + people.length;
+        return {
+          contactIds: people
+            .filter((person) => tagId === undefined || tagsOf(person).includes(tagId))
+            .map((person) => person.id),
+          next: page.has_more === true && next > offset ? String(next) : null,
+        };
       },
     };
   },

@@ -71,7 +71,7 @@ function errorText(body: unknown): string | undefined {
 }
 
 /** The wait Ortto asks for on 429: `error["try-in-seconds"]`, else a Retry-After header. */
-export function orttoRetryAfterMs(response: HttpResponse): number | undefined {
+function orttoRetryAfterMs(response: HttpResponse): number | undefined {
   const body = parseJson(response.text);
   const seconds =
     isRecord(body) && isRecord(body.error) ? Number(body.error['try-in-seconds']) : Number.NaN;

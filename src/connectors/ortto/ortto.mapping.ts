@@ -32,7 +32,7 @@ const pad = (value: unknown, width: number) => String(value).padStart(width, '0'
  * `{name}` → the name, date `{year, month, day}` → `YYYY-MM-DD`, lists joined
  * with commas. Undefined for no value, as Ortto omits unset fields.
  */
-export function fieldText(value: unknown): string | undefined {
+function fieldText(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);

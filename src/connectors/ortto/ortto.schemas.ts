@@ -1,7 +1,7 @@
 /** Ortto's answers as the connector reads them; each route's body checked by parseAnswer. */
 import { z } from 'zod';
 
-export const PersonSchema = z.object({
+const PersonSchema = z.object({
   id: z.coerce.string(),
   fields: z
     .record(z.string(), z.unknown())
@@ -16,6 +16,11 @@ export const GetByIdsSchema = z.object({
 });
 /** `person/get`. */
 export const PersonListSchema = z.object({ contacts: z.array(PersonSchema).nullish() });
+/** `person/get` read page by page: where the next page starts, and whether there is one. */
+export const PersonPageSchema = PersonListSchema.extend({
+  next_offset: z.number().int().nonnegative().nullish(),
+  has_more: z.boolean().nullish(),
+});
 /** `person/custom-field/get`. */
 export const CustomFieldsSchema = z.object({
   fields: z

@@ -15,7 +15,7 @@ import {
 } from '../../connections/connection-admin.js';
 import { findConnection, listConnections } from '../../connections/connection.repository.js';
 import { CONNECTOR_TYPES, connectorDefinition } from '../../connectors/index.js';
-import { USER_FIELDS, type ConnectorDefinition, type CrmField } from '../../connectors/types.js';
+import type { ConnectorDefinition, CrmField } from '../../connectors/types.js';
 import { AppError } from '../../errors.js';
 import { escapeHtml } from '../../lib/html.js';
 import { readForm, readQuery, sendPage, text } from '../pages/context.js';
@@ -53,6 +53,17 @@ function connectorSettingKeys(definition: ConnectorDefinition): string[] {
 }
 
 const MAX_MAPPED_FIELDS = 500;
+
+/** User fields a CRM field can fill (any other name is a meta key), offered in the mapping editor. */
+const USER_FIELDS = [
+  'email',
+  'first_name',
+  'last_name',
+  'display_name',
+  'user_login',
+  'user_pass',
+  'role',
+] as const;
 
 interface View {
   notice?: string | undefined;

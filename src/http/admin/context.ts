@@ -6,6 +6,7 @@
  * way an admin action reaches the activity log.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppDeps } from '../app-deps.js';
 import type { ConnectionRegistry } from '../../connections/registry.js';
 import type { ReplayTarget } from '../../inbox/replay.js';
 import type { Sealer } from '../../lib/seal.js';
@@ -17,6 +18,8 @@ export interface AdminDeps extends PageDeps {
   readonly sealer: Sealer;
   readonly registry: ConnectionRegistry;
   readonly secretOverrides: Readonly<Record<string, string>>;
+  /** Rate-limit use of the connections this process called (for the dashboard). */
+  readonly rateLimitUse?: AppDeps['rateLimitUse'];
   /** Sends requests through this service's own webhook routes (replays, resyncs). */
   readonly replay: ReplayTarget;
 }
@@ -28,7 +31,7 @@ declare module 'fastify' {
   }
 }
 
-export function adminOf(request: FastifyRequest): UserRow {
+function adminOf(request: FastifyRequest): UserRow {
   const user = request.adminUser;
   if (!user) throw new Error('admin route reached without the admin guard');
   return user;

@@ -7,6 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ADMIN_SCRIPT } from './assets.js';
 import { registerConnectionPages } from './connections.js';
+import { registerDashboardPage } from './dashboard.js';
 import type { AdminDeps } from './context.js';
 import { registerGeneralPage } from './general.js';
 import { adminGuard } from './guard.js';
@@ -16,7 +17,7 @@ import { registerUserPages } from './users.js';
 import { registerWebhookPages } from './webhooks.js';
 
 /** Scripts only from this service; nothing else may load (the welcome preview frame is srcdoc, sandboxed). */
-export const ADMIN_CSP =
+const ADMIN_CSP =
   "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 export async function registerAdminPages(app: FastifyInstance, deps: AdminDeps): Promise<void> {
@@ -31,6 +32,7 @@ export async function registerAdminPages(app: FastifyInstance, deps: AdminDeps):
       reply.type('text/javascript; charset=utf-8').send(ADMIN_SCRIPT),
     );
     registerGeneralPage(admin, deps);
+    registerDashboardPage(admin, deps);
     registerSettingsPage(admin, deps);
     registerConnectionPages(admin, deps);
     registerLogPage(admin, deps);

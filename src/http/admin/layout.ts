@@ -7,8 +7,9 @@
 import { escapeHtml } from '../../lib/html.js';
 import { hiddenInput } from '../pages/layout.js';
 
-export const ADMIN_NAV = [
+const ADMIN_NAV = [
   ['/admin', 'General'],
+  ['/admin/dashboard', 'Dashboard'],
   ['/admin/settings', 'Webhook settings'],
   ['/admin/connections', 'CRM connections'],
   ['/admin/log', 'Activity log'],

@@ -15,7 +15,7 @@ export interface ReadyWebhook {
   rows?: string[] | undefined;
 }
 
-export const ACCESS_KEY_PLACEHOLDER = 'YOUR_ACCESS_KEY';
+const ACCESS_KEY_PLACEHOLDER = 'YOUR_ACCESS_KEY';
 
 /** `key` undefined shows the placeholder (the key is hidden until revealed). */
 export function readyWebhooks(

@@ -26,7 +26,7 @@ import { registerSetPasswordPages } from './set-password.js';
  * prefix: browsers then accept it only Secure, for Path=/ and without a
  * Domain, so a neighbouring subdomain cannot plant one.
  */
-export function csrfCookieName(https: boolean): string {
+function csrfCookieName(https: boolean): string {
   return https ? '__Host-crm_bridge_csrf' : 'crm_bridge_csrf';
 }
 

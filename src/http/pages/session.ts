@@ -10,7 +10,7 @@ import type { Settings } from '../../settings/settings.js';
 import type { UserRow } from '../../storage/schema.js';
 import { isSecure, type PageDeps } from './context.js';
 
-export const SESSION_COOKIE = 'crm_bridge_session';
+const SESSION_COOKIE = 'crm_bridge_session';
 
 export interface BrowserSession extends ActiveSession {
   secret: string;

@@ -7,6 +7,7 @@ import type { DB } from '../schema.js';
 import * as init from './0001-init.js';
 import * as accounts from './0002-accounts.js';
 import * as sealedSecrets from './0003-sealed-secrets.js';
+import * as importJobs from './0005-import-jobs.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: DialectName): Promise<void>;
@@ -16,6 +17,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, DialectMigration]> = [
   ['0001-init', init],
   ['0002-accounts', accounts],
   ['0003-sealed-secrets', sealedSecrets],
+  ['0005-import-jobs', importJobs],
 ];
 
 /** Brings the schema up to date; returns the names of migrations applied now. */
