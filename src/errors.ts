@@ -152,6 +152,11 @@ export const ERRORS = {
     message: 'The form has expired; reload the page and try again',
   },
   USER_NOT_FOUND: { status: 404, retryable: false, message: 'No such user' },
+  ADMIN_ONLY: {
+    status: 403,
+    retryable: false,
+    message: 'Only users holding an admin role may open the admin area',
+  },
   TOO_MANY_ATTEMPTS: {
     status: 429,
     retryable: false,

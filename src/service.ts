@@ -232,6 +232,8 @@ export async function createService(
     rateLimitUse: () => registry.rateLimitUse(),
     metricsToken: config.metricsToken,
     cacheMs: config.cacheMs,
+    registry,
+    secretOverrides: config.secretOverrides,
   });
 
   let closed = false;

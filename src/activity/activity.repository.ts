@@ -2,6 +2,7 @@
  * The activity log: what happened to each webhook, in words a site owner
  * reads. Entries are written already redacted.
  */
+import { sql } from 'kysely';
 import type { Db, ActivityLogRow, LogLevel } from '../storage/schema.js';
 
 export interface ActivityEntry {
@@ -50,6 +51,10 @@ export interface ActivityFilter {
   minLevel?: LogLevel | undefined;
   action?: string | undefined;
   afterId?: number | undefined;
+  /** Entries older than this id (newest first), for paging back. */
+  beforeId?: number | undefined;
+  /** Part of the message, any case. */
+  text?: string | undefined;
   limit?: number | undefined;
 }
 
@@ -71,6 +76,11 @@ export async function queryActivity(
   if (filter.minLevel)
     query = query.where('level', 'in', LEVEL_ORDER.slice(LEVEL_ORDER.indexOf(filter.minLevel)));
   if (filter.action) query = query.where('action', '=', filter.action);
+  if (filter.text) {
+    const pattern = `%${filter.text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query = query.where(sql<boolean>`lower(message) like ${pattern} escape '\\'`);
+  }
+  if (filter.beforeId !== undefined) query = query.where('id', '<', filter.beforeId);
   if (filter.afterId !== undefined)
     return query.where('id', '>', filter.afterId).orderBy('id', 'asc').execute();
   return query.orderBy('id', 'desc').execute();

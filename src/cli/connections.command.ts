@@ -3,25 +3,20 @@
  */
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import type { z } from 'zod';
-import { isoNow } from '../clock.js';
+import {
+  changeConnection,
+  createConnection,
+  refreshTagLabels,
+  isSecretSetting,
+  maskConnectionSettings,
+} from '../connections/connection-admin.js';
 import {
   deleteConnection,
   findConnection,
-  insertConnection,
   listConnections,
-  setDefaultConnection,
-  updateConnection,
 } from '../connections/connection.repository.js';
-import {
-  CommonSettingsSchema,
-  createConnectionRegistry,
-  withSecretOverrides,
-} from '../connections/registry.js';
-import { isInsecureHttpUrl } from '../connectors/http-client.js';
+import { createConnectionRegistry } from '../connections/registry.js';
 import { CONNECTOR_TYPES, connectorDefinition } from '../connectors/index.js';
-import { sealCredentials, openCredentials } from '../connections/credentials.js';
-import { isSecretName, MASK } from '../lib/secrets.js';
 import type { CliDeps } from './deps.js';
 import { formatTable } from './output.js';
 
@@ -91,17 +86,6 @@ function applySettingPairs(
   return next;
 }
 
-/** Masks secret settings for display. */
-function maskSettings(type: string, settings: Record<string, unknown>): Record<string, unknown> {
-  const secrets = new Set(connectorDefinition(type)?.secretSettings ?? []);
-  return Object.fromEntries(
-    Object.entries(settings).map(([key, value]) => [
-      key,
-      (secrets.has(key) || isSecretName(key)) && value ? MASK : value,
-    ]),
-  );
-}
-
 export function registerConnectionCommands(
   program: Command,
   { io, clock, withDb, print }: CliDeps,
@@ -128,30 +112,21 @@ export function registerConnectionCommands(
           if (!definition)
             throw new Error(`unknown CRM type "${type}"; known: ${connectorTypes.join(', ')}`);
           const id = options.id ?? type;
-          if (!/^[A-Za-z0-9_-]{1,64}$/.test(id))
-            throw new Error('a connection id uses letters, digits, _ and -');
-          if (await findConnection(db, id))
-            throw new Error(`connection "${id}" exists; use connections set`);
-          const isSecret = (key: string) =>
-            definition.secretSettings.includes(key) || isSecretName(key);
-          const settings = applySettingPairs({}, readCredentialFiles(options.set, isSecret));
-          validate(
-            definition.settingsSchema,
-            withSecretOverrides(id, definition, settings, config.secretOverrides),
+          const settings = applySettingPairs(
+            {},
+            readCredentialFiles(options.set, (key) => isSecretSetting(definition, key)),
           );
-          checkTransport(options.apiUrl ?? definition.defaultApiUrl, settings);
-          const now = isoNow(clock);
-          await insertConnection(db, {
-            id,
-            type,
-            name: options.name ?? definition.label,
-            api_url: options.apiUrl ?? null,
-            settings: JSON.stringify(sealCredentials(definition, settings, sealer)),
-            is_default: 0,
-            created_at: now,
-            updated_at: now,
-          });
-          if (options.default) await setDefaultConnection(db, id, now);
+          await createConnection(
+            { db, clock, sealer, secretOverrides: config.secretOverrides },
+            {
+              id,
+              type,
+              name: options.name,
+              apiUrl: options.apiUrl,
+              settings,
+              makeDefault: options.default,
+            },
+          );
           io.out(`connection ${id} (${type}) added; webhooks: /webhooks/${id}`);
         }),
     );
@@ -167,7 +142,6 @@ export function registerConnectionCommands(
         if (!row) throw new Error(`no connection "${id}"`);
         const definition = connectorDefinition(row.type);
         if (!definition) throw new Error(`connection "${id}" has unknown type ${row.type}`);
-        const now = isoNow(clock);
         const special = new Map<string, string>();
         const rest = pairs.filter((pair) => {
           const key = pair.split('=')[0] ?? '';
@@ -177,35 +151,13 @@ export function registerConnectionCommands(
           }
           return true;
         });
-        const isSecret = (key: string) =>
-          definition.secretSettings.includes(key) || isSecretName(key);
-        const current = openCredentials(
-          id,
-          definition,
-          JSON.parse(row.settings) as Record<string, unknown>,
-          sealer,
-        );
-        const settings = applySettingPairs(current, readCredentialFiles(rest, isSecret));
-        validate(
-          definition.settingsSchema,
-          withSecretOverrides(id, definition, settings, config.secretOverrides),
-        );
-        checkTransport(
-          (special.has('api_url') ? special.get('api_url') : row.api_url) ||
-            definition.defaultApiUrl,
-          settings,
-        );
-        await updateConnection(
-          db,
-          id,
-          {
-            settings: JSON.stringify(sealCredentials(definition, settings, sealer)),
-            ...(special.has('api_url') ? { api_url: special.get('api_url') || null } : {}),
-            ...(special.has('name') ? { name: special.get('name') ?? row.name } : {}),
-          },
-          now,
-        );
-        if (special.get('default') === 'true') await setDefaultConnection(db, id, now);
+        const changes = readCredentialFiles(rest, (key) => isSecretSetting(definition, key));
+        await changeConnection({ db, clock, sealer, secretOverrides: config.secretOverrides }, id, {
+          settings: (current) => applySettingPairs(current, changes),
+          apiUrl: special.has('api_url') ? special.get('api_url') || null : undefined,
+          name: special.get('name'),
+          makeDefault: special.get('default') === 'true',
+        });
         io.out(`connection ${id} updated`);
       }),
     );
@@ -222,7 +174,10 @@ export function registerConnectionCommands(
           name: row.name,
           apiUrl: row.api_url,
           default: row.is_default === 1,
-          settings: maskSettings(row.type, JSON.parse(row.settings) as Record<string, unknown>),
+          settings: maskConnectionSettings(
+            row.type,
+            JSON.parse(row.settings) as Record<string, unknown>,
+          ),
         }));
         print(views, options.json, () =>
           rows.length === 0
@@ -248,6 +203,7 @@ export function registerConnectionCommands(
     run: (
       connection: Awaited<ReturnType<ReturnType<typeof createConnectionRegistry>['resolve']>>,
       json: boolean | undefined,
+      db: Parameters<typeof createConnectionRegistry>[0],
     ) => Promise<void>,
   ) =>
     connections
@@ -261,7 +217,7 @@ export function registerConnectionCommands(
             secretOverrides: config.secretOverrides,
             sealer,
           });
-          await run(await registry.resolve(id), options.json);
+          await run(await registry.resolve(id), options.json, db);
         }),
       );
 
@@ -269,15 +225,19 @@ export function registerConnectionCommands(
     await connection.connector.testConnection();
     io.out(`connection ${connection.id}: OK`);
   });
-  withConnector('tags', 'list the CRM tags (id and label)', async (connection, json) => {
-    const tags = await connection.connector.listTags();
-    print(tags, json, () =>
-      formatTable(
-        ['id', 'label'],
-        tags.map((t) => [t.id, t.label]),
-      ),
-    );
-  });
+  withConnector(
+    'tags',
+    'list the CRM tags (id and label) and keep their labels',
+    async (connection, json, db) => {
+      const tags = await refreshTagLabels({ db, clock }, connection);
+      print(tags, json, () =>
+        formatTable(
+          ['id', 'label'],
+          tags.map((t) => [t.id, t.label]),
+        ),
+      );
+    },
+  );
   withConnector(
     'fields',
     'list the CRM fields and the current mapping',
@@ -296,28 +256,4 @@ export function registerConnectionCommands(
       );
     },
   );
-}
-
-/** Refuses an API URL that would send the credentials unencrypted over a network, unless the connection allows it. */
-function checkTransport(
-  apiUrl: string | null | undefined,
-  settings: Record<string, unknown>,
-): void {
-  if (!apiUrl || settings.allow_insecure_http === true || !isInsecureHttpUrl(apiUrl.trim())) return;
-  throw new Error(
-    `the API URL ${apiUrl} is plain http to a host other than this machine, so the CRM credentials would travel unencrypted; ` +
-      'use https, or add allow_insecure_http=true if the network between here and the CRM is trusted',
-  );
-}
-
-function validate(schema: z.ZodType, settings: Record<string, unknown>): void {
-  const problems = [
-    ...(CommonSettingsSchema.safeParse(settings).error?.issues ?? []),
-    ...(schema.safeParse(settings).error?.issues ?? []),
-  ];
-  if (problems.length > 0) {
-    throw new Error(
-      problems.map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`).join('; '),
-    );
-  }
 }

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { systemClock, type Clock } from '../clock.js';
 import { isAppError } from '../errors.js';
 import { registerAccessKeyCommands } from './access-key.command.js';
+import { registerAdminCommands } from './admin.command.js';
 import { registerApiTokenCommands } from './api-tokens.command.js';
 import { registerConnectionCommands } from './connections.command.js';
 import { CliExit, createCliDeps, type CliDeps, type CliIo } from './deps.js';
@@ -30,6 +31,7 @@ const COMMAND_GROUPS: ReadonlyArray<(program: Command, deps: CliDeps) => void> =
   registerAccessKeyCommands,
   registerSettingsCommands,
   registerUserCommands,
+  registerAdminCommands,
   registerRoleCommands,
   registerEventCommands,
   registerLogCommand,

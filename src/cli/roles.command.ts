@@ -1,7 +1,7 @@
 /** `crm-bridge roles list|add`: the roles users can hold. */
 import type { Command } from 'commander';
-import { saveRole, listRoles } from '../directory/role.repository.js';
-import { loadSettings } from '../settings/settings.js';
+import { addRole } from '../directory/role-admin.js';
+import { listRoles } from '../directory/role.repository.js';
 import type { CliDeps } from './deps.js';
 import { formatTable } from './output.js';
 
@@ -27,17 +27,12 @@ export function registerRoleCommands(program: Command, { io, withDb, print }: Cl
     .option('--admin', 'the role can manage the site (never assigned by webhooks)')
     .action((slug: string, name: string, options: { admin?: boolean }, command: Command) =>
       withDb(command, async ({ db }, config) => {
-        if (!/^[a-z0-9_-]+$/.test(slug))
-          throw new Error('a role slug uses lower-case letters, digits, _ and -');
-        if (
-          options.admin === true &&
-          (await loadSettings(db, config.settingOverrides)).default_role.trim() === slug
-        ) {
-          throw new Error(
-            `"${slug}" is the default role of new users, which can never be an admin role; change default_role first`,
-          );
-        }
-        await saveRole(db, { slug, name, isAdmin: options.admin === true });
+        await addRole(
+          db,
+          config.settingOverrides,
+          { slug, name, isAdmin: options.admin === true },
+          { replace: true },
+        );
         io.out(`role ${slug} saved`);
       }),
     );

@@ -56,7 +56,7 @@ export interface Connection {
 }
 
 /** The connection used when none is configured: contacts come in the webhook payload. */
-const BUILT_IN_PAYLOAD_ID = 'payload';
+export const BUILT_IN_PAYLOAD_ID = 'payload';
 
 export interface ConnectionRegistry {
   /**

@@ -114,6 +114,16 @@ export interface ConnectionConfig<S> {
   readonly settings: S;
 }
 
+/** How a site owner enters the webhook in the CRM, for the ready-made URLs of the admin pages. */
+export interface WebhookSetup {
+  /** `url`: everything in the URL's query; `rows`: one data row per parameter (the CRM's form). */
+  readonly style: 'url' | 'rows';
+  /** The CRM's merge field for the contact id, when the id travels as a parameter. */
+  readonly contactIdMergeField?: string | undefined;
+  /** One sentence on where the URL goes in the CRM. */
+  readonly note: string;
+}
+
 /** What each connector folder exports. */
 export interface ConnectorDefinition<S = Record<string, unknown>> {
   readonly type: string;
@@ -131,5 +141,6 @@ export interface ConnectorDefinition<S = Record<string, unknown>> {
   readonly unmappedFieldsAsMeta: boolean;
   /** Timeout for one API call. */
   readonly timeoutMs: number;
+  readonly webhookSetup: WebhookSetup;
   create(connection: ConnectionConfig<S>, deps: ConnectorDeps): CrmConnector;
 }

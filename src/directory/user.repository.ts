@@ -275,6 +275,8 @@ export async function listContactLinks(db: Db, userId: number) {
 export interface UserListFilter {
   search?: string | undefined;
   role?: string | undefined;
+  /** Users holding a tag with this label or id (any connection). */
+  tag?: string | undefined;
   limit?: number | undefined;
   offset?: number | undefined;
 }
@@ -287,6 +289,22 @@ export async function listUsers(db: Db, filter: UserListFilter = {}): Promise<Us
     .limit(filter.limit ?? 100)
     .offset(filter.offset ?? 0);
   if (filter.role) query = query.where('role', '=', filter.role);
+  const tag = filter.tag?.trim();
+  if (tag) {
+    query = query.where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom('user_tags')
+          .leftJoin('tags', (join) =>
+            join
+              .onRef('tags.connection_id', '=', 'user_tags.connection_id')
+              .onRef('tags.tag_id', '=', 'user_tags.tag_id'),
+          )
+          .select('user_tags.user_id')
+          .whereRef('user_tags.user_id', '=', 'users.id')
+          .where((eb) => eb.or([eb('user_tags.tag_id', '=', tag), eb('tags.label', '=', tag)])),
+      ),
+    );
+  }
   if (filter.search) {
     const pattern = `%${filter.search.toLowerCase()}%`;
     query = query.where((eb) =>

@@ -1,6 +1,7 @@
 /** What the HTTP app, its account pages and the API are built from. */
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
+import type { ConnectionRegistry } from '../connections/registry.js';
 import type { Sealer } from '../lib/seal.js';
 import type { Logger } from '../logger.js';
 import type { DB } from '../storage/schema.js';
@@ -25,6 +26,10 @@ export interface AppDeps extends HealthDeps {
   cacheMs?: number | undefined;
   /** Wakes the mail sender after a message is queued (absent in HTTP-only processes). */
   mail?: MailNotifier | undefined;
+  /** Resolves CRM connections (the admin pages test them and read their fields). */
+  registry: ConnectionRegistry;
+  /** `CRM_BRIDGE_SECRET_*` credentials, which count when a connection's settings are checked. */
+  secretOverrides: Readonly<Record<string, string>>;
 }
 
 interface MailNotifier {

@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { registerApi } from '../api/index.js';
 import { AppError, errorBody, isAppError } from '../errors.js';
 import { redactUnparsed, redactUrl } from '../lib/secrets.js';
+import type { ReplayTarget } from '../inbox/replay.js';
 import type { IntakeResponse } from '../webhook/answers.js';
 import type { IntakeRequest } from '../webhook/request.js';
 import {
@@ -252,7 +253,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     scope.route({ method: [...WEBHOOK_METHODS], url: '/', handler });
     scope.route({ method: [...WEBHOOK_METHODS], url: '/webhooks/:connection', handler });
   });
-  await app.register(async (scope) => registerAccountPages(scope, deps));
+  // Replays and resyncs from the admin pages go through the webhook routes in process.
+  const replay: ReplayTarget = {
+    database: { db: deps.db },
+    clock: deps.clock,
+    sealer: deps.sealer,
+    app,
+  };
+  await app.register(async (scope) => registerAccountPages(scope, deps, replay));
   await app.register(async (scope) => registerApi(scope, deps), { prefix: '/api/v1' });
   return app;
 }

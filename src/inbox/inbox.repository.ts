@@ -7,6 +7,7 @@
  * due is listed in due_contacts (see due-contacts.ts).
  */
 import { dbTime } from '../storage/db-clock.js';
+import { sql } from 'kysely';
 import type { Db, EventStatus, WebhookEventRow } from '../storage/schema.js';
 
 export function findEvent(db: Db, id: number): Promise<WebhookEventRow | undefined> {
@@ -234,4 +235,14 @@ export async function markReplayOf(db: Db, eventId: number, originalId: number):
     .set({ replay_of: originalId })
     .where('id', '=', eventId)
     .execute();
+}
+
+/** How many webhooks are in each status. */
+export async function countEventsByStatus(db: Db): Promise<Record<string, number>> {
+  const rows = await db
+    .selectFrom('webhook_events')
+    .select(['status', sql<string>`count(*)`.as('count')])
+    .groupBy('status')
+    .execute();
+  return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
 }

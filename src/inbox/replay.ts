@@ -1,7 +1,8 @@
 /**
  * Replay: a stored webhook is sent through intake again as it was received
  * (with today's connection settings and code), as a new event that records
- * which one it replays.
+ * which one it replays. The same path sends a webhook made here (the admin
+ * pages' "resync from CRM"), so it is stored, coalesced and logged like any other.
  */
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
@@ -10,6 +11,8 @@ import { currentAccessKey } from '../settings/access-keys.js';
 import type { Db } from '../storage/schema.js';
 import { findEvent, markReplayOf } from './inbox.repository.js';
 import { openRequest } from './stored-secrets.js';
+
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface ReplayOutcome {
   statusCode: number;
@@ -24,7 +27,7 @@ export interface ReplayTarget {
   readonly sealer: Sealer;
   readonly app: {
     inject(request: {
-      method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+      method: Method;
       url: string;
       headers: Record<string, string>;
       payload?: string;
@@ -32,24 +35,40 @@ export interface ReplayTarget {
   };
 }
 
-export async function replayEvent(service: ReplayTarget, id: number): Promise<ReplayOutcome> {
-  const { db } = service.database;
-  const event = await findEvent(db, id);
-  if (!event) throw new AppError('NOT_FOUND', `event #${id}`);
-  const request = openRequest(event.request, service.sealer);
-  const key = await currentAccessKey(db, service.clock, service.sealer);
-  const method = request.method as 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-  const response = await service.app.inject({
-    method,
+/** Sends a webhook through intake with the current access key (in a header, out of every log). */
+export async function sendWebhook(
+  target: ReplayTarget,
+  request: { method: Method; url: string; contentType?: string | null; body?: string | null },
+): Promise<ReplayOutcome> {
+  const key = await currentAccessKey(target.database.db, target.clock, target.sealer);
+  const response = await target.app.inject({
+    method: request.method,
     url: request.url,
     headers: {
       'x-access-key': key.secret,
+      accept: 'application/json',
       ...(request.contentType ? { 'content-type': request.contentType } : {}),
     },
-    ...(request.body !== null && method !== 'GET' ? { payload: request.body } : {}),
+    ...(request.body !== null && request.body !== undefined && request.method !== 'GET'
+      ? { payload: request.body }
+      : {}),
   });
   const body = response.json<Record<string, unknown>>();
   const eventId = typeof body.eventId === 'number' ? body.eventId : undefined;
-  if (eventId !== undefined) await markReplayOf(db, eventId, id);
   return { statusCode: response.statusCode, eventId, body };
+}
+
+export async function replayEvent(target: ReplayTarget, id: number): Promise<ReplayOutcome> {
+  const { db } = target.database;
+  const event = await findEvent(db, id);
+  if (!event) throw new AppError('NOT_FOUND', `event #${id}`);
+  const request = openRequest(event.request, target.sealer);
+  const outcome = await sendWebhook(target, {
+    method: request.method as Method,
+    url: request.url,
+    contentType: request.contentType,
+    body: request.body,
+  });
+  if (outcome.eventId !== undefined) await markReplayOf(db, outcome.eventId, id);
+  return outcome;
 }

@@ -278,3 +278,16 @@ export function createKeyChecker(
 export function isWeakAccessKey(key: string): boolean {
   return estimatedKeyBits(key) < STRONG_KEY_BITS;
 }
+
+/** The keys valid now, newest first, without their secrets: the current one and those in their grace period. */
+export async function listActiveKeys(
+  db: Db,
+  clock: Clock,
+): Promise<Array<Omit<AccessKeyInfo, 'secret'>>> {
+  const rows = await activeKeyRows(db, clock.now().toISOString());
+  return rows.map((row) => ({
+    fingerprint: row.fingerprint,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+  }));
+}

@@ -33,7 +33,7 @@ const template = (what: string) =>
  * names, then this service's earlier names for the same formats (the user directory
  * makes the names; `directory/username.ts`).
  */
-const USERNAME_FORMAT_NAMES = [
+export const USERNAME_FORMAT_NAMES = [
   'email',
   'flname',
   'fnamenum',

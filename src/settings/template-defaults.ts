@@ -3,7 +3,7 @@
  * for unknown ones, and the defaults. Rendering lives with the mail
  * (mail/templates.ts).
  */
-const TEMPLATE_PLACEHOLDERS = [
+export const TEMPLATE_PLACEHOLDERS = [
   'site_name',
   'site_url',
   'username',

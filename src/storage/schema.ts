@@ -83,7 +83,15 @@ interface ConnectionsTable {
   updated_at: string;
 }
 
-export type EventStatus = 'pending' | 'running' | 'done' | 'skipped' | 'failed' | 'rejected';
+export const EVENT_STATUSES = [
+  'pending',
+  'running',
+  'done',
+  'skipped',
+  'failed',
+  'rejected',
+] as const;
+export type EventStatus = (typeof EVENT_STATUSES)[number];
 
 interface WebhookEventsTable {
   id: Generated<number>;

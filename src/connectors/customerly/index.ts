@@ -78,6 +78,10 @@ export const customerlyConnector = {
   contactSource: 'api',
   unmappedFieldsAsMeta: false,
   timeoutMs: 10_000,
+  webhookSetup: {
+    style: 'url',
+    note: 'Settings → Webhooks: paste one of these URLs and tick the events; Customerly sends the contact in its JSON body.',
+  },
   create(connection, { http }): CrmConnector {
     const api = createCustomerlyClient(
       http,

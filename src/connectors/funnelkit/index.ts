@@ -90,6 +90,11 @@ export const funnelkitConnector = {
   contactSource: 'api',
   unmappedFieldsAsMeta: false,
   timeoutMs: 15_000,
+  webhookSetup: {
+    style: 'rows',
+    contactIdMergeField: '{{contact_id}}',
+    note: 'In an automation, add Send Data → HTTP Request with the base URL and one data row per line below (insert {{contact_id}} with the merge tag picker).',
+  },
   create(connection, { http }): CrmConnector {
     const siteUrl = requireApiUrl(connection, 'the FunnelKit site URL as its API URL');
     const { settings } = connection;

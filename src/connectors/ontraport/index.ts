@@ -85,6 +85,11 @@ export const ontraportConnector = {
   unmappedFieldsAsMeta: false,
   // Ontraport support has warned that answers can take far longer than usual; a slow answer beats a retry storm.
   timeoutMs: 30_000,
+  webhookSetup: {
+    style: 'url',
+    contactIdMergeField: '[Contact ID]',
+    note: 'In a campaign or automation, add a "Send to URL" (ping URL) step with one of these URLs; keep [Contact ID] exactly as written.',
+  },
   create(connection, { http, clock }): CrmConnector {
     const client: OntraportClient = createOntraportClient(http, requireApiUrl(connection), {
       appId: connection.settings.app_id,

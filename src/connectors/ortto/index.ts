@@ -78,6 +78,10 @@ export const orttoConnector = {
   contactSource: 'api',
   unmappedFieldsAsMeta: false,
   timeoutMs: 10_000,
+  webhookSetup: {
+    style: 'url',
+    note: 'Data sources → New data source → Webhook (advanced): paste one of these URLs, keep POST and untick Send activity payload; the person comes in the JSON body.',
+  },
   create(connection, { http, clock }): CrmConnector {
     const { api_key: apiKey, region } = connection.settings;
     const client = createOrttoClient(http, orttoApiUrl(connection.apiUrl, region), apiKey);

@@ -27,6 +27,11 @@ export const payloadConnector = {
   contactSource: 'webhook',
   unmappedFieldsAsMeta: true,
   timeoutMs: 1_000,
+  webhookSetup: {
+    style: 'url',
+    contactIdMergeField: 'CONTACT_ID',
+    note: 'Zapier, Make or your own sender: call one of these URLs with the contact fields (email, first_name, tags, …) as parameters or JSON.',
+  },
   create(): CrmConnector {
     return { type: 'payload', parseWebhook: parsePayloadWebhook, ...createPayloadClient() };
   },

@@ -35,6 +35,11 @@ export const testCrmConnector = {
   contactSource: 'api',
   unmappedFieldsAsMeta: false,
   timeoutMs: 10_000,
+  webhookSetup: {
+    style: 'url',
+    contactIdMergeField: 'CONTACT_ID',
+    note: 'Call one of these URLs with the contact id.',
+  },
   create(connection, { http }): CrmConnector {
     const client = createTestCrmClient(
       http,

@@ -10,6 +10,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, isAppError } from '../../errors.js';
 import { redactUrl } from '../../lib/secrets.js';
 import { loadSettings, SETTINGS } from '../../settings/settings.js';
+import type { ReplayTarget } from '../../inbox/replay.js';
+import { registerAdminPages } from '../admin/index.js';
 import type { AppDeps } from '../app-deps.js';
 import { registerAccountSettingsPages } from './account.js';
 import { pageSecurityPolicy, recordActivity, sendPage, type PageDeps } from './context.js';
@@ -55,7 +57,11 @@ function errorPage(
   );
 }
 
-export async function registerAccountPages(app: FastifyInstance, deps: AppDeps): Promise<void> {
+export async function registerAccountPages(
+  app: FastifyInstance,
+  deps: AppDeps,
+  replay: ReplayTarget,
+): Promise<void> {
   const pageDeps: PageDeps = deps;
   // Only the pages use cookies: webhooks and the API do not pay for parsing them.
   // Signed, so a cookie someone else planted (with a secret they know, and tokens to match) is refused.
@@ -153,4 +159,5 @@ export async function registerAccountPages(app: FastifyInstance, deps: AppDeps):
   registerAccountSettingsPages(app, pageDeps);
   registerSetPasswordPages(app, pageDeps);
   registerLostPasswordPages(app, pageDeps);
+  await registerAdminPages(app, { ...deps, replay });
 }

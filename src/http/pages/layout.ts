@@ -97,7 +97,7 @@ function renderField(field: FieldSpec, formError: boolean): string {
   return `<div class="field">\n${parts.join('\n')}\n</div>`;
 }
 
-function hiddenInput(name: string, value: string): string {
+export function hiddenInput(name: string, value: string): string {
   return `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`;
 }
 
