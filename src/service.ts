@@ -254,6 +254,9 @@ export async function createService(
     sealer,
     accessKey,
     async listen() {
+      // Listening for other nodes' notices before taking webhooks: a notice sent in between
+      // would be lost, and a waiting request or the worker would hear of it only by polling.
+      await notifications.ready;
       await app.listen({ host: config.host, port: config.port });
       worker?.start();
       mail?.start();

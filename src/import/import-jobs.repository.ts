@@ -4,6 +4,7 @@
  * the webhooks each listed page queues, written in the same transaction as
  * the job's new cursor so a restart neither skips nor repeats a page.
  */
+import { markContactsDue } from '../inbox/due-contacts.js';
 import { sql, type Kysely } from 'kysely';
 import { activityRow, type ActivityEntry } from '../activity/activity.repository.js';
 import type { DB, ImportJobRow, NewWebhookEventRow } from '../storage/schema.js';
@@ -140,11 +141,14 @@ export async function saveListedPage(
       .where((eb) => (page.from === null ? eb('cursor', 'is', null) : eb('cursor', '=', page.from)))
       .executeTakeFirst();
     if (Number(moved.numUpdatedRows) !== 1) return false;
-    if (page.events.length > 0)
+    if (page.events.length > 0) {
       await trx
         .insertInto('webhook_events')
         .values([...page.events])
         .execute();
+      // Listed as due in the same transaction, as the intake does, or no worker would claim them.
+      await markContactsDue(trx, page.events);
+    }
     if (page.activity.length > 0)
       await trx
         .insertInto('activity_log')

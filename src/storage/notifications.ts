@@ -27,6 +27,8 @@ export interface Notifications {
   onWork(listener: () => void): () => void;
   /** Calls `listener` with the ids of events that finished anywhere; returns the unsubscribe. */
   onFinished(listener: (ids: readonly number[]) => void): () => void;
+  /** Settles once the first attempt to listen is over (listening, or a reconnect scheduled). */
+  readonly ready: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -68,6 +70,7 @@ export function createNotifications(
   if (database.dialect !== 'postgres') {
     return {
       shared: false,
+      ready: Promise.resolve(),
       workArrived: emitWork,
       finished: (ids) => emitFinished(ids),
       ...subscriptions,
@@ -158,6 +161,7 @@ export function createNotifications(
 
   return {
     shared: true,
+    ready: started,
     workArrived() {
       emitWork();
       workPending = true;
