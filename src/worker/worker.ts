@@ -527,7 +527,7 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     async drain() {
       let total = 0;
       for (;;) {
-        const started = await claimAndStart(options.concurrency);
+        const started = await claimAndStart(options.concurrency - active.size);
         if (started === 0 && active.size === 0) return total;
         total += started;
         await Promise.race([...active.values()]);
