@@ -53,14 +53,19 @@ describe.each(testDialects())('contact imports (%s)', (dialect) => {
   });
 
   const setUp = async () => {
-    crm = await startFakeOntraport({ withSampleContact: false });
+    // An account with room for the test's ~130 calls: at Ontraport's usual 180 a minute, spread
+    // evenly, they would take longer than the test may.
+    crm = await startFakeOntraport({
+      withSampleContact: false,
+      rateLimit: { limit: 6_000, windowMs: 60_000 },
+    });
     // Worker and import runner are built by the test, to stop and restart them at will.
     t = await startTestService(dialect, { runWorker: false });
     await t.addConnection({
       id: 'ont',
       type: 'ontraport',
       apiUrl: crm.apiUrl,
-      settings: { app_id: crm.appId, api_key: crm.apiKey },
+      settings: { app_id: crm.appId, api_key: crm.apiKey, rate_limit_per_minute: 6_000 },
       isDefault: true,
     });
     return { crm, t };
