@@ -12,17 +12,26 @@ export function isoNow(clock: Clock): string {
 export const sleep = (ms: number): Promise<void> =>
   new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A sleep that `wake()` cuts short: idle loops poll, and are woken at once when work arrives. */
+/**
+ * A sleep that `wake()` cuts short: idle loops poll, and are woken at once when work arrives.
+ * A wake that comes while the loop is busy (not asleep) is kept, and ends its next sleep at
+ * once: the loop checked for work before the news arrived, so it must look again.
+ */
 export interface Nap {
   sleep(ms: number): Promise<void>;
-  /** Ends the current sleep, if any. */
+  /** Ends the current sleep, or the next one if none is under way. */
   wake(): void;
 }
 
 export function createNap(): Nap {
   let wake: (() => void) | undefined;
+  let woken = false;
   return {
     sleep(ms) {
+      if (woken) {
+        woken = false;
+        return Promise.resolve();
+      }
       return new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           wake = undefined;
@@ -36,7 +45,8 @@ export function createNap(): Nap {
       });
     },
     wake() {
-      wake?.();
+      if (wake) wake();
+      else woken = true;
     },
   };
 }

@@ -172,16 +172,7 @@ export async function createService(
           sealer,
           metrics,
         },
-        {
-          // A run may hold a transaction while its heartbeat needs a second connection: on
-          // PostgreSQL, more runs than half the pool could leave every run waiting for one.
-          concurrency:
-            database.dialect === 'postgres'
-              ? Math.min(config.workerConcurrency, Math.max(1, Math.floor(config.pgPoolSize / 2)))
-              : config.workerConcurrency,
-          leaseMs: config.leaseMs,
-          pollMs: config.pollMs,
-        },
+        { concurrency: config.workerConcurrency, leaseMs: config.leaseMs, pollMs: config.pollMs },
       )
     : undefined;
   const imports = runWorker
