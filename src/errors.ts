@@ -267,6 +267,18 @@ function isStorageUnavailable(error: unknown): boolean {
   );
 }
 
+/**
+ * The database refused a value, not the connection: PostgreSQL's data exceptions (class 22, a NUL
+ * in text), integrity violations (23) and limits (54); SQLite's constraint, size and type errors.
+ * The same statement fails again however often it is retried.
+ */
+export function isRefusedData(error: unknown): boolean {
+  const code = errorCodeOf(error);
+  return (
+    /^(22|23|54)[0-9A-Z]{3}$/.test(code) || /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/.test(code)
+  );
+}
+
 /** A PostgreSQL deadlock (40P01) or serialization failure (40001): the transaction can simply run again. */
 export function isTransactionConflict(error: unknown): boolean {
   const code = errorCodeOf(error);

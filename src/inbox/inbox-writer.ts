@@ -6,6 +6,7 @@
  */
 import type { Kysely } from 'kysely';
 import { activityRow, type ActivityEntry } from '../activity/activity.repository.js';
+import { isRefusedData } from '../errors.js';
 import type { DB, NewWebhookEventRow } from '../storage/schema.js';
 import { markContactsDue } from './due-contacts.js';
 
@@ -32,20 +33,6 @@ const MAX_BATCH = 512;
 const MAX_EVENT_ROWS_PER_INSERT = 256;
 /** 9 parameters a row: well below SQLite's 32766 and PostgreSQL's 65535 per statement. */
 const MAX_ACTIVITY_ROWS_PER_INSERT = 1000;
-
-/**
- * The database refused a value, not the connection: PostgreSQL's data exceptions (class 22, a NUL
- * in text), integrity violations (23) and limits (54); SQLite's constraint, size and type errors.
- */
-function isRefusedData(error: unknown): boolean {
-  const code =
-    typeof error === 'object' && error !== null
-      ? String((error as { code?: unknown }).code ?? '')
-      : '';
-  return (
-    /^(22|23|54)[0-9A-Z]{3}$/.test(code) || /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/.test(code)
-  );
-}
 
 export function createInboxWriter(db: Kysely<DB>): InboxWriter {
   let queue: Pending[] = [];
