@@ -170,7 +170,10 @@ export async function setAccessKey(
   if (problem) throw new AppError('INVALID_ACCESS_KEY', problem);
   const now = clock.now().toISOString();
   const current = (await activeKeyRows(db, now)).find((row) => row.expires_at === null);
-  if (current?.secret_hash === sealer.digest(secret).toString('base64url')) {
+  if (
+    current?.secret_hash &&
+    sameDigest(sealer.digest(secret), Buffer.from(current.secret_hash, 'base64url'))
+  ) {
     return {
       secret,
       fingerprint: current.fingerprint,
