@@ -1150,6 +1150,18 @@ for (const dialect of testDialects()) {
         expect(await verifyPassword(secret, row?.password_hash ?? '')).toBe(true);
         expect(p.logLines.join('')).not.toContain(secret);
         expect(await activityText(p)).not.toContain(secret);
+
+        // The same contact added again with another password: the existing user takes it.
+        const next = 'Other-pass-42!';
+        const again = await send(
+          p,
+          `/?wpf_action=add&access_key=${p.key}&contact_id=8&email=pw@b.c&user_pass=${encodeURIComponent(next)}`,
+        );
+        expect(again.body).toMatchObject({ status: 'done', created: false });
+        const updated = await findUserByEmail(p.service.database.db, 'pw@b.c');
+        expect(updated?.id).toBe(row?.id);
+        expect(await verifyPassword(next, updated?.password_hash ?? '')).toBe(true);
+        expect(await verifyPassword(secret, updated?.password_hash ?? '')).toBe(false);
       });
     });
 

@@ -9,10 +9,16 @@
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
 import type { Connection } from '../connections/registry.js';
-import { listRoles } from '../directory/role.repository.js';
+import { listRoles, type Role } from '../directory/role.repository.js';
 import type { TagReport } from '../directory/user-tags.js';
 import type { PasswordKeyring } from '../directory/passwords.js';
-import { preparePassword } from '../directory/user-upsert.js';
+import {
+  findUserForContact,
+  isGivenPassword,
+  preparePassword,
+  type MappedContact,
+  type PreparedPassword,
+} from '../directory/user-upsert.js';
 import type { Action } from '../inbox/actions.js';
 import type { Settings } from '../settings/settings.js';
 import type { DB } from '../storage/schema.js';
@@ -88,8 +94,10 @@ export async function runContact(
   const labelled = contact.tags ? await labelTags(deps, connection, contact) : undefined;
 
   const roles = await listRoles(deps.db);
-  // Hashing takes tens of milliseconds: do it before the transaction so it never holds the database.
-  const password = plan.action === 'add' ? await preparePassword(mapped, deps.keyring) : undefined;
+  const password =
+    plan.action === 'add'
+      ? await passwordForNewUser(deps, connection, plan, mapped, roles)
+      : undefined;
   const wantsWelcome =
     plan.action === 'add' && (plan.sendNotification === true || deps.settings.send_welcome_email);
   deps.signal?.throwIfAborted();
@@ -161,4 +169,30 @@ export async function runContact(
     ...(saved.welcomeEmailId !== undefined ? { welcomeEmailId: saved.welcomeEmailId } : {}),
     ...(returned.outcome ? { returnPassword: returned.outcome } : {}),
   };
+}
+
+/**
+ * The password a new user would get, prepared before the transaction: hashing a password the CRM
+ * gave takes tens of milliseconds and must never hold the database. When the contact already has
+ * a user, a given password is not hashed here: `updatePassword` handles it. (A generated one costs
+ * microseconds, so it is made without looking.)
+ */
+async function passwordForNewUser(
+  deps: RunDeps,
+  connection: Connection,
+  plan: RunPlan,
+  mapped: MappedContact,
+  roles: readonly Role[],
+): Promise<PreparedPassword | undefined> {
+  if (isGivenPassword(mapped.user_pass)) {
+    const match = await findUserForContact(
+      deps.db,
+      connection.id,
+      plan.contactId,
+      [mapped.email],
+      roles,
+    );
+    if (match) return undefined;
+  }
+  return preparePassword(mapped, deps.keyring);
 }

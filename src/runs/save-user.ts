@@ -34,7 +34,10 @@ export interface SaveUserInput {
   mapped: MappedContact;
   tagLabels: ReadonlyMap<string, string> | undefined;
   roles: readonly Role[];
-  /** Hashed before the transaction (hashing takes tens of milliseconds). */
+  /**
+   * Prepared before the transaction (hashing takes tens of milliseconds); undefined when the run
+   * expected an existing user, in which case a user missing after all gets one prepared here.
+   */
   password: PreparedPassword | undefined;
   wantsWelcome: boolean;
 }
