@@ -236,8 +236,7 @@ export function isAppError(error: unknown): error is AppError {
 
 /** A unique-key violation from PostgreSQL (23505) or SQLite. */
 function isUniqueViolation(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return false;
-  const code = String(error.code);
+  const code = errorCodeOf(error);
   return (
     code === '23505' ||
     code === 'SQLITE_CONSTRAINT_UNIQUE' ||
@@ -245,7 +244,8 @@ function isUniqueViolation(error: unknown): boolean {
   );
 }
 
-function errorCodeOf(error: unknown): string {
+/** The `code` a database driver puts on its errors (SQLSTATE, `SQLITE_…`), or ''. */
+export function errorCodeOf(error: unknown): string {
   return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
 }
 

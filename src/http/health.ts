@@ -11,15 +11,8 @@ import { createTokenVerifier } from '../api/token-auth.js';
 import { AppError } from '../errors.js';
 import { failuresWaiting, inboxBacklog, mailQueueSize } from '../inbox/stats.js';
 import type { Metrics } from '../lib/metrics.js';
-import { MIGRATIONS } from '../storage/migrations/index.js';
+import { pendingMigrations } from '../storage/migrations/index.js';
 import type { AppDeps } from './app-deps.js';
-
-/** Names of the migrations this code expects that the database has not applied; throws when it cannot tell. */
-async function pendingMigrations(db: AppDeps['db']): Promise<string[]> {
-  const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
-  const names = new Set(applied.rows.map((row) => row.name));
-  return MIGRATIONS.map(([name]) => name).filter((name) => !names.has(name));
-}
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 

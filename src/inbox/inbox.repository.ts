@@ -237,11 +237,15 @@ export async function markReplayOf(db: Db, eventId: number, originalId: number):
     .execute();
 }
 
-/** How many webhooks are in each status. */
-export async function countEventsByStatus(db: Db): Promise<Record<string, number>> {
+/** How many webhooks are in each status (of `statuses`, or all). */
+export async function countEventsByStatus(
+  db: Db,
+  statuses?: readonly EventStatus[],
+): Promise<Record<string, number>> {
   const rows = await db
     .selectFrom('webhook_events')
     .select(['status', sql<string>`count(*)`.as('count')])
+    .$if(statuses !== undefined, (query) => query.where('status', 'in', statuses ?? []))
     .groupBy('status')
     .execute();
   return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));

@@ -5,6 +5,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../storage/schema.js';
+import { countEventsByStatus } from './inbox.repository.js';
 
 type Db = Kysely<DB>;
 
@@ -80,14 +81,8 @@ export async function webhooksPerMinute(db: Db, now: Date, minutes = 1440): Prom
 
 /** Webhooks waiting (pending), being run (running) and failed. */
 export async function inboxBacklog(db: Db): Promise<Backlog> {
-  const rows = await db
-    .selectFrom('webhook_events')
-    .select(['status', sql<string>`count(*)`.as('count')])
-    .where('status', 'in', ['pending', 'running', 'failed'])
-    .groupBy('status')
-    .execute();
-  const of = (status: string) => Number(rows.find((row) => row.status === status)?.count ?? 0);
-  return { pending: of('pending'), running: of('running'), failed: of('failed') };
+  const counts = await countEventsByStatus(db, ['pending', 'running', 'failed']);
+  return { pending: counts.pending ?? 0, running: counts.running ?? 0, failed: counts.failed ?? 0 };
 }
 
 /** Failed webhooks that have not been replayed. */

@@ -6,7 +6,8 @@ import type { ContactData, FieldMap } from '../connectors/types.js';
 import type { MappedContact } from '../directory/user-upsert.js';
 import { isSecretName, MASK } from '../lib/secrets.js';
 
-const CORE_TARGETS = new Set([
+/** User fields a CRM field can fill; any other target is a meta key. */
+export const USER_FIELDS = [
   'email',
   'first_name',
   'last_name',
@@ -14,7 +15,9 @@ const CORE_TARGETS = new Set([
   'user_login',
   'user_pass',
   'role',
-]);
+] as const;
+
+const CORE_TARGETS: ReadonlySet<string> = new Set(USER_FIELDS);
 
 /**
  * Applies a field mapping to a contact. The contact's own e-mail is used when

@@ -17,6 +17,7 @@ import { findConnection, listConnections } from '../../connections/connection.re
 import { CONNECTOR_TYPES, connectorDefinition } from '../../connectors/index.js';
 import type { ConnectorDefinition, CrmField } from '../../connectors/types.js';
 import { AppError } from '../../errors.js';
+import { USER_FIELDS } from '../../runs/rules.js';
 import { escapeHtml } from '../../lib/html.js';
 import { readForm, readQuery, sendPage, text } from '../pages/context.js';
 import { adminFrame, messageOf, recordAdminAction, type AdminDeps } from './context.js';
@@ -53,17 +54,6 @@ function connectorSettingKeys(definition: ConnectorDefinition): string[] {
 }
 
 const MAX_MAPPED_FIELDS = 500;
-
-/** User fields a CRM field can fill (any other name is a meta key), offered in the mapping editor. */
-const USER_FIELDS = [
-  'email',
-  'first_name',
-  'last_name',
-  'display_name',
-  'user_login',
-  'user_pass',
-  'role',
-] as const;
 
 interface View {
   notice?: string | undefined;

@@ -2,6 +2,7 @@
  * Migrations as an ordered list in code, run the same way on both dialects.
  */
 import { Migrator, sql, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
+import { errorCodeOf } from '../../errors.js';
 import type { DialectName } from '../database.js';
 import type { DB } from '../schema.js';
 import * as init from './0001-init.js';
@@ -63,12 +64,15 @@ export async function migrateToLatest(db: Kysely<DB>, dialect: DialectName): Pro
   }
 }
 
+/** Names of the migrations this code expects that the database has not applied; throws when it cannot tell. */
+export async function pendingMigrations(db: Kysely<DB>): Promise<string[]> {
+  const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
+  const names = new Set(applied.rows.map((row) => row.name));
+  return MIGRATIONS.map(([name]) => name).filter((name) => !names.has(name));
+}
+
 const VANISHED_OBJECT_CODES = new Set(['3F000', '42P01', '42703']);
 
 function isDroppedSchemaError(error: unknown): boolean {
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    VANISHED_OBJECT_CODES.has(String((error as { code?: unknown }).code))
-  );
+  return VANISHED_OBJECT_CODES.has(errorCodeOf(error));
 }
