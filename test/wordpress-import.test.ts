@@ -344,7 +344,7 @@ for (const dialect of testDialects()) {
       expect(await db.selectFrom('users').select('id').execute()).toHaveLength(6);
 
       const settings = await loadSettings(db, {});
-      expect(settings.username_format).toBe('first_last');
+      expect(settings.username_format).toBe('flname');
       expect(settings.send_welcome_email).toBe(true);
       expect(settings.default_role).toBe('subscriber');
       const connection = JSON.parse((await findConnection(db, 'crm'))!.settings) as Record<

@@ -34,7 +34,7 @@ describe('reading what WordPress and WP Fusion store', () => {
     expect(options).toEqual({
       accessKey: 'k3y-12ab',
       crm: 'autonami',
-      usernameFormat: 'first_number',
+      usernameFormat: 'fnamenum',
       unknownUsernameFormat: undefined,
       returnPassword: true,
       returnPasswordField: 'pw_field',

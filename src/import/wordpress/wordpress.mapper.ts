@@ -59,12 +59,8 @@ export function connectorTypeForWpfCrm(slug: string): string {
   return Object.hasOwn(WPF_CRM_TYPES, slug) ? (WPF_CRM_TYPES[slug] ?? slug) : slug;
 }
 
-/** WP Fusion's username formats under ours. */
-const USERNAME_FORMATS: Readonly<Record<string, UsernameFormat>> = {
-  email: 'email',
-  flname: 'first_last',
-  fnamenum: 'first_number',
-};
+/** WP Fusion's username formats, which our setting takes under the same names. */
+const WPF_USERNAME_FORMATS: readonly UsernameFormat[] = ['email', 'flname', 'fnamenum'];
 
 /** WordPress user fields our users have; any other WordPress key is a meta key. */
 const USER_FIELD_TARGETS: Readonly<Record<string, string>> = {
@@ -102,8 +98,7 @@ export function readWpFusionOptions(raw: string | undefined): WpFusionSettings {
   const has = (key: string) => get(key) !== undefined;
 
   const format = text(get('username_format'))?.trim();
-  const mappedFormat =
-    format && Object.hasOwn(USERNAME_FORMATS, format) ? USERNAME_FORMATS[format] : undefined;
+  const mappedFormat = WPF_USERNAME_FORMATS.find((known) => known === format);
   // Older versions store the field's id; newer ones an array with `crm_field`.
   const passwordField = get('return_password_field');
   const returnPasswordField = isPhpArray(passwordField)
