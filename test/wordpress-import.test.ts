@@ -289,7 +289,7 @@ for (const dialect of testDialects()) {
       expect(result.stdout).toContain('1 × no valid e-mail address');
       expect(result.stdout).toContain('Passwords carried: 6');
       expect(result.stdout).toContain('Contacts linked: 5');
-      expect(result.stdout).toContain('the imported access key is short (8 characters)');
+      expect(result.stdout).toContain('the imported access key is weak (8 characters');
       // Not a terminal: progress comes as plain lines, no bar drawing.
       expect(result.stderr).toContain('7/7 users');
       expect(result.stderr).not.toContain('\r');

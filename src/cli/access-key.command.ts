@@ -2,10 +2,9 @@
 import type { Command } from 'commander';
 import {
   currentAccessKey,
-  estimatedKeyBits,
   rotateAccessKey,
   setAccessKey,
-  STRONG_KEY_BITS,
+  weakAccessKeyWarning,
 } from '../settings/access-keys.js';
 import { loadSettings, type Settings } from '../settings/settings.js';
 import type { CliDeps } from './deps.js';
@@ -63,16 +62,8 @@ export function registerAccessKeyCommands(program: Command, { io, clock, withDb 
               `access key set (fingerprint ${result.fingerprint}); the previous key stays valid for ${hours} hour(s)`,
             );
           }
-          const bits = estimatedKeyBits(key);
-          if (bits < STRONG_KEY_BITS) {
-            io.err(
-              `warning: this key is weak (${key.length} characters, about ${bits} bits; keys made here have 192). ` +
-                'Anyone who guesses it can create users and change their tags and roles. ' +
-                'Once the CRM automations are confirmed working with it, replace it: ' +
-                '`crm-bridge access-key rotate --grace-hours 72` prints a strong key, and the old one keeps working ' +
-                'for 72 hours while you update the automations.',
-            );
-          }
+          const weak = weakAccessKeyWarning(key, 'this key');
+          if (weak) io.err(`warning: ${weak}`);
         });
       },
     );

@@ -15,7 +15,7 @@ function generateAccessKey(): string {
 }
 
 /** Bits a key of our own carries; an imported key with fewer is called weak. */
-export const STRONG_KEY_BITS = 128;
+const STRONG_KEY_BITS = 128;
 const MAX_KEY_LENGTH = 256;
 
 /**
@@ -35,7 +35,7 @@ function accessKeyProblem(key: string): string | undefined {
  * the smallest usual alphabet that contains them (digits, hex, letters, base64url,
  * printable ASCII). Short keys such as WP Fusion's score far below 128.
  */
-export function estimatedKeyBits(key: string): number {
+function estimatedKeyBits(key: string): number {
   const alphabet = /^[0-9]+$/.test(key)
     ? 10
     : /^[0-9a-f]+$/.test(key) || /^[0-9A-F]+$/.test(key)
@@ -277,9 +277,20 @@ export function createKeyChecker(
   };
 }
 
-/** True when a key holds fewer than about 128 random bits (WP Fusion's 8-character keys do). */
-export function isWeakAccessKey(key: string): boolean {
-  return estimatedKeyBits(key) < STRONG_KEY_BITS;
+/**
+ * What to tell the owner when a key holds fewer than about 128 random bits (WP Fusion's
+ * 8-character keys do), naming the key as `name`; undefined for a strong key.
+ */
+export function weakAccessKeyWarning(key: string, name: string): string | undefined {
+  const bits = estimatedKeyBits(key);
+  if (bits >= STRONG_KEY_BITS) return undefined;
+  return (
+    `${name} is weak (${key.length} characters, about ${bits} bits; keys made here have 192): ` +
+    'anyone who guesses it can create users and change their tags and roles. ' +
+    'Once every CRM automation works with it, replace it: ' +
+    '`crm-bridge access-key rotate --grace-hours 72` prints a strong key, and the old one keeps working ' +
+    'for 72 hours while you give the CRMs the new one.'
+  );
 }
 
 /** The keys valid now, newest first, without their secrets: the current one and those in their grace period. */

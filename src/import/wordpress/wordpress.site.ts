@@ -8,7 +8,7 @@ import { isAdminRole } from '../../directory/roles.js';
 import { isoNow } from '../../clock.js';
 import { updateConnection } from '../../connections/connection.repository.js';
 import { listRoles, saveRole, type Role } from '../../directory/role.repository.js';
-import { isWeakAccessKey, setAccessKey } from '../../settings/access-keys.js';
+import { setAccessKey, weakAccessKeyWarning } from '../../settings/access-keys.js';
 import {
   loadSettings,
   readSettingValues,
@@ -82,10 +82,8 @@ export async function importSite(
       settings.access_key_grace_hours * 3_600_000,
     );
     summary.accessKey = key.changed ? 'imported' : 'unchanged';
-    if (isWeakAccessKey(input.wpf.accessKey))
-      summary.warnings.push(
-        `the imported access key is short (${input.wpf.accessKey.length} characters), so it is weak: once every automation works, rotate it (\`crm-bridge access-key rotate --grace-hours 72\`) and give the CRMs the new key during the grace period`,
-      );
+    const weak = weakAccessKeyWarning(input.wpf.accessKey, 'the imported access key');
+    if (weak) summary.warnings.push(weak);
     if (key.changed)
       summary.warnings.push(
         `the access key crm-bridge had before stays valid for ${settings.access_key_grace_hours} hour(s)`,
