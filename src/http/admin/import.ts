@@ -91,7 +91,7 @@ function reasonsTable(reasons: Readonly<Record<string, number>>): string {
 }
 
 function summaryBlock(job: ImportJobView, summary: ImportSummary): string {
-  const heading = ENDED.has(job.status) ? 'Summary' : 'Summary so far';
+  const heading = ENDED.has(job.status) ? 'Summary' : 'Summary so far (when the page was loaded)';
   return `<section aria-labelledby="summary-h"><h2 id="summary-h">${heading}</h2><dl id="import-summary">
 <dt>Created</dt><dd>${summary.created}</dd>
 <dt>Updated</dt><dd>${summary.updated}</dd>
