@@ -91,7 +91,7 @@ for (const dialect of hasBrowser() ? testDialects() : []) {
       await page.getByRole('button', { name: 'Refresh tag list' }).click();
       await page.getByRole('heading', { name: /Tags in the CRM/ }).waitFor();
 
-      await page.getByRole('link', { name: 'Import users' }).click();
+      await page.getByRole('link', { name: 'Import', exact: true }).click();
       await page.getByRole('heading', { level: 1, name: 'Import users' }).waitFor();
       await page.getByLabel('Connection').selectOption('ont');
       await page.getByLabel('Contacts with the tag').check();

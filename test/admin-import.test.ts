@@ -71,7 +71,7 @@ for (const dialect of testDialects()) {
       await submit('/admin/connections/ont', '/admin/connections/ont/tags', {});
       const page = await owner.get('/admin/import');
       expect(page.status).toBe(200);
-      expect(page.body).toContain('<a href="/admin/import" aria-current="page">Import users</a>');
+      expect(page.body).toContain('<a href="/admin/import" aria-current="page">Import</a>');
       expect(page.body).toMatch(/<datalist id="tags-0">.*<option value="Customer">/);
       expect(page.body).toContain('hooks (hooks, payload): cannot list contacts');
 

@@ -15,7 +15,7 @@ const ADMIN_NAV = [
   ['/admin/log', 'Activity log'],
   ['/admin/webhooks', 'Webhooks'],
   ['/admin/users', 'Users'],
-  ['/admin/import', 'Import users'],
+  ['/admin/import', 'Import'],
 ] as const;
 
 export interface AdminFrame {
