@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createUserWithPassword } from './helpers/admin.js';
-import { hasBrowser, launchBrowser } from './helpers/browser.js';
+import { hasBrowser, launchBrowser, logInToAdmin } from './helpers/browser.js';
 import { testDialects } from './helpers/databases.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
@@ -73,11 +73,7 @@ for (const dialect of hasBrowser() ? testDialects() : []) {
       });
       context = await browser.newContext({ baseURL: t.baseUrl });
       page = await context.newPage();
-      await page.goto('/admin');
-      await page.getByLabel('Username or e-mail address').fill('owner');
-      await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-      await page.getByRole('button', { name: 'Log in' }).click();
-      await page.getByRole('heading', { level: 1, name: 'General' }).waitFor();
+      await logInToAdmin(page, 'owner', PASSWORD);
     });
     afterEach(async () => {
       await context.close();

@@ -239,7 +239,7 @@ export async function cancelImport(
     !(await finishImportJob(
       db,
       id,
-      { status: 'cancelled', code: 'CANCELLED', message: `cancelled by ${cancelledBy}` },
+      { status: 'cancelled', message: `cancelled by ${cancelledBy}` },
       at,
     ))
   )
