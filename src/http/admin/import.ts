@@ -8,6 +8,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { listConnections } from '../../connections/connection.repository.js';
+import type { ConnectionRow } from '../../storage/schema.js';
 import { listStoredTags } from '../../directory/tag.repository.js';
 import { isAppError } from '../../errors.js';
 import {
@@ -113,13 +114,57 @@ function cancelForm(job: ImportJobView, csrf: string): string {
   );
 }
 
+/**
+ * The form that starts an import: the connection (the default one first, when
+ * it can list contacts), a tag with the stored labels of the chosen connection
+ * offered (admin.js follows the choice), or every contact.
+ */
+function startForm(
+  connections: readonly ConnectionRow[],
+  canList: readonly boolean[],
+  tags: ReadonlyArray<{ connection_id: string; label: string }>,
+  csrf: string,
+): string {
+  const preferred = connections.findIndex((row, index) => row.is_default === 1 && canList[index]);
+  const chosen = preferred >= 0 ? preferred : Math.max(0, canList.indexOf(true));
+  const options = connections
+    .map(
+      (row, index) =>
+        `<option value="${escapeHtml(row.id)}" data-tag-list="tags-${index}"${index === chosen ? ' selected' : ''}>${escapeHtml(
+          `${row.name} (${row.id}, ${row.type})${canList[index] ? '' : ': cannot list contacts'}`,
+        )}</option>`,
+    )
+    .join('');
+  const datalists = connections
+    .map(
+      (row, index) =>
+        `<datalist id="tags-${index}">${tags
+          .filter((tag) => tag.connection_id === row.id)
+          .map((tag) => `<option value="${escapeHtml(tag.label)}"></option>`)
+          .join('')}</datalist>`,
+    )
+    .join('');
+  return postForm(
+    '/admin/import',
+    csrf,
+    `<div class="field"><label for="f-connection">Connection</label><select id="f-connection" name="connection" data-tag-input="f-tag">${options}</select></div>
+<fieldset class="field"><legend>Contacts</legend>
+<div><input type="radio" id="f-scope-tag" name="scope" value="tag" checked> <label for="f-scope-tag" style="display:inline">Contacts with the tag</label>
+<input type="text" id="f-tag" name="tag" list="tags-${chosen}" aria-label="Tag" autocomplete="off" style="width:16rem"></div>
+<p class="hint">The tag's label as the CRM shows it (the stored tag list is offered; <a href="/admin/connections">Refresh tag list</a> on the connection fills it) or its id in the CRM.</p>
+<div><input type="radio" id="f-scope-all" name="scope" value="all"> <label for="f-scope-all" style="display:inline">All contacts</label></div>
+</fieldset>${datalists}
+${checkbox('send_welcome', 'Send each imported user the welcome e-mail', false)}
+${button('Start import')}`,
+  );
+}
+
 export function registerImportPages(app: FastifyInstance, deps: AdminDeps): void {
   const list = async (request: FastifyRequest, reply: FastifyReply, view: View, status = 200) => {
     const frame = await adminFrame(deps, request, reply, '/admin/import');
     const csrf = frame.csrfToken;
     const connections = await listConnections(deps.db);
-    const tags = await listStoredTags(deps.db);
-    const lists = await Promise.all(
+    const canList = await Promise.all(
       connections.map(async (row) => {
         try {
           return Boolean((await deps.registry.resolve(row.id)).connector.listContacts);
@@ -128,37 +173,7 @@ export function registerImportPages(app: FastifyInstance, deps: AdminDeps): void
         }
       }),
     );
-    const options = connections.map(
-      (row, index) =>
-        `<option value="${escapeHtml(row.id)}" data-tag-list="tags-${index}">${escapeHtml(
-          `${row.name} (${row.id}, ${row.type})${lists[index] ? '' : ': cannot list contacts'}`,
-        )}</option>`,
-    );
-    const first = Math.max(0, lists.indexOf(true));
-    const datalists = connections.map(
-      (row, index) =>
-        `<datalist id="tags-${index}">${tags
-          .filter((tag) => tag.connection_id === row.id)
-          .map((tag) => `<option value="${escapeHtml(tag.label)}"></option>`)
-          .join('')}</datalist>`,
-    );
-    const start = postForm(
-      '/admin/import',
-      csrf,
-      `<div class="field"><label for="f-connection">Connection</label><select id="f-connection" name="connection" data-tag-input="f-tag">${options
-        .map((option, index) =>
-          index === first ? option.replace('<option ', '<option selected ') : option,
-        )
-        .join('')}</select></div>
-<fieldset class="field"><legend>Contacts</legend>
-<div><input type="radio" id="f-scope-tag" name="scope" value="tag" checked> <label for="f-scope-tag" style="display:inline">Contacts with the tag</label>
-<input type="text" id="f-tag" name="tag" list="tags-${first}" aria-label="Tag" autocomplete="off" style="width:16rem"></div>
-<p class="hint">The tag's label as the CRM shows it (the stored tag list is offered; <a href="/admin/connections">Refresh tag list</a> on the connection fills it) or its id in the CRM.</p>
-<div><input type="radio" id="f-scope-all" name="scope" value="all"> <label for="f-scope-all" style="display:inline">All contacts</label></div>
-</fieldset>${datalists.join('')}
-${checkbox('send_welcome', 'Send each imported user the welcome e-mail', false)}
-${button('Start import')}`,
-    );
+    const start = startForm(connections, canList, await listStoredTags(deps.db), csrf);
     const jobs = await listImportJobs(deps.db);
     const rows = await Promise.all(
       jobs.map(async (job) => {
