@@ -185,6 +185,11 @@ export const ERRORS = {
     retryable: false,
     message: 'An import of the same contacts is already running',
   },
+  IMPORT_ENDED: {
+    status: 409,
+    retryable: false,
+    message: 'The import has already ended, so it cannot be cancelled',
+  },
   INVALID_ACCESS_KEY: {
     status: 400,
     retryable: false,

@@ -6,6 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { queryActivity } from '../src/activity/activity.repository.js';
+import { insertImportJob } from '../src/import/import-jobs.repository.js';
 import { listActiveKeys } from '../src/settings/access-keys.js';
 import { systemClock } from '../src/clock.js';
 import { createUserWithPassword, csrfTokenOf, PageClient } from './helpers/admin.js';
@@ -29,6 +30,9 @@ const GET_ROUTES = [
   '/admin/webhooks/1',
   '/admin/users',
   '/admin/users/1',
+  '/admin/import',
+  '/admin/import/1',
+  '/admin/import/1/progress',
   '/admin/assets/admin.js',
 ];
 
@@ -51,6 +55,8 @@ const POST_ROUTES = [
   '/admin/webhooks/replay-failed',
   '/admin/users/1/resync',
   '/admin/users/1/password-reset',
+  '/admin/import',
+  '/admin/import/1/cancel',
 ];
 
 for (const dialect of testDialects()) {
@@ -96,6 +102,12 @@ for (const dialect of testDialects()) {
           }),
         ])
         .execute();
+      // Import #1, for its page, its figures and its Cancel route.
+      await insertImportJob(
+        db(),
+        { connectionId: 'crm', tagId: null, tagLabel: null, sendWelcome: false, startedBy: 'cli' },
+        new Date().toISOString(),
+      );
     });
     afterEach(async () => {
       await t.close();

@@ -11,7 +11,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { findEvent } from '../src/inbox/inbox.repository.js';
 import { createUserWithPassword } from './helpers/admin.js';
-import { hasBrowser, launchBrowser } from './helpers/browser.js';
+import { hasBrowser, launchBrowser, logInToAdmin } from './helpers/browser.js';
 import { testDialects } from './helpers/databases.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
@@ -70,11 +70,7 @@ for (const dialect of hasBrowser() ? testDialects() : []) {
       context = await browser.newContext({ baseURL: t.baseUrl });
       await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: t.baseUrl });
       page = await context.newPage();
-      await page.goto('/admin');
-      await page.getByLabel('Username or e-mail address').fill('owner');
-      await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-      await page.getByRole('button', { name: 'Log in' }).click();
-      await page.getByRole('heading', { level: 1, name: 'General' }).waitFor();
+      await logInToAdmin(page, 'owner', PASSWORD);
     });
     afterEach(async () => {
       await context.close();

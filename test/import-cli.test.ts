@@ -198,6 +198,44 @@ describe.each(testDialects())('crm-bridge import (%s)', (dialect) => {
     expect(badConnection.stderr).toContain('No such CRM connection');
   });
 
+  it('cancels a queued import with import cancel, which no worker then takes up', async () => {
+    const crm = await withOntraport();
+    for (let i = 1; i <= 3; i += 1)
+      crm.addContact({ email: `later${i}@example.com`, contact_cat: encodeContactCat(['3']) });
+    const started = await cli(
+      'import',
+      'crm',
+      '--connection',
+      'ont',
+      '--tag',
+      'Customer',
+      '--detach',
+    );
+    expect(started).toContain('Import #1 started');
+
+    const cancelled = await runCli(database!, 'import', 'cancel', '1');
+    expect(cancelled.code).toBe(0);
+    expect(cancelled.stdout).toContain('Import #1 cancelled: 0 contact(s) were queued');
+    expect(await cli('import', 'list')).toMatch(
+      /1 +ont +contacts tagged "Customer" +cancelled +0\/0/,
+    );
+    const shown = await cli('import', 'show', '1');
+    expect(shown).toMatch(/Import #1 cancelled/);
+    expect(shown).toContain('stopped: cancelled by cli');
+
+    // A worker started afterwards neither lists nor imports anything for it.
+    expect((await runCli(database!, 'worker', '--once')).code).toBe(0);
+    expect(JSON.parse(await cli('users', 'list', '--json'))).toEqual([]);
+    expect(crm.requests.some((r) => r.path === '/1/objects/tag')).toBe(false);
+
+    const again = await runCli(database!, 'import', 'cancel', '1');
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('The import has already ended, so it cannot be cancelled');
+    const unknown = await runCli(database!, 'import', 'cancel', 'abc');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('no import #abc');
+  });
+
   it('finishes a job in the next worker after the import command was killed mid-way', async () => {
     // Every CRM call is slow, so the command is still running the contacts when it is killed.
     const crm = await withOntraport({ latencyMs: 150 });

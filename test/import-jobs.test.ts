@@ -5,8 +5,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Clock } from '../src/clock.js';
+import { queryActivity } from '../src/activity/activity.repository.js';
 import { isAppError } from '../src/errors.js';
 import {
+  cancelImport,
   getImportJob,
   importSummary,
   listImportJobs,
@@ -197,6 +199,62 @@ describe.each(testDialects())('contact imports (%s)', (dialect) => {
       'UNKNOWN_CONNECTION',
     );
     expect(await listImportJobs(db)).toEqual([]);
+  });
+
+  it('cancels a job mid-way: no further page is listed, no process takes it up again, and the queued contacts still run', async () => {
+    const { crm, t } = await setUp();
+    const db = t.service.database.db;
+    for (let i = 1; i <= 120; i += 1)
+      crm.addContact({ email: `cancel${i}@example.com`, contact_cat: encodeContactCat(['3']) });
+    const clock = movableClock();
+    const job = await startImport(db, t.service.registry, clock, {
+      connectionId: 'ont',
+      tag: 'Customer',
+    });
+    const runnerDeps = { db, clock, registry: t.service.registry, logger: t.service.logger };
+    const runner = createImportRunner(runnerDeps, { leaseMs: 60_000, pollMs: 50, owner: 'one' });
+    expect(await runner.step()).toBe(true);
+    expect(await getImportJob(db, job.id)).toMatchObject({ status: 'listing', total: 50 });
+
+    const cancelled = await cancelImport(db, clock, job.id, 'owner');
+    expect(cancelled).toMatchObject({
+      status: 'cancelled',
+      total: 50,
+      error: { message: 'cancelled by owner' },
+    });
+    expect(cancelled.finishedAt).not.toBeNull();
+    const [line] = await queryActivity(db, { action: 'import', limit: 1 });
+    expect(line?.message).toMatch(new RegExp(`^Import #${job.id} cancelled by owner: 50 contact`));
+
+    // The runner holding the job lists nothing more of it: not one more call to the CRM.
+    const listCalls = () => crm.requests.filter((r) => r.path === '/1/objects/tag').length;
+    const callsBefore = listCalls();
+    await runner.step();
+    expect(await runner.drain()).toBe(0);
+    expect(listCalls()).toBe(callsBefore);
+    // A restart after the claim ran out does not resume it either.
+    clock.advance(120_000);
+    const restarted = createImportRunner(runnerDeps, { leaseMs: 60_000, pollMs: 50, owner: 'two' });
+    expect(await restarted.step()).toBe(false);
+    expect(listCalls()).toBe(callsBefore);
+    expect(await restarted.finishListedJobs()).toEqual([]);
+
+    // The 50 contacts queued before the cancel are real work: they stay queued and run.
+    await workerFor(t, clock).drain();
+    const after = await getImportJob(db, job.id);
+    expect(after).toMatchObject({ status: 'cancelled', total: 50, done: 50, errors: 0 });
+    expect((await importSummary(db, job.id)).created).toBe(50);
+    expect(await db.selectFrom('users').select('id').execute()).toHaveLength(50);
+
+    // Cancelling what has ended, or what does not exist, is refused.
+    expect(await code(cancelImport(db, clock, job.id, 'owner'))).toBe('IMPORT_ENDED');
+    expect(await code(cancelImport(db, clock, 999, 'owner'))).toBe('NOT_FOUND');
+    // A new import of the same tag may start: the cancelled one no longer counts as running.
+    const again = await startImport(db, t.service.registry, clock, {
+      connectionId: 'ont',
+      tag: 'Customer',
+    });
+    expect(again.status).toBe('listing');
   });
 
   it('fails a job the CRM refuses to list, with the reason', async () => {

@@ -2,11 +2,12 @@
  * `crm-bridge import`: imports a CRM's contacts as users (every contact, or
  * those with a tag) as a background job. `import crm` follows the job to its
  * end with a progress bar and a summary; stopped early, the job resumes in
- * any `serve` or `worker` process.
+ * any `serve` or `worker` process. `import cancel` stops a job for good.
  */
 import type { Command } from 'commander';
 import { sleep } from '../clock.js';
 import {
+  cancelImport,
   getImportJob,
   importSummary,
   listImportJobs,
@@ -49,7 +50,8 @@ function formatSummary(job: ImportJobView, summary: ImportSummary): string {
   };
   section('skipped:', summary.skipped);
   section('failed:', summary.failed);
-  if (job.status === 'failed' && job.error) lines.push(`  stopped: ${job.error.message}`);
+  if ((job.status === 'failed' || job.status === 'cancelled') && job.error)
+    lines.push(`  stopped: ${job.error.message}`);
   return lines.join('\n');
 }
 
@@ -164,6 +166,21 @@ export function registerImportCommands(program: Command, deps: CliDeps): void {
               job.createdAt,
             ]),
           ),
+        );
+      });
+    });
+
+  group
+    .command('cancel <id>')
+    .description(
+      'cancel a running import: no further contacts are listed; those queued stay queued',
+    )
+    .action(async (id: string, _options: unknown, command: Command) => {
+      await withDb(command, async ({ db }) => {
+        if (!/^\d{1,12}$/.test(id)) throw new CliExit(2, `error: no import #${id}`);
+        const job = await cancelImport(db, clock, Number(id), 'cli');
+        io.out(
+          `Import #${job.id} cancelled: ${job.total} contact(s) were queued and stay queued (${job.done} run so far).`,
         );
       });
     });

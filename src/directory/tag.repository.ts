@@ -68,3 +68,15 @@ export async function findTagIdsByLabel(
   }
   return ids;
 }
+
+/** Every stored tag label, by connection and label (what "Refresh tag list" stored). */
+export function listStoredTags(
+  db: Db,
+): Promise<Array<{ connection_id: string; tag_id: string; label: string }>> {
+  return db
+    .selectFrom('tags')
+    .select(['connection_id', 'tag_id', 'label'])
+    .orderBy('connection_id')
+    .orderBy('label')
+    .execute();
+}

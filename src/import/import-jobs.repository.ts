@@ -190,14 +190,14 @@ export async function releaseImportJob(
     .execute();
 }
 
-/** Ends a job: failed with its reason, cancelled, or done. */
+/** Ends a running job: failed with its reason, cancelled, or done. False when it had already ended. */
 export async function finishImportJob(
   db: Db,
   jobId: number,
   outcome: { status: 'done' | 'failed' | 'cancelled'; code?: string; message?: string },
   at: string,
-): Promise<void> {
-  await db
+): Promise<boolean> {
+  const ended = await db
     .updateTable('import_jobs')
     .set({
       status: outcome.status,
@@ -210,7 +210,8 @@ export async function finishImportJob(
     })
     .where('id', '=', jobId)
     .where('status', '=', 'running')
-    .execute();
+    .executeTakeFirst();
+  return Number(ended.numUpdatedRows) === 1;
 }
 
 export interface ImportCounts {

@@ -14,6 +14,7 @@ import type { DB, ImportJobRow } from '../storage/schema.js';
 import {
   findImportJob,
   findRunningImport,
+  finishImportJob,
   importEventCounts,
   importOutcomes,
   insertImportJob,
@@ -40,7 +41,7 @@ export interface ImportJobView {
   readonly connectionId: string;
   /** The tag imported, or null for every contact. */
   readonly tag: { readonly id: string; readonly label: string } | null;
-  /** listing: pages still being read; running: all queued, some not run yet; done: every contact run. */
+  /** listing: pages still being read; running: all queued, some not run yet; done: every contact run; cancelled: stopped by someone. */
   readonly status: ImportJobStatus;
   /** Contacts queued so far (final once status is no longer `listing`). */
   readonly total: number;
@@ -216,4 +217,44 @@ export async function importSummary(db: Db, id: number): Promise<ImportSummary> 
     else unchanged += 1;
   }
   return { created, updated, unchanged, skipped, failed };
+}
+
+/**
+ * Cancels an import that is still listing or running: no further page is
+ * listed, and no process takes the job up again. The webhooks it queued stay
+ * queued (each is a contact's real `add`) and still count in its figures.
+ */
+export async function cancelImport(
+  db: Db,
+  clock: Clock,
+  id: number,
+  cancelledBy: string,
+): Promise<ImportJobView> {
+  const job = await getImportJob(db, id);
+  if (!job) throw new AppError('NOT_FOUND', `import #${id}`);
+  const at = clock.now().toISOString();
+  const cancellable = job.status === 'listing' || job.status === 'running';
+  if (
+    !cancellable ||
+    !(await finishImportJob(
+      db,
+      id,
+      { status: 'cancelled', message: `cancelled by ${cancelledBy}` },
+      at,
+    ))
+  )
+    throw new AppError('IMPORT_ENDED', `import #${id} is ${cancellable ? 'over' : job.status}`);
+  await writeActivity(
+    db,
+    [
+      {
+        level: 'notice',
+        message: `Import #${id} cancelled by ${cancelledBy}: ${job.total} contact(s) queued stay queued, no further page is listed`,
+        connectionId: job.connectionId,
+        action: 'import',
+      },
+    ],
+    at,
+  );
+  return (await getImportJob(db, id)) ?? job;
 }

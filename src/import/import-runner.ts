@@ -3,7 +3,8 @@
  * this process dies, so another process resumes it), lists the CRM's contacts
  * page by page through the connection's rate limiter, and queues one `add`
  * webhook per contact in the same transaction that moves the job's cursor.
- * Jobs whose webhooks have all run are marked done.
+ * Jobs whose webhooks have all run are marked done; a cancelled job is
+ * neither listed further nor taken up again.
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +18,7 @@ import type { DB, ImportJobRow, NewWebhookEventRow } from '../storage/schema.js'
 import { importSummary } from './import-jobs.js';
 import {
   claimImportJob,
+  findImportJob,
   finishImportJob,
   importEventCounts,
   listedRunningJobs,
@@ -129,6 +131,9 @@ export function createImportRunner(
 
   /** Reads and queues the page at the job's cursor; returns the job as it is afterwards, or undefined when it left our hands. */
   async function listPage(job: ImportJobRow): Promise<ImportJobRow | undefined> {
+    // A job cancelled (or taken over) since the last page is left alone: no further CRM call for it.
+    const stored = await findImportJob(db, job.id);
+    if (stored?.status !== 'running' || stored.locked_by !== owner) return undefined;
     let page;
     try {
       const connection = await deps.registry.resolve(job.connection_id);
@@ -184,7 +189,7 @@ export function createImportRunner(
       at,
     );
     if (!saved) {
-      logger.warn({ job: job.id }, 'import job was taken over by another process');
+      logger.warn({ job: job.id }, 'import job was cancelled or taken over by another process');
       return undefined;
     }
     if (events.length > 0) deps.worker?.notify();

@@ -3,7 +3,9 @@
  * CRM's fake server. A connector's test file supplies an adapter that knows
  * how to seed its fake and how its CRM sends webhooks; the suite only speaks
  * the CrmConnector interface. A connector without an API (payload) passes the
- * webhook part and shows its documented "no API" answers instead.
+ * webhook part and shows its documented "no API" answers instead. A connector
+ * that lists contacts (for imports) also pages through them, with and
+ * without a tag filter.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
@@ -94,15 +96,32 @@ function webhookInput(request: RecordedRequest): WebhookInput {
   };
 }
 
+/** The connector made from the offline settings: enough to parse webhooks and see what it offers. */
+function offlineConnector(name: string, adapter: WebhookAdapter): CrmConnector {
+  const settings = adapter.definition.settingsSchema.parse(adapter.offline.settings);
+  return adapter.definition.create(
+    { id: name, apiUrl: adapter.offline.apiUrl, settings },
+    { http: createHttpClient({ timeoutMs: 100 }), clock: systemClock },
+  );
+}
+
+/** Every id `listContacts` gives, page after page, and how many pages it took (at most 100). */
+async function listAll(connector: CrmConnector, tagId?: string) {
+  const ids: string[] = [];
+  let cursor: string | null = null;
+  let pages = 0;
+  do {
+    const page = await connector.listContacts!({ tagId, cursor });
+    ids.push(...page.contactIds);
+    cursor = page.next;
+    pages += 1;
+  } while (cursor !== null && pages < 100);
+  return { ids, pages, ended: cursor === null };
+}
+
 function webhookContract(name: string, adapter: WebhookAdapter): void {
   describe(`${name} connector contract: webhooks`, () => {
-    const connector = () => {
-      const settings = adapter.definition.settingsSchema.parse(adapter.offline.settings);
-      return adapter.definition.create(
-        { id: name, apiUrl: adapter.offline.apiUrl, settings },
-        { http: createHttpClient({ timeoutMs: 100 }), clock: systemClock },
-      );
-    };
+    const connector = () => offlineConnector(name, adapter);
 
     it('has a real webhook shape to test against', () => {
       expect(adapter.webhooks.length).toBeGreaterThan(0);
@@ -141,11 +160,7 @@ function webhookContract(name: string, adapter: WebhookAdapter): void {
 export function noApiConnectorContract(name: string, adapter: NoApiContractAdapter): void {
   webhookContract(name, adapter);
   describe(`${name} connector contract: no API`, () => {
-    const settings = adapter.definition.settingsSchema.parse(adapter.offline.settings);
-    const connector = adapter.definition.create(
-      { id: name, apiUrl: adapter.offline.apiUrl, settings },
-      { http: createHttpClient({ timeoutMs: 100 }), clock: systemClock },
-    );
+    const connector = offlineConnector(name, adapter);
 
     it('takes the contact from the webhook', () => {
       expect(adapter.definition.contactSource).toBe('webhook');
@@ -170,6 +185,10 @@ export function noApiConnectorContract(name: string, adapter: NoApiContractAdapt
       expect(await connector.listTags()).toEqual([]);
       expect(await connector.listFields()).toEqual([]);
       await expect(connector.testConnection()).resolves.toBeUndefined();
+    });
+
+    it('has no contact list, so imports refuse it', () => {
+      expect(connector.listContacts).toBeUndefined();
     });
   });
 }
@@ -272,5 +291,43 @@ export function connectorContract(name: string, adapter: ContractAdapter): void 
       expect((await expectCode(connector.loadContact(jane), 'CRM_TIMEOUT')).retryable).toBe(true);
       await expect(connector.loadContact(jane)).resolves.toMatchObject({ id: jane });
     });
+
+    if (offlineConnector(name, adapter).listContacts) {
+      describe('listing contacts for imports', () => {
+        /** More than a page of every CRM's listing (at most 100 a page). */
+        const COUNT = 110;
+        const listed: string[] = [];
+        const tagged: string[] = [];
+        beforeAll(async () => {
+          for (let i = 1; i <= COUNT; i += 1) {
+            const importable = i % 3 === 0;
+            const id = await adapter.seed({
+              email: `listed${i}.contract@example.com`,
+              firstName: 'Listed',
+              lastName: `No${i}`,
+              tags: importable ? ['Listed', 'Importable'] : ['Listed'],
+            });
+            listed.push(id);
+            if (importable) tagged.push(id);
+          }
+        });
+
+        it('pages through every contact, each once, until the cursor ends', async () => {
+          const everyone = await listAll(connector);
+          expect(everyone.ended).toBe(true);
+          expect(everyone.pages).toBeGreaterThan(1);
+          expect(new Set(everyone.ids).size).toBe(everyone.ids.length);
+          expect(everyone.ids).toEqual(expect.arrayContaining([jane, ...listed]));
+        });
+
+        it('lists only the contacts with a tag (the id listTags gives)', async () => {
+          const tag = (await connector.listTags()).find((t) => t.label === 'Importable');
+          expect(tag).toBeDefined();
+          const withTag = await listAll(connector, tag!.id);
+          expect(withTag.ended).toBe(true);
+          expect([...withTag.ids].sort()).toEqual([...tagged].sort());
+        });
+      });
+    }
   });
 }

@@ -12,10 +12,16 @@ import { connectorContract } from './contract.js';
 
 let fake: FakeOntraport;
 
+// The fake's sample account has Customer (3), WP User (7) and VIP (12); anything else is created once.
+const known = new Map<string, string>([
+  ['Customer', '3'],
+  ['WP User', '7'],
+  ['VIP', '12'],
+]);
 const tagIdFor = (label: string): string => {
-  // The fake's sample account has Customer (3), WP User (7) and VIP (12); anything else is created.
-  const known: Record<string, string> = { Customer: '3', 'WP User': '7', VIP: '12' };
-  return known[label] ?? fake.addTag(label);
+  const id = known.get(label) ?? fake.addTag(label);
+  known.set(label, id);
+  return id;
 };
 
 connectorContract('ontraport', {

@@ -37,6 +37,11 @@ export interface FakeHttpServer {
   readonly requests: RecordedRequest[];
   /** Added delay before every answer, in milliseconds. */
   latencyMs: number;
+  /**
+   * Holds the answers to requests whose path contains `pathPart` (in flight and to come) until
+   * the returned function is called.
+   */
+  hold(pathPart: string): () => void;
   /** Queue failures for the next `count` requests whose path contains `pathPart` (any path when omitted). */
   failNext(failure: InjectedFailure, count?: number, pathPart?: string): void;
   /** Most requests seen inside any window of `windowMs`. */
@@ -58,6 +63,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 export async function startFakeHttpServer(handler: FakeHandler): Promise<FakeHttpServer> {
   const requests: RecordedRequest[] = [];
   const failures: QueuedFailure[] = [];
+  let held: { pathPart: string; until: Promise<void> } | undefined;
   const sockets = new Set<Socket>();
   let inFlight = 0;
 
@@ -100,6 +106,7 @@ export async function startFakeHttpServer(handler: FakeHandler): Promise<FakeHtt
       void (async () => {
         try {
           if (fake.latencyMs > 0) await sleep(fake.latencyMs);
+          if (held && recorded.path.includes(held.pathPart)) await held.until;
           const failure = takeFailure(recorded.path);
           if (failure?.kind === 'timeout') return; // never answer; the client must time out
           if (failure?.kind === 'reset') {
@@ -131,6 +138,17 @@ export async function startFakeHttpServer(handler: FakeHandler): Promise<FakeHtt
     url: `http://127.0.0.1:${port}`,
     requests,
     latencyMs: 0,
+    hold(pathPart) {
+      let release = () => {};
+      const until = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      held = { pathPart, until };
+      return () => {
+        held = undefined;
+        release();
+      };
+    },
     failNext(failure, count = 1, pathPart) {
       failures.push({ failure, remaining: count, pathPart });
     },

@@ -3,7 +3,7 @@
  * CI installs it and requires it; elsewhere the browser tests say why they did not run.
  */
 import fs from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { trackOpen } from './open-resources.js';
 
 const candidates = [
@@ -48,4 +48,13 @@ export async function launchBrowser(): Promise<Browser> {
   });
   browser.once('disconnected', trackOpen('a Chromium browser'));
   return browser;
+}
+
+/** Logs in through the ordinary login page, starting at /admin, and waits for the admin area's first page. */
+export async function logInToAdmin(page: Page, login: string, password: string): Promise<void> {
+  await page.goto('/admin');
+  await page.getByLabel('Username or e-mail address').fill(login);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'General' }).waitFor();
 }

@@ -31,7 +31,7 @@ declare module 'fastify' {
   }
 }
 
-function adminOf(request: FastifyRequest): UserRow {
+export function adminOf(request: FastifyRequest): UserRow {
   const user = request.adminUser;
   if (!user) throw new Error('admin route reached without the admin guard');
   return user;
@@ -86,4 +86,10 @@ export async function adminFrame(
     current,
     csrfToken: csrfToken(deps, request, reply),
   };
+}
+
+/** The numeric `:id` of a route, or undefined when it is not one. */
+export function idParam(request: FastifyRequest): number | undefined {
+  const id = (request.params as { id: string }).id;
+  return /^\d{1,12}$/.test(id) ? Number(id) : undefined;
 }

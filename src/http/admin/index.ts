@@ -11,14 +11,15 @@ import { registerDashboardPage } from './dashboard.js';
 import type { AdminDeps } from './context.js';
 import { registerGeneralPage } from './general.js';
 import { adminGuard } from './guard.js';
+import { registerImportPages } from './import.js';
 import { registerLogPage } from './log.js';
 import { registerSettingsPage } from './settings.js';
 import { registerUserPages } from './users.js';
 import { registerWebhookPages } from './webhooks.js';
 
-/** Scripts only from this service; nothing else may load (the welcome preview frame is srcdoc, sandboxed). */
+/** Scripts only from this service; nothing else may load (the welcome preview frame is srcdoc, sandboxed); the script may fetch only from here (import progress). */
 const ADMIN_CSP =
-  "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+  "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 export async function registerAdminPages(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   app.decorateRequest('adminUser', undefined);
@@ -38,5 +39,6 @@ export async function registerAdminPages(app: FastifyInstance, deps: AdminDeps):
     registerLogPage(admin, deps);
     registerWebhookPages(admin, deps);
     registerUserPages(admin, deps);
+    registerImportPages(admin, deps);
   });
 }

@@ -15,6 +15,7 @@ const ADMIN_NAV = [
   ['/admin/log', 'Activity log'],
   ['/admin/webhooks', 'Webhooks'],
   ['/admin/users', 'Users'],
+  ['/admin/import', 'Import'],
 ] as const;
 
 export interface AdminFrame {
@@ -49,8 +50,9 @@ form.inline{display:inline}.row{display:flex;gap:.5rem;align-items:center;flex-w
 .error{margin:.5rem 0;padding:.5rem .7rem;border-left:4px solid #b3261e;background:#fdecea;color:#8c1d18}
 .notice{margin:.5rem 0;padding:.5rem .7rem;border-left:4px solid #1e7b34;background:#e6f4ea}
 .status{display:inline-block;padding:0 .5rem;border-radius:1rem;background:#e6e6e6;font-size:.85rem;font-weight:600}
-.s-done,.s-info{background:#d7f5dd}.s-pending,.s-running,.s-notice{background:#dbe9fb}.s-skipped,.s-warning{background:#fff1c2}.s-failed,.s-rejected,.s-error{background:#ffd9d9}
+.s-done,.s-info{background:#d7f5dd}.s-pending,.s-running,.s-listing,.s-notice{background:#dbe9fb}.s-skipped,.s-cancelled,.s-warning{background:#fff1c2}.s-failed,.s-rejected,.s-error{background:#ffd9d9}
 .pager{display:flex;gap:1rem;margin:.8rem 0}
+progress{width:12rem;height:1rem}fieldset{border:0;padding:0}legend{font-weight:600}
 iframe{width:100%;height:22rem;border:1px solid #ccc;background:#fff}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}dt{font-weight:600}dd{margin:0}
 `;
