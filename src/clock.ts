@@ -73,3 +73,62 @@ export function createBackoff(baseMs: number, maxMs = Math.max(baseMs, 5_000)): 
     },
   };
 }
+
+/**
+ * A background loop: `pass` runs again at once while it reports more work, waits `pollMs` (or
+ * until `wake()`) when it found none, and waits longer after each failure in a row (`onError`
+ * hears of each). `stop()` ends the loop and resolves once the pass under way has ended.
+ */
+export interface PollLoop {
+  start(): void;
+  stop(): Promise<void>;
+  wake(): void;
+  readonly running: boolean;
+}
+
+export function createPollLoop(options: {
+  pollMs: number;
+  /** One round of work; true when there may be more to do right away. */
+  pass: () => Promise<boolean>;
+  onError: (error: unknown) => void;
+}): PollLoop {
+  const nap = createNap();
+  let running = false;
+  let done: Promise<void> = Promise.resolve();
+
+  async function loop(): Promise<void> {
+    const backoff = createBackoff(options.pollMs);
+    while (running) {
+      let waitMs = options.pollMs;
+      try {
+        const more = await options.pass();
+        backoff.succeeded();
+        if (more) continue;
+      } catch (error) {
+        options.onError(error);
+        waitMs = backoff.failed();
+      }
+      if (!running) break;
+      await nap.sleep(waitMs);
+    }
+  }
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      done = loop();
+    },
+    async stop() {
+      running = false;
+      nap.wake();
+      await done;
+    },
+    wake() {
+      nap.wake();
+    },
+    get running() {
+      return running;
+    },
+  };
+}

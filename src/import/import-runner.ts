@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { writeActivity } from '../activity/activity.repository.js';
-import { createNap, type Clock } from '../clock.js';
+import { createPollLoop, type Clock } from '../clock.js';
 import type { ConnectionRegistry } from '../connections/registry.js';
 import { toAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -110,11 +110,8 @@ export function createImportRunner(
 ): ImportRunner {
   const owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   const { db, clock, logger } = deps;
-  const nap = createNap();
   const iso = (offsetMs = 0) => new Date(clock.now().getTime() + offsetMs).toISOString();
   let current: ImportJobRow | undefined;
-  let running = false;
-  let loopDone: Promise<void> | undefined;
 
   const context = (job: ImportJobRow) => ({ connectionId: job.connection_id, action: 'import' });
   const what = (job: ImportJobRow) =>
@@ -230,31 +227,25 @@ export function createImportRunner(
     return finished;
   }
 
-  async function loop(): Promise<void> {
-    while (running) {
-      try {
-        if (await step()) continue;
-        await finishListedJobs();
-      } catch (error) {
-        // Storage failed: the claim runs out and the job is taken up again.
-        current = undefined;
-        logger.error({ err: error }, 'import job step failed');
-      }
-      await nap.sleep(options.pollMs);
-    }
-  }
+  const loop = createPollLoop({
+    pollMs: options.pollMs,
+    async pass() {
+      if (await step()) return true;
+      await finishListedJobs();
+      return false;
+    },
+    onError(error) {
+      // Storage failed: the claim runs out and the job is taken up again.
+      current = undefined;
+      logger.error({ err: error }, 'import job step failed');
+    },
+  });
 
   return {
     owner,
-    start() {
-      if (running) return;
-      running = true;
-      loopDone = loop();
-    },
+    start: () => loop.start(),
     async stop() {
-      running = false;
-      nap.wake();
-      await loopDone;
+      await loop.stop();
       // Stopped on purpose: the claim is given back at once, so another process resumes without waiting.
       if (current) {
         const job = current;
@@ -264,9 +255,7 @@ export function createImportRunner(
         );
       }
     },
-    notify() {
-      nap.wake();
-    },
+    notify: () => loop.wake(),
     step,
     finishListedJobs,
     async drain() {

@@ -12,7 +12,7 @@ import {
   deletePasswordToken,
 } from '../accounts/password-tokens.repository.js';
 import { writeActivity, type ActivityEntry } from '../activity/activity.repository.js';
-import { createBackoff, createNap, type Clock } from '../clock.js';
+import { createPollLoop, type Clock } from '../clock.js';
 import { findUserById } from '../directory/user.repository.js';
 import { calculateDelay } from '../lib/backoff.js';
 import type { Logger } from '../logger.js';
@@ -66,10 +66,6 @@ export function createMailSender(deps: MailSenderDeps, options: MailSenderOption
   const events = new EventEmitter();
   events.setMaxListeners(0);
   const { db, clock, logger, mailer } = deps;
-  let running = false;
-  let loopDone: Promise<void> | undefined;
-  const nap = createNap();
-  let current: Promise<unknown> = Promise.resolve();
   let lastHousekeeping = 0;
 
   const iso = (offsetMs = 0) => new Date(clock.now().getTime() + offsetMs).toISOString();
@@ -214,42 +210,22 @@ export function createMailSender(deps: MailSenderDeps, options: MailSenderOption
       .catch((error: unknown) => logger.warn({ err: error }, 'housekeeping failed'));
   }
 
-  async function loop(): Promise<void> {
-    const backoff = createBackoff(options.pollMs);
-    while (running) {
-      let waitMs = options.pollMs;
-      try {
-        current = sendNext();
-        const sent = await current;
-        backoff.succeeded();
-        if (sent) continue;
-        await housekeeping();
-      } catch (error) {
-        // Storage is away: back off, and carry on by itself once it answers again.
-        logger.error({ err: error }, 'mail queue unavailable');
-        waitMs = backoff.failed();
-      }
-      if (!running) break;
-      await nap.sleep(waitMs);
-    }
-  }
+  const loop = createPollLoop({
+    pollMs: options.pollMs,
+    async pass() {
+      if (await sendNext()) return true;
+      await housekeeping();
+      return false;
+    },
+    // Storage is away: back off, and carry on by itself once it answers again.
+    onError: (error) => logger.error({ err: error }, 'mail queue unavailable'),
+  });
 
   return {
     events,
-    start() {
-      if (running) return;
-      running = true;
-      loopDone = loop();
-    },
-    async stop() {
-      running = false;
-      nap.wake();
-      await loopDone;
-      await current.catch(() => undefined);
-    },
-    notify() {
-      nap.wake();
-    },
+    start: () => loop.start(),
+    stop: () => loop.stop(),
+    notify: () => loop.wake(),
     async drain() {
       let tried = 0;
       while (await sendNext()) tried += 1;

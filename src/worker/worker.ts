@@ -12,7 +12,7 @@ import type { PasswordKeyring } from '../directory/passwords.js';
 import { isAction, strongestAction } from '../inbox/actions.js';
 import type { ActivityEntry } from '../activity/activity.repository.js';
 import { writeActivity } from '../activity/activity.repository.js';
-import { createBackoff, createNap, type Clock } from '../clock.js';
+import { createPollLoop, type Clock } from '../clock.js';
 import type { ConnectionRegistry } from '../connections/registry.js';
 import { activityLine as entry } from '../activity/activity-line.js';
 import type { Connection } from '../connections/registry.js';
@@ -154,9 +154,6 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
   const events = new EventEmitter();
   events.setMaxListeners(0);
   const active = new Map<string, Promise<void>>();
-  let running = false;
-  let loopDone: Promise<void> | undefined;
-  const nap = createNap();
   const { db, clock, logger } = deps;
 
   const iso = (offsetMs = 0) => new Date(clock.now().getTime() + offsetMs).toISOString();
@@ -175,7 +172,7 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
       }
       const run = runClaimed(lease).finally(() => {
         active.delete(key);
-        nap.wake();
+        loop.wake();
       });
       active.set(key, run);
       started += 1;
@@ -478,26 +475,16 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     }
   }
 
-  async function loop(): Promise<void> {
-    const backoff = createBackoff(options.pollMs);
-    while (running) {
+  const loop = createPollLoop({
+    pollMs: options.pollMs,
+    async pass() {
       const free = options.concurrency - active.size;
-      if (free > 0) {
-        try {
-          const started = await claimAndStart(free);
-          backoff.succeeded();
-          if (started > 0) continue;
-        } catch (error) {
-          // Storage is away (a restart, a failover, a locked file): wait longer each time, and
-          // carry on by itself once it answers again.
-          logger.error({ err: error }, 'could not claim webhooks');
-          await nap.sleep(backoff.failed());
-          continue;
-        }
-      }
-      await nap.sleep(options.pollMs);
-    }
-  }
+      return free > 0 && (await claimAndStart(free)) > 0;
+    },
+    // Storage is away (a restart, a failover, a locked file): wait longer each time, and carry
+    // on by itself once it answers again.
+    onError: (error) => logger.error({ err: error }, 'could not claim webhooks'),
+  });
 
   return {
     owner,
@@ -505,20 +492,12 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     get active() {
       return active.size;
     },
-    start() {
-      if (running) return;
-      running = true;
-      loopDone = loop();
-    },
+    start: () => loop.start(),
     async stop() {
-      running = false;
-      nap.wake();
-      await loopDone;
+      await loop.stop();
       await Promise.allSettled([...active.values()]);
     },
-    notify() {
-      nap.wake();
-    },
+    notify: () => loop.wake(),
     onFinished(listener) {
       const onEvent = (finished: EventsFinished) => listener(finished.ids);
       events.on('finished', onEvent);
