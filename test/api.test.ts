@@ -129,7 +129,7 @@ for (const dialect of testDialects()) {
         headers['content-type'] = 'application/json';
         payload = options.rawBody ?? JSON.stringify(options.body);
       }
-      const response = await fetch(url, { method, headers, body: payload });
+      const response = await fetch(url, { method, headers, body: payload ?? null });
       const text = await response.text();
       const body: unknown = JSON.parse(text);
       const documented = described?.responses[String(response.status)];

@@ -46,7 +46,7 @@ class Browser {
       method,
       redirect: 'manual',
       headers: { ...this.extraHeaders, ...(cookie ? { cookie } : {}), ...headers },
-      body,
+      body: body ?? null,
     });
     const cookies = response.headers.getSetCookie();
     for (const line of cookies) {

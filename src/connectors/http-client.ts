@@ -115,7 +115,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         const response = await fetch(request.url, {
           method: request.method,
           headers,
-          body,
+          body: body ?? null,
           redirect: 'manual',
           signal: run
             ? AbortSignal.any([AbortSignal.timeout(timeoutMs), run])

@@ -4,7 +4,13 @@
  * page for browsers, and a health check. Built from injected dependencies;
  * `listen` is the caller's business.
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import { registerApi } from '../api/index.js';
 import { AppError, errorBody, isAppError } from '../errors.js';
 import { redactUnparsed, redactUrl } from '../lib/secrets.js';
@@ -55,9 +61,10 @@ function wantsHtml(request: FastifyRequest): boolean {
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const logging: Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> =
+    deps.logger === false ? { logger: false } : { loggerInstance: deps.logger };
   const app = Fastify({
-    loggerInstance: deps.logger === false ? undefined : (deps.logger as never),
-    logger: deps.logger === false ? false : undefined,
+    ...logging,
     bodyLimit: deps.bodyLimit,
     trustProxy: fastifyTrustProxy(deps.trustProxy),
     exposeHeadRoutes: false,
@@ -272,7 +279,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
  * has `wpf_action` is routed to `/` whatever its path; `/webhooks/<id>` keeps its
  * connection, and requests without `wpf_action` reach their own routes as before.
  */
-function webhookOnAnyPath(request: { url?: string }): string {
+function webhookOnAnyPath(request: Pick<IncomingMessage, 'url'>): string {
   const url = request.url ?? '/';
   const queryStart = url.indexOf('?');
   if (queryStart < 0) return url;

@@ -106,7 +106,7 @@ export function registerConnectionPages(app: FastifyInstance, deps: AdminDeps): 
           secret ? '' : value === undefined ? '' : String(value),
           {
             type: secret ? 'password' : 'text',
-            hint: secret && editing ? 'secret: leave empty to keep the stored value' : undefined,
+            ...(secret && editing ? { hint: 'secret: leave empty to keep the stored value' } : {}),
           },
         );
       })

@@ -35,7 +35,7 @@ export async function migrateToLatest(db: Kysely<DB>, dialect: DialectName): Pro
       : undefined;
   const migrator = new Migrator({
     db,
-    migrationTableSchema,
+    ...(migrationTableSchema === undefined ? {} : { migrationTableSchema }),
     provider: {
       getMigrations: () =>
         Promise.resolve(
