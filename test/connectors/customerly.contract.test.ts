@@ -255,10 +255,11 @@ describe('customerly connector specifics', () => {
 });
 
 describe('customerly webhooks', () => {
-  const parse = customerlyConnector.create(
+  const connector = customerlyConnector.create(
     { id: 'customerly', apiUrl: 'http://127.0.0.1:9/v1', settings: { access_token: 't' } },
     { http: createHttpClient({ timeoutMs: 100 }), clock: systemClock },
-  ).parseWebhook;
+  );
+  const parse: CrmConnector['parseWebhook'] = (input) => connector.parseWebhook(input);
   const body = (user: Record<string, unknown>) => ({
     type: 'user_tagged',
     data: { user: { data: user } },
