@@ -255,10 +255,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       );
   });
   // Registered last: awaiting a plugin builds the routes declared so far, and they must see the error handler above.
-  await app.register(async (scope) => {
+  await app.register((scope, _options, done) => {
     addWebhookParsers(scope);
     scope.route({ method: [...WEBHOOK_METHODS], url: '/', handler });
     scope.route({ method: [...WEBHOOK_METHODS], url: '/webhooks/:connection', handler });
+    done();
   });
   // Replays and resyncs from the admin pages go through the webhook routes in process.
   const replay: ReplayTarget = {
@@ -268,7 +269,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     app,
   };
   await app.register(async (scope) => registerAccountPages(scope, deps, replay));
-  await app.register(async (scope) => registerApi(scope, deps), { prefix: '/api/v1' });
+  await app.register(
+    (scope, _options, done) => {
+      registerApi(scope, deps);
+      done();
+    },
+    { prefix: '/api/v1' },
+  );
   return app;
 }
 

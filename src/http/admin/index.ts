@@ -22,7 +22,7 @@ const ADMIN_CSP =
 
 export async function registerAdminPages(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   app.decorateRequest('adminUser', undefined);
-  await app.register(async (admin) => {
+  await app.register((admin, _options, done) => {
     admin.addHook('preHandler', adminGuard(deps));
     admin.addHook('onSend', async (_request, reply, payload) => {
       reply.header('content-security-policy', ADMIN_CSP);
@@ -38,5 +38,6 @@ export async function registerAdminPages(app: FastifyInstance, deps: AdminDeps):
     registerLogPage(admin, deps);
     registerWebhookPages(admin, deps);
     registerUserPages(admin, deps);
+    done();
   });
 }
