@@ -604,7 +604,7 @@ for (const dialect of testDialects()) {
       }
     });
 
-    it('never writes a token or a password to the process log', async () => {
+    it('never writes a token or a password to the process log', () => {
       const logged = t.logLines.join('');
       expect(logged.length).toBeGreaterThan(0);
       expect(logged).not.toContain(token);
