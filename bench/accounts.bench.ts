@@ -124,7 +124,7 @@ async function measureHashing() {
 async function main(): Promise<void> {
   const hash = await measureHashing();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-bridge-bench-accounts-'));
-  cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
+  cleanups.push(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const child = startChild(
@@ -168,7 +168,7 @@ async function main(): Promise<void> {
           send_notification: 'true',
           async: 'true',
         });
-        const response = await fetch(`${baseUrl}/?${query}`);
+        const response = await fetch(`${baseUrl}/?${query.toString()}`);
         if (response.status !== 202 && response.status !== 200)
           throw new Error(`webhook ${n}: HTTP ${response.status}`);
         await response.arrayBuffer();
@@ -201,7 +201,7 @@ async function main(): Promise<void> {
     email: 'known@example.com',
     user_pass: PASSWORD,
   });
-  const known = (await (await fetch(`${baseUrl}/?${add}`)).json()) as { userId: number };
+  const known = (await (await fetch(`${baseUrl}/?${add.toString()}`)).json()) as { userId: number };
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 
   console.log(

@@ -344,9 +344,9 @@ async function benchDatabase(target: DatabaseTarget) {
 // ---------------------------------------------------------------------------
 // Set-up of the databases
 
-async function sqliteTarget(): Promise<DatabaseTarget> {
+function sqliteTarget(): DatabaseTarget {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-bridge-bench-'));
-  cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
+  cleanups.push(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
   return { name: 'sqlite', url: path.join(dataDir, 'bench.sqlite'), dataDir };
 }
 
@@ -470,7 +470,7 @@ async function main(): Promise<number> {
   }
   console.log('');
 
-  const targets: DatabaseTarget[] = [await sqliteTarget()];
+  const targets: DatabaseTarget[] = [sqliteTarget()];
   const postgres = await postgresTarget();
   if (typeof postgres === 'string') console.log(postgres);
   else targets.push(postgres);

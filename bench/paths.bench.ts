@@ -559,9 +559,9 @@ async function benchDatabase(target: DatabaseTarget, crm: Crm) {
 // ---------------------------------------------------------------------------
 // Databases
 
-async function sqliteTarget(): Promise<DatabaseTarget> {
+function sqliteTarget(): DatabaseTarget {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-bridge-bench-'));
-  cleanups.push(async () => fs.rmSync(dataDir, { recursive: true, force: true }));
+  cleanups.push(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
   return { name: 'sqlite', url: path.join(dataDir, 'bench.sqlite'), dataDir };
 }
 
@@ -671,7 +671,7 @@ async function main(): Promise<number> {
   const only = process.env.BENCH_DATABASES;
   const targets: DatabaseTarget[] = [];
   const skipped: string[] = [];
-  if (!only || only.includes('sqlite')) targets.push(await sqliteTarget());
+  if (!only || only.includes('sqlite')) targets.push(sqliteTarget());
   if (!only || only.includes('postgres')) {
     const postgres = await postgresTarget();
     if (typeof postgres === 'string') skipped.push(postgres);

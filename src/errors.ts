@@ -215,7 +215,7 @@ export class AppError extends Error {
   constructor(
     code: ErrorCode,
     detail?: string,
-    options?: { retryAfterMs?: number; cause?: unknown },
+    options?: { retryAfterMs?: number | undefined; cause?: unknown },
   ) {
     const entry = ERRORS[code];
     super(detail ? `${entry.message}: ${detail}` : entry.message, { cause: options?.cause });

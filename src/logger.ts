@@ -5,9 +5,10 @@
 import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 import { MASK, redactUrl } from './lib/secrets.js';
 
+/** The subset we call, plus `trace` and `silent`, which Fastify's logger instance needs. */
 export type Logger = Pick<
   PinoLogger,
-  'info' | 'warn' | 'error' | 'debug' | 'fatal' | 'child' | 'level'
+  'info' | 'warn' | 'error' | 'debug' | 'fatal' | 'trace' | 'silent' | 'child' | 'level'
 >;
 
 /** The process logger; `destination` defaults to stdout (tests pass their own). */

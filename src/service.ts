@@ -42,7 +42,7 @@ export interface ServiceOptions {
   logger?: Logger;
   /** Run the worker in this process (default: config.runWorker). */
   runWorker?: boolean;
-  random?: () => number;
+  random?: (() => number) | undefined;
   /** Replaces the mailer chosen from the config. */
   mailer?: Mailer;
 }

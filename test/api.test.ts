@@ -129,7 +129,7 @@ for (const dialect of testDialects()) {
         headers['content-type'] = 'application/json';
         payload = options.rawBody ?? JSON.stringify(options.body);
       }
-      const response = await fetch(url, { method, headers, body: payload });
+      const response = await fetch(url, { method, headers, body: payload ?? null });
       const text = await response.text();
       const body: unknown = JSON.parse(text);
       const documented = described?.responses[String(response.status)];
@@ -604,7 +604,7 @@ for (const dialect of testDialects()) {
       }
     });
 
-    it('never writes a token or a password to the process log', async () => {
+    it('never writes a token or a password to the process log', () => {
       const logged = t.logLines.join('');
       expect(logged.length).toBeGreaterThan(0);
       expect(logged).not.toContain(token);

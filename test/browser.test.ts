@@ -85,7 +85,7 @@ for (const dialect of hasBrowser() ? testDialects() : []) {
           tags: 'Gold,Sailing',
           send_notification: 'true',
         });
-        const answer = (await (await fetch(`${baseUrl}/?${query}`)).json()) as Record<
+        const answer = (await (await fetch(`${baseUrl}/?${query.toString()}`)).json()) as Record<
           string,
           unknown
         >;

@@ -112,7 +112,7 @@ for (const dialect of testDialects()) {
         'the password in the CRM',
         () => crm?.contacts.get('k1')?.fields.password,
       );
-      expect(await verifyPassword(written, user!.password_hash, t!.service.sealer)).toBe(true);
+      expect(await verifyPassword(written, user!.password_hash, t.service.sealer)).toBe(true);
       await waitFor('the event to finish', async () => {
         const event = await findEvent(db, eventId);
         return event?.status === 'done' ? event : undefined;
@@ -156,7 +156,7 @@ for (const dialect of testDialects()) {
         () => crm?.contacts.get('r1')?.fields.password,
       );
       const user = await findUserByEmail(db, 'retry@example.com');
-      expect(await verifyPassword(written, user!.password_hash, t!.service.sealer)).toBe(true);
+      expect(await verifyPassword(written, user!.password_hash, t.service.sealer)).toBe(true);
       const [write] = await waitFor('the write-back to be recorded', async () => {
         const rows = await listCrmWrites(db);
         return rows[0]?.status === 'done' ? rows : undefined;

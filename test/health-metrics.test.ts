@@ -19,7 +19,10 @@ function sample(
     const match = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
     if (!match || match[1] !== name) continue;
     const found = Object.fromEntries(
-      [...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
+      [...(match[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((m): [string, string] => [
+        m[1] ?? '',
+        m[2] ?? '',
+      ]),
     );
     if (Object.entries(labels).every(([key, value]) => found[key] === value))
       return Number(match[3]);

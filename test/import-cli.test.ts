@@ -44,10 +44,7 @@ describe.each(testDialects())('crm-bridge import (%s)', (dialect) => {
 
   const withOntraport = async (options: { latencyMs?: number } = {}) => {
     database = await createTestDatabase(dialect);
-    ontraport = await startFakeOntraport({
-      withSampleContact: false,
-      latencyMs: options.latencyMs,
-    });
+    ontraport = await startFakeOntraport({ withSampleContact: false, ...options });
     await cli(
       'connections',
       'add',

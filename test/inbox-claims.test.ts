@@ -30,7 +30,7 @@ for (const dialect of testDialects()) {
               : undefined;
           const before = new Migrator({
             db: storage.db,
-            migrationTableSchema: schema,
+            ...(schema === undefined ? {} : { migrationTableSchema: schema }),
             provider: {
               getMigrations: () =>
                 Promise.resolve(

@@ -33,9 +33,9 @@ for (const dialect of testDialects()) {
         ),
       ]);
       expect(outcomes.map((outcome) => outcome.status)).toEqual([
-        ...Array(6).fill('fulfilled'),
+        ...Array<string>(6).fill('fulfilled'),
         'rejected',
-        ...Array(6).fill('fulfilled'),
+        ...Array<string>(6).fill('fulfilled'),
       ]);
       for (const outcome of outcomes) {
         if (outcome.status === 'fulfilled')

@@ -46,7 +46,7 @@ class Browser {
       method,
       redirect: 'manual',
       headers: { ...this.extraHeaders, ...(cookie ? { cookie } : {}), ...headers },
-      body,
+      body: body ?? null,
     });
     const cookies = response.headers.getSetCookie();
     for (const line of cookies) {
@@ -503,7 +503,7 @@ for (const dialect of testDialects()) {
       await logIn(browser, 'jane@example.com', KNOWN_PASSWORD);
       const update = (password: string) =>
         t.webhook(
-          `/?${new URLSearchParams({ wpf_action: 'update', access_key: t.key, contact_id: '7', email: 'jane@example.com', user_pass: password })}`,
+          `/?${new URLSearchParams({ wpf_action: 'update', access_key: t.key, contact_id: '7', email: 'jane@example.com', user_pass: password }).toString()}`,
         );
 
       expect((await update(KNOWN_PASSWORD)).body).toMatchObject({ status: 'done', changes: [] });

@@ -222,7 +222,7 @@ for (const dialect of testDialects()) {
             : undefined;
         const old = new Migrator({
           db: storage.db,
-          migrationTableSchema: schema,
+          ...(schema === undefined ? {} : { migrationTableSchema: schema }),
           provider: {
             getMigrations: () =>
               Promise.resolve(

@@ -96,7 +96,12 @@ describe.each(testDialects())('dashboard statistics (%s)', (dialect) => {
       eventRow({ contact_id: 'r', status: 'running' }),
       eventRow({ contact_id: 'd', status: 'done', finished_at: ago(1) }),
       // A replay of failedA: that failure no longer waits.
-      eventRow({ contact_id: 'x', status: 'done', finished_at: ago(1), replay_of: failedA }),
+      eventRow({
+        contact_id: 'x',
+        status: 'done',
+        finished_at: ago(1),
+        replay_of: failedA ?? null,
+      }),
     ]);
     const at = NOW.toISOString();
     await db

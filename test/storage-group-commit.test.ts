@@ -47,13 +47,13 @@ for (const dialect of testDialects()) {
       const db = await open(dialect);
       await db.db
         .insertInto('items' as never)
-        .values({ name: 'taken' } as never)
+        .values({ name: 'taken' })
         .execute();
       const outcomes = await Promise.allSettled(
         ['a', 'taken', 'b'].map((name) =>
           db.db
             .insertInto('items' as never)
-            .values({ name } as never)
+            .values({ name })
             .execute(),
         ),
       );
@@ -70,21 +70,21 @@ for (const dialect of testDialects()) {
       const insert = (name: string) =>
         db.db
           .insertInto('items' as never)
-          .values({ name } as never)
+          .values({ name })
           .execute();
       const outcomes = await Promise.allSettled([
         insert('before'),
         db.db.transaction().execute(async (trx) => {
           await trx
             .insertInto('items' as never)
-            .values({ name: 'undone' } as never)
+            .values({ name: 'undone' })
             .execute();
           throw new Error('changed my mind');
         }),
         db.db.transaction().execute(async (trx) => {
           await trx
             .insertInto('items' as never)
-            .values({ name: 'kept' } as never)
+            .values({ name: 'kept' })
             .execute();
         }),
         insert('after'),
@@ -120,7 +120,7 @@ describe('SQLite group commit', () => {
         Array.from({ length: 50 }, (_, i) =>
           db.db
             .insertInto('items' as never)
-            .values({ name: `n${i}` } as never)
+            .values({ name: `n${i}` })
             .execute(),
         ),
       ).then(() => {

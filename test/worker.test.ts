@@ -18,6 +18,7 @@ import { testDialects } from './helpers/databases.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
+import { jsonAt } from './helpers/json.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -100,7 +101,7 @@ for (const dialect of testDialects()) {
       };
       const loadsBefore = crm.loads('c2');
       const first = hook('wpf_action=update_tags&contact_id=c2');
-      await waitFor('the run to load the contact', async () => crm.loads('c2') > loadsBefore);
+      await waitFor('the run to load the contact', () => crm.loads('c2') > loadsBefore);
       // The CRM changes and sends another webhook while the first run waits on its load.
       const contact = crm.contacts.get('c2');
       if (contact) contact.tags = ['2', '3'];
@@ -263,7 +264,12 @@ for (const dialect of testDialects()) {
           stdio: 'ignore',
         },
       );
-      extra.push({ close: async () => void child.kill('SIGKILL') });
+      extra.push({
+        close: () => {
+          child.kill('SIGKILL');
+          return Promise.resolve();
+        },
+      });
       await loaded;
       child.kill('SIGKILL');
       await new Promise((resolve) => child.once('exit', resolve));
@@ -322,7 +328,7 @@ for (const dialect of testDialects()) {
           );
         }
         const owners = new Set(
-          events.map((event) => JSON.parse(event.result ?? '{}').userId as number),
+          events.map((event) => jsonAt(JSON.parse(event.result ?? '{}'), 'userId')),
         );
         expect(owners.size).toBe(contacts.length);
       });

@@ -51,7 +51,7 @@ function toApiError(error: unknown): AppError {
 }
 
 /** Registers the API on `app`, an encapsulated scope with its own error handler (prefix /api/v1). */
-export async function registerApi(app: FastifyInstance, deps: AppDeps): Promise<void> {
+export function registerApi(app: FastifyInstance, deps: AppDeps): void {
   const { db, clock } = deps;
   const baseUrl = () => `${deps.publicUrl()}${app.prefix}`;
   const verifier = createTokenVerifier(db, clock, { cacheMs: deps.cacheMs });
@@ -113,7 +113,7 @@ export async function registerApi(app: FastifyInstance, deps: AppDeps): Promise<
     public: true,
     response: { description: 'The OpenAPI document.', schema: OpenApiDocumentSchema },
     errors: [],
-    async handle() {
+    handle() {
       // The public URL is known only once the server listens, so the document is built on first request.
       const serverUrl = baseUrl();
       if (document?.serverUrl !== serverUrl)
@@ -121,7 +121,7 @@ export async function registerApi(app: FastifyInstance, deps: AppDeps): Promise<
           serverUrl,
           document: buildOpenApiDocument([...routes, documentRoute], serverUrl),
         };
-      return document.document;
+      return Promise.resolve(document.document);
     },
   });
   registerRoutes(app, [...routes, documentRoute], requireToken);

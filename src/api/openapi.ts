@@ -79,9 +79,7 @@ function parameters(route: ApiRoute): JsonSchema[] {
     ['query', route.query],
   ] as const) {
     if (!object) continue;
-    const required = new Set(
-      (z.toJSONSchema(object, { io: 'input' }).required as string[] | undefined) ?? [],
-    );
+    const required = new Set(z.toJSONSchema(object, { io: 'input' }).required ?? []);
     for (const [name, field] of Object.entries(object.shape)) {
       const schema = strip(z.toJSONSchema(field, { io: 'input', override: tidy }) as JsonSchema);
       const { description, ...rest } = schema;

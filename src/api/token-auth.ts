@@ -21,7 +21,7 @@ export interface TokenVerifier {
 }
 
 export interface TokenVerifierOptions {
-  cacheMs?: number;
+  cacheMs?: number | undefined;
   touchEveryMs?: number;
 }
 

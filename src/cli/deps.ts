@@ -24,20 +24,21 @@ export interface CliIo {
   terminal?: Terminal | undefined;
 }
 
+/** Plain functions (command files destructure them), not methods. */
 export interface CliDeps {
   io: CliIo;
   clock: Clock;
   /** The configuration for one command: global flags, then the environment. */
-  configFor(command: Command, extra?: ConfigFlags): Config;
+  configFor: (command: Command, extra?: ConfigFlags) => Config;
   /** Opens the database for one command and always closes it. */
-  withDb<T>(
+  withDb: <T>(
     command: Command,
-    work: (database: Database, config: Config, sealer: Sealer) => Promise<T>,
-  ): Promise<T>;
+    work: (database: Database, config: Config, sealer: Sealer) => T | Promise<T>,
+  ) => Promise<T>;
   /** Prints `value` as JSON with `--json`, else the text. */
-  print(value: unknown, json: boolean | undefined, text: () => string): void;
+  print: (value: unknown, json: boolean | undefined, text: () => string) => void;
   /** Resolves at the first SIGINT or SIGTERM. */
-  untilSignal(): Promise<void>;
+  untilSignal: () => Promise<void>;
 }
 
 /**

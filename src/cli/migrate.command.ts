@@ -7,7 +7,7 @@ export function registerMigrateCommand(program: Command, { io, withDb }: CliDeps
     .command('migrate')
     .description('create or update the database schema')
     .action((_options: unknown, command: Command) =>
-      withDb(command, async (database) => {
+      withDb(command, (database) => {
         io.out(`schema is up to date (${database.dialect}: ${database.displayUrl})`);
       }),
     );

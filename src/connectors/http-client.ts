@@ -73,7 +73,7 @@ async function readLimited(response: Response, limit: number, what: string): Pro
     throw tooLarge();
   }
   if (!response.body) return '';
-  const reader = response.body.getReader();
+  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
@@ -115,7 +115,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         const response = await fetch(request.url, {
           method: request.method,
           headers,
-          body,
+          body: body ?? null,
           redirect: 'manual',
           signal: run
             ? AbortSignal.any([AbortSignal.timeout(timeoutMs), run])

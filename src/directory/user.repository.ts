@@ -291,9 +291,10 @@ export async function listUsers(db: Db, filter: UserListFilter = {}): Promise<Us
   if (filter.role) query = query.where('role', '=', filter.role);
   const tag = filter.tag?.trim();
   if (tag) {
-    query = query.where(({ exists, selectFrom }) =>
-      exists(
-        selectFrom('user_tags')
+    query = query.where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('user_tags')
           .leftJoin('tags', (join) =>
             join
               .onRef('tags.connection_id', '=', 'user_tags.connection_id')

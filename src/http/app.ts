@@ -4,7 +4,13 @@
  * page for browsers, and a health check. Built from injected dependencies;
  * `listen` is the caller's business.
  */
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import { registerApi } from '../api/index.js';
 import { AppError, errorBody, isAppError } from '../errors.js';
 import { redactUnparsed, redactUrl } from '../lib/secrets.js';
@@ -55,9 +61,10 @@ function wantsHtml(request: FastifyRequest): boolean {
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const logging: Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> =
+    deps.logger === false ? { logger: false } : { loggerInstance: deps.logger };
   const app = Fastify({
-    loggerInstance: deps.logger === false ? undefined : (deps.logger as never),
-    logger: deps.logger === false ? false : undefined,
+    ...logging,
     bodyLimit: deps.bodyLimit,
     trustProxy: fastifyTrustProxy(deps.trustProxy),
     exposeHeadRoutes: false,
@@ -248,10 +255,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       );
   });
   // Registered last: awaiting a plugin builds the routes declared so far, and they must see the error handler above.
-  await app.register(async (scope) => {
+  await app.register((scope, _options, done) => {
     addWebhookParsers(scope);
     scope.route({ method: [...WEBHOOK_METHODS], url: '/', handler });
     scope.route({ method: [...WEBHOOK_METHODS], url: '/webhooks/:connection', handler });
+    done();
   });
   // Replays and resyncs from the admin pages go through the webhook routes in process.
   const replay: ReplayTarget = {
@@ -261,7 +269,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     app,
   };
   await app.register(async (scope) => registerAccountPages(scope, deps, replay));
-  await app.register(async (scope) => registerApi(scope, deps), { prefix: '/api/v1' });
+  await app.register(
+    (scope, _options, done) => {
+      registerApi(scope, deps);
+      done();
+    },
+    { prefix: '/api/v1' },
+  );
   return app;
 }
 
@@ -272,7 +286,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
  * has `wpf_action` is routed to `/` whatever its path; `/webhooks/<id>` keeps its
  * connection, and requests without `wpf_action` reach their own routes as before.
  */
-function webhookOnAnyPath(request: { url?: string }): string {
+function webhookOnAnyPath(request: Pick<IncomingMessage, 'url'>): string {
   const url = request.url ?? '/';
   const queryStart = url.indexOf('?');
   if (queryStart < 0) return url;

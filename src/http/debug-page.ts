@@ -4,6 +4,7 @@
  */
 import type { IntakeResponse } from '../webhook/answers.js';
 import { escapeHtml } from '../lib/html.js';
+import { isJsonScalar } from '../lib/json.js';
 import { page } from './html.js';
 
 const STATUS_CLASS: Record<string, string> = {
@@ -17,7 +18,7 @@ const STATUS_CLASS: Record<string, string> = {
 
 function list(items: unknown): string {
   if (!Array.isArray(items) || items.length === 0) return '<em>none</em>';
-  return `<ul>${items.map((item) => `<li>${escapeHtml(item)}</li>`).join('')}</ul>`;
+  return `<ul>${items.map((item: unknown) => `<li>${escapeHtml(item === null || isJsonScalar(item) ? item : JSON.stringify(item))}</li>`).join('')}</ul>`;
 }
 
 function table(rows: Array<[string, string]>): string {
@@ -26,7 +27,7 @@ function table(rows: Array<[string, string]>): string {
 
 export function renderDebugPage(response: IntakeResponse): string {
   const body = response.body;
-  const status = String(body.status ?? (body.success ? 'done' : 'error'));
+  const status = typeof body.status === 'string' ? body.status : body.success ? 'done' : 'error';
   const parts: string[] = [
     `<h1>crm-bridge webhook</h1>`,
     `<p>HTTP ${response.statusCode} &middot; <span class="status ${STATUS_CLASS[status] ?? ''}">${escapeHtml(status)}</span></p>`,
@@ -41,7 +42,8 @@ export function renderDebugPage(response: IntakeResponse): string {
 
   const summary: Array<[string, string]> = [];
   for (const key of ['action', 'eventId', 'contactId', 'userId', 'login', 'created'] as const) {
-    if (body[key] !== undefined && body[key] !== null) summary.push([key, escapeHtml(body[key])]);
+    const value = body[key];
+    if (isJsonScalar(value)) summary.push([key, escapeHtml(value)]);
   }
   if (summary.length) parts.push(table(summary));
 

@@ -31,7 +31,8 @@ function registerScrapeGauges(registry: Registry, deps: AppDeps): void {
     async collect() {
       const backlog = await inboxBacklog(deps.db);
       this.reset();
-      for (const [status, count] of Object.entries(backlog)) this.set({ status }, count);
+      for (const status of ['pending', 'running', 'failed'] as const)
+        this.set({ status }, backlog[status]);
     },
   });
   new Gauge({
@@ -75,7 +76,7 @@ function registerScrapeGauges(registry: Registry, deps: AppDeps): void {
 }
 
 export function registerHealthRoutes(app: FastifyInstance, deps: AppDeps): void {
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', () => ({ status: 'ok' }));
 
   app.get('/readyz', async (request, reply) => {
     const notReady = (reason: string) =>

@@ -70,10 +70,11 @@ export async function claimDueContacts(
       .selectFrom('due_contacts as d')
       .select(['d.connection_id', 'd.contact_id'])
       .where('d.due_at', '<=', now)
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('contact_leases as l')
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('contact_leases as l')
               .select('l.owner')
               .whereRef('l.connection_id', '=', 'd.connection_id')
               .whereRef('l.contact_id', '=', 'd.contact_id')

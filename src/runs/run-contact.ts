@@ -35,7 +35,7 @@ export interface RunDeps {
   readonly db: Kysely<DB>;
   readonly clock: Clock;
   readonly settings: Settings;
-  readonly random?: () => number;
+  readonly random?: (() => number) | undefined;
   /** The webhook event the run answers (linked from the queued welcome e-mail). */
   readonly eventId?: number | null;
   /** Hashes and checks generated passwords (the service's sealer). */

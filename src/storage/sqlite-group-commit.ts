@@ -93,8 +93,8 @@ class GroupCommitDriver implements Driver {
 
   async init(): Promise<void> {}
 
-  async acquireConnection(): Promise<DatabaseConnection> {
-    return new Connection(this);
+  acquireConnection(): Promise<DatabaseConnection> {
+    return Promise.resolve(new Connection(this));
   }
 
   async releaseConnection(): Promise<void> {}
@@ -191,8 +191,7 @@ class GroupCommitDriver implements Driver {
       if (!isBookkeeping(sql)) batch.durable = true;
     }
     try {
-      if (statement.reader)
-        return { rows: statement.all(...(parameters as unknown[])) as unknown[], wrote };
+      if (statement.reader) return { rows: statement.all(...(parameters as unknown[])), wrote };
       const { changes, lastInsertRowid } = statement.run(...(parameters as unknown[]));
       return {
         numAffectedRows: BigInt(changes),
@@ -245,26 +244,30 @@ class GroupCommitDriver implements Driver {
     await this.committed();
   }
 
-  async rollbackTransaction(): Promise<void> {
+  rollbackTransaction(): Promise<void> {
     const name = this.#transaction?.savepoint;
     try {
       if (name && this.#db.inTransaction) this.#db.exec(`rollback to ${name}; release ${name}`);
     } finally {
       this.#endTransaction();
     }
+    return Promise.resolve();
   }
 
   // Savepoints inside a transaction (Kysely's `trx.savepoint()`): nested in the transaction's own.
-  async savepoint(_connection: DatabaseConnection, name: string): Promise<void> {
+  savepoint(_connection: DatabaseConnection, name: string): Promise<void> {
     this.#db.exec(`savepoint ${quoteName(name)}`);
+    return Promise.resolve();
   }
 
-  async rollbackToSavepoint(_connection: DatabaseConnection, name: string): Promise<void> {
+  rollbackToSavepoint(_connection: DatabaseConnection, name: string): Promise<void> {
     this.#db.exec(`rollback to ${quoteName(name)}`);
+    return Promise.resolve();
   }
 
-  async releaseSavepoint(_connection: DatabaseConnection, name: string): Promise<void> {
+  releaseSavepoint(_connection: DatabaseConnection, name: string): Promise<void> {
     this.#db.exec(`release ${quoteName(name)}`);
+    return Promise.resolve();
   }
 
   async destroy(): Promise<void> {

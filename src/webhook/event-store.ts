@@ -32,19 +32,19 @@ interface StoredFields {
 
 export interface EventStore {
   /** Commits the event with its activity lines; resolves to its id. */
-  store(
+  store: (
     request: IntakeRequest,
     fields: StoredFields,
     activity: Omit<ActivityEntry, 'eventId'>[],
-  ): Promise<number>;
+  ) => Promise<number>;
   /** Stores a request that passed the key check but cannot be processed, and answers with its error. */
-  reject(
+  reject: (
     request: IntakeRequest,
     params: Record<string, string>,
     connectionId: string,
     code: ErrorCode,
     detail: string | undefined,
-  ): Promise<IntakeResponse>;
+  ) => Promise<IntakeResponse>;
 }
 
 export function createEventStore(deps: {

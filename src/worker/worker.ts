@@ -118,7 +118,7 @@ export interface WorkerDeps {
   registry: ConnectionRegistry;
   settingOverrides: Readonly<Record<string, string>>;
   logger: Logger;
-  random?: () => number;
+  random?: (() => number) | undefined;
   /** Woken when a run queues an e-mail. */
   mail?: { notify(): void } | undefined;
   /** Opens the secrets a webhook's stored parameters keep sealed. */

@@ -64,12 +64,12 @@ export interface ContractAdapter extends WebhookAdapter {
   }>;
   stop(): Promise<void>;
   /** Adds a contact to the fake; returns its contact id as the connector will see it. */
-  seed(contact: SeedContact): Promise<string>;
+  seed(contact: SeedContact): string | Promise<string>;
   /** A contact id the CRM does not have. */
   unknownContactId: string;
   /** A writable CRM field (for Return Password) and how to read it back from the fake. */
   writableField: string;
-  readField(contactId: string, field: string): Promise<string | undefined>;
+  readField(contactId: string, field: string): string | undefined | Promise<string | undefined>;
   /** Queue a failure on the fake for the next request whose path contains `pathPart`. */
   failNext(failure: InjectedFailure, count?: number): void;
   /** The CRM's own 429 answer, and the wait (ms) the connector must read from it. */
@@ -188,7 +188,7 @@ export function noApiConnectorContract(name: string, adapter: NoApiContractAdapt
     });
 
     it('has no contact list, so imports refuse it', () => {
-      expect(connector.listContacts).toBeUndefined();
+      expect(connector.listContacts === undefined).toBe(true);
     });
   });
 }

@@ -4,6 +4,7 @@ import { customerlyConnector } from '../../src/connectors/customerly/index.js';
 import { createHttpClient } from '../../src/connectors/http-client.js';
 import type { CrmConnector } from '../../src/connectors/types.js';
 import { AppError } from '../../src/errors.js';
+import { isJsonScalar } from '../../src/lib/json.js';
 import {
   CUSTOMERLY_MESSAGES,
   sendCustomerlyWebhook,
@@ -52,7 +53,7 @@ connectorContract('customerly', {
     };
   },
   stop: () => fake.close(),
-  async seed(contact) {
+  seed(contact) {
     // The Return Password attribute exists on the user, as an admin creates it in Customerly.
     fake.addUser({
       email: contact.email,
@@ -64,9 +65,10 @@ connectorContract('customerly', {
   },
   unknownContactId: 'nobody.contract@example.com',
   writableField: 'wp_password',
-  readField: async (email, field) => {
+  readField: (email, field) => {
     const value = fake.getUser(email)?.attributes[field];
-    return value === undefined ? undefined : String(value);
+    if (value === undefined) return undefined;
+    return isJsonScalar(value) ? String(value) : JSON.stringify(value);
   },
   failNext: (failure, count) => fake.failNext(failure, count),
   // Customerly documents no rate-limit header; one set by a proxy in front of it is honoured.
@@ -255,10 +257,11 @@ describe('customerly connector specifics', () => {
 });
 
 describe('customerly webhooks', () => {
-  const parse = customerlyConnector.create(
+  const connector = customerlyConnector.create(
     { id: 'customerly', apiUrl: 'http://127.0.0.1:9/v1', settings: { access_token: 't' } },
     { http: createHttpClient({ timeoutMs: 100 }), clock: systemClock },
-  ).parseWebhook;
+  );
+  const parse: CrmConnector['parseWebhook'] = (input) => connector.parseWebhook(input);
   const body = (user: Record<string, unknown>) => ({
     type: 'user_tagged',
     data: { user: { data: user } },

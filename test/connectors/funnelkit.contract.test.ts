@@ -77,7 +77,7 @@ connectorContract('funnelkit', {
     };
   },
   stop: () => fake.close(),
-  async seed(contact) {
+  seed(contact) {
     const tagIds = contact.tags.map((label) => fake.addTag(label));
     return fake.addContact({
       email: contact.email,
@@ -88,7 +88,7 @@ connectorContract('funnelkit', {
   },
   unknownContactId: '999999',
   writableField: String(PASSWORD_FIELD),
-  readField: async (id, field) => fake.getContact(id)?.fields[field],
+  readField: (id, field) => fake.getContact(id)?.fields[field],
   failNext: (failure, count) => fake.failNext(failure, count),
   // FunnelKit has no limit of its own; hosts and firewalls answer 429 with an HTML page and Retry-After.
   rateLimited: {

@@ -135,7 +135,12 @@ for (const dialect of testDialects()) {
         const id = crm.addContact({ email, f_name: 'Seed', tagIds: [tag.customer] });
         const answers: Answer[] = [];
         for (const block of SEED_BLOCKS)
-          answers.push(await send(block.action, id, { ...encoding, extra: block.extra }));
+          answers.push(
+            await send(block.action, id, {
+              ...encoding,
+              ...(block.extra === undefined ? {} : { extra: block.extra }),
+            }),
+          );
         const label = `${encoding.method} ${encoding.encoding ?? 'query'}`;
         expect(
           answers.map((answer) => answer.status),

@@ -67,7 +67,7 @@ connectorContract('ontraport', {
     };
   },
   stop: () => fake.close(),
-  async seed(contact) {
+  seed(contact) {
     const id = fake.addContact({
       email: contact.email,
       firstname: contact.firstName,
@@ -78,7 +78,7 @@ connectorContract('ontraport', {
   },
   unknownContactId: '999999',
   writableField: 'f1586',
-  readField: async (id, field) => fake.getContact(id)?.[field],
+  readField: (id, field) => fake.getContact(id)?.[field],
   failNext: (failure, count) => fake.failNext(failure, count),
   // Ontraport's own 429: plain text, the wait only in X-Rate-Limit-Reset (seconds).
   rateLimited: {

@@ -30,7 +30,7 @@ connectorContract('ortto', {
     };
   },
   stop: () => fake.close(),
-  async seed(contact) {
+  seed(contact) {
     return fake.addContact({
       email: contact.email,
       first: contact.firstName,
@@ -41,7 +41,7 @@ connectorContract('ortto', {
   // Shaped like a real person id, so only its absence is tested.
   unknownContactId: '0069ffffffffffffffffff00',
   writableField: 'str:cm:wp-password',
-  readField: async (id, field) => {
+  readField: (id, field) => {
     const value = fake.getContact(id)?.fields[field];
     return typeof value === 'string' ? value : undefined;
   },

@@ -25,7 +25,7 @@ connectorContract('testcrm', {
     };
   },
   stop: () => fake.close(),
-  async seed(contact) {
+  seed(contact) {
     const ids = contact.tags.map(
       (label) => [...fake.tags].find(([, name]) => name === label)?.[0] ?? label,
     );
@@ -40,7 +40,7 @@ connectorContract('testcrm', {
   },
   unknownContactId: '999999',
   writableField: 'password',
-  readField: async (id, field) => fake.contacts.get(id)?.fields[field],
+  readField: (id, field) => fake.contacts.get(id)?.fields[field],
   failNext: (failure, count) => fake.failNext(failure, count),
   rateLimited: {
     failure: {

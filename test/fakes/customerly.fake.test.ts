@@ -5,6 +5,7 @@ import {
   startFakeCustomerly,
   type FakeCustomerly,
 } from './customerly.fake.js';
+import { jsonAt } from '../helpers/json.js';
 
 const TOKEN = 'test-token';
 const bearer = { authorization: `Bearer ${TOKEN}` };
@@ -19,9 +20,10 @@ afterEach(async () => {
   await fake.close();
 });
 
-// Bodies are arbitrary JSON; `any` keeps the shape assertions readable.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function call(path: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
+async function call(
+  path: string,
+  init: RequestInit = {},
+): Promise<{ status: number; body: unknown }> {
   const response = await fetch(`${fake.apiUrl}${path}`, {
     ...init,
     headers: { ...bearer, ...init.headers },
@@ -106,7 +108,7 @@ describe('GET /v1/users', () => {
 
     const byEmail = await call('/users?email=JANE%40example.com');
     expect(byEmail.status).toBe(200);
-    expect(byEmail.body.data).toMatchObject({
+    expect(jsonAt(byEmail.body, 'data')).toMatchObject({
       app_id: expect.any(String),
       user_id: '42',
       email: 'jane@example.com',
@@ -115,12 +117,14 @@ describe('GET /v1/users', () => {
       attributes: { plan: 'pro' },
       tags: ['customer'],
     });
-    expect(byEmail.body.data.crmhero_user_id).toEqual(expect.any(Number));
-    expect(byEmail.body.data.last_update).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
-    expect(byEmail.body.data.first_seen_at).toEqual(expect.any(Number));
+    expect(jsonAt(byEmail.body, 'data', 'crmhero_user_id')).toEqual(expect.any(Number));
+    expect(jsonAt(byEmail.body, 'data', 'last_update')).toMatch(
+      /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/,
+    );
+    expect(jsonAt(byEmail.body, 'data', 'first_seen_at')).toEqual(expect.any(Number));
 
     const byUserId = await call('/users?user_id=42');
-    expect(byUserId.body.data.email).toBe('jane@example.com');
+    expect(jsonAt(byUserId.body, 'data', 'email')).toBe('jane@example.com');
   });
 
   it('answers an unknown user with 404 and "User doesn\'t exist"', async () => {
@@ -130,7 +134,7 @@ describe('GET /v1/users', () => {
 
     // The WP Fusion connection test calls it bare and tolerates exactly this answer.
     const bare = await call('/users');
-    expect(bare.body.error.message).toBe("User doesn't exist");
+    expect(jsonAt(bare.body, 'error', 'message')).toBe("User doesn't exist");
   });
 });
 
@@ -169,7 +173,7 @@ describe('POST /v1/users', () => {
     const rejected = [{ attributes: { wp_password: 'x' } }, { email: 'not-an-email' }];
     const result = await postUsers([...rejected, { email: 'ok@example.com' }]);
     expect(result.status).toBe(200);
-    expect(result.body.data).toEqual({ inserted: 1, not_added: rejected });
+    expect(jsonAt(result.body, 'data')).toEqual({ inserted: 1, not_added: rejected });
     expect(fake.getUser('ok@example.com')).toBeDefined();
     expect(fake.getUser('not-an-email')).toBeUndefined();
   });
@@ -181,7 +185,7 @@ describe('POST /v1/users', () => {
       body: JSON.stringify({ email: 'jane@example.com' }),
     });
     expect(result.status).toBe(400);
-    expect(result.body.error.code).toBe(0);
+    expect(jsonAt(result.body, 'error', 'code')).toBe(0);
   });
 });
 
@@ -193,17 +197,17 @@ describe('GET /v1/tags', () => {
     expect(result).toEqual({ status: 200, body: { data: ['customer', 'onboarding', 'wp-user'] } });
 
     fake.setTags('a@example.com', []);
-    expect((await call('/tags')).body.data).toEqual(['customer', 'wp-user']);
+    expect(jsonAt((await call('/tags')).body, 'data')).toEqual(['customer', 'wp-user']);
   });
 });
 
 describe('GET /v1/users/list', () => {
   it('pages from 0 and ends with a short, then an empty page', async () => {
     for (let index = 0; index < 5; index += 1) fake.addUser({ email: `u${index}@example.com` });
-    const page = async (n: number) =>
-      (
-        (await call(`/users/list?page=${n}&per_page=2`)).body.data.users as Array<{ email: string }>
-      ).map((u) => u.email);
+    const page = async (n: number) => {
+      const users = jsonAt((await call(`/users/list?page=${n}&per_page=2`)).body, 'data', 'users');
+      return Array.isArray(users) ? users.map((user: unknown) => jsonAt(user, 'email')) : users;
+    };
 
     expect(await page(0)).toEqual(['u0@example.com', 'u1@example.com']);
     expect(await page(1)).toEqual(['u2@example.com', 'u3@example.com']);
@@ -218,8 +222,8 @@ describe('state helpers', () => {
     fake.setAttribute('jane@example.com', 'wp_password', 'secret');
     fake.setTags('jane@example.com', ['vip', 'vip', 'beta']);
     const { body } = await call('/users?email=jane%40example.com');
-    expect(body.data.attributes).toEqual({ wp_password: 'secret' });
-    expect(body.data.tags).toEqual(['vip', 'beta']);
+    expect(jsonAt(body, 'data', 'attributes')).toEqual({ wp_password: 'secret' });
+    expect(jsonAt(body, 'data', 'tags')).toEqual(['vip', 'beta']);
     expect(() => fake.addUser({ email: 'JANE@example.com' })).toThrow(/already exists/);
     expect(() => fake.setTags('ghost@example.com', [])).toThrow(/no user/);
   });
@@ -304,10 +308,11 @@ describe('sendCustomerlyWebhook', () => {
       access_key: 'KEY123',
     });
     expect(request?.headers['content-type']).toMatch(/^application\/json/);
-    const body = JSON.parse(request?.body ?? '');
-    expect(body.type).toBe('user_tagged');
-    expect(body.data.user.data).toMatchObject({ email: 'jane@example.com', tags: ['customer'] });
-    expect(Object.keys(body.data.user.data).sort()).toEqual([
+    const body: unknown = JSON.parse(request?.body ?? '');
+    const user = jsonAt(body, 'data', 'user', 'data');
+    expect(jsonAt(body, 'type')).toBe('user_tagged');
+    expect(user).toMatchObject({ email: 'jane@example.com', tags: ['customer'] });
+    expect(Object.keys(user ?? {}).sort()).toEqual([
       'crmhero_user_id',
       'email',
       'name',
@@ -328,6 +333,6 @@ describe('sendCustomerlyWebhook', () => {
     const [request] = receiver.requests;
     expect(request?.path).toBe('/hooks/customerly');
     expect(request?.query.get('contact_id')).toBe('jane@example.com');
-    expect(JSON.parse(request?.body ?? '').type).toBe('user_created');
+    expect(jsonAt(JSON.parse(request?.body ?? ''), 'type')).toBe('user_created');
   });
 });

@@ -21,7 +21,7 @@ export interface FakeReply {
   status: number;
   body?: unknown;
   /** Sent as is when a string; JSON-encoded otherwise. */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
 }
 
 /** A failure injected into the next matching requests. */

@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeHttpServer, type FakeHttpServer } from './fake-http.js';
 import { sendFunnelKitWebhook, startFakeFunnelKit, type FakeFunnelKit } from './funnelkit.fake.js';
+import { jsonAt } from '../helpers/json.js';
 
 const basic = (user: string, password: string) => ({
   authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
@@ -18,12 +19,10 @@ afterEach(async () => {
   await fake.close();
 });
 
-// Bodies are arbitrary JSON; `any` keeps the shape assertions readable.
 async function call(
   pathAndQuery: string,
   init: RequestInit = {},
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-): Promise<{ status: number; body: any }> {
+): Promise<{ status: number; body: unknown }> {
   const response = await fetch(`${fake.url}${pathAndQuery}`, {
     ...init,
     headers: { ...admin, ...init.headers },
@@ -102,7 +101,7 @@ describe('GET contacts/{id}', () => {
       const { status, body } = await call(`${prefix}/contacts/${id}`);
       expect(status).toBe(200);
       expect(body).toMatchObject({ code: 200, message: '' });
-      expect(body.result).toMatchObject({
+      expect(jsonAt(body, 'result')).toMatchObject({
         id,
         wpid: '0',
         email: 'jane@example.com',
@@ -112,8 +111,10 @@ describe('GET contacts/{id}', () => {
         lists: [],
         tags: [{ ID: customer, name: 'Customer', type: 1, updated_at: null, data: null }],
       });
-      expect(typeof body.result.id).toBe('string');
-      expect(body.result.tags[0].created_at).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+      expect(typeof jsonAt(body, 'result', 'id')).toBe('string');
+      expect(jsonAt(body, 'result', 'tags', 0, 'created_at')).toMatch(
+        /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/,
+      );
     }
   });
 
@@ -133,7 +134,7 @@ describe('route generations and URL styles', () => {
     const id = fake.addContact({ email: 'jane@example.com' });
     const { status, body } = await call(`/?rest_route=/autonami-app/v3/contacts/${id}`);
     expect(status).toBe(200);
-    expect(body.result.email).toBe('jane@example.com');
+    expect(jsonAt(body, 'result', 'email')).toBe('jane@example.com');
   });
 
   it('answers unversioned routes with rest_no_route when Pro is off, v3 still works', async () => {
@@ -179,7 +180,7 @@ describe('route generations and URL styles', () => {
       fields: { '7': 'b' },
     });
     expect(put.status).toBe(404);
-    expect(put.body.code).toBe('rest_no_route');
+    expect(jsonAt(put.body, 'code')).toBe('rest_no_route');
     expect(fake.getContact(id)?.fields['7']).toBe('a');
   });
 });
@@ -194,16 +195,16 @@ describe('GET contacts (search)', () => {
     const { body } = await call(
       '/wp-json/autonami-app/v3/contacts?search=jane%40example.com&limit=10&offset=0',
     );
-    expect(body.result.map((c: { email: string }) => c.email)).toEqual(['jane@example.com']);
+    expect(body).toMatchObject({ result: [{ email: 'jane@example.com' }] });
     expect(body).toMatchObject({ code: 200, limit: 10, offset: 0, total_count: 1 });
 
     const ambiguous = await call('/wp-json/autonami-app/contacts?search=JANE');
-    expect(ambiguous.body.total_count).toBe(3);
-    expect(ambiguous.body.result).toHaveLength(3);
+    expect(jsonAt(ambiguous.body, 'total_count')).toBe(3);
+    expect(jsonAt(ambiguous.body, 'result')).toHaveLength(3);
 
     const paged = await call('/wp-json/autonami-app/v3/contacts?search=jane&limit=2&offset=2');
     expect(paged.body).toMatchObject({ limit: 2, offset: 2, total_count: 3 });
-    expect(paged.body.result).toHaveLength(1);
+    expect(jsonAt(paged.body, 'result')).toHaveLength(1);
   });
 
   it('returns an empty result (and no total_count) when nothing matches', async () => {
@@ -221,7 +222,7 @@ describe('GET tags', () => {
 
     const first = await call('/wp-json/autonami-app/v3/tags?limit=2&offset=0&search=');
     expect(first.body).toMatchObject({ code: 200, limit: 2, offset: 0, total_count: 5 });
-    expect(first.body.result).toEqual([
+    expect(jsonAt(first.body, 'result')).toEqual([
       {
         ID: ids[0],
         name: 'Customer',
@@ -240,13 +241,12 @@ describe('GET tags', () => {
       },
     ]);
     const last = await call('/wp-json/autonami-app/tags?limit=2&offset=4');
-    expect(last.body.result.map((t: { name: string }) => t.name)).toEqual(['Newsletter']);
+    expect(last.body).toMatchObject({ result: [{ name: 'Newsletter' }] });
 
     const search = await call('/wp-json/autonami-app/v3/tags?search=customer');
-    expect(search.body.result.map((t: { name: string }) => t.name)).toEqual([
-      'Customer',
-      'Customer Plus',
-    ]);
+    expect(search.body).toMatchObject({
+      result: [{ name: 'Customer' }, { name: 'Customer Plus' }],
+    });
   });
 });
 
@@ -288,7 +288,7 @@ describe('contacts/{id}/fields', () => {
     const unknownField = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/fields`, {
       fields: { '99': 'x' },
     });
-    expect(unknownField.body.message).toBe('Unable to Update fields');
+    expect(jsonAt(unknownField.body, 'message')).toBe('Unable to Update fields');
   });
 
   it('answers empty fields with 400 Required Fields missing', async () => {
@@ -308,7 +308,7 @@ describe('contacts/{id}/fields', () => {
       body: JSON.stringify({ fields: { '7': 'x' } }),
     });
     expect(untyped.status).toBe(400);
-    expect(untyped.body.message).toBe('Required Fields missing');
+    expect(jsonAt(untyped.body, 'message')).toBe('Required Fields missing');
   });
 
   it('accepts PHP-style form bodies and sanitizes values like sanitize_text_field', async () => {
@@ -326,7 +326,7 @@ describe('contacts/{id}/fields', () => {
       fields: { '7': 'x' },
     });
     expect(missing.status).toBe(404);
-    expect(missing.body.code).toBe(404);
+    expect(jsonAt(missing.body, 'code')).toBe(404);
 
     fake.addContact({ email: 'taken@example.com' });
     const taken = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/fields`, {
@@ -346,16 +346,18 @@ describe('contacts/{id}/tags', () => {
       tags: [{ id: customer }],
     });
     expect(applied.status).toBe(200);
-    expect(applied.body.message).toBe('Tag(s) added');
-    expect(applied.body.result.tags_added).toEqual([
+    expect(jsonAt(applied.body, 'message')).toBe('Tag(s) added');
+    expect(jsonAt(applied.body, 'result', 'tags_added')).toEqual([
       expect.objectContaining({ ID: customer, name: 'Customer' }),
     ]);
 
     const byName = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/tags`, {
       tags: 'Customer,Fresh'.split(','),
     });
-    expect(byName.body.message).toBe('Some tags are applied already. Applied Tags are: Fresh');
-    const fresh = byName.body.result.tags_added[0].ID as number;
+    expect(jsonAt(byName.body, 'message')).toBe(
+      'Some tags are applied already. Applied Tags are: Fresh',
+    );
+    const fresh = jsonAt(byName.body, 'result', 'tags_added', 0, 'ID') as number;
     expect(fake.getContact(id)?.tags.map((t) => t.ID)).toEqual([customer, fresh]);
 
     const again = await sendJson('POST', `/wp-json/autonami-app/v3/contacts/${id}/tags`, {
@@ -367,14 +369,14 @@ describe('contacts/{id}/tags', () => {
       tags: [customer],
     });
     expect(removed.status).toBe(200);
-    expect(removed.body.message).toBe('Tag removed');
+    expect(jsonAt(removed.body, 'message')).toBe('Tag removed');
     expect(fake.getContact(id)?.tags.map((t) => t.ID)).toEqual([fresh]);
 
     const notThere = await sendJson('DELETE', `/wp-json/autonami-app/v3/contacts/${id}/tags`, {
       tags: [customer],
     });
     expect(notThere.status).toBe(500);
-    expect(notThere.body.message).toBe('Unable to remove any tag');
+    expect(jsonAt(notThere.body, 'message')).toBe('Unable to remove any tag');
   });
 
   it('reports a malformed JSON body as rest_invalid_json', async () => {
@@ -413,16 +415,17 @@ describe('GET groupfields', () => {
       message: 'Got ALL Groups with Fields',
       total_count: 2,
     });
-    const [general, account] = body.result.fields;
+    const general = jsonAt(body, 'result', 'fields', 0);
+    const account = jsonAt(body, 'result', 'fields', 1);
     expect(general).toMatchObject({ id: 0, name: 'General' });
-    expect(general.fields).toContainEqual({ id: 'f_name', name: 'First Name' });
-    expect(general.fields).toContainEqual({ id: 5, name: 'Username', type: 1 });
+    expect(jsonAt(general, 'fields')).toContainEqual({ id: 'f_name', name: 'First Name' });
+    expect(jsonAt(general, 'fields')).toContainEqual({ id: 5, name: 'Username', type: 1 });
     expect(account).toEqual({
       id: 1,
       name: 'Account',
       fields: [{ id: 7, name: 'WP Password', type: 1 }],
     });
-    expect(body.result.extra_fields).toEqual([{ ID: 11, name: 'Address 1' }]);
+    expect(jsonAt(body, 'result', 'extra_fields')).toEqual([{ ID: 11, name: 'Address 1' }]);
     expect(() => fake.addField(11, 'Clash')).toThrow(/already exists/);
   });
 });

@@ -195,6 +195,7 @@ const absint = (value: unknown): number => {
 function sanitizeTextField(value: unknown): string {
   if (value === null || value === undefined || typeof value === 'object') return '';
   if (typeof value === 'boolean') return value ? '1' : '';
+  if (typeof value !== 'string' && typeof value !== 'number') return '';
   let text = String(value);
   text = text.replace(/<[^>]*>/g, '').replace(/</g, '&lt;');
   text = text.replace(/[\r\n\t ]+/g, ' ').trim();
@@ -501,7 +502,8 @@ export async function startFakeFunnelKit(
         `array_values(): Argument #1 ($array) must be of type array, ${phpType} given`,
       );
     }
-    const requested = Object.values(raw)
+    const values: unknown[] = Object.values(raw);
+    const requested = values
       .filter((entry) => !phpEmpty(entry))
       .flatMap((entry) =>
         typeof entry === 'string' && entry.includes(',') ? entry.split(',') : [entry],

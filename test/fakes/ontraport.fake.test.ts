@@ -44,7 +44,7 @@ function call(
   return fetch(`${fake.apiUrl}${pathAndQuery}`, {
     method,
     headers: { ...auth(fake), ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body),
   });
 }
 

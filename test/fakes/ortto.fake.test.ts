@@ -49,7 +49,7 @@ function post(
   return fetch(`${init.apiUrl ?? fake.apiUrl}/${route}`, {
     method: 'POST',
     headers: { 'x-api-key': init.key ?? fake.apiKey, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined ? null : JSON.stringify(body),
   });
 }
 

@@ -43,6 +43,7 @@ import {
   type RecordedRequest,
   extendFake,
 } from './fake-http.js';
+import { isJsonScalar } from '../../src/lib/json.js';
 
 type OrttoRegion = 'rest' | 'au' | 'eu';
 
@@ -117,6 +118,11 @@ const BUILT_IN_FIELDS = new Set([
   'geo::region',
   'str::postal',
 ]);
+/** A field value as sorting compares it: a scalar as text, anything else as empty. */
+function sortText(value: unknown): string {
+  return isJsonScalar(value) ? String(value) : '';
+}
+
 /** Identity pseudo-fields: accepted in requests, never stored or returned as fields. */
 const ID_FIELDS = new Set(['str::person_id', 'str::id']);
 const CUSTOM_FIELD_PATTERN = /^[a-z]{3}:cm:[a-z0-9][a-z0-9-]*$/;
@@ -347,8 +353,7 @@ export async function startFakeOrtto(options: FakeOrttoOptions = {}): Promise<Fa
       const direction = body.sort_order === 'desc' ? -1 : 1;
       matches.sort(
         (a, b) =>
-          direction *
-          String(a.fields[sortField] ?? '').localeCompare(String(b.fields[sortField] ?? '')),
+          direction * sortText(a.fields[sortField]).localeCompare(sortText(b.fields[sortField])),
       );
     }
     const page = matches.slice(offset, offset + limitValue);

@@ -26,8 +26,8 @@ export interface FakeTestCrm extends FakeHttpServer {
   /** Most loads of one contact that were in flight at once. */
   maxConcurrentLoads(contactId: string): number;
   addContact(contact: Partial<TestCrmContact> & { id: string }): TestCrmContact;
-  /** A hook run while a contact load is in flight (before it is answered). */
-  onLoad?: (contactId: string) => void | Promise<void>;
+  /** A hook run while a contact load is in flight (before it is answered); tests clear it with `undefined`. */
+  onLoad?: ((contactId: string) => void | Promise<void>) | undefined;
 }
 
 export async function startFakeTestCrm(options: { apiKey?: string } = {}): Promise<FakeTestCrm> {

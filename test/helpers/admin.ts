@@ -60,7 +60,7 @@ export class PageClient {
         ...(cookie ? { cookie } : {}),
         ...(fields ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
       },
-      body: fields ? new URLSearchParams(fields).toString() : undefined,
+      body: fields ? new URLSearchParams(fields).toString() : null,
     });
     for (const line of response.headers.getSetCookie()) {
       const [pair = ''] = line.split(';');

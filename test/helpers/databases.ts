@@ -45,7 +45,7 @@ export async function createTestDatabase(dialect: TestDialect): Promise<TestData
       url: path.join(dataDir, 'test.sqlite'),
       dataDir,
       async drop() {
-        fs.rmSync(dataDir, { recursive: true, force: true });
+        await fs.promises.rm(dataDir, { recursive: true, force: true });
         dropped();
       },
     };

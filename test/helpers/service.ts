@@ -40,7 +40,7 @@ export interface TestService {
 export interface TestServiceOptions {
   env?: Record<string, string>;
   /** Reuse a database (e.g. for a second process on the same PostgreSQL schema). */
-  database?: TestDatabase;
+  database?: TestDatabase | undefined;
   runWorker?: boolean;
   random?: () => number;
 }

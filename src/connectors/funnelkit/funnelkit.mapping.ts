@@ -2,6 +2,7 @@
  * FunnelKit's shapes read into ours: a contact (`result` of `contacts/{id}`),
  * tags, and the group fields list. Pure functions; no I/O.
  */
+import { isJsonScalar } from '../../lib/json.js';
 import type { ContactData, CrmField, CrmTag } from '../types.js';
 import {
   ContactSchema,
@@ -32,7 +33,7 @@ const isStandardField = (id: string): boolean => STANDARD_IDS.has(id);
 function fieldText(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (Array.isArray(value)) return listText(value) ?? JSON.stringify(value);
-  if (typeof value === 'object') return JSON.stringify(value);
+  if (!isJsonScalar(value)) return JSON.stringify(value);
   const text = String(value);
   const trimmed = text.trim();
   if (trimmed.startsWith('[') && trimmed.endsWith(']')) {
@@ -47,10 +48,7 @@ function fieldText(value: unknown): string {
 }
 
 function listText(items: readonly unknown[]): string | undefined {
-  if (
-    !items.every((item) => item === null || ['string', 'number', 'boolean'].includes(typeof item))
-  )
-    return undefined;
+  if (!items.every((item) => item === null || isJsonScalar(item))) return undefined;
   return items
     .map((item) => (item === null ? '' : String(item).trim()))
     .filter((item) => item !== '')
@@ -59,11 +57,9 @@ function listText(items: readonly unknown[]): string | undefined {
 
 /** The stored value of one field, untouched, for checking what a write left behind. */
 export function storedValue(contact: RawContact, fieldId: string): string | undefined {
-  const raw = isStandardField(fieldId)
-    ? contact[fieldId as keyof RawContact]
-    : contact.fields[fieldId];
+  const raw = isStandardField(fieldId) ? contact[fieldId] : contact.fields[fieldId];
   if (raw === undefined) return isStandardField(fieldId) ? '' : undefined;
-  return raw === null ? '' : typeof raw === 'object' ? JSON.stringify(raw) : String(raw);
+  return raw === null ? '' : isJsonScalar(raw) ? String(raw) : JSON.stringify(raw);
 }
 
 /** A contact from a search row, or undefined for a row that is not one (search is lenient). */

@@ -19,7 +19,8 @@ import type { ConnectorDefinition, CrmField } from '../../connectors/types.js';
 import { AppError } from '../../errors.js';
 import { USER_FIELDS } from '../../runs/rules.js';
 import { escapeHtml } from '../../lib/html.js';
-import { readForm, readQuery, sendPage, text } from '../pages/context.js';
+import { isJsonScalar } from '../../lib/json.js';
+import { csrfProtectionHook, readForm, readQuery, sendPage, text } from '../pages/context.js';
 import { adminFrame, messageOf, recordAdminAction, type AdminDeps } from './context.js';
 import {
   adminPage,
@@ -90,15 +91,10 @@ export function registerConnectionPages(app: FastifyInstance, deps: AdminDeps): 
       .map((key) => {
         const secret = isSecretSetting(definition, key);
         const value = current[key];
-        return textInput(
-          `set_${key}`,
-          key,
-          secret ? '' : value === undefined ? '' : String(value),
-          {
-            type: secret ? 'password' : 'text',
-            hint: secret && editing ? 'secret: leave empty to keep the stored value' : undefined,
-          },
-        );
+        return textInput(`set_${key}`, key, secret || !isJsonScalar(value) ? '' : String(value), {
+          type: secret ? 'password' : 'text',
+          ...(secret && editing ? { hint: 'secret: leave empty to keep the stored value' } : {}),
+        });
       })
       .join('');
 
@@ -150,7 +146,7 @@ export function registerConnectionPages(app: FastifyInstance, deps: AdminDeps): 
     const details = postForm(
       base,
       csrf,
-      `${textInput('name', 'Name', row.name)}${textInput('api_url', `API URL${definition.defaultApiUrl ? ` (empty: ${definition.defaultApiUrl})` : ''}`, row.api_url ?? '', { type: 'url' })}${credentialInputs(definition, settings, true)}${textInput('rate_limit_per_minute', `Rate limit: requests per minute (empty: the default, ${Math.round((limit.requests * 60_000) / limit.windowMs)})`, settings.rate_limit_per_minute === undefined ? '' : String(settings.rate_limit_per_minute as number), { type: 'number' })}${checkbox('make_default', 'Webhooks to the site root use this connection', row.is_default === 1)}${button('Save connection')}`,
+      `${textInput('name', 'Name', row.name)}${textInput('api_url', `API URL${definition.defaultApiUrl ? ` (empty: ${definition.defaultApiUrl})` : ''}`, row.api_url ?? '', { type: 'url' })}${credentialInputs(definition, settings, true)}${textInput('rate_limit_per_minute', `Rate limit: requests per minute (empty: the default, ${Math.round((limit.requests * 60_000) / limit.windowMs)})`, isJsonScalar(settings.rate_limit_per_minute) ? String(settings.rate_limit_per_minute) : '', { type: 'number' })}${checkbox('make_default', 'Webhooks to the site root use this connection', row.is_default === 1)}${button('Save connection')}`,
     );
     const actions = `<div class="row">${postForm(`${base}/test`, csrf, button('Test connection', 'class="secondary"'), { inline: true })}${postForm(`${base}/tags`, csrf, button('Refresh tag list', 'class="secondary"'), { inline: true })}</div>`;
     const tags = view.tags
@@ -222,7 +218,7 @@ export function registerConnectionPages(app: FastifyInstance, deps: AdminDeps): 
     return newForm(request, reply, query.type, {});
   });
 
-  app.post('/admin/connections/new', { preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/admin/connections/new', { preHandler: csrfProtectionHook }, async (request, reply) => {
     const form = readForm(request, {
       type: text(40),
       id: text(64),
@@ -263,7 +259,7 @@ export function registerConnectionPages(app: FastifyInstance, deps: AdminDeps): 
     edit(request, reply, (request.params as { id: string }).id, {}),
   );
 
-  app.post('/admin/connections/:id', { preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/admin/connections/:id', { preHandler: csrfProtectionHook }, async (request, reply) => {
     const id = (request.params as { id: string }).id;
     const form = readForm(request, {
       name: text(200),
@@ -310,7 +306,7 @@ export function registerConnectionPages(app: FastifyInstance, deps: AdminDeps): 
 
   app.post(
     '/admin/connections/:id/test',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const id = (request.params as { id: string }).id;
       try {
@@ -342,7 +338,7 @@ export function registerConnectionPages(app: FastifyInstance, deps: AdminDeps): 
 
   app.post(
     '/admin/connections/:id/tags',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const id = (request.params as { id: string }).id;
       try {
@@ -371,7 +367,7 @@ export function registerConnectionPages(app: FastifyInstance, deps: AdminDeps): 
 
   app.post(
     '/admin/connections/:id/mapping',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const id = (request.params as { id: string }).id;
       const row = await findConnection(deps.db, id);

@@ -11,7 +11,7 @@ import { connectorDefinition } from '../../connectors/index.js';
 import { listRoles } from '../../directory/role.repository.js';
 import { currentAccessKey, listActiveKeys, rotateAccessKey } from '../../settings/access-keys.js';
 import { escapeHtml } from '../../lib/html.js';
-import { readForm, sendPage, settingsFor, text } from '../pages/context.js';
+import { csrfProtectionHook, readForm, sendPage, settingsFor, text } from '../pages/context.js';
 import { adminFrame, messageOf, recordAdminAction, type AdminDeps } from './context.js';
 import {
   adminPage,
@@ -137,7 +137,7 @@ ${test ? (test.ok ? notice(test.text) : errorNotice(test.text)) : ''}
 
   app.post(
     '/admin/access-key/reveal',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const key = await currentAccessKey(deps.db, deps.clock, deps.sealer);
       await recordAdminAction(deps, request, {
@@ -149,7 +149,7 @@ ${test ? (test.ok ? notice(test.text) : errorNotice(test.text)) : ''}
 
   app.post(
     '/admin/access-key/rotate',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const settings = await settingsFor(deps, request);
       const previous = await currentAccessKey(deps.db, deps.clock, deps.sealer);
@@ -167,7 +167,7 @@ ${test ? (test.ok ? notice(test.text) : errorNotice(test.text)) : ''}
     },
   );
 
-  app.post('/admin/test-webhook', { preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/admin/test-webhook', { preHandler: csrfProtectionHook }, async (request, reply) => {
     const form = readForm(request, { connection: text(64) });
     const endpoint = (await endpoints(deps)).find((entry) => entry.id === form.connection);
     if (!endpoint)

@@ -21,7 +21,7 @@ import {
   type ImportSummary,
 } from '../../import/import-jobs.js';
 import { escapeHtml } from '../../lib/html.js';
-import { readForm, sendPage, text } from '../pages/context.js';
+import { csrfProtectionHook, readForm, sendPage, text } from '../pages/context.js';
 import {
   adminFrame,
   adminOf,
@@ -167,7 +167,7 @@ export function registerImportPages(app: FastifyInstance, deps: AdminDeps): void
     const canList = await Promise.all(
       connections.map(async (row) => {
         try {
-          return Boolean((await deps.registry.resolve(row.id)).connector.listContacts);
+          return (await deps.registry.resolve(row.id)).connector.listContacts !== undefined;
         } catch {
           return false;
         }
@@ -256,7 +256,7 @@ ${summaryBlock(job, summary)}
     return reply.send(progressOf(job));
   });
 
-  app.post('/admin/import', { preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/admin/import', { preHandler: csrfProtectionHook }, async (request, reply) => {
     const form = readForm(request, {
       connection: text(64),
       scope: text(10),
@@ -297,7 +297,7 @@ ${summaryBlock(job, summary)}
 
   app.post(
     '/admin/import/:id/cancel',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const id = idParam(request);
       if (id === undefined) return list(request, reply, { error: 'Not an import id.' }, 404);

@@ -23,7 +23,7 @@ const ADMIN_CSP =
 
 export async function registerAdminPages(app: FastifyInstance, deps: AdminDeps): Promise<void> {
   app.decorateRequest('adminUser', undefined);
-  await app.register(async (admin) => {
+  await app.register((admin, _options, done) => {
     admin.addHook('preHandler', adminGuard(deps));
     admin.addHook('onSend', async (_request, reply, payload) => {
       reply.header('content-security-policy', ADMIN_CSP);
@@ -40,5 +40,6 @@ export async function registerAdminPages(app: FastifyInstance, deps: AdminDeps):
     registerWebhookPages(admin, deps);
     registerUserPages(admin, deps);
     registerImportPages(admin, deps);
+    done();
   });
 }

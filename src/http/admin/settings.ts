@@ -22,7 +22,7 @@ import {
   type Settings,
 } from '../../settings/settings.js';
 import { escapeHtml } from '../../lib/html.js';
-import { readForm, sendPage, text } from '../pages/context.js';
+import { csrfProtectionHook, readForm, sendPage, text } from '../pages/context.js';
 import { adminFrame, messageOf, recordAdminAction, type AdminDeps } from './context.js';
 import {
   adminPage,
@@ -234,7 +234,7 @@ export function registerSettingsPage(app: FastifyInstance, deps: AdminDeps): voi
 
   app.post(
     '/admin/settings/general',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const form = readForm(request, {
         send_welcome_email: text(3),
@@ -254,7 +254,7 @@ export function registerSettingsPage(app: FastifyInstance, deps: AdminDeps): voi
 
   app.post(
     '/admin/settings/return-password',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const form = readForm(request, {
         connection: text(64),
@@ -281,7 +281,7 @@ export function registerSettingsPage(app: FastifyInstance, deps: AdminDeps): voi
 
   app.post(
     '/admin/settings/roles/add',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const form = readForm(request, { slug: text(64), name: text(100) });
       return attempt(request, reply, async () => {
@@ -298,7 +298,7 @@ export function registerSettingsPage(app: FastifyInstance, deps: AdminDeps): voi
 
   app.post(
     '/admin/settings/roles/rename',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const form = readForm(request, { slug: text(64), name: text(100) });
       return attempt(request, reply, async () => {
@@ -310,7 +310,7 @@ export function registerSettingsPage(app: FastifyInstance, deps: AdminDeps): voi
 
   app.post(
     '/admin/settings/roles/remove',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const form = readForm(request, { slug: text(64) });
       return attempt(request, reply, async () => {
@@ -322,7 +322,7 @@ export function registerSettingsPage(app: FastifyInstance, deps: AdminDeps): voi
 
   app.post(
     '/admin/settings/welcome-email',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const form = readForm(request, TEMPLATE_FIELDS);
       const templates = {

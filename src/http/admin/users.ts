@@ -13,7 +13,7 @@ import { findUserById, listTagsOfUsers, listUsers } from '../../directory/user.r
 import { sendWebhook } from '../../inbox/replay.js';
 import { enqueueMail } from '../../mail/mail.repository.js';
 import { escapeHtml } from '../../lib/html.js';
-import { readForm, readQuery, sendPage, text } from '../pages/context.js';
+import { csrfProtectionHook, readForm, readQuery, sendPage, text } from '../pages/context.js';
 import { adminFrame, messageOf, recordAdminAction, type AdminDeps } from './context.js';
 import {
   adminPage,
@@ -147,7 +147,7 @@ ${postForm(`${base}/password-reset`, csrf, button('Send password-reset e-mail', 
 
   app.post(
     '/admin/users/:id/resync',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const id = idParam(request);
       if (id === undefined) return list(request, reply, { error: 'Not a user id.' });
@@ -200,7 +200,7 @@ ${postForm(`${base}/password-reset`, csrf, button('Send password-reset e-mail', 
 
   app.post(
     '/admin/users/:id/password-reset',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const id = idParam(request);
       const user = id === undefined ? undefined : await findUserById(deps.db, id);

@@ -16,7 +16,7 @@ import {
 import { replayEvent } from '../../inbox/replay.js';
 import { EVENT_STATUSES } from '../../storage/schema.js';
 import { escapeHtml } from '../../lib/html.js';
-import { readForm, readQuery, sendPage, text } from '../pages/context.js';
+import { csrfProtectionHook, readForm, readQuery, sendPage, text } from '../pages/context.js';
 import { adminFrame, messageOf, recordAdminAction, type AdminDeps } from './context.js';
 import {
   adminPage,
@@ -191,7 +191,7 @@ ${row.replay_of ? `<dt>Replay of</dt><dd><a href="/admin/webhooks/${row.replay_o
 
   app.post(
     '/admin/webhooks/:id/replay',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const id = idParam(request);
       if (id === undefined) return list(request, reply, { error: 'Not a webhook id.' });
@@ -225,7 +225,7 @@ ${row.replay_of ? `<dt>Replay of</dt><dd><a href="/admin/webhooks/${row.replay_o
 
   app.post(
     '/admin/webhooks/replay-failed',
-    { preHandler: app.csrfProtection },
+    { preHandler: csrfProtectionHook },
     async (request, reply) => {
       const form = readForm(request, {
         connection: text(64),

@@ -12,6 +12,7 @@ import type { Settings } from '../../settings/settings.js';
 import type { UserRow } from '../../storage/schema.js';
 import { escapeHtml } from '../../lib/html.js';
 import {
+  csrfProtectionHook,
   csrfToken,
   PASSWORD_INPUT_MAX,
   readForm,
@@ -146,7 +147,7 @@ export function registerAccountSettingsPages(app: FastifyInstance, deps: PageDep
     return sendPage(reply, 200, passwordPage(settings, csrfToken(deps, request, reply), view));
   });
 
-  app.post('/account/password', { preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/account/password', { preHandler: csrfProtectionHook }, async (request, reply) => {
     const form = readForm(request, {
       current_password: text(PASSWORD_INPUT_MAX),
       password: text(PASSWORD_INPUT_MAX),

@@ -3,7 +3,7 @@
  * per request), whether the connection is https, form and query input
  * checked against a schema, and the answer with its security headers.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import { z } from 'zod';
 import { writeActivity, type ActivityEntry } from '../../activity/activity.repository.js';
 import { AppError } from '../../errors.js';
@@ -21,6 +21,14 @@ declare module 'fastify' {
     pageSettings: Settings | undefined;
   }
 }
+
+/**
+ * The CSRF check, as a route's preHandler. The plugin types its decorator as a method
+ * of the instance; it uses no `this`, and is called here on the request's instance.
+ */
+export const csrfProtectionHook: preHandlerHookHandler = (request, reply, done) => {
+  request.server.csrfProtection(request, reply, done);
+};
 
 export async function settingsFor(deps: PageDeps, request: FastifyRequest): Promise<Settings> {
   request.pageSettings ??= await loadSettings(deps.db, deps.settingOverrides);

@@ -4,6 +4,7 @@ import { authenticate, LOGIN_WINDOW_MS } from '../../accounts/authenticate.js';
 import { hitLimit } from '../../accounts/rate-limits.js';
 import { ERRORS } from '../../errors.js';
 import {
+  csrfProtectionHook,
   csrfToken,
   PASSWORD_INPUT_MAX,
   readForm,
@@ -84,7 +85,7 @@ export function registerLoginPages(app: FastifyInstance, deps: PageDeps): void {
     return render(request, reply, 200, site, { identifier: query.username, redirectTo });
   });
 
-  app.post('/login', { preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/login', { preHandler: csrfProtectionHook }, async (request, reply) => {
     const form = readForm(request, LOGIN_FIELDS);
     const site = await settingsFor(deps, request);
     const redirectTo = safeRedirect(form.redirect_to, site.site_url);

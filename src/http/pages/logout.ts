@@ -3,7 +3,14 @@
  * scanner must not log anyone out); POST ends the session.
  */
 import type { FastifyInstance } from 'fastify';
-import { csrfToken, recordActivity, sendPage, settingsFor, type PageDeps } from './context.js';
+import {
+  csrfProtectionHook,
+  csrfToken,
+  recordActivity,
+  sendPage,
+  settingsFor,
+  type PageDeps,
+} from './context.js';
 import { accountPage, buttonForm, links, paragraph } from './layout.js';
 import { currentSession, endSession } from './session.js';
 
@@ -21,7 +28,7 @@ export function registerLogoutPages(app: FastifyInstance, deps: PageDeps): void 
     return sendPage(reply, 200, accountPage(settings, 'Log out', body));
   });
 
-  app.post('/logout', { preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/logout', { preHandler: csrfProtectionHook }, async (request, reply) => {
     const settings = await settingsFor(deps, request);
     const session = await currentSession(deps, request);
     await endSession(deps, request, reply);

@@ -7,7 +7,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requestPasswordReset } from '../../accounts/password-reset.js';
 import { formatDuration } from '../../mail/compose.js';
 import type { Settings } from '../../settings/settings.js';
-import { csrfToken, readForm, sendPage, settingsFor, text, type PageDeps } from './context.js';
+import {
+  csrfProtectionHook,
+  csrfToken,
+  readForm,
+  sendPage,
+  settingsFor,
+  text,
+  type PageDeps,
+} from './context.js';
 import { accountPage, links, paragraph, renderForm, waitInWords } from './layout.js';
 
 function lostPasswordPage(settings: Settings, token: string, error?: string): string {
@@ -62,7 +70,7 @@ export function registerLostPasswordPages(app: FastifyInstance, deps: PageDeps):
     render(request, reply, 200, await settingsFor(deps, request)),
   );
 
-  app.post('/lost-password', { preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/lost-password', { preHandler: csrfProtectionHook }, async (request, reply) => {
     const form = readForm(request, { identifier: text(320) });
     const settings = await settingsFor(deps, request);
     if (form.identifier.trim() === '')

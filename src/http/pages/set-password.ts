@@ -11,6 +11,7 @@ import { findUserById } from '../../directory/user.repository.js';
 import type { Settings } from '../../settings/settings.js';
 import type { TokenPurpose, UserRow } from '../../storage/schema.js';
 import {
+  csrfProtectionHook,
   csrfToken,
   PASSWORD_INPUT_MAX,
   readForm,
@@ -141,7 +142,7 @@ export function registerSetPasswordPages(app: FastifyInstance, deps: PageDeps): 
     });
   });
 
-  app.post('/set-password', { preHandler: app.csrfProtection }, async (request, reply) => {
+  app.post('/set-password', { preHandler: csrfProtectionHook }, async (request, reply) => {
     const form = readForm(request, {
       token: text(TOKEN_MAX),
       password: text(PASSWORD_INPUT_MAX),

@@ -56,11 +56,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 function maskParams(text: string): string {
   const params = JSON.parse(text) as LegacyParams;
   const masked: LegacyParams = { ...params };
-  if (params.raw) masked.raw = redactRecord(params.raw) as Record<string, string>;
+  if (params.raw) masked.raw = redactRecord(params.raw);
   if (params.contact?.fields)
     masked.contact = {
       ...params.contact,
-      fields: redactRecord(params.contact.fields, isSecretName) as Record<string, string>,
+      fields: redactRecord(params.contact.fields, isSecretName),
     };
   const result = JSON.stringify(masked);
   return result === JSON.stringify(params) ? text : result;

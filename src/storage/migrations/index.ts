@@ -36,7 +36,7 @@ export async function migrateToLatest(db: Kysely<DB>, dialect: DialectName): Pro
       : undefined;
   const migrator = new Migrator({
     db,
-    migrationTableSchema,
+    ...(migrationTableSchema === undefined ? {} : { migrationTableSchema }),
     provider: {
       getMigrations: () =>
         Promise.resolve(
@@ -59,7 +59,9 @@ export async function migrateToLatest(db: Kysely<DB>, dialect: DialectName): Pro
     // client drops during that scan fails it (invalid schema, table or column name). A failed scan
     // migrated nothing, and a real migration error fails the same way each time: look again.
     if (!(isDroppedSchemaError(outcome.error) && attempt < 5)) {
-      throw outcome.error instanceof Error ? outcome.error : new Error(String(outcome.error));
+      throw outcome.error instanceof Error
+        ? outcome.error
+        : new Error('migration failed', { cause: outcome.error });
     }
   }
 }
