@@ -145,12 +145,12 @@ describe.each(testDialects())('crm-bridge import (%s)', (dialect) => {
         out: (text) => out.push(text),
         err: (text) => out.push(text),
         env: { CRM_BRIDGE_LOG_LEVEL: 'silent' },
-        progress: { isTTY: true, write: (text) => drawn.push(text) },
+        terminal: { write: (raw) => drawn.push(raw), columns: () => 80 },
       },
     );
     expect(code).toBe(0);
     expect(drawn.every((text) => text === '\n' || text.startsWith('\r['))).toBe(true);
-    expect(drawn.at(-2)).toBe(`\r[${'#'.repeat(30)}] 3/3 100%  errors: 0`);
+    expect(drawn.at(-2)).toBe(`\r[${'#'.repeat(30)}] 3/3 100%  errors: 0\u001b[K`);
     expect(drawn.at(-1)).toBe('\n');
     // The bar replaces the plain lines; the summary is still printed.
     expect(out.join('\n')).not.toContain('progress:');

@@ -291,7 +291,7 @@ for (const dialect of testDialects()) {
       expect(result.stdout).toContain('Contacts linked: 5');
       expect(result.stdout).toContain('the imported access key is short (8 characters)');
       // Not a terminal: progress comes as plain lines, no bar drawing.
-      expect(result.stderr).toContain('7/7 users');
+      expect(result.stderr).toContain('progress: 7 of 7 done, 0 error(s)');
       expect(result.stderr).not.toContain('\r');
 
       t = await startTestService(dialect, { database });
