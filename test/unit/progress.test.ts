@@ -6,6 +6,29 @@ import {
   renderProgressLine,
 } from '../../src/cli/progress.js';
 
+/**
+ * A reporter on a clock the test sets with `at`, on a terminal `columns` wide (none
+ * without), with the lines it printed and what it drew.
+ */
+function reporter(columns?: number) {
+  let now = 0;
+  const lines: string[] = [];
+  const drawn: string[] = [];
+  const terminal =
+    columns === undefined
+      ? undefined
+      : { write: (raw: string) => drawn.push(raw), columns: () => columns };
+  const progress = createProgressReporter(
+    (text) => lines.push(text),
+    terminal,
+    () => now,
+  );
+  const at = (ms: number) => {
+    now = ms;
+  };
+  return { progress, lines, drawn, at };
+}
+
 describe('progress of a long command', () => {
   it('fills the bar in proportion, marks a total still growing, and shows the errors', () => {
     expect(renderProgressBar({ done: 0, total: 0, errors: 0, counting: true })).toBe(
@@ -36,19 +59,12 @@ describe('progress of a long command', () => {
   });
 
   it('on a terminal, redraws one bar in place at most every 100 ms, and ends the line', () => {
-    let now = 0;
-    const drawn: string[] = [];
-    const lines: string[] = [];
-    const progress = createProgressReporter(
-      (text) => lines.push(text),
-      { write: (raw) => drawn.push(raw), columns: () => 100 },
-      () => now,
-    );
-    now = 1000;
+    const { progress, lines, drawn, at } = reporter(100);
+    at(1000);
     progress.update({ done: 50, total: 200, errors: 1 });
-    now = 1050; // within the redraw interval: not drawn again
+    at(1050); // within the redraw interval: not drawn again
     progress.update({ done: 60, total: 200, errors: 1 });
-    now = 2000;
+    at(2000);
     progress.update({ done: 200, total: 200, errors: 1 });
     progress.end();
     expect(lines).toEqual([]);
@@ -62,30 +78,18 @@ describe('progress of a long command', () => {
   // Regression: when listing ended the `+` went and the line shrank by one column, so its
   // last character stayed on screen ("errors: 00").
   it('clears what a longer line drew before', () => {
-    let now = 0;
-    const drawn: string[] = [];
-    const progress = createProgressReporter(
-      () => undefined,
-      { write: (raw) => drawn.push(raw), columns: () => 80 },
-      () => now,
-    );
+    const { progress, drawn, at } = reporter(80);
     progress.update({ done: 0, total: 3, errors: 0, counting: true });
-    now = 200;
+    at(200);
     progress.update({ done: 0, total: 3, errors: 0, counting: false });
     expect(drawn).toHaveLength(2);
     expect(drawn.every((raw) => raw.startsWith('\r[') && raw.endsWith('\u001b[K'))).toBe(true);
   });
 
   it('elsewhere, prints a plain line every 500 items and at the end, never control characters', () => {
-    let now = 0;
-    const lines: string[] = [];
-    const progress = createProgressReporter(
-      (text) => lines.push(text),
-      undefined,
-      () => now,
-    );
+    const { progress, lines, at } = reporter();
     for (let done = 1; done <= 1200; done += 1) {
-      now = done;
+      at(done);
       progress.update({ done, total: 1200, errors: 0 });
     }
     progress.end();
@@ -99,19 +103,13 @@ describe('progress of a long command', () => {
   });
 
   it('elsewhere, prints a line after 5 seconds however few items were done, but never the same line twice', () => {
-    let now = 0;
-    const lines: string[] = [];
-    const progress = createProgressReporter(
-      (text) => lines.push(text),
-      undefined,
-      () => now,
-    );
+    const { progress, lines, at } = reporter();
     progress.update({ done: 0, total: 10, errors: 0, counting: true });
-    now = 4_000;
+    at(4_000);
     progress.update({ done: 1, total: 10, errors: 0 });
-    now = 5_000;
+    at(5_000);
     progress.update({ done: 2, total: 10, errors: 0 });
-    now = 11_000;
+    at(11_000);
     progress.update({ done: 2, total: 10, errors: 0 });
     progress.end();
     expect(lines).toEqual([
