@@ -7,20 +7,17 @@
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { queryActivity } from '../src/activity/activity.repository.js';
-import { systemClock } from '../src/clock.js';
 import { verifyPassword } from '../src/directory/passwords.js';
 import { findUserByEmail } from '../src/directory/user.repository.js';
 import { listCrmWrites } from '../src/inbox/crm-writes.repository.js';
 import { findEvent } from '../src/inbox/inbox.repository.js';
-import { createLogger } from '../src/logger.js';
 import { sendCrmWrites } from '../src/runs/crm-writes.js';
-import { runEvents } from '../src/runs/run-events.js';
-import { createWorker, type Worker } from '../src/worker/worker.js';
+import type { Worker } from '../src/worker/worker.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
 import { BIN, runCli } from './helpers/cli.js';
 import { testDialects } from './helpers/databases.js';
 import { trackOpen } from './helpers/open-resources.js';
-import { startTestService, type TestService } from './helpers/service.js';
+import { createTestWorker, startTestService, type TestService } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
 
 for (const dialect of testDialects()) {
@@ -40,13 +37,7 @@ for (const dialect of testDialects()) {
     it('a worker killed between the user commit and the CRM write loses no generated password (regression: the rerun said "already existed" and wrote nothing)', async () => {
       crm = await startFakeTestCrm();
       t = await startTestService(dialect, { runWorker: false });
-      await t.addConnection({
-        id: 'crm',
-        type: 'testcrm',
-        apiUrl: crm.url,
-        settings: { api_key: crm.apiKey, return_password: true, return_password_field: 'password' },
-        isDefault: true,
-      });
+      await t.connectTestCrm(crm, { return_password: true, return_password_field: 'password' });
       const db = t.service.database.db;
       crm.addContact({ id: 'k1', email: 'killed@example.com' });
       const reply = await t.webhook(
@@ -94,18 +85,10 @@ for (const dialect of testDialects()) {
       ]);
 
       // A worker starts again: it takes the contact over and sends the queued password.
-      worker = createWorker(
-        {
-          db,
-          clock: systemClock,
-          registry: t.service.registry,
-          settingOverrides: t.service.config.settingOverrides,
-          logger: createLogger('silent'),
-          sealer: t.service.sealer,
-          run: runEvents,
-          sendWrites: sendCrmWrites,
-        },
-        { concurrency: 2, leaseMs: 1_000, pollMs: 50 },
+      worker = createTestWorker(
+        t,
+        { concurrency: 2, leaseMs: 1_000 },
+        { db, sendWrites: sendCrmWrites },
       );
       worker.start();
       const written = await waitFor(
@@ -137,13 +120,7 @@ for (const dialect of testDialects()) {
     it('retries a failed write-back on its own, with the retry rules, until it lands', async () => {
       crm = await startFakeTestCrm();
       t = await startTestService(dialect);
-      await t.addConnection({
-        id: 'crm',
-        type: 'testcrm',
-        apiUrl: crm.url,
-        settings: { api_key: crm.apiKey, return_password: true, return_password_field: 'password' },
-        isDefault: true,
-      });
+      await t.connectTestCrm(crm, { return_password: true, return_password_field: 'password' });
       const db = t.service.database.db;
       crm.addContact({ id: 'r1', email: 'retry@example.com' });
       // The first two writes fail (the CRM is down); the third lands.

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { getImportJob } from '../src/import/import-jobs.js';
-import { openDatabase, type Database } from '../src/storage/database.js';
+import type { Database } from '../src/storage/database.js';
 import {
   encodeContactCat,
   startFakeOntraport,
@@ -15,7 +15,12 @@ import {
 } from './fakes/ontraport.fake.js';
 import { startFakeOrtto, type FakeOrtto } from './fakes/ortto.fake.js';
 import { BIN, runCli, runCliWithEnv } from './helpers/cli.js';
-import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
+import {
+  createTestDatabase,
+  openTestPool,
+  type TestDatabase,
+  testDialects,
+} from './helpers/databases.js';
 import { trackOpen } from './helpers/open-resources.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -228,7 +233,7 @@ describe.each(testDialects())('crm-bridge import (%s)', (dialect) => {
     );
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.once('exit', trackOpen('a `crm-bridge import` process'));
-    reader = openDatabase(database!.url);
+    reader = openTestPool(database!.url);
     const db = reader.db;
     try {
       await waitFor('the first imported contact', async () => {

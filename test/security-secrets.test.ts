@@ -17,12 +17,11 @@ import { replayEvent } from '../src/inbox/replay.js';
 import { loadConfig } from '../src/config.js';
 import { createSealer } from '../src/lib/seal.js';
 import { MASK } from '../src/lib/secrets.js';
-import { openDatabase } from '../src/storage/database.js';
 import { MIGRATIONS } from '../src/storage/migrations/index.js';
 import { loadSealer } from '../src/service.js';
 import { startFakeOrtto } from './fakes/ortto.fake.js';
 import { runCli, runCliWithEnv, startServe } from './helpers/cli.js';
-import { createTestDatabase, testDialects } from './helpers/databases.js';
+import { createTestDatabase, openTestPool, testDialects } from './helpers/databases.js';
 import { eventRow } from './helpers/event-row.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
@@ -212,7 +211,7 @@ for (const dialect of testDialects()) {
   describe(`webhooks stored by earlier versions (${dialect})`, () => {
     it('masks the passwords and tokens they kept in clear, and a replay never makes the mask a password', async () => {
       const database = await createTestDatabase(dialect);
-      const storage = openDatabase(database.url);
+      const storage = openTestPool(database.url);
       try {
         // The schema as the version before sealing left it, with one webhook stored the old way.
         const schema =
@@ -342,7 +341,7 @@ for (const dialect of testDialects()) {
         expect(added.code).toBe(0);
         const listed = await runCli(database, 'connections', 'list', '--json');
         expect(listed.stdout).not.toContain('file-held-api-key');
-        const storage = openDatabase(database.url);
+        const storage = openTestPool(database.url);
         try {
           const row = await storage.db
             .selectFrom('connections')

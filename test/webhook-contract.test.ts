@@ -111,13 +111,7 @@ async function startWithCrm(dialect: TestDialect): Promise<{ crm: FakeTestCrm; t
   const crm = await startFakeTestCrm();
   try {
     const t = await startTestService(dialect);
-    await t.addConnection({
-      id: 'crm',
-      type: 'testcrm',
-      apiUrl: crm.url,
-      settings: { api_key: crm.apiKey, field_map: { password: 'user_pass' } },
-      isDefault: true,
-    });
+    await t.connectTestCrm(crm, { field_map: { password: 'user_pass' } });
     return { crm, t };
   } catch (error) {
     await crm.close();
