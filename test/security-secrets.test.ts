@@ -91,9 +91,14 @@ for (const dialect of testDialects()) {
     });
 
     it('replays a webhook with its sealed password, while `events show` sees only masks', async () => {
+      // A user of its own, so the test does not lean on another having run first.
+      const added = await t.webhook(
+        `/?access_key=${t.key}&wpf_action=add&contact_id=sec-2&email=sec2%40example.com`,
+      );
+      expect(added.status).toBe(200);
       const body = JSON.stringify({
         wpf_action: 'update',
-        contact_id: 'sec-1',
+        contact_id: 'sec-2',
         user_pass: PASSWORD,
         client_secret: TOKEN,
       });
@@ -106,12 +111,12 @@ for (const dialect of testDialects()) {
       const eventId = first.body.eventId as number;
 
       const { db } = t.service.database;
-      const user = await findUserByEmail(db, 'sec1@example.com');
+      const user = await findUserByEmail(db, 'sec2@example.com');
       // Someone sets another password; replaying the webhook must bring back the one it carried.
       await updateUser(db, user?.id ?? 0, { password_hash: 'scrypt$16384$8$1$AAAA$AAAA' });
       const replay = await replayEvent(t.service, eventId);
       expect(replay.statusCode).toBe(200);
-      const after = await findUserByEmail(db, 'sec1@example.com');
+      const after = await findUserByEmail(db, 'sec2@example.com');
       expect(await verifyPassword(PASSWORD, after?.password_hash ?? '')).toBe(true);
 
       const shown = JSON.stringify(describeEvent((await findEvent(db, eventId))!));
