@@ -4,19 +4,15 @@
  * arrive mid-run, retries, permanent failures, crash recovery, and several
  * processes sharing one PostgreSQL.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { queryActivity } from '../src/activity/activity.repository.js';
 import { findUserByEmail, getUserTagIds } from '../src/directory/user.repository.js';
 import { findEvent, listEvents } from '../src/inbox/inbox.repository.js';
+import { spawnWorker } from './helpers/cli.js';
 import { testDialects } from './helpers/databases.js';
 import { createTestWorker, startTestService, type TestService } from './helpers/service.js';
-import { trackOpen } from './helpers/open-resources.js';
 import { waitFor } from './helpers/wait.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
-
-const ROOT = path.resolve(import.meta.dirname, '..');
 
 for (const dialect of testDialects()) {
   describe(`inbox and worker (${dialect})`, () => {
@@ -233,26 +229,10 @@ for (const dialect of testDialects()) {
           await new Promise((later) => setTimeout(later, 500));
         };
       });
-      const child: ChildProcess = spawn(
-        process.execPath,
-        [path.join(ROOT, 'bin/crm-bridge.js'), 'worker'],
-        {
-          env: {
-            ...process.env,
-            CRM_BRIDGE_DATA_DIR: t.database.dataDir,
-            CRM_BRIDGE_DATABASE_URL: t.database.url,
-            CRM_BRIDGE_LEASE_MS: '1000',
-            CRM_BRIDGE_POLL_MS: '50',
-            CRM_BRIDGE_LOG_LEVEL: 'silent',
-          },
-          stdio: 'ignore',
-        },
-      );
-      child.once('exit', trackOpen('a `crm-bridge worker` process'));
-      extra.push({ close: async () => void child.kill('SIGKILL') });
+      const child = spawnWorker(t.database, { CRM_BRIDGE_LEASE_MS: '1000' });
+      extra.push({ close: () => child.kill() });
       await loaded;
-      child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await child.kill();
       expect((await findEvent(t.service.database.db, id))?.status).toBe('running');
 
       const worker = createTestWorker(
