@@ -7,6 +7,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Files, and the tests inside each, run in a random order: no test may lean on another.
+    // The run prints its seed; `--sequence.seed=<seed>` repeats that order.
+    sequence: { shuffle: true },
     reporters: ['default'],
   },
 });

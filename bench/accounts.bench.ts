@@ -22,26 +22,14 @@
  *
  * Results are printed and written to bench/results/accounts.json.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes, scryptSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import { hashPassword, verifyPassword } from '../src/directory/passwords.js';
-import {
-  cleanUp,
-  cleanups,
-  childEnv,
-  freePort,
-  ROOT,
-  sleep,
-  startChild,
-  waitUntilUp,
-} from './children.js';
+import { cleanUp, cleanups, childEnv, crmBridge, ROOT, sleep, startServe } from './children.js';
 
-const execFileAsync = promisify(execFile);
 const settings = {
   users: Number(process.env.BENCH_USERS ?? 200),
   concurrency: Number(process.env.BENCH_CONCURRENCY ?? 10),
@@ -52,15 +40,8 @@ const settings = {
 const PASSWORD = 'bench-known-password-71';
 
 async function cli(dataDir: string, ...args: string[]): Promise<string> {
-  const { stdout } = await execFileAsync(
-    process.execPath,
-    [path.join('bin', 'crm-bridge.js'), ...args, '--data-dir', dataDir],
-    {
-      cwd: ROOT,
-      env: childEnv({ CRM_BRIDGE_LOG_LEVEL: 'silent' }),
-    },
-  );
-  return stdout.trim();
+  const env = childEnv({ CRM_BRIDGE_LOG_LEVEL: 'silent' });
+  return (await crmBridge(env, ...args, '--data-dir', dataDir)).trim();
 }
 
 async function load(options: autocannon.Options) {
@@ -125,20 +106,9 @@ async function main(): Promise<void> {
   const hash = await measureHashing();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-bridge-bench-accounts-'));
   cleanups.push(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
-  const port = await freePort();
-  const baseUrl = `http://127.0.0.1:${port}`;
-  const child = startChild(
+  const { baseUrl } = await startServe(
     'crm-bridge (sqlite)',
-    [
-      path.join('bin', 'crm-bridge.js'),
-      'serve',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--data-dir',
-      dataDir,
-    ],
+    ['--data-dir', dataDir],
     childEnv({
       CRM_BRIDGE_LOG_LEVEL: 'warn',
       CRM_BRIDGE_POLL_MS: '50',
@@ -146,7 +116,6 @@ async function main(): Promise<void> {
       CRM_BRIDGE_SETTING_LOGIN_LIMIT_PER_ACCOUNT: '1000',
     }),
   );
-  await waitUntilUp(child, `${baseUrl}/healthz`);
   const key = await cli(dataDir, 'access-key', 'show');
   const token = await cli(dataDir, 'api-tokens', 'create', '--name', 'bench');
 

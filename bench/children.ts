@@ -1,12 +1,21 @@
 /**
  * What the benchmarks share: servers in child processes that are always
- * stopped (even on Ctrl-C), clean-up steps, free ports and start-up checks.
+ * stopped (even on Ctrl-C), clean-up steps, free ports and start-up checks,
+ * the databases they run on and `crm-bridge serve` started on one of them.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { maskDatabaseUrl } from '../src/storage/database.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const execFileAsync = promisify(execFile);
 
 // ---------------------------------------------------------------------------
 // Child processes and clean-up
@@ -153,4 +162,129 @@ export async function waitUntilUp(child: Child, url: string, timeoutMs = 30_000)
   throw new Error(
     `${child.name} did not answer 200 on ${url} within ${timeoutMs} ms (${last}):\n${child.output()}`,
   );
+}
+
+/** Seconds of CPU a process has used so far, from /proc (undefined elsewhere). */
+export function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": state is the 3rd field overall, utime the 14th and stime the 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks / CLOCK_TICKS_PER_SECOND : undefined;
+  } catch {
+    return undefined;
+  }
+}
+/** USER_HZ; 100 on every mainstream Linux build. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** The commit measured, for the report. */
+export async function gitCommit(options: { short?: boolean } = {}): Promise<string | undefined> {
+  const args = ['rev-parse', ...(options.short ? ['--short'] : []), 'HEAD'];
+  try {
+    return (await execFileAsync('git', args, { cwd: ROOT })).stdout.trim();
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Databases and the service
+
+const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface DatabaseTarget {
+  name: 'sqlite' | 'postgres';
+  url: string;
+  dataDir: string;
+}
+
+/** A fresh data directory with a SQLite database, removed at clean-up. */
+export function sqliteTarget(): DatabaseTarget {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-bridge-bench-'));
+  cleanups.push(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
+  return { name: 'sqlite', url: path.join(dataDir, 'bench.sqlite'), dataDir };
+}
+
+/** A fresh schema on the PostgreSQL server, dropped at clean-up, or the reason there is none. */
+export async function postgresTarget(): Promise<DatabaseTarget | string> {
+  const serverUrl = process.env.CRM_BRIDGE_BENCH_PG_URL || DEFAULT_PG_URL;
+  const admin = () =>
+    new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 3_000 });
+  const schema = `bench_${randomBytes(5).toString('hex')}`;
+  const client = admin();
+  try {
+    await client.connect();
+  } catch (error) {
+    return `PostgreSQL skipped: cannot connect to ${maskDatabaseUrl(serverUrl)} (${describe(error)}); set CRM_BRIDGE_BENCH_PG_URL`;
+  }
+  try {
+    await client.query(`create schema ${schema}`);
+  } finally {
+    await client.end();
+  }
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-bridge-bench-pg-'));
+  cleanups.push(async () => {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    const dropper = admin();
+    await dropper.connect();
+    try {
+      await dropper.query(`drop schema if exists ${schema} cascade`);
+    } finally {
+      await dropper.end();
+    }
+  });
+  const url = new URL(serverUrl);
+  url.searchParams.set('schema', schema);
+  return { name: 'postgres', url: url.toString(), dataDir };
+}
+
+/** The global flags that point `crm-bridge` at a target's data directory and database. */
+export const databaseFlags = (target: DatabaseTarget): string[] => [
+  '--data-dir',
+  target.dataDir,
+  '--database-url',
+  target.url,
+];
+
+/** Runs one `crm-bridge` command to its end; resolves to what it printed. */
+export async function crmBridge(env: NodeJS.ProcessEnv, ...args: string[]): Promise<string> {
+  const { stdout } = await execFileAsync(
+    process.execPath,
+    [path.join('bin', 'crm-bridge.js'), ...args],
+    { cwd: ROOT, env },
+  );
+  return stdout;
+}
+
+/**
+ * Starts `crm-bridge serve` (with `nodeArgs` for node, `flags` for the
+ * command) on a free port and waits until its /healthz answers.
+ */
+export async function startServe(
+  name: string,
+  flags: string[],
+  env: NodeJS.ProcessEnv,
+  nodeArgs: string[] = [],
+): Promise<{ child: Child; baseUrl: string }> {
+  const port = await freePort();
+  const child = startChild(
+    name,
+    [
+      ...nodeArgs,
+      path.join('bin', 'crm-bridge.js'),
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      ...flags,
+    ],
+    env,
+  );
+  const baseUrl = `http://127.0.0.1:${port}`;
+  await waitUntilUp(child, `${baseUrl}/healthz`);
+  return { child, baseUrl };
 }

@@ -32,31 +32,31 @@
  *
  * Results are printed and written to bench/results/latest.json.
  */
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import autocannon from 'autocannon';
-import pg from 'pg';
 import { maskDatabaseUrl, openDatabase } from '../src/storage/database.js';
 import {
   cleanUp,
-  cleanups,
   childEnv,
-  describe,
+  crmBridge,
+  databaseFlags,
   freePort,
+  gitCommit,
+  postgresTarget,
+  processCpuSeconds,
   ROOT,
   sleep,
+  sqliteTarget,
   startChild,
+  startServe,
   stopChild,
   waitUntilUp,
+  type DatabaseTarget,
 } from './children.js';
 
-const execFileAsync = promisify(execFile);
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
-const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 /** The first target: durable ingest on SQLite reaches this share of the no-op endpoint's requests/second. */
 const TARGET_RATIO_PERCENT = 30;
 
@@ -102,22 +102,6 @@ interface LoadFigures {
 }
 
 let sequence = 0;
-
-/** Seconds of CPU a process has used so far, from /proc (undefined elsewhere). */
-function processCpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after "(comm)": state is the 3rd field overall, utime the 14th and stime the 15th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return Number.isFinite(ticks) ? ticks / CLOCK_TICKS_PER_SECOND : undefined;
-  } catch {
-    return undefined;
-  }
-}
-/** USER_HZ; 100 on every mainstream Linux build. */
-const CLOCK_TICKS_PER_SECOND = 100;
 
 /** Total and steal jiffies of all CPUs, from /proc/stat (undefined elsewhere). */
 function systemCpuTicks(): { total: number; steal: number; idle: number } | undefined {
@@ -252,12 +236,6 @@ async function benchNoop(label: string): Promise<LoadFigures> {
   }
 }
 
-interface DatabaseTarget {
-  name: 'sqlite' | 'postgres';
-  url: string;
-  dataDir: string;
-}
-
 interface DurabilityCheck {
   rowsBeforeRun: number;
   rowsAfterRun: number;
@@ -283,36 +261,17 @@ async function countEvents(url: string): Promise<number> {
 }
 
 async function benchDatabase(target: DatabaseTarget) {
-  const port = await freePort();
-  const globalFlags = ['--data-dir', target.dataDir, '--database-url', target.url];
   const env = childEnv({
     CRM_BRIDGE_LOG_LEVEL: params.logLevel,
     CRM_BRIDGE_WORKER: String(params.worker),
   });
-  const child = startChild(
+  const { child, baseUrl } = await startServe(
     `crm-bridge (${target.name})`,
-    [
-      ...serviceNodeArgs,
-      path.join('bin', 'crm-bridge.js'),
-      'serve',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      ...globalFlags,
-    ],
+    databaseFlags(target),
     env,
+    serviceNodeArgs,
   );
-  const baseUrl = `http://127.0.0.1:${port}`;
-  await waitUntilUp(child, `${baseUrl}/healthz`);
-  const { stdout } = await execFileAsync(
-    process.execPath,
-    [path.join('bin', 'crm-bridge.js'), 'access-key', 'show', ...globalFlags],
-    {
-      cwd: ROOT,
-      env,
-    },
-  );
+  const stdout = await crmBridge(env, 'access-key', 'show', ...databaseFlags(target));
   const key = stdout.trim();
   if (!/^[A-Za-z0-9_-]{20,}$/.test(key))
     throw new Error(`unexpected output from access-key show: ${JSON.stringify(stdout)}`);
@@ -342,48 +301,6 @@ async function benchDatabase(target: DatabaseTarget) {
 }
 
 // ---------------------------------------------------------------------------
-// Set-up of the databases
-
-function sqliteTarget(): DatabaseTarget {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-bridge-bench-'));
-  cleanups.push(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
-  return { name: 'sqlite', url: path.join(dataDir, 'bench.sqlite'), dataDir };
-}
-
-/** A fresh schema on the PostgreSQL server, or the reason there is none. */
-async function postgresTarget(): Promise<DatabaseTarget | string> {
-  const serverUrl = process.env.CRM_BRIDGE_BENCH_PG_URL || DEFAULT_PG_URL;
-  const admin = () =>
-    new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 3_000 });
-  const schema = `bench_${randomBytes(5).toString('hex')}`;
-  const client = admin();
-  try {
-    await client.connect();
-  } catch (error) {
-    return `PostgreSQL skipped: cannot connect to ${maskDatabaseUrl(serverUrl)} (${describe(error)}); set CRM_BRIDGE_BENCH_PG_URL`;
-  }
-  try {
-    await client.query(`create schema ${schema}`);
-  } finally {
-    await client.end();
-  }
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-bridge-bench-pg-'));
-  cleanups.push(async () => {
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    const dropper = admin();
-    await dropper.connect();
-    try {
-      await dropper.query(`drop schema if exists ${schema} cascade`);
-    } finally {
-      await dropper.end();
-    }
-  });
-  const url = new URL(serverUrl);
-  url.searchParams.set('schema', schema);
-  return { name: 'postgres', url: url.toString(), dataDir };
-}
-
-// ---------------------------------------------------------------------------
 // Report
 
 function machine() {
@@ -404,14 +321,6 @@ function machine() {
     os: osName,
     arch: os.arch(),
   };
-}
-
-async function gitCommit(): Promise<string | undefined> {
-  try {
-    return (await execFileAsync('git', ['rev-parse', 'HEAD'], { cwd: ROOT })).stdout.trim();
-  } catch {
-    return undefined;
-  }
 }
 
 function autocannonVersion(): string {

@@ -29,33 +29,33 @@
  * profile is written); BENCH_DATABASES=sqlite (or postgres) runs one only.
  * Results are printed and written to bench/results/paths.json.
  */
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import autocannon from 'autocannon';
-import pg from 'pg';
-import { maskDatabaseUrl, openDatabase, type Database } from '../src/storage/database.js';
+import { openDatabase, type Database } from '../src/storage/database.js';
 import {
   childEnv,
   cleanUp,
-  cleanups,
-  describe,
+  crmBridge,
+  databaseFlags,
   freePort,
+  gitCommit,
+  postgresTarget,
+  processCpuSeconds,
   ROOT,
   sleep,
+  sqliteTarget,
   startChild,
+  startServe,
   stopChild,
   waitUntilUp,
   type Child,
+  type DatabaseTarget,
 } from './children.js';
 import { tagsOf } from './tag-plan.js';
 
-const execFileAsync = promisify(execFile);
 const quick = process.argv.includes('--quick');
-const DEFAULT_PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const CONNECTION_ID = 'ontraport';
 
 const params = quick
@@ -91,17 +91,6 @@ interface Load {
   errors: number;
   seconds: number;
   serverCpuPercent: number | undefined;
-}
-
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Peak resident memory since the last reset, in MiB (Linux only). */
@@ -143,7 +132,7 @@ async function load(options: LoadOptions): Promise<Load> {
   let sequence = 0;
   let wrong = 0;
   let wrongSample: string | undefined;
-  const cpuBefore = cpuSeconds(options.serverPid);
+  const cpuBefore = processCpuSeconds(options.serverPid);
   const { check } = options;
   const result = await autocannon({
     url: options.baseUrl,
@@ -173,7 +162,7 @@ async function load(options: LoadOptions): Promise<Load> {
       },
     ],
   });
-  const cpuAfter = cpuSeconds(options.serverPid);
+  const cpuAfter = processCpuSeconds(options.serverPid);
   return {
     requestsPerSecond: result.requests.total / result.duration,
     p50Ms: result.latency.p50,
@@ -256,21 +245,10 @@ async function startNoop(): Promise<{ child: Child; baseUrl: string }> {
   return { child, baseUrl };
 }
 
-interface DatabaseTarget {
-  name: 'sqlite' | 'postgres';
-  url: string;
-  dataDir: string;
-}
-
 async function startService(target: DatabaseTarget, crm: Crm) {
-  const globalFlags = ['--data-dir', target.dataDir, '--database-url', target.url];
   const env = childEnv({ CRM_BRIDGE_LOG_LEVEL: 'warn' });
-  const cli = (...args: string[]) =>
-    execFileAsync(process.execPath, [path.join('bin', 'crm-bridge.js'), ...args, ...globalFlags], {
-      cwd: ROOT,
-      env,
-    });
-  await cli(
+  await crmBridge(
+    env,
     'connections',
     'add',
     'ontraport',
@@ -283,25 +261,15 @@ async function startService(target: DatabaseTarget, crm: Crm) {
     '--set',
     'rate_limit_per_minute=100000000',
     '--default',
+    ...databaseFlags(target),
   );
-  const port = await freePort();
-  const child = startChild(
+  const { child, baseUrl } = await startServe(
     `crm-bridge (${target.name})`,
-    [
-      ...serviceNodeArgs,
-      path.join('bin', 'crm-bridge.js'),
-      'serve',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      ...globalFlags,
-    ],
+    databaseFlags(target),
     env,
+    serviceNodeArgs,
   );
-  const baseUrl = `http://127.0.0.1:${port}`;
-  await waitUntilUp(child, `${baseUrl}/healthz`);
-  const key = (await cli('access-key', 'show')).stdout.trim();
+  const key = (await crmBridge(env, 'access-key', 'show', ...databaseFlags(target))).trim();
   return { child, baseUrl, key };
 }
 
@@ -557,47 +525,6 @@ async function benchDatabase(target: DatabaseTarget, crm: Crm) {
 }
 
 // ---------------------------------------------------------------------------
-// Databases
-
-function sqliteTarget(): DatabaseTarget {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-bridge-bench-'));
-  cleanups.push(() => fs.promises.rm(dataDir, { recursive: true, force: true }));
-  return { name: 'sqlite', url: path.join(dataDir, 'bench.sqlite'), dataDir };
-}
-
-async function postgresTarget(): Promise<DatabaseTarget | string> {
-  const serverUrl = process.env.CRM_BRIDGE_BENCH_PG_URL || DEFAULT_PG_URL;
-  const admin = () =>
-    new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 3_000 });
-  const schema = `bench_${randomBytes(5).toString('hex')}`;
-  const client = admin();
-  try {
-    await client.connect();
-  } catch (error) {
-    return `PostgreSQL skipped: cannot connect to ${maskDatabaseUrl(serverUrl)} (${describe(error)})`;
-  }
-  try {
-    await client.query(`create schema ${schema}`);
-  } finally {
-    await client.end();
-  }
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-bridge-bench-pg-'));
-  cleanups.push(async () => {
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    const dropper = admin();
-    await dropper.connect();
-    try {
-      await dropper.query(`drop schema if exists ${schema} cascade`);
-    } finally {
-      await dropper.end();
-    }
-  });
-  const url = new URL(serverUrl);
-  url.searchParams.set('schema', schema);
-  return { name: 'postgres', url: url.toString(), dataDir };
-}
-
-// ---------------------------------------------------------------------------
 // Report
 
 type Result = Awaited<ReturnType<typeof benchDatabase>>;
@@ -647,16 +574,6 @@ function printResult(r: Result): void {
   for (const problem of r.problems) console.log(`  PROBLEM ${problem.step}: ${problem.detail}`);
 }
 
-async function gitCommit(): Promise<string | undefined> {
-  try {
-    return (
-      await execFileAsync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT })
-    ).stdout.trim();
-  } catch {
-    return undefined;
-  }
-}
-
 async function main(): Promise<number> {
   const started = performance.now();
   const machine = {
@@ -699,7 +616,7 @@ async function main(): Promise<number> {
 
   const report = {
     date: new Date().toISOString(),
-    commit: await gitCommit(),
+    commit: await gitCommit({ short: true }),
     command: `npm run bench${quick ? ' -- --quick' : ''}`,
     machine,
     parameters: {

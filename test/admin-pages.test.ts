@@ -178,13 +178,7 @@ for (const dialect of testDialects()) {
     });
 
     it('resyncs a user from the CRM through the intake and queues a password-reset e-mail', async () => {
-      await t.addConnection({
-        id: 'crm',
-        type: 'testcrm',
-        apiUrl: crm.url,
-        settings: { api_key: crm.apiKey },
-        isDefault: true,
-      });
+      await t.connectTestCrm(crm);
       const contact = crm.addContact({
         id: '42',
         email: 'ann@example.com',

@@ -54,13 +54,7 @@ for (const dialect of hasBrowser() ? testDialects() : []) {
         tags: ['1', '2'],
       });
       t = await startTestService(dialect);
-      await t.addConnection({
-        id: 'crm',
-        type: 'testcrm',
-        apiUrl: crm.url,
-        settings: { api_key: crm.apiKey },
-        isDefault: true,
-      });
+      await t.connectTestCrm(crm);
       await createUserWithPassword(db(), {
         login: 'owner',
         email: 'owner@example.com',

@@ -4,23 +4,18 @@
  * killed between that commit and the CRM call loses nothing: after a restart
  * the write is sent, and the user's password is the one the CRM holds.
  */
-import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { queryActivity } from '../src/activity/activity.repository.js';
-import { systemClock } from '../src/clock.js';
 import { verifyPassword } from '../src/directory/passwords.js';
 import { findUserByEmail } from '../src/directory/user.repository.js';
 import { listCrmWrites } from '../src/inbox/crm-writes.repository.js';
 import { findEvent } from '../src/inbox/inbox.repository.js';
-import { createLogger } from '../src/logger.js';
 import { sendCrmWrites } from '../src/runs/crm-writes.js';
-import { runEvents } from '../src/runs/run-events.js';
-import { createWorker, type Worker } from '../src/worker/worker.js';
+import type { Worker } from '../src/worker/worker.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
-import { BIN, runCli } from './helpers/cli.js';
+import { runCli, spawnWorker } from './helpers/cli.js';
 import { testDialects } from './helpers/databases.js';
-import { trackOpen } from './helpers/open-resources.js';
-import { startTestService, type TestService } from './helpers/service.js';
+import { createTestWorker, startTestService, type TestService } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
 
 for (const dialect of testDialects()) {
@@ -40,13 +35,7 @@ for (const dialect of testDialects()) {
     it('a worker killed between the user commit and the CRM write loses no generated password (regression: the rerun said "already existed" and wrote nothing)', async () => {
       crm = await startFakeTestCrm();
       t = await startTestService(dialect, { runWorker: false });
-      await t.addConnection({
-        id: 'crm',
-        type: 'testcrm',
-        apiUrl: crm.url,
-        settings: { api_key: crm.apiKey, return_password: true, return_password_field: 'password' },
-        isDefault: true,
-      });
+      await t.connectTestCrm(crm, { return_password: true, return_password_field: 'password' });
       const db = t.service.database.db;
       crm.addContact({ id: 'k1', email: 'killed@example.com' });
       const reply = await t.webhook(
@@ -60,30 +49,12 @@ for (const dialect of testDialects()) {
         crm?.failNext({ kind: 'timeout' }, 1, '/contacts/k1');
       };
 
-      const child = spawn(process.execPath, [BIN, 'worker'], {
-        env: {
-          ...process.env,
-          CRM_BRIDGE_DATA_DIR: t.database.dataDir,
-          CRM_BRIDGE_DATABASE_URL: t.database.url,
-          CRM_BRIDGE_LEASE_MS: '1000',
-          CRM_BRIDGE_POLL_MS: '50',
-          CRM_BRIDGE_LOG_LEVEL: 'silent',
-        },
-        stdio: 'ignore',
-        detached: true,
-      });
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.once('exit', trackOpen('a `crm-bridge worker` process'));
-      stops.push(async () => {
-        if (child.exitCode === null && child.signalCode === null)
-          process.kill(-child.pid!, 'SIGKILL');
-        await exited;
-      });
+      const child = spawnWorker(t.database, { CRM_BRIDGE_LEASE_MS: '1000' });
+      stops.push(() => child.kill());
       await waitFor('the write-back request', () =>
         crm?.requests.some((r) => r.method === 'PATCH' && r.path === '/contacts/k1'),
       );
-      process.kill(-child.pid!, 'SIGKILL');
-      await exited;
+      await child.kill();
 
       // The user was committed, and its write-back with it; the CRM has no password yet.
       const user = await findUserByEmail(db, 'killed@example.com');
@@ -94,18 +65,10 @@ for (const dialect of testDialects()) {
       ]);
 
       // A worker starts again: it takes the contact over and sends the queued password.
-      worker = createWorker(
-        {
-          db,
-          clock: systemClock,
-          registry: t.service.registry,
-          settingOverrides: t.service.config.settingOverrides,
-          logger: createLogger('silent'),
-          sealer: t.service.sealer,
-          run: runEvents,
-          sendWrites: sendCrmWrites,
-        },
-        { concurrency: 2, leaseMs: 1_000, pollMs: 50 },
+      worker = createTestWorker(
+        t,
+        { concurrency: 2, leaseMs: 1_000 },
+        { db, sendWrites: sendCrmWrites },
       );
       worker.start();
       const written = await waitFor(
@@ -137,13 +100,7 @@ for (const dialect of testDialects()) {
     it('retries a failed write-back on its own, with the retry rules, until it lands', async () => {
       crm = await startFakeTestCrm();
       t = await startTestService(dialect);
-      await t.addConnection({
-        id: 'crm',
-        type: 'testcrm',
-        apiUrl: crm.url,
-        settings: { api_key: crm.apiKey, return_password: true, return_password_field: 'password' },
-        isDefault: true,
-      });
+      await t.connectTestCrm(crm, { return_password: true, return_password_field: 'password' });
       const db = t.service.database.db;
       crm.addContact({ id: 'r1', email: 'retry@example.com' });
       // The first two writes fail (the CRM is down); the third lands.
@@ -164,9 +121,15 @@ for (const dialect of testDialects()) {
       expect(write).toMatchObject({ status: 'done', attempts: 3, event_id: reply.body.eventId });
       const patches = crm.requests.filter((r) => r.method === 'PATCH').length;
       expect(patches).toBe(3);
-      const lines = (await queryActivity(db, { contactId: 'r1', limit: 100 })).map(
-        (line) => line.message,
-      );
+      // The write-back is marked done before the run's activity lines are written.
+      const lines = await waitFor('the activity line of the write-back', async () => {
+        const messages = (await queryActivity(db, { contactId: 'r1', limit: 100 })).map(
+          (line) => line.message,
+        );
+        return messages.some((line) => line.startsWith('Generated password written'))
+          ? messages
+          : undefined;
+      });
       expect(lines).toContainEqual(
         expect.stringMatching(/^Generated password written to CRM field password \(attempt 3\)/),
       );

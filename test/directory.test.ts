@@ -19,14 +19,7 @@ for (const dialect of testDialects()) {
     let crm: FakeTestCrm;
     let t: TestService;
 
-    const connect = (settings: Record<string, unknown> = {}) =>
-      t.addConnection({
-        id: 'crm',
-        type: 'testcrm',
-        apiUrl: crm.url,
-        settings: { api_key: crm.apiKey, ...settings },
-        isDefault: true,
-      });
+    const connect = (settings: Record<string, unknown> = {}) => t.connectTestCrm(crm, settings);
     const hook = (query: string) => t.webhook(`/?access_key=${t.key}&${query}`);
     const db = () => t.service.database.db;
     const userOf = async (email: string) => {

@@ -97,13 +97,7 @@ describe.each(testDialects())('health and metrics (%s)', (dialect) => {
     crm = await startFakeTestCrm();
     crm.addContact({ id: '501', email: 'metrics@example.com', fields: {}, tags: ['1'] });
     t = await startTestService(dialect, { env: { CRM_BRIDGE_METRICS_TOKEN: METRICS_TOKEN } });
-    await t.addConnection({
-      id: 'crm',
-      type: 'testcrm',
-      apiUrl: crm.url,
-      settings: { api_key: crm.apiKey, allow_insecure_http: true },
-      isDefault: true,
-    });
+    await t.connectTestCrm(crm, { allow_insecure_http: true });
     const added = await t.webhook(`/?wpf_action=add&access_key=${t.key}&contact_id=501`);
     expect(added.status).toBe(200);
     const missing = await t.webhook(`/?wpf_action=update&access_key=${t.key}&contact_id=999`);

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { getImportJob } from '../src/import/import-jobs.js';
-import { openDatabase, type Database } from '../src/storage/database.js';
+import type { Database } from '../src/storage/database.js';
 import {
   encodeContactCat,
   startFakeOntraport,
@@ -15,7 +15,12 @@ import {
 } from './fakes/ontraport.fake.js';
 import { startFakeOrtto, type FakeOrtto } from './fakes/ortto.fake.js';
 import { BIN, runCli, runCliWithEnv } from './helpers/cli.js';
-import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
+import {
+  createTestDatabase,
+  openTestPool,
+  type TestDatabase,
+  testDialects,
+} from './helpers/databases.js';
 import { trackOpen } from './helpers/open-resources.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -61,6 +66,10 @@ describe.each(testDialects())('crm-bridge import (%s)', (dialect) => {
     return ontraport;
   };
 
+  /** `import crm` of the contacts tagged Customer on `ont`. */
+  const IMPORT_TAGGED = ['import', 'crm', '--connection', 'ont', '--tag', 'Customer'];
+  const databaseFlags = () => ['--data-dir', database!.dataDir, '--database-url', database!.url];
+
   it('imports the contacts with a tag from Ontraport, then every contact, with a closing summary', async () => {
     const crm = await withOntraport();
     const ids: string[] = [];
@@ -73,15 +82,7 @@ describe.each(testDialects())('crm-bridge import (%s)', (dialect) => {
         }),
       );
 
-    const first = await runCli(
-      database!,
-      'import',
-      'crm',
-      '--connection',
-      'ont',
-      '--tag',
-      'Customer',
-    );
+    const first = await runCli(database!, ...IMPORT_TAGGED);
     expect(first.code).toBe(0);
     expect(first.stdout).toContain('Import #1 started: contacts tagged "Customer" from "ont"');
     // Not a terminal: plain lines, no bar redrawn with carriage returns.
@@ -123,31 +124,15 @@ describe.each(testDialects())('crm-bridge import (%s)', (dialect) => {
       crm.addContact({ email: `tty${i}@example.com`, contact_cat: encodeContactCat(['3']) });
     const out: string[] = [];
     const drawn: string[] = [];
-    const code = await main(
-      [
-        'node',
-        'crm-bridge',
-        'import',
-        'crm',
-        '--connection',
-        'ont',
-        '--tag',
-        'Customer',
-        '--data-dir',
-        database!.dataDir,
-        '--database-url',
-        database!.url,
-      ],
-      {
-        out: (text) => out.push(text),
-        err: (text) => out.push(text),
-        env: { CRM_BRIDGE_LOG_LEVEL: 'silent' },
-        progress: { isTTY: true, write: (text) => drawn.push(text) },
-      },
-    );
+    const code = await main(['node', 'crm-bridge', ...IMPORT_TAGGED, ...databaseFlags()], {
+      out: (text) => out.push(text),
+      err: (text) => out.push(text),
+      env: { CRM_BRIDGE_LOG_LEVEL: 'silent' },
+      terminal: { write: (raw) => drawn.push(raw), columns: () => 80 },
+    });
     expect(code).toBe(0);
     expect(drawn.every((text) => text === '\n' || text.startsWith('\r['))).toBe(true);
-    expect(drawn.at(-2)).toBe(`\r[${'#'.repeat(30)}] 3/3 100%  errors: 0`);
+    expect(drawn.at(-2)).toBe(`\r[${'#'.repeat(30)}] 3/3 100%  errors: 0\u001b[K`);
     expect(drawn.at(-1)).toBe('\n');
     // The bar replaces the plain lines; the summary is still printed.
     expect(out.join('\n')).not.toContain('progress:');
@@ -244,26 +229,14 @@ describe.each(testDialects())('crm-bridge import (%s)', (dialect) => {
       CRM_BRIDGE_LEASE_MS: '300',
       CRM_BRIDGE_WORKER_CONCURRENCY: '1',
     };
-    const child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'import',
-        'crm',
-        '--connection',
-        'ont',
-        '--tag',
-        'Customer',
-        '--data-dir',
-        database!.dataDir,
-        '--database-url',
-        database!.url,
-      ],
-      { env, stdio: 'ignore', detached: true },
-    );
+    const child = spawn(process.execPath, [BIN, ...IMPORT_TAGGED, ...databaseFlags()], {
+      env,
+      stdio: 'ignore',
+      detached: true,
+    });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.once('exit', trackOpen('a `crm-bridge import` process'));
-    reader = openDatabase(database!.url);
+    reader = openTestPool(database!.url);
     const db = reader.db;
     try {
       await waitFor('the first imported contact', async () => {

@@ -17,15 +17,13 @@ import {
 import { createImportRunner } from '../src/import/import-runner.js';
 import { describeEvent } from '../src/inbox/event-view.js';
 import { listEvents } from '../src/inbox/inbox.repository.js';
-import { runEvents } from '../src/runs/run-events.js';
-import { createWorker } from '../src/worker/worker.js';
 import {
   encodeContactCat,
   startFakeOntraport,
   type FakeOntraport,
 } from './fakes/ontraport.fake.js';
 import { testDialects } from './helpers/databases.js';
-import { startTestService, type TestService } from './helpers/service.js';
+import { createTestWorker, startTestService, type TestService } from './helpers/service.js';
 
 /** A clock the test moves forward, as a process restarting after a while would see it. */
 function movableClock(): Clock & { advance(ms: number): void } {
@@ -74,17 +72,10 @@ describe.each(testDialects())('contact imports (%s)', (dialect) => {
   };
 
   const workerFor = (s: TestService, clock: Clock) =>
-    createWorker(
-      {
-        db: s.service.database.db,
-        clock,
-        registry: s.service.registry,
-        settingOverrides: {},
-        logger: s.service.logger,
-        sealer: s.service.sealer,
-        run: runEvents,
-      },
-      { concurrency: 4, leaseMs: 30_000, pollMs: 50 },
+    createTestWorker(
+      s,
+      { concurrency: 4, leaseMs: 30_000 },
+      { clock, settingOverrides: {}, logger: s.service.logger },
     );
 
   it('imports the contacts with a tag, resumes in another process after the first one died mid-job, and sums up', async () => {

@@ -8,9 +8,8 @@ import { Migrator, sql, type Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { findUserByEmail } from '../src/directory/user.repository.js';
 import { findEvent } from '../src/inbox/inbox.repository.js';
-import { openDatabase } from '../src/storage/database.js';
 import { MIGRATIONS } from '../src/storage/migrations/index.js';
-import { createTestDatabase, testDialects } from './helpers/databases.js';
+import { createTestDatabase, openTestPool, testDialects } from './helpers/databases.js';
 import { eventRow } from './helpers/event-row.js';
 import { startTestService } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
@@ -20,7 +19,7 @@ for (const dialect of testDialects()) {
     it('runs webhooks left pending by a version without the due list after an upgrade', async () => {
       const database = await createTestDatabase(dialect);
       try {
-        const storage = openDatabase(database.url);
+        const storage = openTestPool(database.url);
         let ids: number[];
         try {
           const schema =

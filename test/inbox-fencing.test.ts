@@ -18,17 +18,15 @@ import {
   finishEvents,
   lockToken,
 } from '../src/inbox/inbox.repository.js';
-import { createLogger } from '../src/logger.js';
 import { sendCrmWrites } from '../src/runs/crm-writes.js';
-import { runEvents } from '../src/runs/run-events.js';
 import type { DB } from '../src/storage/schema.js';
-import { createWorker, type Worker } from '../src/worker/worker.js';
+import type { Worker } from '../src/worker/worker.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
 import { BIN } from './helpers/cli.js';
 import { testDialects } from './helpers/databases.js';
 import { trackOpen } from './helpers/open-resources.js';
 import { eventRow } from './helpers/event-row.js';
-import { startTestService, type TestService } from './helpers/service.js';
+import { createTestWorker, startTestService, type TestService } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
 
 /** Makes the statements that record a run's outcome (or its retry) fail while `failing.on` is set. */
@@ -110,18 +108,14 @@ for (const dialect of testDialects()) {
       leaseMs: number,
       options: { db?: Kysely<DB>; clock?: Clock } = {},
     ) => {
-      const created = createWorker(
+      const created = createTestWorker(
+        t,
+        { concurrency: 2, leaseMs, owner },
         {
           db: options.db ?? t.service.database.db,
           clock: options.clock ?? systemClock,
-          registry: t.service.registry,
-          settingOverrides: t.service.config.settingOverrides,
-          logger: createLogger('silent'),
-          sealer: t.service.sealer,
-          run: runEvents,
           sendWrites: sendCrmWrites,
         },
-        { concurrency: 2, leaseMs, pollMs: 50, owner },
       );
       workers.push(created);
       return created;
@@ -149,13 +143,7 @@ for (const dialect of testDialects()) {
     beforeEach(async () => {
       crm = await startFakeTestCrm();
       t = await startTestService(dialect, { runWorker: false });
-      await t.addConnection({
-        id: 'crm',
-        type: 'testcrm',
-        apiUrl: crm.url,
-        settings: { api_key: crm.apiKey },
-        isDefault: true,
-      });
+      await t.connectTestCrm(crm);
     });
     afterEach(async () => {
       crm.onLoad = undefined;
@@ -322,13 +310,7 @@ for (const dialect of testDialects()) {
         // Intake only: the two serve processes are the workers.
         t = await startTestService('postgres', { runWorker: false });
         const db = t.service.database.db;
-        await t.addConnection({
-          id: 'crm',
-          type: 'testcrm',
-          apiUrl: crm.url,
-          settings: { api_key: crm.apiKey },
-          isDefault: true,
-        });
+        await t.connectTestCrm(crm);
         const contact = crm.addContact({
           id: 'n1',
           email: 'nodes@example.com',

@@ -4,19 +4,15 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { queryActivity } from '../src/activity/activity.repository.js';
-import { systemClock } from '../src/clock.js';
 import { saveRole } from '../src/directory/role.repository.js';
 import { describeUser } from '../src/directory/user-view.js';
 import { findUserByEmail } from '../src/directory/user.repository.js';
 import { findEvent } from '../src/inbox/inbox.repository.js';
-import { createLogger } from '../src/logger.js';
-import { runEvents } from '../src/runs/run-events.js';
-import { createWorker } from '../src/worker/worker.js';
 import { sealParams, sealRequest } from '../src/inbox/stored-secrets.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
 import { testDialects } from './helpers/databases.js';
 import { eventRow } from './helpers/event-row.js';
-import { startTestService, type TestService } from './helpers/service.js';
+import { createTestWorker, startTestService, type TestService } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
 
 for (const dialect of testDialects()) {
@@ -27,13 +23,7 @@ for (const dialect of testDialects()) {
     beforeEach(async () => {
       crm = await startFakeTestCrm();
       t = await startTestService(dialect, { env: { CRM_BRIDGE_SETTING_RETRY_MAX_ATTEMPTS: '3' } });
-      await t.addConnection({
-        id: 'crm',
-        type: 'testcrm',
-        apiUrl: crm.url,
-        settings: { api_key: crm.apiKey },
-        isDefault: true,
-      });
+      await t.connectTestCrm(crm);
     });
     afterEach(async () => {
       await t.close();
@@ -112,25 +102,8 @@ for (const dialect of testDialects()) {
       try {
         const db = t.service.database.db;
         crm.addContact({ id: 'out', email: 'outage@example.com', tags: ['1'] });
-        await t.addConnection({
-          id: 'crm',
-          type: 'testcrm',
-          apiUrl: crm.url,
-          settings: { api_key: crm.apiKey },
-          isDefault: true,
-        });
-        const worker = createWorker(
-          {
-            run: runEvents,
-            db,
-            clock: systemClock,
-            registry: t.service.registry,
-            settingOverrides: t.service.config.settingOverrides,
-            logger: createLogger('silent'),
-            sealer: t.service.sealer,
-          },
-          { concurrency: 2, leaseMs: 5_000, pollMs: 50 },
-        );
+        await t.connectTestCrm(crm);
+        const worker = createTestWorker(t, { concurrency: 2, leaseMs: 5_000 }, { db });
         const loads = () =>
           crm.requests.filter((request) => request.path.includes('/contacts/out')).length;
         // One failed load: the CRM is back by the time the retry is due.
@@ -212,13 +185,7 @@ for (const dialect of testDialects()) {
         for (let i = 0; i < 10_000; i += 1) crm.tags.set(`x${i}`, `Tag ${i}`);
         const ids = Array.from({ length: 1_000 }, (_, i) => `x${i * 7}`);
         crm.addContact({ id: 'big', email: 'big@example.com', tags: ids });
-        await t.addConnection({
-          id: 'crm',
-          type: 'testcrm',
-          apiUrl: crm.url,
-          settings: { api_key: crm.apiKey },
-          isDefault: true,
-        });
+        await t.connectTestCrm(crm);
         const reply = await t.webhook(`/?access_key=${t.key}&wpf_action=add&contact_id=big`);
         expect(reply.status).toBe(200);
         expect((reply.body.tags as { current: string[] }).current).toHaveLength(1_000);
@@ -253,17 +220,10 @@ for (const dialect of testDialects()) {
         expect((await hook('wpf_action=update_tags&contact_id=c-1&tags=B,C')).status).toBe(200);
         expect((await hook('wpf_action=update_tags&contact_id=c-1')).status).toBe(200);
 
-        const worker = createWorker(
-          {
-            run: runEvents,
-            db,
-            clock: systemClock,
-            registry: t.service.registry,
-            settingOverrides: {},
-            logger: createLogger('silent'),
-            sealer: t.service.sealer,
-          },
-          { concurrency: 1, leaseMs: 5_000, pollMs: 50 },
+        const worker = createTestWorker(
+          t,
+          { concurrency: 1, leaseMs: 5_000 },
+          { db, settingOverrides: {} },
         );
         expect(await worker.drain()).toBe(1);
         const user = await findUserByEmail(db, 'co@example.com');

@@ -6,10 +6,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createInboxWriter } from '../src/inbox/inbox-writer.js';
 import { findEvent } from '../src/inbox/inbox.repository.js';
-import { openDatabase, type Database } from '../src/storage/database.js';
+import type { Database } from '../src/storage/database.js';
 import { migrateToLatest } from '../src/storage/migrations/index.js';
 import { eventRow } from './helpers/event-row.js';
-import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
+import {
+  createTestDatabase,
+  openTestPool,
+  type TestDatabase,
+  testDialects,
+} from './helpers/databases.js';
 
 const event = (contactId: string) => eventRow({ contact_id: contactId });
 
@@ -17,7 +22,7 @@ for (const dialect of testDialects()) {
   describe(`inbox writer (${dialect})`, () => {
     it('fails only the webhook the database refuses, never the neighbours that shared its commit', async () => {
       testDb = await createTestDatabase(dialect);
-      const database = openDatabase(testDb.url);
+      const database = openTestPool(testDb.url);
       open.push(database);
       await migrateToLatest(database.db, database.dialect);
       const writer = createInboxWriter(database.db);
@@ -52,13 +57,13 @@ for (const dialect of testDialects()) {
 
     it('answers every caller with the id of its own row and its own activity line', async () => {
       testDb = await createTestDatabase(dialect);
-      const first = openDatabase(testDb.url);
+      const first = openTestPool(testDb.url);
       open.push(first);
       await migrateToLatest(first.db, first.dialect);
       const writers = [createInboxWriter(first.db)];
       if (dialect === 'postgres') {
         // A second process's writer, racing for the same sequence.
-        const second = openDatabase(testDb.url);
+        const second = openTestPool(testDb.url);
         open.push(second);
         writers.push(createInboxWriter(second.db));
       }

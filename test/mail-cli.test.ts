@@ -11,6 +11,7 @@ import { loadSealer, openMigratedDatabase } from '../src/service.js';
 import type { Database } from '../src/storage/database.js';
 import { runCli } from './helpers/cli.js';
 import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
+import { trackedUntil } from './helpers/open-resources.js';
 
 for (const dialect of testDialects()) {
   describe(`crm-bridge mail (${dialect})`, () => {
@@ -22,7 +23,11 @@ for (const dialect of testDialects()) {
     beforeAll(async () => {
       database = await createTestDatabase(dialect);
       const config = loadConfig({ dataDir: database.dataDir, databaseUrl: database.url }, {});
-      storage = await openMigratedDatabase(config, loadSealer(config));
+      storage = trackedUntil(
+        'a database connection pool',
+        await openMigratedDatabase(config, loadSealer(config)),
+        'destroy',
+      );
       const now = new Date().toISOString();
       await insertUser(storage.db, {
         login: 'kim',

@@ -7,11 +7,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { writeActivity } from '../src/activity/activity.repository.js';
 import type { Clock } from '../src/clock.js';
 import { createInboxWriter } from '../src/inbox/inbox-writer.js';
-import { openDatabase, type Database } from '../src/storage/database.js';
+import type { Database } from '../src/storage/database.js';
 import { migrateToLatest } from '../src/storage/migrations/index.js';
 import type { EventStatus } from '../src/storage/schema.js';
 import { pruneExpired } from '../src/worker/retention.js';
-import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
+import {
+  createTestDatabase,
+  openTestPool,
+  type TestDatabase,
+  testDialects,
+} from './helpers/databases.js';
 import { eventRow } from './helpers/event-row.js';
 
 const DAY = 86_400_000;
@@ -40,7 +45,7 @@ for (const dialect of testDialects()) {
 
     async function open(): Promise<Database> {
       testDb = await createTestDatabase(dialect);
-      database = openDatabase(testDb.url);
+      database = openTestPool(testDb.url);
       await migrateToLatest(database.db, database.dialect);
       return database;
     }

@@ -17,12 +17,11 @@ import { replayEvent } from '../src/inbox/replay.js';
 import { loadConfig } from '../src/config.js';
 import { createSealer } from '../src/lib/seal.js';
 import { MASK } from '../src/lib/secrets.js';
-import { openDatabase } from '../src/storage/database.js';
 import { MIGRATIONS } from '../src/storage/migrations/index.js';
 import { loadSealer } from '../src/service.js';
 import { startFakeOrtto } from './fakes/ortto.fake.js';
 import { runCli, runCliWithEnv, startServe } from './helpers/cli.js';
-import { createTestDatabase, testDialects } from './helpers/databases.js';
+import { createTestDatabase, openTestPool, testDialects } from './helpers/databases.js';
 import { eventRow } from './helpers/event-row.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
@@ -92,9 +91,14 @@ for (const dialect of testDialects()) {
     });
 
     it('replays a webhook with its sealed password, while `events show` sees only masks', async () => {
+      // A user of its own, so the test does not lean on another having run first.
+      const added = await t.webhook(
+        `/?access_key=${t.key}&wpf_action=add&contact_id=sec-2&email=sec2%40example.com`,
+      );
+      expect(added.status).toBe(200);
       const body = JSON.stringify({
         wpf_action: 'update',
-        contact_id: 'sec-1',
+        contact_id: 'sec-2',
         user_pass: PASSWORD,
         client_secret: TOKEN,
       });
@@ -107,12 +111,12 @@ for (const dialect of testDialects()) {
       const eventId = first.body.eventId as number;
 
       const { db } = t.service.database;
-      const user = await findUserByEmail(db, 'sec1@example.com');
+      const user = await findUserByEmail(db, 'sec2@example.com');
       // Someone sets another password; replaying the webhook must bring back the one it carried.
       await updateUser(db, user?.id ?? 0, { password_hash: 'scrypt$16384$8$1$AAAA$AAAA' });
       const replay = await replayEvent(t.service, eventId);
       expect(replay.statusCode).toBe(200);
-      const after = await findUserByEmail(db, 'sec1@example.com');
+      const after = await findUserByEmail(db, 'sec2@example.com');
       expect(await verifyPassword(PASSWORD, after?.password_hash ?? '')).toBe(true);
 
       const shown = JSON.stringify(describeEvent((await findEvent(db, eventId))!));
@@ -212,7 +216,7 @@ for (const dialect of testDialects()) {
   describe(`webhooks stored by earlier versions (${dialect})`, () => {
     it('masks the passwords and tokens they kept in clear, and a replay never makes the mask a password', async () => {
       const database = await createTestDatabase(dialect);
-      const storage = openDatabase(database.url);
+      const storage = openTestPool(database.url);
       try {
         // The schema as the version before sealing left it, with one webhook stored the old way.
         const schema =
@@ -342,7 +346,7 @@ for (const dialect of testDialects()) {
         expect(added.code).toBe(0);
         const listed = await runCli(database, 'connections', 'list', '--json');
         expect(listed.stdout).not.toContain('file-held-api-key');
-        const storage = openDatabase(database.url);
+        const storage = openTestPool(database.url);
         try {
           const row = await storage.db
             .selectFrom('connections')

@@ -7,10 +7,15 @@ import {
   mailQueueSize,
   webhooksPerMinute,
 } from '../src/inbox/stats.js';
-import { openDatabase, type Database } from '../src/storage/database.js';
+import type { Database } from '../src/storage/database.js';
 import type { Db, NewWebhookEventRow } from '../src/storage/schema.js';
 import { migrateToLatest } from '../src/storage/migrations/index.js';
-import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
+import {
+  createTestDatabase,
+  openTestPool,
+  type TestDatabase,
+  testDialects,
+} from './helpers/databases.js';
 import { eventRow } from './helpers/event-row.js';
 
 async function insertEvents(db: Db, rows: readonly NewWebhookEventRow[]): Promise<number[]> {
@@ -39,7 +44,7 @@ describe.each(testDialects())('dashboard statistics (%s)', (dialect) => {
 
   const open = async () => {
     testDb = await createTestDatabase(dialect);
-    database = openDatabase(testDb.url);
+    database = openTestPool(testDb.url);
     await migrateToLatest(database.db, database.dialect);
     return database.db;
   };

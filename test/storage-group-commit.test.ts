@@ -6,9 +6,14 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../src/storage/database.js';
+import type { Database } from '../src/storage/database.js';
 import { GroupCommitSqliteDialect } from '../src/storage/sqlite-group-commit.js';
-import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
+import {
+  createTestDatabase,
+  openTestPool,
+  type TestDatabase,
+  testDialects,
+} from './helpers/databases.js';
 import { waitFor } from './helpers/wait.js';
 
 let testDb: TestDatabase | undefined;
@@ -23,7 +28,7 @@ afterEach(async () => {
 
 async function open(dialect: 'sqlite' | 'postgres'): Promise<Database> {
   testDb = await createTestDatabase(dialect);
-  database = openDatabase(testDb.url);
+  database = openTestPool(testDb.url);
   await database.db.schema
     .createTable('items')
     .addColumn('name', 'varchar(50)', (c) => c.primaryKey())

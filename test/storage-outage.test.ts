@@ -9,10 +9,14 @@ import { randomBytes } from 'node:crypto';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../src/storage/database.js';
 import { startServe, type ServeProcess } from './helpers/cli.js';
 import { runCrashTrial } from './helpers/crash-trial.js';
-import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
+import {
+  createTestDatabase,
+  openTestPool,
+  type TestDatabase,
+  testDialects,
+} from './helpers/databases.js';
 import { waitFor } from './helpers/wait.js';
 
 const isAlive = (serve: ServeProcess) =>
@@ -36,7 +40,7 @@ async function sendAdd(
 }
 
 async function statusesOf(database: TestDatabase, ids: number[]): Promise<Map<number, string>> {
-  const storage = openDatabase(database.url);
+  const storage = openTestPool(database.url);
   try {
     const rows =
       ids.length === 0

@@ -5,7 +5,7 @@
  * repositories. Every URL form the seed pages show is sent as written there,
  * with the service's own key in place of YOURACCESSKEY.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { queryActivity } from '../src/activity/activity.repository.js';
 import { verifyPassword } from '../src/directory/passwords.js';
 import { saveRole } from '../src/directory/role.repository.js';
@@ -111,13 +111,7 @@ async function startWithCrm(dialect: TestDialect): Promise<{ crm: FakeTestCrm; t
   const crm = await startFakeTestCrm();
   try {
     const t = await startTestService(dialect);
-    await t.addConnection({
-      id: 'crm',
-      type: 'testcrm',
-      apiUrl: crm.url,
-      settings: { api_key: crm.apiKey, field_map: { password: 'user_pass' } },
-      isDefault: true,
-    });
+    await t.connectTestCrm(crm, { field_map: { password: 'user_pass' } });
     return { crm, t };
   } catch (error) {
     await crm.close();
@@ -1285,11 +1279,12 @@ for (const dialect of testDialects()) {
     });
 
     describe('failed key attempts', () => {
+      // A service for each test: the failed keys are counted per address, and each test counts from none.
       let s: TestService;
-      beforeAll(async () => {
+      beforeEach(async () => {
         s = await startTestService(dialect, { env: { CRM_BRIDGE_KEY_FAILURE_LIMIT: '3' } });
       });
-      afterAll(async () => {
+      afterEach(async () => {
         await s?.close();
       });
 
@@ -1318,8 +1313,8 @@ for (const dialect of testDialects()) {
       });
 
       it('answers 429 once an address tries many different keys, even with the right key', async () => {
-        // `typo-key` from the test above is one distinct wrong key; two more reach the limit of 3.
-        for (let attempt = 1; attempt <= 2; attempt += 1) {
+        // Three distinct wrong keys reach the limit of 3.
+        for (let attempt = 1; attempt <= 3; attempt += 1) {
           const reply = await send(s, `/?wpf_action=test&access_key=guess-${attempt}`);
           expect(reply.status).toBe(403);
         }

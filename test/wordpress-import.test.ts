@@ -6,7 +6,7 @@
  * imported access key takes webhooks, and an `update_tags` webhook for an
  * imported contact id updates the imported user. A second run changes nothing.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiToken } from '../src/api/api-tokens.repository.js';
 import { listRoles } from '../src/directory/role.repository.js';
 import {
@@ -21,7 +21,12 @@ import { loadSettings } from '../src/settings/settings.js';
 import type { UserRow } from '../src/storage/schema.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
 import { runCli, type CliResult } from './helpers/cli.js';
-import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
+import {
+  createTestDatabase,
+  openTestPool,
+  testDialects,
+  type TestDatabase,
+} from './helpers/databases.js';
 import { ARGON2ID_PREFIX } from './helpers/passwords.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import {
@@ -202,17 +207,42 @@ function summaryOf(result: CliResult) {
 
 for (const dialect of testDialects()) {
   describe(`import wordpress (${dialect})`, () => {
+    // Each test imports into a database of its own; the WordPress site is only read (a test
+    // that adds users to WordPress fills a site of its own).
     let site: WordPressSite;
     let database: TestDatabase;
     let crm: FakeTestCrm;
     let t: TestService | undefined;
     let erinBefore: UserRow;
-    const importCli = (...extra: string[]) =>
-      runCli(database, 'import', 'wordpress', '--from', site.url, ...extra);
+    const importFrom = (source: WordPressSite, ...extra: string[]) =>
+      runCli(database, 'import', 'wordpress', '--from', source.url, ...extra);
+    const importCli = (...extra: string[]) => importFrom(site, ...extra);
+    /** Imports `source` and starts the service on what came over. */
+    const importAndServe = async (source = site): Promise<TestService> => {
+      const result = await importFrom(source);
+      expect(result.code, result.stderr).toBe(0);
+      t = await startTestService(dialect, { database });
+      return t;
+    };
+    /** The CRM gives bob (contact 102) another tag and says so with an `update_tags` webhook. */
+    const retagBob = (service: TestService) => {
+      crm.addContact({
+        id: '102',
+        email: 'Bob@Example.com',
+        fields: { FirstName: 'Bob' },
+        tags: ['3'],
+      });
+      return service.webhook(`/?wpf_action=update_tags&access_key=${WPF_KEY}&contact_id=102`);
+    };
 
     beforeAll(async () => {
       site = await createWordPressSite();
       await fillSite(site);
+    });
+    afterAll(async () => {
+      await site?.drop();
+    });
+    beforeEach(async () => {
       crm = await startFakeTestCrm();
       database = await createTestDatabase(dialect);
       const added = await runCli(
@@ -230,9 +260,9 @@ for (const dialect of testDialects()) {
       );
       expect(added.code, added.stderr).toBe(0);
       // The site was already running here: erin came in by a webhook and never chose a password.
-      const before = await startTestService(dialect, { database, runWorker: false });
+      const before = openTestPool(database.url);
       try {
-        erinBefore = await insertUser(before.service.database.db, {
+        erinBefore = await insertUser(before.db, {
           login: 'erin-from-crm',
           email: 'ERIN@example.com',
           email_lower: 'erin@example.com',
@@ -246,14 +276,14 @@ for (const dialect of testDialects()) {
           updated_at: '2024-01-01T00:00:00.000Z',
         });
       } finally {
-        await before.close();
+        await before.destroy();
       }
     });
-    afterAll(async () => {
+    afterEach(async () => {
       await t?.close();
+      t = undefined;
       await database?.drop();
       await crm?.close();
-      await site?.drop();
     });
 
     it('a dry run reports the import and writes nothing', async () => {
@@ -291,7 +321,7 @@ for (const dialect of testDialects()) {
       expect(result.stdout).toContain('Contacts linked: 5');
       expect(result.stdout).toContain('the imported access key is weak (8 characters');
       // Not a terminal: progress comes as plain lines, no bar drawing.
-      expect(result.stderr).toContain('7/7 users');
+      expect(result.stderr).toContain('progress: 7 of 7 done, 0 error(s)');
       expect(result.stderr).not.toContain('\r');
 
       t = await startTestService(dialect, { database });
@@ -366,7 +396,7 @@ for (const dialect of testDialects()) {
     });
 
     it('every imported user logs in with the old password, page or API, and the hash becomes argon2id', async () => {
-      const service = t!;
+      const service = await importAndServe();
       const db = service.service.database.db;
       const page = await logInThroughPage(service.baseUrl, 'alice', PHPASS_WORDPRESS_COST.password);
       expect(page).toEqual({ status: 303, session: true });
@@ -408,16 +438,8 @@ for (const dialect of testDialects()) {
     });
 
     it('an update_tags webhook with WP Fusion\u2019s key, for an imported contact id, updates the imported user', async () => {
-      const service = t!;
-      crm.addContact({
-        id: '102',
-        email: 'Bob@Example.com',
-        fields: { FirstName: 'Bob' },
-        tags: ['3'],
-      });
-      const reply = await service.webhook(
-        `/?wpf_action=update_tags&access_key=${WPF_KEY}&contact_id=102`,
-      );
+      const service = await importAndServe();
+      const reply = await retagBob(service);
       expect(reply.status, reply.text).toBe(200);
       expect(reply.body).toMatchObject({ status: 'done', action: 'update_tags' });
       const bob = await findUserByContact(service.service.database.db, 'crm', '102');
@@ -427,13 +449,19 @@ for (const dialect of testDialects()) {
     });
 
     it('a second run changes nothing and says so; logins keep their new hashes', async () => {
+      const service = await importAndServe();
+      // Since the first run: alice logged in (her hash became argon2id) and the CRM retagged bob.
+      expect(
+        await logInThroughPage(service.baseUrl, 'alice', PHPASS_WORDPRESS_COST.password),
+      ).toEqual({ status: 303, session: true });
+      expect((await retagBob(service)).status).toBe(200);
       const again = await importCli();
       expect(again.code, again.stderr).toBe(0);
       expect(again.stdout).toContain('Nothing changed: everything was already imported.');
       expect(again.stdout).toMatch(/created: +0/);
       expect(again.stdout).toMatch(/updated: +0/);
       expect(again.stdout).toMatch(/unchanged: +6/);
-      const db = t!.service.database.db;
+      const db = service.service.database.db;
       expect((await findUserByEmail(db, 'alice@example.com'))?.password_hash).toMatch(
         /^\$argon2id\$/,
       );
@@ -444,51 +472,58 @@ for (const dialect of testDialects()) {
     });
 
     it('picks up where it stopped: users added to WordPress since come over, the others stay as they are', async () => {
-      await site.addUser({
-        login: 'heidi',
-        email: 'heidi@example.com',
-        pass: wp68Hash('heidi registered late'),
-        meta: {
-          wp_capabilities: phpSerialize({ member: true }),
-          testcrm_contact_id: '108',
-          testcrm_tags: phpSerialize({ 1: '2' }),
-        },
-      });
-      // WP Fusion can leave two users with one contact id: both come over, the first keeps the link.
-      await site.addUser({
-        login: 'ivan',
-        email: 'ivan@example.com',
-        pass: legacyMd5('ivan'),
-        meta: {
-          wp_capabilities: phpSerialize({ subscriber: true }),
-          testcrm_contact_id: '103',
-          testcrm_tags: phpSerialize({ 1: '1' }),
-        },
-      });
-      const more = summaryOf(await importCli('--json'));
-      expect(more).toMatchObject({
-        total: 9,
-        created: 2,
-        updated: 0,
-        unchanged: 6,
-        passwordsCarried: 2,
-        contactsLinked: 1,
-        tagsAdded: 1,
-      });
-      expect(more.notices).toEqual(
-        expect.arrayContaining([
-          expect.stringMatching(/ivan: contact 103 is already linked to user #\d+; not linked/),
-        ]),
-      );
-      const db = t!.service.database.db;
-      const heidi = await findUserByContact(db, 'crm', '108');
-      expect(heidi).toMatchObject({ login: 'heidi', role: 'member' });
-      expect((await listUserTags(db, heidi!.id)).map((tag) => tag.label)).toEqual(['VIP']);
-      expect((await findUserByContact(db, 'crm', '103'))?.login).toBe('carol');
-      const ivan = await findUserByEmail(db, 'ivan@example.com');
-      expect(ivan?.login).toBe('ivan');
-      // The contact's tags belong to the user linked to it.
-      expect(await listUserTags(db, ivan!.id)).toEqual([]);
+      const own = await createWordPressSite();
+      try {
+        await fillSite(own);
+        const service = await importAndServe(own);
+        await own.addUser({
+          login: 'heidi',
+          email: 'heidi@example.com',
+          pass: wp68Hash('heidi registered late'),
+          meta: {
+            wp_capabilities: phpSerialize({ member: true }),
+            testcrm_contact_id: '108',
+            testcrm_tags: phpSerialize({ 1: '2' }),
+          },
+        });
+        // WP Fusion can leave two users with one contact id: both come over, the first keeps the link.
+        await own.addUser({
+          login: 'ivan',
+          email: 'ivan@example.com',
+          pass: legacyMd5('ivan'),
+          meta: {
+            wp_capabilities: phpSerialize({ subscriber: true }),
+            testcrm_contact_id: '103',
+            testcrm_tags: phpSerialize({ 1: '1' }),
+          },
+        });
+        const more = summaryOf(await importFrom(own, '--json'));
+        expect(more).toMatchObject({
+          total: 9,
+          created: 2,
+          updated: 0,
+          unchanged: 6,
+          passwordsCarried: 2,
+          contactsLinked: 1,
+          tagsAdded: 1,
+        });
+        expect(more.notices).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(/ivan: contact 103 is already linked to user #\d+; not linked/),
+          ]),
+        );
+        const db = service.service.database.db;
+        const heidi = await findUserByContact(db, 'crm', '108');
+        expect(heidi).toMatchObject({ login: 'heidi', role: 'member' });
+        expect((await listUserTags(db, heidi!.id)).map((tag) => tag.label)).toEqual(['VIP']);
+        expect((await findUserByContact(db, 'crm', '103'))?.login).toBe('carol');
+        const ivan = await findUserByEmail(db, 'ivan@example.com');
+        expect(ivan?.login).toBe('ivan');
+        // The contact's tags belong to the user linked to it.
+        expect(await listUserTags(db, ivan!.id)).toEqual([]);
+      } finally {
+        await own.drop();
+      }
     });
 
     it('a wrong database password or prefix fails clearly, before writing, without showing the password', async () => {

@@ -4,23 +4,16 @@
  * arrive mid-run, retries, permanent failures, crash recovery, and several
  * processes sharing one PostgreSQL.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { queryActivity } from '../src/activity/activity.repository.js';
-import { systemClock } from '../src/clock.js';
 import { findUserByEmail, getUserTagIds } from '../src/directory/user.repository.js';
 import { findEvent, listEvents } from '../src/inbox/inbox.repository.js';
-import { createLogger } from '../src/logger.js';
-import { runEvents } from '../src/runs/run-events.js';
-import { createWorker } from '../src/worker/worker.js';
+import { spawnWorker } from './helpers/cli.js';
 import { testDialects } from './helpers/databases.js';
-import { startTestService, type TestService } from './helpers/service.js';
+import { createTestWorker, startTestService, type TestService } from './helpers/service.js';
 import { waitFor } from './helpers/wait.js';
 import { startFakeTestCrm, type FakeTestCrm } from './fakes/testcrm.fake.js';
 import { jsonAt } from './helpers/json.js';
-
-const ROOT = path.resolve(import.meta.dirname, '..');
 
 for (const dialect of testDialects()) {
   describe(`inbox and worker (${dialect})`, () => {
@@ -33,13 +26,7 @@ for (const dialect of testDialects()) {
       settings: Record<string, unknown> = {},
     ) => {
       t = await startTestService(dialect, { env });
-      await t.addConnection({
-        id: 'crm',
-        type: 'testcrm',
-        apiUrl: crm.url,
-        settings: { api_key: crm.apiKey, timeout_ms: 1_000, ...settings },
-        isDefault: true,
-      });
+      await t.connectTestCrm(crm, { timeout_ms: 1_000, ...settings });
       return t;
     };
     const hook = (query: string) => t.webhook(`/?access_key=${t.key}&${query}`);
@@ -229,13 +216,7 @@ for (const dialect of testDialects()) {
         runWorker: false,
         env: { CRM_BRIDGE_LEASE_MS: '1000' },
       });
-      await t.addConnection({
-        id: 'crm',
-        type: 'testcrm',
-        apiUrl: crm.url,
-        settings: { api_key: crm.apiKey },
-        isDefault: true,
-      });
+      await t.connectTestCrm(crm);
       crm.addContact({ id: 'c9', email: 'crash@example.com', tags: ['2'] });
       const stored = await hook('wpf_action=add&contact_id=c9&async=true');
       expect(stored.status).toBe(200);
@@ -249,43 +230,16 @@ for (const dialect of testDialects()) {
           await new Promise((later) => setTimeout(later, 500));
         };
       });
-      const child: ChildProcess = spawn(
-        process.execPath,
-        [path.join(ROOT, 'bin/crm-bridge.js'), 'worker'],
-        {
-          env: {
-            ...process.env,
-            CRM_BRIDGE_DATA_DIR: t.database.dataDir,
-            CRM_BRIDGE_DATABASE_URL: t.database.url,
-            CRM_BRIDGE_LEASE_MS: '1000',
-            CRM_BRIDGE_POLL_MS: '50',
-            CRM_BRIDGE_LOG_LEVEL: 'silent',
-          },
-          stdio: 'ignore',
-        },
-      );
-      extra.push({
-        close: () => {
-          child.kill('SIGKILL');
-          return Promise.resolve();
-        },
-      });
+      const child = spawnWorker(t.database, { CRM_BRIDGE_LEASE_MS: '1000' });
+      extra.push({ close: () => child.kill() });
       await loaded;
-      child.kill('SIGKILL');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await child.kill();
       expect((await findEvent(t.service.database.db, id))?.status).toBe('running');
 
-      const worker = createWorker(
-        {
-          run: runEvents,
-          db: t.service.database.db,
-          clock: systemClock,
-          registry: t.service.registry,
-          settingOverrides: {},
-          logger: createLogger('silent'),
-          sealer: t.service.sealer,
-        },
-        { concurrency: 2, leaseMs: 1_000, pollMs: 50 },
+      const worker = createTestWorker(
+        t,
+        { concurrency: 2, leaseMs: 1_000 },
+        { settingOverrides: {} },
       );
       worker.start();
       extra.push({ close: () => worker.stop() });

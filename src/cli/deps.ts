@@ -16,11 +16,9 @@ export interface CliIo {
   out: Output;
   err: Output;
   env: NodeJS.ProcessEnv;
-  /** Where a progress bar is redrawn in place; only used when it is a terminal. */
-  progress?: { isTTY: boolean; write(text: string): void } | undefined;
   /** Reads standard input to its end (a secret piped in rather than typed on the command line). */
   readInput?: () => Promise<string>;
-  /** Standard output when it is a terminal (for progress bars); absent otherwise. */
+  /** Standard error when it is a terminal, where progress bars are drawn; absent otherwise. */
   terminal?: Terminal | undefined;
 }
 

@@ -85,11 +85,7 @@ export function registerWordPressImport(importCommand: Command, deps: CliDeps): 
     .option('--json', 'print the summary as JSON')
     .action((options: ImportWordPressOptions, command: Command) =>
       withDb(command, async ({ db }, config, sealer) => {
-        const progress = createProgressReporter(
-          'users',
-          io.err,
-          options.json ? undefined : io.terminal,
-        );
+        const progress = createProgressReporter(io.err, options.json ? undefined : io.terminal);
         const summary = await importWordPress(
           {
             from: options.from,

@@ -20,7 +20,7 @@ import { createService } from '../service.js';
 import { CliExit, type CliDeps } from './deps.js';
 import { registerWordPressImport } from './import-wordpress.js';
 import { formatTable } from './output.js';
-import { renderProgressBar, renderProgressLine, type ProgressFigures } from './progress.js';
+import { createProgressReporter, renderProgressLine, type ProgressFigures } from './progress.js';
 
 const POLL_MS = 200;
 const FINAL = new Set(['done', 'failed', 'cancelled']);
@@ -115,22 +115,15 @@ export function registerImportCommands(program: Command, deps: CliDeps): void {
             stopped = true;
           });
           void signal;
-          const tty = io.progress?.isTTY === true;
-          let lastLine = '';
+          const progress = createProgressReporter(io.out, io.terminal);
           let job = started;
           for (;;) {
             job = (await getImportJob(db, started.id)) ?? job;
-            const figures = figuresOf(job);
-            if (tty) io.progress?.write(`\r${renderProgressBar(figures)}`);
-            else {
-              const line = renderProgressLine(figures);
-              if (line !== lastLine) io.out(line);
-              lastLine = line;
-            }
+            progress.update(figuresOf(job));
             if (FINAL.has(job.status) || stopped) break;
             await sleep(POLL_MS);
           }
-          if (tty) io.progress?.write('\n');
+          progress.end();
           if (stopped && !FINAL.has(job.status)) {
             io.out(
               `Stopped; import #${job.id} resumes in the next serve or worker process (crm-bridge import show ${job.id}).`,

@@ -45,17 +45,13 @@ const defaultIo: CliIo = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
   env: process.env,
-  progress: {
-    isTTY: process.stderr.isTTY === true,
-    write: (text) => process.stderr.write(text),
-  },
   readInput: async () => {
     let text = '';
     for await (const chunk of process.stdin) text += String(chunk);
     return text;
   },
-  terminal: process.stdout.isTTY
-    ? { write: (raw) => process.stdout.write(raw), columns: () => process.stdout.columns || 80 }
+  terminal: process.stderr.isTTY
+    ? { write: (raw) => process.stderr.write(raw), columns: () => process.stderr.columns || 80 }
     : undefined,
 };
 

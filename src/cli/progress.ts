@@ -1,4 +1,7 @@
-/** A progress bar for terminals, and the plain lines written instead when output is not one. */
+/**
+ * The progress of a long command (`import crm`, `import wordpress`): one bar
+ * redrawn in place on a terminal, and plain lines now and then elsewhere.
+ */
 import type { Output } from './output.js';
 
 export interface ProgressFigures {
@@ -6,96 +9,85 @@ export interface ProgressFigures {
   readonly total: number;
   readonly errors: number;
   /** True while the total is still growing (contacts still being listed). */
-  readonly counting: boolean;
+  readonly counting?: boolean | undefined;
 }
 
-const WIDTH = 30;
-
-/** `[#########-----] 45/100  45%  errors: 2` (the total marked `+` while it still grows). */
-export function renderProgressBar(figures: ProgressFigures): string {
-  const share = figures.total === 0 ? 0 : Math.min(1, figures.done / figures.total);
-  const filled = Math.round(share * WIDTH);
-  const bar = `${'#'.repeat(filled)}${'-'.repeat(WIDTH - filled)}`;
-  const total = `${figures.total}${figures.counting ? '+' : ''}`;
-  return `[${bar}] ${figures.done}/${total} ${String(Math.floor(share * 100)).padStart(3)}%  errors: ${figures.errors}`;
-}
-
-/** One plain line of progress, for logs and pipes. */
-export function renderProgressLine(figures: ProgressFigures): string {
-  const total = figures.counting ? `${figures.total} so far (still listing)` : `${figures.total}`;
-  return `progress: ${figures.done} of ${total} done, ${figures.errors} error(s)`;
-}
-
-/** A terminal to draw on; present only when standard output is one. */
+/** A terminal to draw on; present only when the output is one. */
 export interface Terminal {
   write(raw: string): void;
   columns(): number;
 }
 
-interface ProgressCounts {
-  done: number;
-  total: number;
-  errors: number;
-}
-
 export interface ProgressReporter {
-  update(counts: ProgressCounts): void;
-  /** Draws the last state and ends the line. */
+  update(figures: ProgressFigures): void;
+  /** Shows the last state and ends the line. */
   end(): void;
 }
 
+const BAR_WIDTH = 30;
+const MIN_BAR_WIDTH = 10;
 const REDRAW_MS = 100;
 const PLAIN_EVERY = 500;
 const PLAIN_MS = 5_000;
 
-function describe(noun: string, counts: ProgressCounts, startedAt: number, now: number): string {
-  const seconds = Math.max((now - startedAt) / 1000, 0.001);
-  const rate = counts.done / seconds;
-  return `${counts.done}/${counts.total} ${noun}, ${rate < 10 ? rate.toFixed(1) : Math.round(rate)}/s, ${counts.errors} error${counts.errors === 1 ? '' : 's'}`;
+/**
+ * `[#########-----] 45/100  45%  errors: 2` (the total marked `+` while it
+ * still grows); the bar narrows so the line fits in `columns`.
+ */
+export function renderProgressBar(figures: ProgressFigures, columns = Infinity): string {
+  const share = figures.total === 0 ? 0 : Math.min(1, figures.done / figures.total);
+  const total = `${figures.total}${figures.counting === true ? '+' : ''}`;
+  const text = `${figures.done}/${total} ${String(Math.floor(share * 100)).padStart(3)}%  errors: ${figures.errors}`;
+  // `[`, `] ` and one column spare: a line as wide as the terminal wraps, and `\r` no longer redraws it.
+  const width = Math.max(MIN_BAR_WIDTH, Math.min(BAR_WIDTH, columns - text.length - 4));
+  const filled = Math.round(share * width);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${text}`;
 }
 
+/** One plain line of progress, for logs and pipes. */
+export function renderProgressLine(figures: ProgressFigures): string {
+  const total =
+    figures.counting === true ? `${figures.total} so far (still listing)` : `${figures.total}`;
+  return `progress: ${figures.done} of ${total} done, ${figures.errors} error(s)`;
+}
+
+/**
+ * Reports progress on `terminal` when there is one (redrawn at most every
+ * 100 ms), else as plain lines on `out` (every 500 items or 5 seconds, and at
+ * the end), never the same line twice.
+ */
 export function createProgressReporter(
-  noun: string,
   out: Output,
   terminal: Terminal | undefined,
   now: () => number = () => performance.now(),
 ): ProgressReporter {
-  const startedAt = now();
-  let last: ProgressCounts = { done: 0, total: 0, errors: 0 };
-  let drawnAt = -Infinity;
-  let printedDone = 0;
-  const draw = () => {
-    if (!terminal) return;
-    const text = describe(noun, last, startedAt, now());
-    const width = Math.max(10, Math.min(40, terminal.columns() - text.length - 4));
-    const share = last.total > 0 ? Math.min(1, last.done / last.total) : 1;
-    const filled = Math.round(share * width);
-    terminal.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${text}\u001b[K`);
+  let last: ProgressFigures = { done: 0, total: 0, errors: 0 };
+  let shown: string | undefined;
+  let shownAt = -Infinity;
+  let shownDone = 0;
+  const show = (line: string, at: number) => {
+    if (line === shown) return;
+    shown = line;
+    shownAt = at;
+    shownDone = last.done;
+    // Cleared to the end: a shorter line (the `+` gone when listing ends) leaves nothing stale behind.
+    if (terminal) terminal.write(`\r${line}\u001b[K`);
+    else out(line);
   };
+  const render = () =>
+    terminal ? renderProgressBar(last, terminal.columns()) : renderProgressLine(last);
   return {
-    update(counts) {
-      last = counts;
+    update(figures) {
+      last = figures;
       const at = now();
-      if (terminal) {
-        if (at - drawnAt >= REDRAW_MS) {
-          drawnAt = at;
-          draw();
-        }
-        return;
-      }
-      if (counts.done - printedDone >= PLAIN_EVERY || at - drawnAt >= PLAIN_MS) {
-        drawnAt = at;
-        printedDone = counts.done;
-        out(describe(noun, counts, startedAt, at));
-      }
+      const due = terminal
+        ? at - shownAt >= REDRAW_MS
+        : figures.done - shownDone >= PLAIN_EVERY || at - shownAt >= PLAIN_MS;
+      if (due) show(render(), at);
     },
     end() {
-      if (terminal) {
-        draw();
-        terminal.write('\n');
-      } else if (last.done !== printedDone || last.done === 0) {
-        out(describe(noun, last, startedAt, now()));
-      }
+      show(render(), now());
+      terminal?.write('\n');
     },
   };
 }

@@ -147,22 +147,29 @@ describe('customerly connector specifics', () => {
   });
 
   it('writes built-ins at user level, the rest under attributes, and recomposes the name from one half', async () => {
-    await connector.updateContact('mary@example.com', {
+    // A user of its own: the other tests read Mary as she was added.
+    crm.addUser({
+      email: 'molly@example.com',
+      name: 'Molly Ann Smith',
+      user_id: '52',
+      attributes: { plan: 'pro', name: 'nickname', visits: 3 },
+    });
+    await connector.updateContact('molly@example.com', {
       plan: 'gold',
       'attributes.name': 'M',
       user_id: '43',
       last_name: 'Jones',
     });
-    const user = crm.getUser('mary@example.com');
+    const user = crm.getUser('molly@example.com');
     expect(user).toMatchObject({
-      name: 'Mary Jones',
+      name: 'Molly Jones',
       user_id: '43',
       attributes: { plan: 'gold', name: 'M', visits: 3 },
     });
     const post = crm.requests.filter((request) => request.method === 'POST').at(-1);
     const sent = JSON.parse(post?.body ?? '{}') as { users: Array<Record<string, unknown>> };
     expect(sent.users[0]).toMatchObject({
-      email: 'mary@example.com',
+      email: 'molly@example.com',
       user_id: '43',
       attributes: { plan: 'gold', name: 'M' },
     });

@@ -64,6 +64,42 @@ export async function runCliWithInput(
   }
 }
 
+/** A `crm-bridge worker` process, in a process group of its own. */
+export interface WorkerProcess {
+  process: ChildProcess;
+  /** Kills it (SIGKILL, as a crash would) and waits until it has exited. */
+  kill(): Promise<void>;
+}
+
+/** Starts `crm-bridge worker` on the test database (polling every 50 ms) with `env` added. */
+export function spawnWorker(
+  database: TestDatabase,
+  env: Record<string, string> = {},
+): WorkerProcess {
+  const child = spawn(process.execPath, [BIN, 'worker'], {
+    env: {
+      ...process.env,
+      CRM_BRIDGE_DATA_DIR: database.dataDir,
+      CRM_BRIDGE_DATABASE_URL: database.url,
+      CRM_BRIDGE_POLL_MS: '50',
+      CRM_BRIDGE_LOG_LEVEL: 'silent',
+      ...env,
+    },
+    stdio: 'ignore',
+    detached: true,
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.once('exit', trackOpen('a `crm-bridge worker` process'));
+  return {
+    process: child,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null)
+        process.kill(-child.pid!, 'SIGKILL');
+      await exited;
+    },
+  };
+}
+
 export interface ServeProcess {
   process: ChildProcess;
   /** What `serve` printed on start. */

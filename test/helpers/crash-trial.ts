@@ -4,9 +4,8 @@
  * again; every webhook that got a 200 or 202 must then reach its outcome.
  * Shared by the crash test and the 100-trial script under bench/.
  */
-import { openDatabase } from '../../src/storage/database.js';
 import { runCli, startServe, type ServeProcess } from './cli.js';
-import type { TestDatabase } from './databases.js';
+import { openTestPool, type TestDatabase } from './databases.js';
 import { waitFor } from './wait.js';
 
 export interface CrashTrialOptions {
@@ -82,7 +81,7 @@ export async function runCrashTrial(
 
     const restartedAt = Date.now();
     serve = await startServe(database, { env });
-    const storage = openDatabase(database.url);
+    const storage = openTestPool(database.url);
     let lost: number[] = [];
     try {
       const ids = [...acknowledged];

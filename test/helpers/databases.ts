@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { trackOpen } from './open-resources.js';
+import { openDatabase, type Database } from '../../src/storage/database.js';
+import { trackedUntil, trackOpen } from './open-resources.js';
 
 export type TestDialect = 'sqlite' | 'postgres';
 
@@ -71,4 +72,9 @@ export async function createTestDatabase(dialect: TestDialect): Promise<TestData
       dropped();
     },
   };
+}
+
+/** Opens a connection (pool) to a test database, tracked as open until it is destroyed. */
+export function openTestPool(url: string, options?: Parameters<typeof openDatabase>[1]): Database {
+  return trackedUntil('a database connection pool', openDatabase(url, options), 'destroy');
 }

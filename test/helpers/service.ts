@@ -8,11 +8,19 @@ import {
   setDefaultConnection,
 } from '../../src/connections/connection.repository.js';
 import { createLogger } from '../../src/logger.js';
+import { runEvents } from '../../src/runs/run-events.js';
 import { createService, type Service } from '../../src/service.js';
 import { currentAccessKey, setAccessKey } from '../../src/settings/access-keys.js';
 import { systemClock } from '../../src/clock.js';
+import {
+  createWorker,
+  type Worker,
+  type WorkerDeps,
+  type WorkerOptions,
+} from '../../src/worker/worker.js';
+import type { FakeTestCrm } from '../fakes/testcrm.fake.js';
 import { createTestDatabase, type TestDatabase, type TestDialect } from './databases.js';
-import { trackOpen } from './open-resources.js';
+import { trackedLoop, trackOpen } from './open-resources.js';
 import { waitFor } from './wait.js';
 
 export interface TestService {
@@ -34,6 +42,8 @@ export interface TestService {
     settings?: Record<string, unknown>;
     isDefault?: boolean;
   }): Promise<void>;
+  /** Adds the fake TestCRM as the default connection `crm`, with its API key and `settings`. */
+  connectTestCrm(crm: FakeTestCrm, settings?: Record<string, unknown>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -85,6 +95,21 @@ export async function startTestService(
   const baseUrl = await service.listen();
   const key = (await currentAccessKey(service.database.db, systemClock, service.sealer)).secret;
   let closed = false;
+  const addConnection: TestService['addConnection'] = async (row) => {
+    const now = new Date().toISOString();
+    await insertConnection(service.database.db, {
+      id: row.id,
+      type: row.type,
+      name: row.id,
+      api_url: row.apiUrl ?? null,
+      settings: JSON.stringify(row.settings ?? {}),
+      is_default: 0,
+      created_at: now,
+      updated_at: now,
+    });
+    if (row.isDefault) await setDefaultConnection(service.database.db, row.id, now);
+    service.registry.invalidate();
+  };
   return {
     service,
     database,
@@ -102,20 +127,15 @@ export async function startTestService(
       }
       return { status: response.status, body, text };
     },
-    async addConnection(row) {
-      const now = new Date().toISOString();
-      await insertConnection(service.database.db, {
-        id: row.id,
-        type: row.type,
-        name: row.id,
-        api_url: row.apiUrl ?? null,
-        settings: JSON.stringify(row.settings ?? {}),
-        is_default: 0,
-        created_at: now,
-        updated_at: now,
+    addConnection,
+    connectTestCrm(crm, settings = {}) {
+      return addConnection({
+        id: 'crm',
+        type: 'testcrm',
+        apiUrl: crm.url,
+        settings: { api_key: crm.apiKey, ...settings },
+        isDefault: true,
       });
-      if (row.isDefault) await setDefaultConnection(service.database.db, row.id, now);
-      service.registry.invalidate();
     },
     async close() {
       if (closed) return;
@@ -128,6 +148,32 @@ export async function startTestService(
       if (!options.database) await database.drop();
     },
   };
+}
+
+/**
+ * A worker of its own on a test service's database and connections, as another
+ * process would run one (`deps` replaces any of its parts); tracked as open from
+ * `start()` to `stop()`.
+ */
+export function createTestWorker(
+  t: TestService,
+  options: Omit<WorkerOptions, 'pollMs'>,
+  deps: Partial<WorkerDeps> = {},
+): Worker {
+  const worker = createWorker(
+    {
+      db: t.service.database.db,
+      clock: systemClock,
+      registry: t.service.registry,
+      settingOverrides: t.service.config.settingOverrides,
+      logger: createLogger('silent'),
+      sealer: t.service.sealer,
+      run: runEvents,
+      ...deps,
+    },
+    { pollMs: 50, ...options },
+  );
+  return trackedLoop('a worker', worker);
 }
 
 /** The key the setup guides write in their example URLs. */
