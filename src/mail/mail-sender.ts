@@ -118,18 +118,21 @@ export function createMailSender(deps: MailSenderDeps, options: MailSenderOption
         mail,
         `${iso().replace(/[:.]/g, '-')}-${row.id}-${row.kind}`,
       );
-      await markMailSent(
-        db,
-        row.id,
-        owner,
-        { subject: mail.subject, deliveredTo: delivery.deliveredTo },
-        iso(),
-      );
       const message =
         mailer.kind === 'smtp'
           ? `Sent the ${label} #${row.id} to ${user.email} via ${delivery.deliveredTo}`
           : `Wrote the ${label} #${row.id} for ${user.email} to ${delivery.deliveredTo} (no mail server is configured)`;
-      await writeActivity(db, [{ level: 'info', message, ...context }], iso());
+      await recordOutcome(
+        (trx) =>
+          markMailSent(
+            trx,
+            row.id,
+            owner,
+            { subject: mail.subject, deliveredTo: delivery.deliveredTo },
+            iso(),
+          ),
+        [{ level: 'info', message, ...context }],
+      );
       logger.info(
         { mail: row.id, kind: row.kind, user: user.id, deliveredTo: delivery.deliveredTo },
         `${label} sent`,
