@@ -3,7 +3,6 @@
  * `str:cm:plan` (custom), values that may be objects (phone, geo, date), and
  * the `tags` pseudo-field that reads a person's tag names.
  */
-import { isJsonScalar } from '../../lib/json.js';
 import { parseTagList } from '../tag-list.js';
 import type { ContactData, CrmField } from '../types.js';
 import type { CustomFields, Person } from './ortto.schemas.js';
@@ -45,7 +44,10 @@ function fieldText(value: unknown): string | undefined {
   }
   if (isRecord(value)) {
     if (typeof value.n === 'string' || typeof value.n === 'number') {
-      return `${value.c !== undefined && value.c !== '' ? `+${isJsonScalar(value.c) ? value.c : JSON.stringify(value.c)}` : ''}${value.n}`;
+      // The country code may be missing, empty or null (no code known): the number alone then.
+      const code =
+        typeof value.c === 'string' || typeof value.c === 'number' ? String(value.c) : '';
+      return `${code === '' ? '' : `+${code}`}${value.n}`;
     }
     if (typeof value.name === 'string') return value.name;
     if (value.year !== undefined && value.month !== undefined && value.day !== undefined) {
