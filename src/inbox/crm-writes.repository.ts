@@ -56,24 +56,6 @@ export function dueCrmWrites(db: Db, contact: DueContact, now: string): Promise<
     .execute();
 }
 
-/** When the contact's earliest pending write is due, and how many are pending. */
-export async function pendingCrmWrites(
-  db: Db,
-  contact: DueContact,
-): Promise<{ count: number; due: string | null }> {
-  const row = await db
-    .selectFrom('crm_writes')
-    .select((eb) => [
-      eb.fn.countAll<string | number>().as('count'),
-      eb.fn.min('available_at').as('due'),
-    ])
-    .where('connection_id', '=', contact.connectionId)
-    .where('contact_id', '=', contact.contactId)
-    .where('status', '=', 'pending')
-    .executeTakeFirstOrThrow();
-  return { count: Number(row.count), due: row.due ?? null };
-}
-
 export async function finishCrmWrite(
   db: Db,
   id: number,

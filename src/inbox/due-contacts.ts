@@ -8,10 +8,9 @@
  * next, or deletes the row when nothing is left. The delete only happens at
  * the version it read, so a webhook stored meanwhile keeps its contact due.
  */
-import { sql, type Kysely } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely } from 'kysely';
 import { dbTime, isPostgres } from '../storage/db-clock.js';
 import type { DB } from '../storage/schema.js';
-import { pendingCrmWrites } from './crm-writes.repository.js';
 import { acquireContactLease, type DueContact, type HeldLease } from './inbox.repository.js';
 
 type Db = Kysely<DB>;
@@ -101,25 +100,44 @@ export async function claimDueContacts(
  * when its next CRM write-back is, or no longer listed when none are left.
  */
 export async function settleDueContact(db: Db, contact: DueContact): Promise<void> {
+  // One statement, so one snapshot: the version and what is left are read together.
+  const eventsOf = (eb: ExpressionBuilder<DB, 'due_contacts'>) =>
+    eb
+      .selectFrom('webhook_events')
+      .where('webhook_events.connection_id', '=', contact.connectionId)
+      .where('webhook_events.contact_id', '=', contact.contactId);
+  const writesOf = (eb: ExpressionBuilder<DB, 'due_contacts'>) =>
+    eb
+      .selectFrom('crm_writes')
+      .where('crm_writes.connection_id', '=', contact.connectionId)
+      .where('crm_writes.contact_id', '=', contact.contactId)
+      .where('crm_writes.status', '=', 'pending');
   const listed = await db
     .selectFrom('due_contacts')
-    .select('version')
+    .select((eb) => [
+      'version',
+      eventsOf(eb)
+        .where('webhook_events.status', 'in', ['pending', 'running'])
+        .select(sql<string | number>`count(*)`.as('n'))
+        .as('events'),
+      eventsOf(eb)
+        .where('webhook_events.status', '=', 'pending')
+        .select((sub) => sub.fn.max('webhook_events.available_at').as('due'))
+        .as('events_due'),
+      writesOf(eb)
+        .select(sql<string | number>`count(*)`.as('n'))
+        .as('writes'),
+      writesOf(eb)
+        .select((sub) => sub.fn.min('crm_writes.available_at').as('due'))
+        .as('writes_due'),
+    ])
     .where('connection_id', '=', contact.connectionId)
     .where('contact_id', '=', contact.contactId)
     .executeTakeFirst();
   if (!listed) return;
-  const left = await db
-    .selectFrom('webhook_events')
-    .select([
-      sql<string | number>`count(*)`.as('count'),
-      (eb) => eb.fn.max(sql<string>`case when status = 'pending' then available_at end`).as('due'),
-    ])
-    .where('connection_id', '=', contact.connectionId)
-    .where('contact_id', '=', contact.contactId)
-    .where('status', 'in', ['pending', 'running'])
-    .executeTakeFirstOrThrow();
-  const writes = await pendingCrmWrites(db, contact);
-  if (Number(left.count) === 0 && writes.count === 0) {
+  const left = { count: Number(listed.events), due: listed.events_due };
+  const writes = { count: Number(listed.writes), due: listed.writes_due };
+  if (left.count === 0 && writes.count === 0) {
     await db
       .deleteFrom('due_contacts')
       .where('connection_id', '=', contact.connectionId)
