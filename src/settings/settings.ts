@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { isValidEmail } from '../lib/email.js';
 import type { DB } from '../storage/schema.js';
+import { preparedQuery } from '../storage/prepared-query.js';
 import { DEFAULT_TEMPLATES, unknownPlaceholders } from './template-defaults.js';
 
 const booleanSetting = z
@@ -241,13 +242,13 @@ export interface SettingValue {
   source: 'default' | 'database' | 'environment';
 }
 
+const storedSettings = preparedQuery((db) => db.selectFrom('settings').selectAll());
+
 export async function readSettingValues(
   db: Kysely<DB>,
   overrides: Readonly<Record<string, string>>,
 ): Promise<SettingValue[]> {
-  const stored = new Map(
-    (await db.selectFrom('settings').selectAll().execute()).map((row) => [row.key, row.value]),
-  );
+  const stored = new Map((await storedSettings(db, {})).rows.map((row) => [row.key, row.value]));
   return SETTING_NAMES.map((name) => {
     const override = overrides[name];
     if (override !== undefined) return { name, value: override, source: 'environment' as const };
