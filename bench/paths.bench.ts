@@ -28,7 +28,7 @@
  * BENCH_SERVICE_NODE_ARGS adds node flags to the service (e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof"; it is then stopped with SIGTERM so the
  * profile is written); BENCH_DATABASES=sqlite (or postgres) runs one only; BENCH_SECONDS
- * sets the length of the timed runs.
+ * sets the length of the timed runs, BENCH_SYNC_CONNECTIONS the connections of steps 1 and 2.
  * Results are printed and written to bench/results/paths.json.
  */
 import { execFile } from 'node:child_process';
@@ -67,7 +67,8 @@ const params = quick
   : { contacts: 10_000, burst: 100_000, seconds: 10, warmupSeconds: 2 };
 // BENCH_SECONDS lengthens the timed runs, e.g. so a profile is mostly the sync path.
 if (process.env.BENCH_SECONDS) params.seconds = Number(process.env.BENCH_SECONDS);
-const SYNC_CONNECTIONS = 16;
+// BENCH_SYNC_CONNECTIONS=1 measures a webhook's work without batching (CPU per webhook).
+const SYNC_CONNECTIONS = Number(process.env.BENCH_SYNC_CONNECTIONS ?? 16);
 const ASYNC_CONNECTIONS = 64;
 const serviceNodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
