@@ -288,7 +288,8 @@ async function startService(target: DatabaseTarget, crm: Crm) {
     '--set',
     `api_key=${crm.apiKey}`,
     '--set',
-    'rate_limit_per_minute=100000000',
+    // Out of the way, yet small enough for PostgreSQL's shared limiter: one row per allowed call.
+    'rate_limit_per_minute=100000',
     '--default',
   );
   const port = await freePort();
@@ -402,6 +403,9 @@ async function benchDatabase(target: DatabaseTarget, crm: Crm) {
         `/?wpf_action=${action}&access_key=${service.key}&contact_id=${crm.ids[n % crm.ids.length] ?? ''}${extra}`;
     const isDone = (status: number, body: string) =>
       status === 200 && parse(body).status === 'done';
+    // 200 by default, 202 with CRM_BRIDGE_ACCEPTED_STATUS=202 (docs/status-codes.md).
+    const isAccepted = (status: number, body: string) =>
+      (status === 200 || status === 202) && parse(body).status === 'accepted';
 
     // 1. add
     console.log(`  add: ${crm.ids.length} new users, ${SYNC_CONNECTIONS} connections`);
@@ -474,7 +478,7 @@ async function benchDatabase(target: DatabaseTarget, crm: Crm) {
       connections: ASYNC_CONNECTIONS,
       pathFor: webhook('update_tags', '&async=true'),
       seconds: params.seconds,
-      check: (status) => status === 202,
+      check: isAccepted,
       serverPid: pid,
     });
     expect(
@@ -501,7 +505,7 @@ async function benchDatabase(target: DatabaseTarget, crm: Crm) {
       connections: ASYNC_CONNECTIONS,
       pathFor: webhook('update_tags', '&async=true'),
       amount: params.burst,
-      check: (status) => status === 202,
+      check: isAccepted,
       serverPid: pid,
     });
     const acceptedAt = performance.now();
