@@ -1,11 +1,13 @@
 /**
- * The HTTP client connectors use: fetch with a timeout on every call, an
+ * The HTTP client connectors use: node:http(s) with a timeout on every call, an
  * optional gate (the connection's rate limiter) before each request, and a
  * classification of failures into retryable and permanent errors. Redirects
  * are not followed (they would carry the credentials elsewhere), answers are
  * read up to a size limit, and credentials go over plain http only to this
  * machine unless the connection allows it.
  */
+import http from 'node:http';
+import https from 'node:https';
 import { AppError, isAppError } from '../errors.js';
 import { runSignal } from '../lib/run-signal.js';
 import { redactUrl } from '../lib/secrets.js';
@@ -63,30 +65,75 @@ export function isInsecureHttpUrl(url: string): boolean {
   return parsed.protocol === 'http:' && !isLoopback(parsed.hostname);
 }
 
-/** Reads a body up to `limit` bytes; a longer one is cancelled and refused. */
-async function readLimited(response: Response, limit: number, what: string): Promise<string> {
+/** Connections to CRMs are kept open between calls, as fetch did. */
+const agents = {
+  'http:': new http.Agent({ keepAlive: true }),
+  'https:': new https.Agent({ keepAlive: true }),
+};
+
+interface Exchange {
+  url: URL;
+  method: string;
+  headers: Record<string, string>;
+  body: string | undefined;
+  signal: AbortSignal;
+  limit: number;
+  what: string;
+}
+
+/**
+ * One request over node:http(s), its answer read up to `limit` bytes (a longer one is cut off
+ * and refused). Not fetch: its streams and objects cost a run more CPU than the rest of the call.
+ */
+function exchange(call: Exchange): Promise<HttpResponse> {
   const tooLarge = () =>
-    new AppError('CRM_RESPONSE_TOO_LARGE', `${what}: more than ${limit} bytes`);
-  const declared = Number(response.headers.get('content-length') ?? '');
-  if (Number.isFinite(declared) && declared > limit) {
-    await response.body?.cancel();
-    throw tooLarge();
-  }
-  if (!response.body) return '';
-  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+    new AppError('CRM_RESPONSE_TOO_LARGE', `${call.what}: more than ${call.limit} bytes`);
+  const transport = call.url.protocol === 'https:' ? https : http;
+  const agent = call.url.protocol === 'https:' ? agents['https:'] : agents['http:'];
+  const headers: Record<string, string> = { 'user-agent': 'node', ...call.headers };
+  if (call.body !== undefined) headers['content-length'] = String(Buffer.byteLength(call.body));
+  return new Promise((resolve, reject) => {
+    const request = transport.request(
+      call.url,
+      { method: call.method, headers, agent, signal: call.signal },
+      (response) => {
+        const status = response.statusCode ?? 0;
+        const answer = new Headers();
+        const raw = response.rawHeaders;
+        for (let i = 0; i + 1 < raw.length; i += 2) answer.append(raw[i] ?? '', raw[i + 1] ?? '');
+        // A redirect is not followed (it would carry the credentials elsewhere): its body is not read.
+        const declared = Number(answer.get('content-length') ?? '');
+        if ((status >= 300 && status < 400) || declared > call.limit) {
+          response.destroy();
+          if (declared > call.limit && !(status >= 300 && status < 400)) reject(tooLarge());
+          else resolve({ status, headers: answer, text: '' });
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        response.on('data', (chunk: Buffer) => {
+          size += chunk.byteLength;
+          if (size > call.limit) {
+            response.destroy();
+            reject(tooLarge());
+            return;
+          }
+          chunks.push(chunk);
+        });
+        response.on('end', () =>
+          resolve({ status, headers: answer, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        response.on('error', reject);
+        response.on('close', () => {
+          if (response.complete) return;
+          const reason: unknown = call.signal.reason;
+          reject(reason instanceof Error ? reason : new Error('the answer was cut off'));
+        });
+      },
+    );
+    request.on('error', reject);
+    request.end(call.body);
+  });
 }
 
 export function createHttpClient(options: HttpClientOptions): HttpClient {
@@ -111,42 +158,40 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       const run = runSignal();
       run?.throwIfAborted();
       const finished = await options.beforeRequest?.();
+      const timeout = AbortSignal.timeout(timeoutMs);
       try {
-        const response = await fetch(request.url, {
+        const response = await exchange({
+          url: new URL(request.url),
           method: request.method,
           headers,
-          body: body ?? null,
-          redirect: 'manual',
-          signal: run
-            ? AbortSignal.any([AbortSignal.timeout(timeoutMs), run])
-            : AbortSignal.timeout(timeoutMs),
+          body,
+          signal: run ? AbortSignal.any([timeout, run]) : timeout,
+          limit: maxResponseBytes,
+          what,
         });
         if (response.status >= 300 && response.status < 400) {
-          await response.body?.cancel();
           const location = response.headers.get('location');
           throw new AppError(
             'CRM_REDIRECTED',
             `${what} answered ${response.status}${location && URL.canParse(location, request.url) ? ` to ${redactUrl(new URL(location, request.url).toString())}` : ''}`,
           );
         }
-        return {
-          status: response.status,
-          headers: response.headers,
-          text: await readLimited(response, maxResponseBytes, what),
-        };
+        return response;
       } catch (error) {
         if (isAppError(error)) throw error;
         if (run?.aborted) throw run.reason;
         const name = error instanceof Error ? error.name : '';
-        if (name === 'TimeoutError' || name === 'AbortError') {
+        if (timeout.aborted || name === 'TimeoutError' || name === 'AbortError') {
           throw new AppError(
             'CRM_TIMEOUT',
             `${request.method} ${redactUrl(request.url)} after ${timeoutMs} ms`,
           );
         }
         const cause =
-          error instanceof Error && error.cause instanceof Error
-            ? error.cause.message
+          error instanceof Error
+            ? error.cause instanceof Error
+              ? error.cause.message
+              : error.message
             : String(error);
         throw new AppError('CRM_NETWORK', `${request.method} ${redactUrl(request.url)}: ${cause}`, {
           cause: error,

@@ -1,5 +1,6 @@
 /** Roles a user can hold. */
 import type { Db } from '../storage/schema.js';
+import { preparedQuery } from '../storage/prepared-query.js';
 
 export interface Role {
   slug: string;
@@ -7,8 +8,10 @@ export interface Role {
   isAdmin: boolean;
 }
 
+const allRoles = preparedQuery((db) => db.selectFrom('roles').selectAll().orderBy('slug'));
+
 export async function listRoles(db: Db): Promise<Role[]> {
-  const rows = await db.selectFrom('roles').selectAll().orderBy('slug').execute();
+  const { rows } = await allRoles(db, {});
   return rows.map((row) => ({ slug: row.slug, name: row.name, isAdmin: row.is_admin === 1 }));
 }
 

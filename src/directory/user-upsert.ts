@@ -44,7 +44,8 @@ export interface MappedContact {
 
 /** A user found for the contact, or one found by e-mail that the contact may not take over. */
 export type UserMatch =
-  | { user: UserRow; refused?: undefined }
+  /** `linked`: found by this contact's link, which therefore exists already. */
+  | { user: UserRow; linked: boolean; refused?: undefined }
   | { user?: undefined; refused: { code: ErrorCode; userId: number; reason: string } };
 
 const MAX_LOGIN_ATTEMPTS = 25;
@@ -63,7 +64,7 @@ export async function findUserForContact(
   roles: readonly Role[],
 ): Promise<UserMatch | undefined> {
   const linked = await findUserByContact(db, connectionId, contactId);
-  if (linked) return { user: linked };
+  if (linked) return { user: linked, linked: true };
   for (const email of emails) {
     if (!email) continue;
     const byEmail = await findUserByEmail(db, email);
@@ -87,7 +88,7 @@ export async function findUserForContact(
         },
       };
     }
-    return { user: byEmail };
+    return { user: byEmail, linked: false };
   }
   return undefined;
 }

@@ -4,6 +4,7 @@
  */
 import type { Db, NewUserRow, UserRow, UserUpdate } from '../storage/schema.js';
 import { chunked } from '../lib/chunks.js';
+import { preparedQuery } from '../storage/prepared-query.js';
 
 export function findUserById(db: Db, id: number): Promise<UserRow | undefined> {
   return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
@@ -21,18 +22,21 @@ export function findUserByEmail(db: Db, email: string): Promise<UserRow | undefi
     .executeTakeFirst();
 }
 
-export function findUserByContact(
+const userByContact = preparedQuery((db, values: { connectionId: string; contactId: string }) =>
+  db
+    .selectFrom('contact_links')
+    .innerJoin('users', 'users.id', 'contact_links.user_id')
+    .selectAll('users')
+    .where('contact_links.connection_id', '=', values.connectionId)
+    .where('contact_links.contact_id', '=', values.contactId),
+);
+
+export async function findUserByContact(
   db: Db,
   connectionId: string,
   contactId: string,
 ): Promise<UserRow | undefined> {
-  return db
-    .selectFrom('contact_links')
-    .innerJoin('users', 'users.id', 'contact_links.user_id')
-    .selectAll('users')
-    .where('contact_links.connection_id', '=', connectionId)
-    .where('contact_links.contact_id', '=', contactId)
-    .executeTakeFirst();
+  return (await userByContact(db, { connectionId, contactId })).rows[0];
 }
 
 /** Finds a user by id (digits), e-mail (has @) or login. */
@@ -130,15 +134,18 @@ export async function getUserTagIds(
   userId: number,
   connectionId: string,
 ): Promise<string[]> {
-  const rows = await db
-    .selectFrom('user_tags')
-    .select('tag_id')
-    .where('user_id', '=', userId)
-    .where('connection_id', '=', connectionId)
-    .orderBy('tag_id')
-    .execute();
+  const { rows } = await tagIdsOfUser(db, { userId, connectionId });
   return rows.map((row) => row.tag_id);
 }
+
+const tagIdsOfUser = preparedQuery((db, values: { userId: number; connectionId: string }) =>
+  db
+    .selectFrom('user_tags')
+    .select('tag_id')
+    .where('user_id', '=', values.userId)
+    .where('connection_id', '=', values.connectionId)
+    .orderBy('tag_id'),
+);
 
 export async function addUserTags(
   db: Db,

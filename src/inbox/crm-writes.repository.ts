@@ -7,6 +7,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { CrmWriteRow, DB } from '../storage/schema.js';
+import { preparedQuery } from '../storage/prepared-query.js';
 import type { DueContact } from './inbox.repository.js';
 
 type Db = Kysely<DB>;
@@ -44,35 +45,24 @@ export async function queueCrmWrite(db: Db, write: NewCrmWrite, now: string): Pr
 }
 
 /** The contact's writes that are due by `now`, oldest first. */
-export function dueCrmWrites(db: Db, contact: DueContact, now: string): Promise<CrmWriteRow[]> {
-  return db
-    .selectFrom('crm_writes')
-    .selectAll()
-    .where('connection_id', '=', contact.connectionId)
-    .where('contact_id', '=', contact.contactId)
-    .where('status', '=', 'pending')
-    .where('available_at', '<=', now)
-    .orderBy('id')
-    .execute();
-}
-
-/** When the contact's earliest pending write is due, and how many are pending. */
-export async function pendingCrmWrites(
+export async function dueCrmWrites(
   db: Db,
   contact: DueContact,
-): Promise<{ count: number; due: string | null }> {
-  const row = await db
-    .selectFrom('crm_writes')
-    .select((eb) => [
-      eb.fn.countAll<string | number>().as('count'),
-      eb.fn.min('available_at').as('due'),
-    ])
-    .where('connection_id', '=', contact.connectionId)
-    .where('contact_id', '=', contact.contactId)
-    .where('status', '=', 'pending')
-    .executeTakeFirstOrThrow();
-  return { count: Number(row.count), due: row.due ?? null };
+  now: string,
+): Promise<CrmWriteRow[]> {
+  return (await dueWrites(db, { ...contact, now })).rows;
 }
+
+const dueWrites = preparedQuery((db, values: DueContact & { now: string }) =>
+  db
+    .selectFrom('crm_writes')
+    .selectAll()
+    .where('connection_id', '=', values.connectionId)
+    .where('contact_id', '=', values.contactId)
+    .where('status', '=', 'pending')
+    .where('available_at', '<=', values.now)
+    .orderBy('id'),
+);
 
 export async function finishCrmWrite(
   db: Db,

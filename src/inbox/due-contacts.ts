@@ -8,10 +8,10 @@
  * next, or deletes the row when nothing is left. The delete only happens at
  * the version it read, so a webhook stored meanwhile keeps its contact due.
  */
-import { sql, type Kysely } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely } from 'kysely';
 import { dbTime, isPostgres } from '../storage/db-clock.js';
 import type { DB } from '../storage/schema.js';
-import { pendingCrmWrites } from './crm-writes.repository.js';
+import { preparedQuery } from '../storage/prepared-query.js';
 import { acquireContactLease, type DueContact, type HeldLease } from './inbox.repository.js';
 
 type Db = Kysely<DB>;
@@ -39,18 +39,48 @@ export async function markContactsDue(
   }
   // One row at a time, in key order: two batches never wait on each other's rows crosswise.
   const sorted = [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  for (const [, row] of sorted) {
-    await db
+  for (const [, row] of sorted) await markDue(db, row);
+}
+
+const markDue = preparedQuery(
+  (db, row: { connection_id: string; contact_id: string; due_at: string }) =>
+    db
       .insertInto('due_contacts')
-      .values({ ...row, version: 1 })
+      .values({
+        connection_id: row.connection_id,
+        contact_id: row.contact_id,
+        due_at: row.due_at,
+        version: 1,
+      })
       .onConflict((oc) =>
         oc
           .columns(['connection_id', 'contact_id'])
           .doUpdateSet((eb) => ({ version: eb('due_contacts.version', '+', 1) })),
-      )
-      .execute();
-  }
-}
+      ),
+);
+
+/** Up to `limit` contacts due by `now` whose lease nobody holds, earliest first. */
+const dueUnleased = preparedQuery((db, values: { now: string; limit: number }) => {
+  const query = db
+    .selectFrom('due_contacts as d')
+    .select(['d.connection_id', 'd.contact_id'])
+    .where('d.due_at', '<=', values.now)
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('contact_leases as l')
+            .select('l.owner')
+            .whereRef('l.connection_id', '=', 'd.connection_id')
+            .whereRef('l.contact_id', '=', 'd.contact_id')
+            .where('l.expires_at', '>=', dbTime(db)),
+        ),
+      ),
+    )
+    .orderBy('d.due_at')
+    .limit(values.limit);
+  return isPostgres(db) ? query.forUpdate().skipLocked() : query;
+});
 
 /**
  * Takes the leases of up to `limit` contacts whose work is due by `now`,
@@ -66,26 +96,7 @@ export async function claimDueContacts(
 ): Promise<HeldLease[]> {
   if (limit <= 0) return [];
   return db.transaction().execute(async (trx) => {
-    let query = trx
-      .selectFrom('due_contacts as d')
-      .select(['d.connection_id', 'd.contact_id'])
-      .where('d.due_at', '<=', now)
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('contact_leases as l')
-              .select('l.owner')
-              .whereRef('l.connection_id', '=', 'd.connection_id')
-              .whereRef('l.contact_id', '=', 'd.contact_id')
-              .where('l.expires_at', '>=', dbTime(trx)),
-          ),
-        ),
-      )
-      .orderBy('d.due_at')
-      .limit(limit);
-    if (isPostgres(trx)) query = query.forUpdate().skipLocked();
-    const due = await query.execute();
+    const { rows: due } = await dueUnleased(trx, { now, limit });
     const leases: HeldLease[] = [];
     for (const row of due) {
       const contact: DueContact = { connectionId: row.connection_id, contactId: row.contact_id };
@@ -102,31 +113,13 @@ export async function claimDueContacts(
  * when its next CRM write-back is, or no longer listed when none are left.
  */
 export async function settleDueContact(db: Db, contact: DueContact): Promise<void> {
-  const listed = await db
-    .selectFrom('due_contacts')
-    .select('version')
-    .where('connection_id', '=', contact.connectionId)
-    .where('contact_id', '=', contact.contactId)
-    .executeTakeFirst();
+  // One statement, so one snapshot: the version and what is left are read together.
+  const listed = (await dueRowAndWork(db, contact)).rows[0];
   if (!listed) return;
-  const left = await db
-    .selectFrom('webhook_events')
-    .select([
-      sql<string | number>`count(*)`.as('count'),
-      (eb) => eb.fn.max(sql<string>`case when status = 'pending' then available_at end`).as('due'),
-    ])
-    .where('connection_id', '=', contact.connectionId)
-    .where('contact_id', '=', contact.contactId)
-    .where('status', 'in', ['pending', 'running'])
-    .executeTakeFirstOrThrow();
-  const writes = await pendingCrmWrites(db, contact);
-  if (Number(left.count) === 0 && writes.count === 0) {
-    await db
-      .deleteFrom('due_contacts')
-      .where('connection_id', '=', contact.connectionId)
-      .where('contact_id', '=', contact.contactId)
-      .where('version', '=', listed.version)
-      .execute();
+  const left = { count: Number(listed.events), due: listed.events_due };
+  const writes = { count: Number(listed.writes), due: listed.writes_due };
+  if (left.count === 0 && writes.count === 0) {
+    await unlistAtVersion(db, { ...contact, version: listed.version });
   } else if (left.due || writes.due) {
     // Webhooks first: a retry holds the whole contact, its write-backs included.
     await db
@@ -137,3 +130,47 @@ export async function settleDueContact(db: Db, contact: DueContact): Promise<voi
       .execute();
   }
 }
+
+/** The contact's due row, with the count and due time of its open webhooks and write-backs. */
+const dueRowAndWork = preparedQuery((db, contact: DueContact) => {
+  const eventsOf = (eb: ExpressionBuilder<DB, 'due_contacts'>) =>
+    eb
+      .selectFrom('webhook_events')
+      .where('webhook_events.connection_id', '=', contact.connectionId)
+      .where('webhook_events.contact_id', '=', contact.contactId);
+  const writesOf = (eb: ExpressionBuilder<DB, 'due_contacts'>) =>
+    eb
+      .selectFrom('crm_writes')
+      .where('crm_writes.connection_id', '=', contact.connectionId)
+      .where('crm_writes.contact_id', '=', contact.contactId)
+      .where('crm_writes.status', '=', 'pending');
+  return db
+    .selectFrom('due_contacts')
+    .select((eb) => [
+      'version',
+      eventsOf(eb)
+        .where('webhook_events.status', 'in', ['pending', 'running'])
+        .select(sql<string | number>`count(*)`.as('n'))
+        .as('events'),
+      eventsOf(eb)
+        .where('webhook_events.status', '=', 'pending')
+        .select((sub) => sub.fn.max('webhook_events.available_at').as('due'))
+        .as('events_due'),
+      writesOf(eb)
+        .select(sql<string | number>`count(*)`.as('n'))
+        .as('writes'),
+      writesOf(eb)
+        .select((sub) => sub.fn.min('crm_writes.available_at').as('due'))
+        .as('writes_due'),
+    ])
+    .where('connection_id', '=', contact.connectionId)
+    .where('contact_id', '=', contact.contactId);
+});
+
+const unlistAtVersion = preparedQuery((db, values: DueContact & { version: number }) =>
+  db
+    .deleteFrom('due_contacts')
+    .where('connection_id', '=', values.connectionId)
+    .where('contact_id', '=', values.contactId)
+    .where('version', '=', values.version),
+);

@@ -9,9 +9,14 @@
 import { dbTime } from '../storage/db-clock.js';
 import { sql } from 'kysely';
 import type { Db, EventStatus, WebhookEventRow } from '../storage/schema.js';
+import { preparedQuery } from '../storage/prepared-query.js';
 
-export function findEvent(db: Db, id: number): Promise<WebhookEventRow | undefined> {
-  return db.selectFrom('webhook_events').selectAll().where('id', '=', id).executeTakeFirst();
+const eventById = preparedQuery((db, values: { id: number }) =>
+  db.selectFrom('webhook_events').selectAll().where('id', '=', values.id),
+);
+
+export async function findEvent(db: Db, id: number): Promise<WebhookEventRow | undefined> {
+  return (await eventById(db, { id })).rows[0];
 }
 
 export interface DueContact {
@@ -36,18 +41,15 @@ export function lockToken(lease: HeldLease): string {
  * Takes the contact's lease if it is free or expired (by the database's clock),
  * raising its generation; the lease held now, or undefined when another run has it.
  */
-export async function acquireContactLease(
-  db: Db,
-  contact: DueContact,
-  owner: string,
-  leaseMs: number,
-): Promise<HeldLease | undefined> {
-  const row = await db
+type LeaseValues = { connectionId: string; contactId: string; owner: string };
+
+const takeLease = preparedQuery((db, values: LeaseValues, leaseMs: number) =>
+  db
     .insertInto('contact_leases')
     .values({
-      connection_id: contact.connectionId,
-      contact_id: contact.contactId,
-      owner,
+      connection_id: values.connectionId,
+      contact_id: values.contactId,
+      owner: values.owner,
       expires_at: dbTime(db, leaseMs),
       generation: 1,
     })
@@ -55,14 +57,23 @@ export async function acquireContactLease(
       oc
         .columns(['connection_id', 'contact_id'])
         .doUpdateSet((eb) => ({
-          owner,
+          owner: values.owner,
           expires_at: dbTime(db, leaseMs),
           generation: eb('contact_leases.generation', '+', 1),
         }))
         .where('contact_leases.expires_at', '<', dbTime(db)),
     )
-    .returning(['owner', 'generation'])
-    .executeTakeFirst();
+    .returning(['owner', 'generation']),
+);
+
+export async function acquireContactLease(
+  db: Db,
+  contact: DueContact,
+  owner: string,
+  leaseMs: number,
+): Promise<HeldLease | undefined> {
+  const { rows } = await takeLease(db, { ...contact, owner }, leaseMs);
+  const row = rows[0];
   return row?.owner === owner ? { contact, owner, generation: row.generation } : undefined;
 }
 
@@ -70,15 +81,26 @@ export async function acquireContactLease(
  * Ends the lease at once. The row stays (expired), so the next taker's
  * generation is higher than every earlier one.
  */
-export async function releaseContactLease(db: Db, lease: HeldLease): Promise<void> {
-  await db
+type HeldLeaseValues = LeaseValues & { generation: number };
+
+const leaseValues = (lease: HeldLease): HeldLeaseValues => ({
+  ...lease.contact,
+  owner: lease.owner,
+  generation: lease.generation,
+});
+
+const endLease = preparedQuery((db, values: HeldLeaseValues) =>
+  db
     .updateTable('contact_leases')
     .set({ expires_at: '' })
-    .where('connection_id', '=', lease.contact.connectionId)
-    .where('contact_id', '=', lease.contact.contactId)
-    .where('owner', '=', lease.owner)
-    .where('generation', '=', lease.generation)
-    .execute();
+    .where('connection_id', '=', values.connectionId)
+    .where('contact_id', '=', values.contactId)
+    .where('owner', '=', values.owner)
+    .where('generation', '=', values.generation),
+);
+
+export async function releaseContactLease(db: Db, lease: HeldLease): Promise<void> {
+  await endLease(db, leaseValues(lease));
 }
 
 /**
@@ -87,16 +109,19 @@ export async function releaseContactLease(db: Db, lease: HeldLease): Promise<voi
  * lock until the transaction ends, so nobody can take the lease while the
  * run writes. False when the lease was lost: the transaction must roll back.
  */
-export async function confirmLease(db: Db, lease: HeldLease, leaseMs: number): Promise<boolean> {
-  const result = await db
+const keepLease = preparedQuery((db, values: HeldLeaseValues, leaseMs: number) =>
+  db
     .updateTable('contact_leases')
     .set({ expires_at: dbTime(db, leaseMs) })
-    .where('connection_id', '=', lease.contact.connectionId)
-    .where('contact_id', '=', lease.contact.contactId)
-    .where('owner', '=', lease.owner)
-    .where('generation', '=', lease.generation)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+    .where('connection_id', '=', values.connectionId)
+    .where('contact_id', '=', values.contactId)
+    .where('owner', '=', values.owner)
+    .where('generation', '=', values.generation),
+);
+
+export async function confirmLease(db: Db, lease: HeldLease, leaseMs: number): Promise<boolean> {
+  const result = await keepLease(db, leaseValues(lease), leaseMs);
+  return Number(result.numAffectedRows ?? 0) > 0;
 }
 
 /**
@@ -105,24 +130,28 @@ export async function confirmLease(db: Db, lease: HeldLease, leaseMs: number): P
  * lease holder; returns them in arrival order. Only the lease holder calls
  * this: the lease, not the events' locks, says who may run the contact.
  */
+const claimEvents = preparedQuery(
+  (db, values: { connectionId: string; contactId: string; lockedBy: string }, leaseMs: number) =>
+    db
+      .updateTable('webhook_events')
+      .set((eb) => ({
+        status: 'running',
+        locked_by: values.lockedBy,
+        locked_until: dbTime(db, leaseMs),
+        attempts: eb('attempts', '+', 1),
+      }))
+      .where('connection_id', '=', values.connectionId)
+      .where('contact_id', '=', values.contactId)
+      .where('status', 'in', ['pending', 'running'])
+      .returningAll(),
+);
+
 export async function claimContactEvents(
   db: Db,
   lease: HeldLease,
   leaseMs: number,
 ): Promise<WebhookEventRow[]> {
-  const rows = await db
-    .updateTable('webhook_events')
-    .set((eb) => ({
-      status: 'running',
-      locked_by: lockToken(lease),
-      locked_until: dbTime(db, leaseMs),
-      attempts: eb('attempts', '+', 1),
-    }))
-    .where('connection_id', '=', lease.contact.connectionId)
-    .where('contact_id', '=', lease.contact.contactId)
-    .where('status', 'in', ['pending', 'running'])
-    .returningAll()
-    .execute();
+  const { rows } = await claimEvents(db, { ...lease.contact, lockedBy: lockToken(lease) }, leaseMs);
   return rows.sort((a, b) => a.id - b.id);
 }
 

@@ -176,7 +176,7 @@ export async function saveUser(
         welcomeEmailId,
       };
     }
-    await linkContact(trx, connection.id, plan.contactId, user.id, now);
+    if (!match.linked) await linkContact(trx, connection.id, plan.contactId, user.id, now);
     const updated =
       plan.action === 'update_tags'
         ? { changes: [], notices: [], emailChanged: false }

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { AppError } from '../errors.js';
 import { isValidEmail } from '../lib/email.js';
 import type { DB } from '../storage/schema.js';
+import { preparedQuery } from '../storage/prepared-query.js';
 import { DEFAULT_TEMPLATES, unknownPlaceholders } from './template-defaults.js';
 
 const booleanSetting = z
@@ -214,7 +215,15 @@ export function isSettingName(name: string): name is SettingName {
   return Object.hasOwn(SETTINGS, name);
 }
 
+/**
+ * The last valid value parsed of each setting: a run loads the settings each time, and parsing
+ * (templates' placeholders checked) cost more than reading them. Values are primitives.
+ */
+const lastParsed = new Map<SettingName, { raw: string; value: unknown }>();
+
 function parseSetting<K extends SettingName>(name: K, raw: string): Settings[K] {
+  const last = lastParsed.get(name);
+  if (last?.raw === raw) return last.value as Settings[K];
   const parsed = SETTINGS[name].schema.safeParse(raw);
   if (!parsed.success) {
     throw new AppError(
@@ -222,6 +231,7 @@ function parseSetting<K extends SettingName>(name: K, raw: string): Settings[K] 
       `${name}=${JSON.stringify(raw)}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
     );
   }
+  lastParsed.set(name, { raw, value: parsed.data });
   return parsed.data as Settings[K];
 }
 
@@ -232,13 +242,13 @@ export interface SettingValue {
   source: 'default' | 'database' | 'environment';
 }
 
+const storedSettings = preparedQuery((db) => db.selectFrom('settings').selectAll());
+
 export async function readSettingValues(
   db: Kysely<DB>,
   overrides: Readonly<Record<string, string>>,
 ): Promise<SettingValue[]> {
-  const stored = new Map(
-    (await db.selectFrom('settings').selectAll().execute()).map((row) => [row.key, row.value]),
-  );
+  const stored = new Map((await storedSettings(db, {})).rows.map((row) => [row.key, row.value]));
   return SETTING_NAMES.map((name) => {
     const override = overrides[name];
     if (override !== undefined) return { name, value: override, source: 'environment' as const };

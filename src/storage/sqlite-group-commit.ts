@@ -19,7 +19,7 @@
  * the batch's writes (one connection), like any reader of the same
  * connection would; what a caller answers still waits for its own writes.
  */
-import fs from 'node:fs/promises';
+import fs, { type FileHandle } from 'node:fs/promises';
 import type BetterSqlite3 from 'better-sqlite3';
 import {
   type CompiledQuery,
@@ -52,14 +52,34 @@ interface Waiter {
 /** Flushes a file to disk off the event loop (libuv's thread pool). */
 type SyncFile = (path: string) => Promise<void>;
 
-const syncFile: SyncFile = async (path) => {
-  const handle = await fs.open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-};
+/**
+ * Syncs the WAL through one handle kept open between syncs: opening and closing the file each
+ * time cost more of the event loop than the sync. SQLite keeps the WAL open (and never replaces
+ * it) while its connection is, so the handle stays on the file SQLite writes. A failed sync
+ * drops the handle; the next one opens the file again.
+ */
+function walSyncer(): { sync: SyncFile; close: () => Promise<void> } {
+  let handle: Promise<FileHandle> | undefined;
+  const drop = (open: Promise<FileHandle>) => {
+    if (handle === open) handle = undefined;
+    return open.then((file) => file.close()).catch(() => undefined);
+  };
+  return {
+    async sync(path) {
+      handle ??= fs.open(path, 'r');
+      const open = handle;
+      try {
+        await (await open).sync();
+      } catch (error) {
+        await drop(open);
+        throw error;
+      }
+    },
+    async close() {
+      if (handle) await drop(handle);
+    },
+  };
+}
 
 export interface GroupCommitOptions {
   /** The write-ahead log to sync before answering durable writes; none for `:memory:`. */
@@ -71,6 +91,7 @@ class GroupCommitDriver implements Driver {
   readonly #db: StatementSource;
   readonly #walPath: string | undefined;
   readonly #syncFile: SyncFile;
+  readonly #closeSync: () => Promise<void>;
   /**
    * The open batch: callers waiting for it to commit, and whether it holds a write that must be
    * on disk before they hear of it. Undefined when no batch is open.
@@ -88,7 +109,9 @@ class GroupCommitDriver implements Driver {
   constructor(db: StatementSource, options: GroupCommitOptions) {
     this.#db = db;
     this.#walPath = options.walPath;
-    this.#syncFile = options.syncFile ?? syncFile;
+    const wal = walSyncer();
+    this.#syncFile = options.syncFile ?? wal.sync;
+    this.#closeSync = wal.close;
   }
 
   async init(): Promise<void> {}
@@ -274,6 +297,7 @@ class GroupCommitDriver implements Driver {
     while (this.#transaction) await this.#transaction.ended;
     this.#flush();
     while (this.#syncing) await this.#syncing;
+    await this.#closeSync();
     this.#db.close();
   }
 }
