@@ -11,6 +11,7 @@ import * as sealedSecrets from './0003-sealed-secrets.js';
 import * as importJobs from './0005-import-jobs.js';
 import * as inboxClaims from './0006-inbox-claims.js';
 import * as crmCallSlots from './0007-crm-call-slots.js';
+import * as crmCallSlotsFreeAt from './0008-crm-call-slots-free-at.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: DialectName): Promise<void>;
@@ -23,6 +24,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, DialectMigration]> = [
   ['0005-import-jobs', importJobs],
   ['0006-inbox-claims', inboxClaims],
   ['0007-crm-call-slots', crmCallSlots],
+  ['0008-crm-call-slots-free-at', crmCallSlotsFreeAt],
 ];
 
 /** Brings the schema up to date; returns the names of migrations applied now. */
