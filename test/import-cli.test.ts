@@ -116,7 +116,8 @@ describe.each(testDialects())('crm-bridge import (%s)', (dialect) => {
     };
     expect(shown.status).toBe('done');
     expect(shown.summary.created).toBe(4);
-  });
+    // Seven commands, each its own process: more than the default limit on a busy machine.
+  }, 90_000);
 
   it('draws a progress bar in place on a terminal, ending at 100%', async () => {
     const crm = await withOntraport();
