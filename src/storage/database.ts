@@ -21,7 +21,7 @@ export interface Database {
   destroy(): Promise<void>;
 }
 
-function dialectOf(url: string): DialectName {
+export function dialectOf(url: string): DialectName {
   return /^postgres(ql)?:\/\//i.test(url) ? 'postgres' : 'sqlite';
 }
 

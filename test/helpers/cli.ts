@@ -112,7 +112,7 @@ export interface ServeProcess {
 /** Starts `crm-bridge serve` and waits for its start-up banner. */
 export async function startServe(
   database: TestDatabase,
-  options: { port?: number; env?: Record<string, string> } = {},
+  options: { port?: number; env?: Record<string, string>; args?: string[] } = {},
 ): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
@@ -127,6 +127,7 @@ export async function startServe(
       database.dataDir,
       '--database-url',
       database.url,
+      ...(options.args ?? []),
     ],
     {
       env: {
