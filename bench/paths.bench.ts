@@ -27,7 +27,8 @@
  * Environment: CRM_BRIDGE_BENCH_PG_URL picks the PostgreSQL server;
  * BENCH_SERVICE_NODE_ARGS adds node flags to the service (e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof"; it is then stopped with SIGTERM so the
- * profile is written); BENCH_DATABASES=sqlite (or postgres) runs one only; BENCH_SECONDS
+ * profile is written); BENCH_DATABASES=sqlite (or postgres) runs one only; BENCH_SERVE_WORKERS=N
+ * runs PostgreSQL's service as `serve --workers N`; BENCH_SECONDS
  * sets the length of the timed runs, BENCH_SYNC_CONNECTIONS the connections of steps 1 and 2.
  * Results are printed and written to bench/results/paths.json.
  */
@@ -271,9 +272,12 @@ async function startService(target: DatabaseTarget, crm: Crm) {
     '--default',
     ...databaseFlags(target),
   );
+  // BENCH_SERVE_WORKERS=N: on PostgreSQL, `serve --workers N` (the runs in child processes; the
+  // CPU figures then count the serving process only).
+  const workers = target.name === 'postgres' ? Number(process.env.BENCH_SERVE_WORKERS ?? 0) : 0;
   const { child, baseUrl } = await startServe(
     `crm-bridge (${target.name})`,
-    databaseFlags(target),
+    [...databaseFlags(target), ...(workers > 0 ? ['--workers', String(workers)] : [])],
     env,
     serviceNodeArgs,
   );
