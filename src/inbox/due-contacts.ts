@@ -37,27 +37,27 @@ export async function markContactsDue(
         due_at: event.available_at,
       });
   }
-  // One row at a time, in key order: two batches never wait on each other's rows crosswise.
-  const sorted = [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  for (const [, row] of sorted) await markDue(db, row);
-}
-
-const markDue = preparedQuery(
-  (db, row: { connection_id: string; contact_id: string; due_at: string }) =>
-    db
+  // In key order: a statement takes its rows' locks in the order of its VALUES list, so two
+  // batches never wait on each other's rows crosswise. One statement per chunk, not per contact:
+  // on PostgreSQL each statement is a round trip, which was most of the intake's cost.
+  const sorted = [...rows.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, row]) => ({ ...row, version: 1 }));
+  for (let start = 0; start < sorted.length; start += MAX_DUE_ROWS_PER_STATEMENT) {
+    await db
       .insertInto('due_contacts')
-      .values({
-        connection_id: row.connection_id,
-        contact_id: row.contact_id,
-        due_at: row.due_at,
-        version: 1,
-      })
+      .values(sorted.slice(start, start + MAX_DUE_ROWS_PER_STATEMENT))
       .onConflict((oc) =>
         oc
           .columns(['connection_id', 'contact_id'])
           .doUpdateSet((eb) => ({ version: eb('due_contacts.version', '+', 1) })),
-      ),
-);
+      )
+      .execute();
+  }
+}
+
+/** 4 parameters a row: well below SQLite's 32766 and PostgreSQL's 65535 per statement. */
+const MAX_DUE_ROWS_PER_STATEMENT = 1000;
 
 /** Up to `limit` contacts due by `now` whose lease nobody holds, earliest first. */
 const dueUnleased = preparedQuery((db, values: { now: string; limit: number }) => {
