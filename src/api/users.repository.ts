@@ -2,6 +2,7 @@
  * The user directory as the API reads it: filtered pages of users (their tags
  * and meta come from the directory's batch lookups).
  */
+import { holdsTag } from '../directory/user.repository.js';
 import type { Db, UserRow } from '../storage/schema.js';
 
 export interface UserPageFilter {
@@ -23,27 +24,6 @@ export async function listUserPage(db: Db, filter: UserPageFilter): Promise<User
   if (filter.email !== undefined)
     query = query.where('users.email_lower', '=', filter.email.trim().toLowerCase());
   const { tag, connection } = filter;
-  if (tag !== undefined) {
-    // EXISTS rather than a join: a user holding the tag in two connections is still one row.
-    query = query.where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('user_tags')
-          .leftJoin('tags', (join) =>
-            join
-              .onRef('tags.connection_id', '=', 'user_tags.connection_id')
-              .onRef('tags.tag_id', '=', 'user_tags.tag_id'),
-          )
-          .select('user_tags.user_id')
-          .whereRef('user_tags.user_id', '=', 'users.id')
-          .where((inner) =>
-            inner.or([inner('user_tags.tag_id', '=', tag), inner('tags.label', '=', tag)]),
-          )
-          .$if(connection !== undefined, (qb) =>
-            qb.where('user_tags.connection_id', '=', connection ?? ''),
-          ),
-      ),
-    );
-  }
+  if (tag !== undefined) query = query.where((eb) => holdsTag(eb, tag, connection));
   return query.execute();
 }

@@ -2,7 +2,8 @@
  * The user directory's storage: users, meta, tags and contact links.
  * Every function takes the database (or a transaction) first.
  */
-import type { Db, NewUserRow, UserRow, UserUpdate } from '../storage/schema.js';
+import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
+import type { DB, Db, NewUserRow, UserRow, UserUpdate } from '../storage/schema.js';
 import { chunked } from '../lib/chunks.js';
 import { preparedQuery } from '../storage/prepared-query.js';
 
@@ -279,6 +280,34 @@ export async function listContactLinks(db: Db, userId: number) {
     .execute();
 }
 
+/**
+ * The user holds a tag with this id or label (in `connection`, or any). EXISTS rather than a
+ * join: a user holding the tag in two connections is still one row.
+ */
+export function holdsTag(
+  eb: ExpressionBuilder<DB, 'users'>,
+  tag: string,
+  connection?: string,
+): Expression<SqlBool> {
+  return eb.exists(
+    eb
+      .selectFrom('user_tags')
+      .leftJoin('tags', (join) =>
+        join
+          .onRef('tags.connection_id', '=', 'user_tags.connection_id')
+          .onRef('tags.tag_id', '=', 'user_tags.tag_id'),
+      )
+      .select('user_tags.user_id')
+      .whereRef('user_tags.user_id', '=', 'users.id')
+      .where((inner) =>
+        inner.or([inner('user_tags.tag_id', '=', tag), inner('tags.label', '=', tag)]),
+      )
+      .$if(connection !== undefined, (qb) =>
+        qb.where('user_tags.connection_id', '=', connection ?? ''),
+      ),
+  );
+}
+
 export interface UserListFilter {
   search?: string | undefined;
   role?: string | undefined;
@@ -297,22 +326,7 @@ export async function listUsers(db: Db, filter: UserListFilter = {}): Promise<Us
     .offset(filter.offset ?? 0);
   if (filter.role) query = query.where('role', '=', filter.role);
   const tag = filter.tag?.trim();
-  if (tag) {
-    query = query.where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('user_tags')
-          .leftJoin('tags', (join) =>
-            join
-              .onRef('tags.connection_id', '=', 'user_tags.connection_id')
-              .onRef('tags.tag_id', '=', 'user_tags.tag_id'),
-          )
-          .select('user_tags.user_id')
-          .whereRef('user_tags.user_id', '=', 'users.id')
-          .where((eb) => eb.or([eb('user_tags.tag_id', '=', tag), eb('tags.label', '=', tag)])),
-      ),
-    );
-  }
+  if (tag) query = query.where((eb) => holdsTag(eb, tag));
   if (filter.search) {
     const pattern = `%${filter.search.toLowerCase()}%`;
     query = query.where((eb) =>
