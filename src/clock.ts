@@ -83,7 +83,6 @@ export interface PollLoop {
   start(): void;
   stop(): Promise<void>;
   wake(): void;
-  readonly running: boolean;
 }
 
 export function createPollLoop(options: {
@@ -126,9 +125,6 @@ export function createPollLoop(options: {
     },
     wake() {
       nap.wake();
-    },
-    get running() {
-      return running;
     },
   };
 }
