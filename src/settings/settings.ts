@@ -215,15 +215,7 @@ export function isSettingName(name: string): name is SettingName {
   return Object.hasOwn(SETTINGS, name);
 }
 
-/**
- * The last valid value parsed of each setting: a run loads the settings each time, and parsing
- * (templates' placeholders checked) cost more than reading them. Values are primitives.
- */
-const lastParsed = new Map<SettingName, { raw: string; value: unknown }>();
-
 function parseSetting<K extends SettingName>(name: K, raw: string): Settings[K] {
-  const last = lastParsed.get(name);
-  if (last?.raw === raw) return last.value as Settings[K];
   const parsed = SETTINGS[name].schema.safeParse(raw);
   if (!parsed.success) {
     throw new AppError(
@@ -231,7 +223,6 @@ function parseSetting<K extends SettingName>(name: K, raw: string): Settings[K] 
       `${name}=${JSON.stringify(raw)}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
     );
   }
-  lastParsed.set(name, { raw, value: parsed.data });
   return parsed.data as Settings[K];
 }
 
