@@ -22,7 +22,10 @@ connectorContract('ortto', {
     },
   ],
   async start() {
-    fake = await startFakeOrtto();
+    // The contract drives the client directly, without the service's rate limiter,
+    // so the fake's 10-a-second limit (tested in ortto.fake.test.ts) would make the
+    // outcome depend on which tests ran in the same second.
+    fake = await startFakeOrtto({ rateLimit: { limit: 10_000, windowMs: 1000 } });
     return {
       apiUrl: fake.apiUrl,
       settings: { api_key: fake.apiKey },
