@@ -72,7 +72,10 @@ for (const dialect of testDialects()) {
         contacts.map((contactId, i) =>
           (writers[i % writers.length] ?? writers[0])!.write({
             event: event(contactId),
-            activity: [{ level: 'info', message: `received ${contactId}`, contactId }],
+            activity: [
+              { level: 'info', message: `received ${contactId}`, contactId },
+              { level: 'debug', message: `queued ${contactId}`, contactId },
+            ],
           }),
         ),
       );
@@ -83,11 +86,20 @@ for (const dialect of testDialects()) {
       }
       const lines = await first.db
         .selectFrom('activity_log')
-        .select(['event_id', 'contact_id'])
+        .select(['event_id', 'contact_id', 'message'])
+        .orderBy('id')
         .execute();
-      expect(lines).toHaveLength(contacts.length);
+      expect(lines).toHaveLength(2 * contacts.length);
       const byEvent = new Map(ids.map((id, i) => [id, contacts[i]]));
       for (const line of lines) expect(line.contact_id).toBe(byEvent.get(line.event_id ?? -1));
+      // Each webhook's lines in the order it gave them.
+      for (const contactId of contacts)
+        expect(
+          lines.filter((line) => line.contact_id === contactId).map((line) => line.message),
+        ).toEqual([`received ${contactId}`, `queued ${contactId}`]);
+      // Every contact is due for the worker, once.
+      const due = await first.db.selectFrom('due_contacts').select('contact_id').execute();
+      expect(due.map((row) => row.contact_id).sort()).toEqual([...contacts].sort());
     });
   });
 }

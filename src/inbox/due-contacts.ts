@@ -16,33 +16,17 @@ import { acquireContactLease, type DueContact, type HeldLease } from './inbox.re
 
 type Db = Kysely<DB>;
 
+/** What marking a contact due reads of a stored webhook. */
+interface StoredEvent {
+  connection_id: string;
+  contact_id?: string | null | undefined;
+  status: string;
+  available_at: string;
+}
+
 /** Marks the contacts of newly stored pending webhooks due (a contact held by a retry stays held). */
-export async function markContactsDue(
-  db: Db,
-  events: ReadonlyArray<{
-    connection_id: string;
-    contact_id?: string | null | undefined;
-    status: string;
-    available_at: string;
-  }>,
-): Promise<void> {
-  const rows = new Map<string, { connection_id: string; contact_id: string; due_at: string }>();
-  for (const event of events) {
-    if (event.status !== 'pending' || event.contact_id == null) continue;
-    const key = `${event.connection_id}\u0000${event.contact_id}`;
-    if (!rows.has(key))
-      rows.set(key, {
-        connection_id: event.connection_id,
-        contact_id: event.contact_id,
-        due_at: event.available_at,
-      });
-  }
-  // In key order: a statement takes its rows' locks in the order of its VALUES list, so two
-  // batches never wait on each other's rows crosswise. One statement per chunk, not per contact:
-  // on PostgreSQL each statement is a round trip, which was most of the intake's cost.
-  const sorted = [...rows.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([, row]) => ({ ...row, version: 1 }));
+export async function markContactsDue(db: Db, events: readonly StoredEvent[]): Promise<void> {
+  const sorted = dueRows(events).map((row) => ({ ...row, version: 1 }));
   for (let start = 0; start < sorted.length; start += MAX_DUE_ROWS_PER_STATEMENT) {
     await db
       .insertInto('due_contacts')
@@ -54,6 +38,27 @@ export async function markContactsDue(
       )
       .execute();
   }
+}
+
+/**
+ * One row per contact of the pending events, in key order: a statement takes its rows' locks
+ * in the order of its VALUES list, so two batches never wait on each other's rows crosswise.
+ */
+export function dueRows(
+  events: readonly StoredEvent[],
+): Array<{ connection_id: string; contact_id: string; due_at: string }> {
+  const rows = new Map<string, { connection_id: string; contact_id: string; due_at: string }>();
+  for (const event of events) {
+    if (event.status !== 'pending' || event.contact_id == null) continue;
+    const key = `${event.connection_id}\u0000${event.contact_id}`;
+    if (!rows.has(key))
+      rows.set(key, {
+        connection_id: event.connection_id,
+        contact_id: event.contact_id,
+        due_at: event.available_at,
+      });
+  }
+  return [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
 }
 
 /** 4 parameters a row: well below SQLite's 32766 and PostgreSQL's 65535 per statement. */

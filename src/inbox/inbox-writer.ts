@@ -1,20 +1,20 @@
 /**
  * Group commit for the webhook hot path: webhooks arriving together are
- * written in one transaction (one fsync on SQLite, one round of commits on
- * PostgreSQL), and each caller learns its event id once that commit is done.
+ * written together (on SQLite one transaction and one fsync, on PostgreSQL one
+ * statement, see inbox-insert.postgres.ts), and each caller learns its event
+ * id once that commit is done.
  * Nothing is acknowledged before it is durable.
  */
 import type { Kysely } from 'kysely';
-import { activityRow, type ActivityEntry } from '../activity/activity.repository.js';
+import { activityRow } from '../activity/activity.repository.js';
 import { isRefusedData } from '../errors.js';
-import type { DB, NewWebhookEventRow } from '../storage/schema.js';
+import { isPostgres } from '../storage/db-clock.js';
+import type { DB } from '../storage/schema.js';
 import { markContactsDue } from './due-contacts.js';
+import { insertInboxBatchPostgres, type StoredItem } from './inbox-insert.postgres.js';
 
-interface InboxItem {
-  event: NewWebhookEventRow;
-  /** Written with the event's id filled in. */
-  activity: readonly Omit<ActivityEntry, 'eventId'>[];
-}
+/** A webhook to store; its activity entries are written with the event's id filled in. */
+type InboxItem = StoredItem;
 
 export interface InboxWriter {
   write(item: InboxItem): Promise<number>;
@@ -28,7 +28,10 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+/** SQLite: one transaction of a few statements. */
 const MAX_BATCH = 512;
+/** PostgreSQL: one statement, whose arrays hold this many webhooks. */
+const MAX_BATCH_POSTGRES = 256;
 /** 18 parameters an event row, 9 an activity row: well below SQLite's 32766 and PostgreSQL's 65535 per statement. */
 const MAX_EVENT_ROWS_PER_INSERT = 256;
 /** 9 parameters a row: well below SQLite's 32766 and PostgreSQL's 65535 per statement. */
@@ -37,6 +40,8 @@ const MAX_ACTIVITY_ROWS_PER_INSERT = 1000;
 export function createInboxWriter(db: Kysely<DB>): InboxWriter {
   let queue: Pending[] = [];
   let flushing: Promise<void> | undefined;
+  const postgres = isPostgres(db);
+  const maxBatch = postgres ? MAX_BATCH_POSTGRES : MAX_BATCH;
 
   /**
    * A batch that fails is written again one webhook at a time: a webhook the
@@ -57,6 +62,11 @@ export function createInboxWriter(db: Kysely<DB>): InboxWriter {
   }
 
   async function insertBatch(batch: Pending[]): Promise<number[]> {
+    if (postgres)
+      return insertInboxBatchPostgres(
+        db,
+        batch.map(({ item }) => item),
+      );
     return db.transaction().execute(async (trx) => {
       const written: number[] = [];
       const activity: ReturnType<typeof activityRow>[] = [];
@@ -101,7 +111,7 @@ export function createInboxWriter(db: Kysely<DB>): InboxWriter {
       // Let the requests that arrived in this tick join the batch.
       await new Promise((resolve) => setImmediate(resolve));
       while (queue.length > 0) {
-        const batch = queue.slice(0, MAX_BATCH);
+        const batch = queue.slice(0, maxBatch);
         queue = queue.slice(batch.length);
         await writeBatch(batch);
       }
