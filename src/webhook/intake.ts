@@ -15,7 +15,7 @@ import { parseTagList } from '../connectors/tag-list.js';
 import type { ContactData } from '../connectors/types.js';
 import { isAction, type Action } from '../inbox/actions.js';
 import type { InboxWriter } from '../inbox/inbox-writer.js';
-import { waitForOutcome, type OutcomeNotifier } from '../inbox/outcome-waiter.js';
+import { watchOutcome, type OutcomeNotifier } from '../inbox/outcome-waiter.js';
 import type { StoredParams } from '../inbox/stored-params.js';
 import { redactRecord } from '../lib/secrets.js';
 import type { Metrics } from '../lib/metrics.js';
@@ -248,6 +248,8 @@ export function createIntake(deps: IntakeDeps): Intake {
       tagsByReference: contact !== parsed.contact ? true : undefined,
       raw: withoutKey(params),
     };
+    // A synchronous caller listens for the outcome from before its webhook is stored.
+    const watch = stored.async ? undefined : watchOutcome(deps.db, deps.notifier);
     const eventId = await store(
       request,
       {
@@ -270,10 +272,13 @@ export function createIntake(deps: IntakeDeps): Intake {
           data: { params: redactRecord(stored.raw) },
         },
       ],
-    );
+    ).catch((error: unknown) => {
+      watch?.stop();
+      throw error;
+    });
     deps.wake();
 
-    if (stored.async)
+    if (!watch)
       return acceptedResponse(
         deps.acceptedStatus,
         eventId,
@@ -281,7 +286,7 @@ export function createIntake(deps: IntakeDeps): Intake {
         contactId,
         'Stored; it will be processed in the background',
       );
-    const event = await waitForOutcome(deps.db, deps.notifier, eventId, deps.syncWaitMs);
+    const event = await watch.wait(eventId, deps.syncWaitMs);
     if (!event)
       return acceptedResponse(
         deps.acceptedStatus,
