@@ -9,7 +9,6 @@
 import http from 'node:http';
 import https from 'node:https';
 import { AppError, isAppError } from '../errors.js';
-import { runSignal } from '../lib/run-signal.js';
 import { redactUrl } from '../lib/secrets.js';
 
 export interface HttpRequest {
@@ -21,6 +20,8 @@ export interface HttpRequest {
   /** Sent form-encoded when present. */
   readonly form?: Readonly<Record<string, string>> | undefined;
   readonly timeoutMs?: number | undefined;
+  /** Ends the call early (a run that lost its lease). */
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface HttpResponse {
@@ -155,7 +156,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       }
       const timeoutMs = request.timeoutMs ?? options.timeoutMs;
       // A run that lost its lease is aborted: its CRM calls end with it.
-      const run = runSignal();
+      const run = request.signal;
       run?.throwIfAborted();
       const finished = await options.beforeRequest?.();
       const timeout = AbortSignal.timeout(timeoutMs);

@@ -70,6 +70,11 @@ interface ListContactsOptions {
   readonly cursor: string | null;
 }
 
+/** What a run gives each CRM call it makes: its abort signal, which ends the call when the run loses its lease. */
+interface CrmCall {
+  readonly signal?: AbortSignal | undefined;
+}
+
 export interface CrmConnector {
   readonly type: string;
   /** Finds the contact a webhook is about. Pure: no I/O. */
@@ -81,14 +86,18 @@ export interface CrmConnector {
    */
   recognizesWebhook?(input: WebhookInput): boolean;
   /** Loads a contact by id; throws AppError CONTACT_NOT_FOUND when the CRM has none. */
-  loadContact(contactId: string): Promise<ContactData>;
+  loadContact(contactId: string, call?: CrmCall): Promise<ContactData>;
   getContactTags(contactId: string): Promise<string[]>;
   /** Finds a contact id by e-mail, or null. */
   findContactByEmail(email: string): Promise<string | null>;
-  listTags(): Promise<CrmTag[]>;
+  listTags(call?: CrmCall): Promise<CrmTag[]>;
   listFields(): Promise<CrmField[]>;
   /** Writes fields to a contact (Return Password and the like). */
-  updateContact(contactId: string, fields: Readonly<Record<string, string>>): Promise<void>;
+  updateContact(
+    contactId: string,
+    fields: Readonly<Record<string, string>>,
+    call?: CrmCall,
+  ): Promise<void>;
   /** Checks that the credentials work; throws with the CRM's message when they do not. */
   testConnection(): Promise<void>;
   /**

@@ -10,12 +10,16 @@ export function contactSourceOf(connection: Connection, plan: RunPlan): 'webhook
 }
 
 /** The contact from the webhook when it carries what the action needs, else from the CRM API. */
-export async function gatherContact(connection: Connection, plan: RunPlan): Promise<ContactData> {
+export async function gatherContact(
+  connection: Connection,
+  plan: RunPlan,
+  signal?: AbortSignal,
+): Promise<ContactData> {
   if (connection.definition.contactSource === 'webhook') {
     return plan.snapshot ?? { id: plan.contactId, fields: {} };
   }
   if (plan.action === 'update_tags' && plan.snapshot && plan.snapshotHasTags) return plan.snapshot;
-  const loaded = await connection.connector.loadContact(plan.contactId);
+  const loaded = await connection.connector.loadContact(plan.contactId, { signal });
   // An `update` whose webhook named the tags (WP Fusion's `tags` parameter) takes them over the CRM's.
   if (plan.action === 'update' && plan.tagsByReference && plan.snapshot?.tags)
     return { ...loaded, tags: plan.snapshot.tags, tagLabels: undefined };

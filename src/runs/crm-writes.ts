@@ -22,6 +22,8 @@ export interface CrmWritesDeps {
   readonly settings: Settings;
   readonly sealer: Sealer;
   readonly random?: (() => number) | undefined;
+  /** Aborted when the run lost its lease: a write under way ends with it. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** written: every due write landed; retrying: one will be tried again; failed: one was given up. */
@@ -63,7 +65,7 @@ export async function sendCrmWrites(
       const fields = JSON.parse(deps.sealer.open(write.value)) as Record<string, string>;
       const others = Object.keys(fields).filter((name) => name !== write.field);
       const { connector } = await connection();
-      await connector.updateContact(contact.contactId, fields);
+      await connector.updateContact(contact.contactId, fields, { signal: deps.signal });
       await finishCrmWrite(deps.db, write.id, { status: 'done' }, iso());
       notices.push(
         `${what[0]?.toUpperCase() ?? ''}${what.slice(1)} written to CRM field ${write.field}${others.length ? `, with the login, id and registration date to ${others.join(', ')}` : ''}${attempt > 1 ? ` (attempt ${attempt})` : ''}`,

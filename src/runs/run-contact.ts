@@ -86,7 +86,7 @@ export async function runContact(
   plan: RunPlan,
 ): Promise<RunResult> {
   const unmappedAsMeta = connection.definition.unmappedFieldsAsMeta;
-  const gathered = await gatherContact(connection, plan);
+  const gathered = await gatherContact(connection, plan, deps.signal);
   const contact = plan.tagsByReference
     ? await resolveTagReferences(deps, connection, gathered)
     : gathered;

@@ -6,8 +6,15 @@ import type { ContactData } from '../connectors/types.js';
 import { findTagIdsByLabel, getTagLabels, saveTagLabels } from '../directory/tag.repository.js';
 import type { DB } from '../storage/schema.js';
 
+/** What labelling tags needs: storage, the clock, and the run's signal for the CRM's tag list. */
+interface TagDeps {
+  readonly db: Kysely<DB>;
+  readonly clock: Clock;
+  readonly signal?: AbortSignal | undefined;
+}
+
 export async function labelTags(
-  deps: { readonly db: Kysely<DB>; readonly clock: Clock },
+  deps: TagDeps,
   connection: Connection,
   contact: ContactData,
 ): Promise<{ labels: Map<string, string>; notices: string[] }> {
@@ -25,7 +32,12 @@ export async function labelTags(
   let labels = await getTagLabels(deps.db, connection.id, ids);
   if (ids.some((id) => !labels.has(id))) {
     try {
-      await saveTagLabels(deps.db, connection.id, await connection.connector.listTags(), now);
+      await saveTagLabels(
+        deps.db,
+        connection.id,
+        await connection.connector.listTags({ signal: deps.signal }),
+        now,
+      );
       labels = await getTagLabels(deps.db, connection.id, ids);
     } catch (error) {
       return {
@@ -46,7 +58,7 @@ export async function labelTags(
  * (CRMs that key tags by name, such as Ortto, take new ones that way).
  */
 export async function resolveTagReferences(
-  deps: { readonly db: Kysely<DB>; readonly clock: Clock },
+  deps: TagDeps,
   connection: Connection,
   contact: ContactData,
 ): Promise<ContactData> {
@@ -64,7 +76,12 @@ export async function resolveTagReferences(
   if (given.some((value) => !known.ids.has(value) && !known.byLabel.has(value))) {
     try {
       const now = deps.clock.now().toISOString();
-      await saveTagLabels(deps.db, connection.id, await connection.connector.listTags(), now);
+      await saveTagLabels(
+        deps.db,
+        connection.id,
+        await connection.connector.listTags({ signal: deps.signal }),
+        now,
+      );
       known = await lookUp();
     } catch {
       // The CRM's tag list is out of reach: the values are taken as given.

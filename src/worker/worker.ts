@@ -19,7 +19,6 @@ import type { Connection } from '../connections/registry.js';
 import { AppError, toAppError } from '../errors.js';
 import type { OutcomeNotifier } from '../inbox/outcome-waiter.js';
 import { openParams } from '../inbox/stored-secrets.js';
-import { withRunSignal } from '../lib/run-signal.js';
 import type { Metrics, ProcessedOutcome } from '../lib/metrics.js';
 import type { Sealer } from '../lib/seal.js';
 import { claimDueContacts, settleDueContact } from '../inbox/due-contacts.js';
@@ -100,6 +99,7 @@ type CrmWritesSender = (
     settings: Settings;
     sealer: Sealer;
     random?: (() => number) | undefined;
+    signal: AbortSignal;
   },
   contact: DueContact,
   connection: () => Promise<Connection>,
@@ -211,11 +211,9 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
     let recorded = false;
     try {
       const claimed = await claimContactEvents(db, lease, options.leaseMs);
-      await withRunSignal(abort.signal, () =>
-        claimed.length > 0
-          ? processEvents(lease, claimed, abort.signal)
-          : sendQueuedCrmWrites(lease),
-      );
+      await (claimed.length > 0
+        ? processEvents(lease, claimed, abort.signal)
+        : sendQueuedCrmWrites(lease, abort.signal));
       recorded = true;
       // A contact left listed (this failing) costs one empty claim later, nothing more.
       await settleDueContact(db, contact).catch((error: unknown) =>
@@ -241,12 +239,12 @@ export function createWorker(deps: WorkerDeps, options: WorkerOptions): Worker {
   }
 
   /** A contact due only for its CRM write-backs (a retry, or a run that crashed before sending). */
-  async function sendQueuedCrmWrites(lease: HeldLease): Promise<void> {
+  async function sendQueuedCrmWrites(lease: HeldLease, signal: AbortSignal): Promise<void> {
     const { contact } = lease;
     if (!deps.sendWrites) return;
     const settings = await loadSettings(db, deps.settingOverrides);
     const sent = await deps.sendWrites(
-      { db, clock, settings, sealer: deps.sealer, random: deps.random },
+      { db, clock, settings, sealer: deps.sealer, random: deps.random, signal },
       contact,
       () => deps.registry.resolve(contact.connectionId),
     );

@@ -267,6 +267,19 @@ export function connectorContract(name: string, adapter: ContractAdapter): void 
       expect(await adapter.readField(jane, adapter.writableField)).toBe('Gen3rated-Pass');
     });
 
+    it('ends the calls a run makes once the run is aborted (it lost its contact\u2019s lease)', async () => {
+      const lost = new AbortController();
+      lost.abort(new AppError('LEASE_LOST', 'another worker holds the contact'));
+      const call = { signal: lost.signal };
+      await expectCode(connector.loadContact(jane, call), 'LEASE_LOST');
+      await expectCode(connector.listTags(call), 'LEASE_LOST');
+      await expectCode(
+        connector.updateContact(jane, { [adapter.writableField]: 'Stale-Pass-1' }, call),
+        'LEASE_LOST',
+      );
+      expect(await adapter.readField(jane, adapter.writableField)).not.toBe('Stale-Pass-1');
+    });
+
     it('reports an unknown contact as a permanent CONTACT_NOT_FOUND', async () => {
       const error = await expectCode(
         connector.loadContact(adapter.unknownContactId),

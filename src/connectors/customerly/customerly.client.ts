@@ -75,8 +75,8 @@ function readAnswer(response: HttpResponse, what: string): unknown {
 }
 
 export interface CustomerlyClient {
-  get(path: string, what: string): Promise<unknown>;
-  post(path: string, json: unknown, what: string): Promise<unknown>;
+  get(path: string, what: string, signal?: AbortSignal): Promise<unknown>;
+  post(path: string, json: unknown, what: string, signal?: AbortSignal): Promise<unknown>;
 }
 
 /** A client for one connection: base URL and Bearer token applied to every call. */
@@ -88,11 +88,17 @@ export function createCustomerlyClient(
   const base = apiUrl.replace(/\/+$/, '');
   const headers = { authorization: `Bearer ${accessToken}` };
   return {
-    async get(path, what) {
-      return readAnswer(await http.send({ method: 'GET', url: base + path, headers }), what);
+    async get(path, what, signal) {
+      return readAnswer(
+        await http.send({ method: 'GET', url: base + path, headers, signal }),
+        what,
+      );
     },
-    async post(path, json, what) {
-      return readAnswer(await http.send({ method: 'POST', url: base + path, headers, json }), what);
+    async post(path, json, what, signal) {
+      return readAnswer(
+        await http.send({ method: 'POST', url: base + path, headers, json, signal }),
+        what,
+      );
     },
   };
 }

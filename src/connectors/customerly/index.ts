@@ -89,10 +89,10 @@ export const customerlyConnector = {
       connection.settings.access_token,
     );
 
-    const fetchUser = async (email: string): Promise<CustomerlyUser> =>
+    const fetchUser = async (email: string, signal?: AbortSignal): Promise<CustomerlyUser> =>
       shaped(
         UserSchema,
-        await api.get(`/users?email=${encodeURIComponent(email)}`, `user ${email}`),
+        await api.get(`/users?email=${encodeURIComponent(email)}`, `user ${email}`, signal),
         `user ${email}`,
       );
 
@@ -100,8 +100,8 @@ export const customerlyConnector = {
       type: 'customerly',
       parseWebhook: parseCustomerlyWebhook,
       recognizesWebhook: isCustomerlyWebhook,
-      async loadContact(contactId): Promise<ContactData> {
-        return contactFromUser(contactId, await fetchUser(contactId));
+      async loadContact(contactId, call): Promise<ContactData> {
+        return contactFromUser(contactId, await fetchUser(contactId, call?.signal));
       },
       async getContactTags(contactId) {
         return [...((await this.loadContact(contactId)).tags ?? [])];
@@ -114,8 +114,10 @@ export const customerlyConnector = {
           throw error;
         }
       },
-      async listTags(): Promise<CrmTag[]> {
-        const names = tagNames(shaped(TagListSchema, await api.get('/tags', 'tags'), 'tags'));
+      async listTags(call): Promise<CrmTag[]> {
+        const names = tagNames(
+          shaped(TagListSchema, await api.get('/tags', 'tags', call?.signal), 'tags'),
+        );
         return names.map((name) => ({ id: name, label: name }));
       },
       async listFields(): Promise<CrmField[]> {
@@ -143,7 +145,7 @@ export const customerlyConnector = {
         }));
         return [...builtIns, ...attributes];
       },
-      async updateContact(contactId, fields) {
+      async updateContact(contactId, fields, call) {
         const { email: newEmail, ...rest } = fields;
         if (
           newEmail !== undefined &&
@@ -162,13 +164,13 @@ export const customerlyConnector = {
           const current =
             first !== undefined && last !== undefined
               ? { first, last }
-              : splitName((await fetchUser(contactId)).name ?? '');
+              : splitName((await fetchUser(contactId, call?.signal)).name ?? '');
           user.name = joinName(first ?? current.first, last ?? current.last);
         }
         if (Object.keys(write.attributes).length > 0) user.attributes = write.attributes;
 
         const what = `update user ${contactId}`;
-        const rejected = notAdded(await api.post('/users', { users: [user] }, what));
+        const rejected = notAdded(await api.post('/users', { users: [user] }, what, call?.signal));
         if (rejected.length > 0) {
           // The items echo what was sent (a returned password among it), so only their reasons are shown.
           const reasons = rejected.map(rejectionReason).filter((reason) => reason !== undefined);

@@ -64,6 +64,7 @@ export interface Answer {
 interface CallOptions {
   readonly query?: Readonly<Record<string, string | number>> | undefined;
   readonly json?: unknown;
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface FunnelKitClient {
@@ -129,6 +130,7 @@ export function createFunnelKitClient(options: FunnelKitClientOptions): FunnelKi
         url: urlFor(generation, path, call.query),
         headers,
         json: call.json,
+        signal: call.signal,
       });
       last = { response, body: asEnvelope(response.text) };
       tried.push(generation);

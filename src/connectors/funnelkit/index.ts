@@ -107,8 +107,12 @@ export const funnelkitConnector = {
       http,
     });
 
-    const fetchContact = async (id: string, what: string): Promise<RawContact> => {
-      const envelope = await client.call('GET', `contacts/${id}`, what);
+    const fetchContact = async (
+      id: string,
+      what: string,
+      signal?: AbortSignal,
+    ): Promise<RawContact> => {
+      const envelope = await client.call('GET', `contacts/${id}`, what, { signal });
       // The message names the first mismatch, never a value: the result may hold a written password.
       return parseAnswer(ContactSchema, envelope.result, 'FunnelKit', what);
     };
@@ -123,9 +127,9 @@ export const funnelkitConnector = {
       type: 'funnelkit',
       parseWebhook: parseFunnelKitWebhook,
 
-      async loadContact(contactId): Promise<ContactData> {
+      async loadContact(contactId, call): Promise<ContactData> {
         const id = requireContactId(contactId);
-        return toContactData(await fetchContact(id, `contact ${id}`));
+        return toContactData(await fetchContact(id, `contact ${id}`, call?.signal));
       },
 
       async getContactTags(contactId) {
@@ -156,11 +160,12 @@ export const funnelkitConnector = {
         return null;
       },
 
-      async listTags(): Promise<CrmTag[]> {
+      async listTags(call): Promise<CrmTag[]> {
         const tags = new Map<string, CrmTag>();
         for (let page = 0; page < MAX_PAGES; page += 1) {
           const envelope = await client.call('GET', 'tags', 'tag list', {
             query: { limit: TAG_PAGE, offset: page * TAG_PAGE },
+            signal: call?.signal,
           });
           const before = tags.size;
           for (const tag of parseTags(envelope.result)) tags.set(tag.id, tag);
@@ -203,12 +208,13 @@ export const funnelkitConnector = {
         throw errorForAnswer(answer, 'field list');
       },
 
-      async updateContact(contactId, fields) {
+      async updateContact(contactId, fields, call) {
         const id = requireContactId(contactId);
         if (Object.keys(fields).length === 0) return;
         const what = `update contact ${id}`;
         const envelope = await client.call('POST', `contacts/${id}/fields`, what, {
           json: { fields, status: true },
+          signal: call?.signal,
         });
         const said = typeof envelope.message === 'string' ? envelope.message.trim() : '';
         // "Unable to Update fields" means nothing changed: fine when the values are already there.
@@ -219,7 +225,7 @@ export const funnelkitConnector = {
           !after ||
           Object.keys(fields).some((field) => after && storedValue(after, field) === undefined)
         ) {
-          after = await fetchContact(id, what);
+          after = await fetchContact(id, what, call?.signal);
         }
         const missing = unstored(after, fields);
         if (missing.length > 0) {

@@ -116,7 +116,10 @@ export const ontraportConnector = {
     );
 
     /** The contact's fields as text, exactly as Ontraport holds them. */
-    const fetchContact = async (contactId: string): Promise<Record<string, string>> => {
+    const fetchContact = async (
+      contactId: string,
+      signal?: AbortSignal,
+    ): Promise<Record<string, string>> => {
       const what = `contact ${contactId}`;
       const data = await client.call({
         method: 'GET',
@@ -124,6 +127,7 @@ export const ontraportConnector = {
         query: { objectID: CONTACT_OBJECT_ID, id: contactId },
         what,
         scope: 'contact',
+        signal,
       });
       const record = RecordSchema.safeParse(data);
       // An empty `data` (`[]`, `{}`, null) is how some accounts answer for a deleted contact.
@@ -136,9 +140,9 @@ export const ontraportConnector = {
     return {
       type: 'ontraport',
       parseWebhook: parseOntraportWebhook,
-      async loadContact(contactId): Promise<ContactData> {
+      async loadContact(contactId, call): Promise<ContactData> {
         const [raw, options] = await Promise.all([
-          fetchContact(contactId),
+          fetchContact(contactId, call?.signal),
           connection.settings.dropdown_labels ? optionFields.get() : undefined,
         ]);
         const fields = options ? labelOptions(raw, options) : raw;
@@ -165,7 +169,7 @@ export const ontraportConnector = {
         if (response.status === 400 || response.status === 404) return null;
         return idOf(client.read(response, request));
       },
-      async listTags(): Promise<CrmTag[]> {
+      async listTags(call): Promise<CrmTag[]> {
         const tags = new Map<string, string>();
         for (let page = 0; page < MAX_TAG_PAGES; page += 1) {
           const data = await client.call({
@@ -178,6 +182,7 @@ export const ontraportConnector = {
             },
             what: `tags (page ${page + 1})`,
             scope: 'account',
+            signal: call?.signal,
           });
           const rows = Array.isArray(data) ? data : [];
           let fresh = 0;
@@ -197,7 +202,7 @@ export const ontraportConnector = {
       async listFields(): Promise<CrmField[]> {
         return fieldList(await fieldMeta('field list'));
       },
-      async updateContact(contactId, fields) {
+      async updateContact(contactId, fields, call) {
         await client.call({
           method: 'PUT',
           path: '/objects',
@@ -206,6 +211,7 @@ export const ontraportConnector = {
           json: { ...fields, objectID: 0, id: contactId, background_request: true },
           what: `update contact ${contactId}`,
           scope: 'contact',
+          signal: call?.signal,
         });
       },
       async testConnection() {

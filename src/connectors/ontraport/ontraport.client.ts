@@ -28,6 +28,7 @@ interface OntraportCall {
   readonly json?: unknown;
   /** Names the call in error messages, e.g. "contact 4711". */
   readonly what: string;
+  readonly signal?: AbortSignal | undefined;
   readonly scope: CallScope;
 }
 
@@ -58,6 +59,7 @@ export function createOntraportClient(
       url: `${base}${request.path}${query}`,
       headers,
       json: request.json,
+      signal: request.signal,
     });
   };
 

@@ -92,9 +92,13 @@ export const orttoConnector = {
       return customFieldList(parse(CustomFieldsSchema, await client.post(route, {}), route));
     });
 
-    const getPerson = async (contactId: string, fieldIds: readonly string[]): Promise<Person> => {
+    const getPerson = async (
+      contactId: string,
+      fieldIds: readonly string[],
+      signal?: AbortSignal,
+    ): Promise<Person> => {
       const route = 'person/get-by-ids';
-      const body = await client.post(route, { contact_ids: [contactId], fields: fieldIds });
+      const body = await client.post(route, { contact_ids: [contactId], fields: fieldIds }, signal);
       const { contacts } = parse(GetByIdsSchema, body, route);
       const person = Array.isArray(contacts)
         ? contacts.find((candidate) => candidate.id === contactId)
@@ -110,12 +114,12 @@ export const orttoConnector = {
       type: 'ortto',
       parseWebhook: parseOrttoWebhook,
       recognizesWebhook: isOrttoWebhook,
-      async loadContact(contactId): Promise<ContactData> {
+      async loadContact(contactId, call): Promise<ContactData> {
         const custom = await customFields.get();
         const wanted = new Set([...BUILT_IN_FIELDS, ...custom].map((field) => field.id));
         return contactFromPerson(
           contactId,
-          await getPerson(contactId, [...wanted, TAGS_PSEUDO_FIELD]),
+          await getPerson(contactId, [...wanted, TAGS_PSEUDO_FIELD], call?.signal),
         );
       },
       async getContactTags(contactId) {
@@ -130,16 +134,15 @@ export const orttoConnector = {
         });
         return parse(PersonListSchema, body, route).contacts?.[0]?.id ?? null;
       },
-      async listTags(): Promise<CrmTag[]> {
-        const names = (parse(TagsSchema, await client.post('tags/get', {}), 'tags/get') ?? []).map(
-          (tag) => tag.name,
-        );
+      async listTags(call): Promise<CrmTag[]> {
+        const answer = await client.post('tags/get', {}, call?.signal);
+        const names = (parse(TagsSchema, answer, 'tags/get') ?? []).map((tag) => tag.name);
         return [...new Set(names)].map((name) => ({ id: name, label: name }));
       },
       async listFields(): Promise<CrmField[]> {
         return [...BUILT_IN_FIELDS, ...(await customFields.get())];
       },
-      async updateContact(contactId, fields) {
+      async updateContact(contactId, fields, call) {
         if (Object.keys(fields).length === 0) return;
         const values = Object.fromEntries(
           Object.entries(fields).map(([fieldId, text]) => [fieldId, mergeValue(fieldId, text)]),
@@ -147,11 +150,15 @@ export const orttoConnector = {
         const route = 'person/merge';
         // Synchronous, so the answer says whether this person was written; the calls are rare
         // (one per created user) and the connection's rate limiter bounds their concurrency.
-        const body = await client.post(route, {
-          people: [{ fields: { ...values, 'str::person_id': contactId } }],
-          merge_by: ['str::person_id'],
-          async: false,
-        });
+        const body = await client.post(
+          route,
+          {
+            people: [{ fields: { ...values, 'str::person_id': contactId } }],
+            merge_by: ['str::person_id'],
+            async: false,
+          },
+          call?.signal,
+        );
         const outcome = parse(MergeSchema, body, route).people?.[0];
         if (outcome?.status === 'invalid' || outcome?.error) {
           throw new AppError(

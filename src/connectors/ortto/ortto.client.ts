@@ -37,17 +37,18 @@ export function orttoApiUrl(configured: string | null, region: OrttoRegion): str
 
 export interface OrttoClient {
   /** POSTs `body` to `/v1/<route>` and returns the parsed JSON; throws AppError on any failure. */
-  post(route: string, body: unknown): Promise<unknown>;
+  post(route: string, body: unknown, signal?: AbortSignal): Promise<unknown>;
 }
 
 export function createOrttoClient(http: HttpClient, apiUrl: string, apiKey: string): OrttoClient {
   return {
-    async post(route, body) {
+    async post(route, body, signal) {
       const response = await http.send({
         method: 'POST',
         url: `${apiUrl}/${route}`,
         headers: { 'x-api-key': apiKey },
         json: body,
+        signal,
       });
       return readAnswer(response, route);
     },

@@ -22,7 +22,12 @@ const settingsSchema = z.object({ api_key: z.string().min(1, 'api_key is require
 type TestCrmSettings = z.infer<typeof settingsSchema>;
 
 /** Fetches `path` and checks the answer against its schema. */
-type Get = <T>(schema: z.ZodType<T>, path: string, what: string) => Promise<T>;
+type Get = <T>(
+  schema: z.ZodType<T>,
+  path: string,
+  what: string,
+  signal?: AbortSignal,
+) => Promise<T>;
 
 export const testCrmConnector = {
   type: 'testcrm',
@@ -46,17 +51,16 @@ export const testCrmConnector = {
       requireApiUrl(connection),
       connection.settings.api_key,
     );
-    const get: Get = async (schema, path, what) =>
-      parseAnswer(schema, await client.get(path, what), 'the test CRM', what);
+    const get: Get = async (schema, path, what, signal) =>
+      parseAnswer(schema, await client.get(path, what, signal), 'the test CRM', what);
 
     return {
       type: 'testcrm',
       parseWebhook: parseTestCrmWebhook,
-      async loadContact(contactId): Promise<ContactData> {
+      async loadContact(contactId, call): Promise<ContactData> {
         const what = `contact ${contactId}`;
-        return contactFromAnswer(
-          await get(ContactSchema, `/contacts/${encodeURIComponent(contactId)}`, what),
-        );
+        const path = `/contacts/${encodeURIComponent(contactId)}`;
+        return contactFromAnswer(await get(ContactSchema, path, what, call?.signal));
       },
       async getContactTags(contactId) {
         return [...((await this.loadContact(contactId)).tags ?? [])];
@@ -69,17 +73,18 @@ export const testCrmConnector = {
         );
         return rows.find((row) => row.email.toLowerCase() === email.toLowerCase())?.id ?? null;
       },
-      async listTags(): Promise<CrmTag[]> {
-        return get(TagsSchema, '/tags', 'tags');
+      async listTags(call): Promise<CrmTag[]> {
+        return get(TagsSchema, '/tags', 'tags', call?.signal);
       },
       async listFields(): Promise<CrmField[]> {
         return get(FieldsSchema, '/fields', 'fields');
       },
-      async updateContact(contactId, fields) {
+      async updateContact(contactId, fields, call) {
         await client.patch(
           `/contacts/${encodeURIComponent(contactId)}`,
           { fields },
           `update contact ${contactId}`,
+          call?.signal,
         );
       },
       async testConnection() {

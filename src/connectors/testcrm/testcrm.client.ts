@@ -12,8 +12,8 @@ import {
 
 export interface TestCrmClient {
   /** GETs `path` and returns the parsed JSON; throws AppError on any failure. */
-  get(path: string, what: string): Promise<unknown>;
-  patch(path: string, json: unknown, what: string): Promise<unknown>;
+  get(path: string, what: string, signal?: AbortSignal): Promise<unknown>;
+  patch(path: string, json: unknown, what: string, signal?: AbortSignal): Promise<unknown>;
 }
 
 function expectOk(response: HttpResponse, what: string): unknown {
@@ -31,11 +31,14 @@ export function createTestCrmClient(
   const base = apiUrl.replace(/\/+$/, '');
   const headers = { authorization: `Bearer ${apiKey}` };
   return {
-    async get(path, what) {
-      return expectOk(await http.send({ method: 'GET', url: base + path, headers }), what);
+    async get(path, what, signal) {
+      return expectOk(await http.send({ method: 'GET', url: base + path, headers, signal }), what);
     },
-    async patch(path, json, what) {
-      return expectOk(await http.send({ method: 'PATCH', url: base + path, headers, json }), what);
+    async patch(path, json, what, signal) {
+      return expectOk(
+        await http.send({ method: 'PATCH', url: base + path, headers, json, signal }),
+        what,
+      );
     },
   };
 }
