@@ -12,6 +12,7 @@ import * as importJobs from './0005-import-jobs.js';
 import * as inboxClaims from './0006-inbox-claims.js';
 import * as crmCallSlots from './0007-crm-call-slots.js';
 import * as crmCallSlotsFreeAt from './0008-crm-call-slots-free-at.js';
+import * as eventsByContactDue from './0009-events-by-contact-due.js';
 
 interface DialectMigration {
   up(db: Kysely<unknown>, dialect: DialectName): Promise<void>;
@@ -25,6 +26,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [string, DialectMigration]> = [
   ['0006-inbox-claims', inboxClaims],
   ['0007-crm-call-slots', crmCallSlots],
   ['0008-crm-call-slots-free-at', crmCallSlotsFreeAt],
+  ['0009-events-by-contact-due', eventsByContactDue],
 ];
 
 /** Brings the schema up to date; returns the names of migrations applied now. */
