@@ -29,7 +29,8 @@
  * "--cpu-prof --cpu-prof-dir=/tmp/prof"; it is then stopped with SIGTERM so the
  * profile is written); BENCH_DATABASES=sqlite (or postgres) runs one only; BENCH_SERVE_WORKERS=N
  * runs PostgreSQL's service as `serve --workers N`; BENCH_SECONDS
- * sets the length of the timed runs, BENCH_SYNC_CONNECTIONS the connections of steps 1 and 2.
+ * sets the length of the timed runs, BENCH_SYNC_CONNECTIONS the connections of steps 1 and 2,
+ * BENCH_CONTACTS and BENCH_BURST the contacts of step 1 and the webhooks of step 4.
  * Results are printed and written to bench/results/paths.json.
  */
 import fs from 'node:fs';
@@ -68,6 +69,9 @@ const params = quick
   : { contacts: 10_000, burst: 100_000, seconds: 10, warmupSeconds: 2 };
 // BENCH_SECONDS lengthens the timed runs, e.g. so a profile is mostly the sync path.
 if (process.env.BENCH_SECONDS) params.seconds = Number(process.env.BENCH_SECONDS);
+// BENCH_CONTACTS and BENCH_BURST size steps 1 and 4 between the quick run and the full one.
+if (process.env.BENCH_CONTACTS) params.contacts = Number(process.env.BENCH_CONTACTS);
+if (process.env.BENCH_BURST) params.burst = Number(process.env.BENCH_BURST);
 // BENCH_SYNC_CONNECTIONS=1 measures a webhook's work without batching (CPU per webhook).
 const SYNC_CONNECTIONS = Number(process.env.BENCH_SYNC_CONNECTIONS ?? 16);
 const ASYNC_CONNECTIONS = 64;
