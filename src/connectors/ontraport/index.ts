@@ -141,6 +141,9 @@ export const ontraportConnector = {
       type: 'ontraport',
       parseWebhook: parseOntraportWebhook,
       async loadContact(contactId, call): Promise<ContactData> {
+        // The option labels are shared by every run and loaded without a run's signal: an
+        // aborted run must not start that load and leave it behind.
+        call?.signal?.throwIfAborted();
         const [raw, options] = await Promise.all([
           fetchContact(contactId, call?.signal),
           connection.settings.dropdown_labels ? optionFields.get() : undefined,

@@ -115,6 +115,8 @@ export const orttoConnector = {
       parseWebhook: parseOrttoWebhook,
       recognizesWebhook: isOrttoWebhook,
       async loadContact(contactId, call): Promise<ContactData> {
+        // The custom fields are shared by every run and loaded without a run's signal.
+        call?.signal?.throwIfAborted();
         const custom = await customFields.get();
         const wanted = new Set([...BUILT_IN_FIELDS, ...custom].map((field) => field.id));
         return contactFromPerson(
