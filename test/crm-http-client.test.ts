@@ -11,7 +11,7 @@ import {
   DEFAULT_MAX_RESPONSE_BYTES,
   isInsecureHttpUrl,
 } from '../src/connectors/http-client.js';
-import { isAppError } from '../src/errors.js';
+import { AppError, isAppError } from '../src/errors.js';
 import { startFakeHttpServer, type FakeHttpServer } from './fakes/fake-http.js';
 import { runCli } from './helpers/cli.js';
 import { createTestDatabase, testDialects, type TestDatabase } from './helpers/databases.js';
@@ -54,6 +54,38 @@ describe('CRM HTTP client', () => {
     expect(code).toBe('CRM_REDIRECTED');
     expect(crm.requests).toHaveLength(1);
     expect(elsewhere.requests).toHaveLength(0);
+  });
+
+  it('ends a call when its run is aborted, also one that was waiting for the rate limiter', async () => {
+    const crm = await start(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      return { status: 200, body: { data: 'late' } };
+    });
+    const lost = new AppError('LEASE_LOST', 'another worker holds the contact');
+    // Aborted while the limiter held the call back: it is never sent.
+    const waiting = new AbortController();
+    const limited = createHttpClient({
+      timeoutMs: 5_000,
+      beforeRequest: async () => {
+        waiting.abort(lost);
+        return undefined;
+      },
+    });
+    expect(
+      await errorCodeOf(limited.send({ method: 'GET', url: crm.url, signal: waiting.signal })),
+    ).toBe('LEASE_LOST');
+    expect(crm.requests).toHaveLength(0);
+    // Aborted while the CRM holds the answer: the call ends at once with the run's reason.
+    const running = new AbortController();
+    const http = createHttpClient({ timeoutMs: 5_000 });
+    const startedAt = Date.now();
+    const call = http.send({ method: 'GET', url: crm.url, signal: running.signal });
+    setTimeout(() => running.abort(lost), 100);
+    expect(await errorCodeOf(call)).toBe('LEASE_LOST');
+    expect(Date.now() - startedAt).toBeLessThan(1_500);
+    // Without a run's abort, a slow CRM is a timeout.
+    const quick = createHttpClient({ timeoutMs: 200 });
+    expect(await errorCodeOf(quick.send({ method: 'GET', url: crm.url }))).toBe('CRM_TIMEOUT');
   });
 
   // Regression: the whole answer was read into memory, however large.

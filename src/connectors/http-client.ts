@@ -170,6 +170,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       const runAborted = () => abort.abort(run?.reason);
       run?.addEventListener('abort', runAborted, { once: true });
       try {
+        // The run may have ended while the call waited for the rate limiter.
+        run?.throwIfAborted();
         const response = await exchange({
           url: new URL(request.url),
           method: request.method,
