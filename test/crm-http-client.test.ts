@@ -66,9 +66,9 @@ describe('CRM HTTP client', () => {
     const waiting = new AbortController();
     const limited = createHttpClient({
       timeoutMs: 5_000,
-      beforeRequest: async () => {
+      beforeRequest: () => {
         waiting.abort(lost);
-        return undefined;
+        return Promise.resolve();
       },
     });
     expect(
