@@ -11,6 +11,7 @@ import { claimDueContacts, markContactsDue, settleDueContact } from '../src/inbo
 import { claimContactEvents, finishEvents, lockToken } from '../src/inbox/inbox.repository.js';
 import { migrateToLatest } from '../src/storage/migrations/index.js';
 import type { DB } from '../src/storage/schema.js';
+import { withStatementCache } from '../src/storage/database.js';
 import { GroupCommitSqliteDialect } from '../src/storage/sqlite-group-commit.js';
 import { eventRow } from './helpers/event-row.js';
 
@@ -28,17 +29,7 @@ describe('query plans of a run on SQLite', () => {
     const raw = sqlite;
     const seen: CompiledQuery[] = [];
     db = new Kysely<DB>({
-      dialect: new GroupCommitSqliteDialect(
-        {
-          prepare: (sql) => raw.prepare(sql),
-          exec: (sql) => void raw.exec(sql),
-          get inTransaction() {
-            return raw.inTransaction;
-          },
-          close: () => raw.close(),
-        },
-        { walPath: undefined },
-      ),
+      dialect: new GroupCommitSqliteDialect(withStatementCache(raw), { walPath: undefined }),
       log: (event) => {
         if (event.level === 'query') seen.push(event.query);
       },

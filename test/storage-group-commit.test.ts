@@ -6,7 +6,7 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Database } from '../src/storage/database.js';
+import { withStatementCache, type Database } from '../src/storage/database.js';
 import { GroupCommitSqliteDialect } from '../src/storage/sqlite-group-commit.js';
 import {
   createTestDatabase,
@@ -151,25 +151,15 @@ describe('SQLite group commit', () => {
     let finishSync: () => void = () => {};
     let holdSyncs = false;
     const db = new Kysely<Record<string, { name: string }>>({
-      dialect: new GroupCommitSqliteDialect(
-        {
-          prepare: (sql) => sqlite.prepare(sql),
-          exec: (sql) => void sqlite.exec(sql),
-          get inTransaction() {
-            return sqlite.inTransaction;
-          },
-          close: () => sqlite.close(),
-        },
-        {
-          walPath: `${testDb.url}-wal`,
-          syncFile: (path) =>
-            new Promise<void>((resolve) => {
-              syncs.push(path);
-              finishSync = resolve;
-              if (!holdSyncs) resolve();
-            }),
-        },
-      ),
+      dialect: new GroupCommitSqliteDialect(withStatementCache(sqlite), {
+        walPath: `${testDb.url}-wal`,
+        syncFile: (path) =>
+          new Promise<void>((resolve) => {
+            syncs.push(path);
+            finishSync = resolve;
+            if (!holdSyncs) resolve();
+          }),
+      }),
     });
     try {
       await db.schema.createTable('items').addColumn('name', 'text').execute();

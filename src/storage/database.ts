@@ -93,7 +93,7 @@ const STATEMENT_CACHE_SIZE = 200;
  * ones are dropped). Safe because every call runs a statement to completion
  * synchronously; SQLite re-prepares a cached statement itself after a schema change.
  */
-function withStatementCache(sqlite: BetterSqlite3.Database): StatementSource {
+export function withStatementCache(sqlite: BetterSqlite3.Database): StatementSource {
   const cache = new Map<string, BetterSqlite3.Statement>();
   return {
     close: () => sqlite.close(),
