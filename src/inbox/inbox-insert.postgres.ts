@@ -15,6 +15,7 @@ import { activityRow } from '../activity/activity.repository.js';
 import type { DB, NewWebhookEventRow } from '../storage/schema.js';
 import { dueRows } from './due-contacts.js';
 
+/** A webhook to store; its activity entries are written with the event's id filled in. */
 export interface StoredItem {
   event: NewWebhookEventRow;
   activity: readonly Omit<ActivityEntry, 'eventId'>[];

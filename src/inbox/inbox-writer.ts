@@ -13,17 +13,14 @@ import type { DB } from '../storage/schema.js';
 import { markContactsDue } from './due-contacts.js';
 import { insertInboxBatchPostgres, type StoredItem } from './inbox-insert.postgres.js';
 
-/** A webhook to store; its activity entries are written with the event's id filled in. */
-type InboxItem = StoredItem;
-
 export interface InboxWriter {
-  write(item: InboxItem): Promise<number>;
+  write(item: StoredItem): Promise<number>;
   /** Waits for queued writes to finish. */
   flush(): Promise<void>;
 }
 
 interface Pending {
-  item: InboxItem;
+  item: StoredItem;
   resolve: (id: number) => void;
   reject: (error: unknown) => void;
 }
