@@ -137,7 +137,21 @@ export function createConnectionRegistry(
     return limiter;
   };
 
+  // Connectors keep what they read from their CRM for a while (Ortto's custom fields, Ontraport's
+  // option labels). A connection is rebuilt only when its row changed, so re-reading it every
+  // `cacheMs` keeps those answers for their own lifetime instead of fetching them again.
+  const built = new Map<string, { row: string; connection: Connection }>();
+
   const build = (row: ConnectionRow): Connection => {
+    const key = JSON.stringify([row.type, row.name, row.api_url, row.settings]);
+    const previous = built.get(row.id);
+    if (previous?.row === key) return previous.connection;
+    const connection = buildFresh(row);
+    built.set(row.id, { row: key, connection });
+    return connection;
+  };
+
+  const buildFresh = (row: ConnectionRow): Connection => {
     const definition = connectorDefinition(row.type);
     if (!definition)
       throw new AppError(
