@@ -6,12 +6,11 @@
  * Nothing is acknowledged before it is durable.
  */
 import type { Kysely } from 'kysely';
-import { activityRow } from '../activity/activity.repository.js';
 import { isRefusedData } from '../errors.js';
 import { isPostgres } from '../storage/db-clock.js';
 import type { DB } from '../storage/schema.js';
-import { markContactsDue } from './due-contacts.js';
 import { insertInboxBatchPostgres, type StoredItem } from './inbox-insert.postgres.js';
+import { insertInboxBatchSqlite } from './inbox-insert.sqlite.js';
 
 export interface InboxWriter {
   write(item: StoredItem): Promise<number>;
@@ -25,14 +24,10 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
-/** SQLite: one transaction of a few statements. */
+/** SQLite: one transaction of three statements (inbox-insert.sqlite.ts). */
 const MAX_BATCH = 512;
 /** PostgreSQL: one statement, whose arrays hold this many webhooks. */
 const MAX_BATCH_POSTGRES = 256;
-/** 18 parameters an event row, 9 an activity row: well below SQLite's 32766 and PostgreSQL's 65535 per statement. */
-const MAX_EVENT_ROWS_PER_INSERT = 256;
-/** 9 parameters a row: well below SQLite's 32766 and PostgreSQL's 65535 per statement. */
-const MAX_ACTIVITY_ROWS_PER_INSERT = 1000;
 
 export function createInboxWriter(db: Kysely<DB>): InboxWriter {
   let queue: Pending[] = [];
@@ -59,48 +54,9 @@ export function createInboxWriter(db: Kysely<DB>): InboxWriter {
   }
 
   async function insertBatch(batch: Pending[]): Promise<number[]> {
-    if (postgres)
-      return insertInboxBatchPostgres(
-        db,
-        batch.map(({ item }) => item),
-      );
-    return db.transaction().execute(async (trx) => {
-      const written: number[] = [];
-      const activity: ReturnType<typeof activityRow>[] = [];
-      for (let start = 0; start < batch.length; start += MAX_EVENT_ROWS_PER_INSERT) {
-        const chunk = batch.slice(start, start + MAX_EVENT_ROWS_PER_INSERT);
-        const rows = await trx
-          .insertInto('webhook_events')
-          .values(chunk.map(({ item }) => item.event))
-          .returning('id')
-          .execute();
-        if (rows.length !== chunk.length)
-          throw new Error(`inserted ${rows.length} of ${chunk.length} webhooks`);
-        await markContactsDue(
-          trx,
-          chunk.map(({ item }) => item.event),
-        );
-        // One statement numbers its rows in the order of its VALUES list on both databases
-        // (SQLite under the write lock, PostgreSQL calling nextval row by row), so the
-        // ascending ids belong to the items in order, whatever order RETURNING uses.
-        const ids = rows.map((row) => row.id).sort((a, b) => a - b);
-        chunk.forEach(({ item }, index) => {
-          const id = ids[index] ?? 0;
-          written.push(id);
-          for (const entry of item.activity)
-            activity.push(activityRow({ ...entry, eventId: id }, item.event.received_at));
-        });
-      }
-      // The batch's activity entries go in together, in the same order as before,
-      // in statements small enough for either database's parameter limit.
-      for (let start = 0; start < activity.length; start += MAX_ACTIVITY_ROWS_PER_INSERT) {
-        await trx
-          .insertInto('activity_log')
-          .values(activity.slice(start, start + MAX_ACTIVITY_ROWS_PER_INSERT))
-          .execute();
-      }
-      return written;
-    });
+    const items = batch.map(({ item }) => item);
+    if (postgres) return insertInboxBatchPostgres(db, items);
+    return db.transaction().execute((trx) => insertInboxBatchSqlite(trx, items));
   }
 
   function drain(): Promise<void> {
